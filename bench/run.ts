@@ -1,0 +1,2 @@
+import { shaderNames } from '../src/gpu/shaders';
+console.log(shaderNames());

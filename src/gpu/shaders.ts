@@ -1,0 +1,39 @@
+/**
+ * WGSL source registry. Every `.wgsl` file under `shaders/` is imported as a string through
+ * Vite's `import.meta.glob` (`?raw`), so the browser build, vitest and the Node CLI (run by
+ * vite-node) all load shaders the same way.
+ *
+ * A shader may pull in another with a line `//#include "common/erf.wgsl"` (path relative to
+ * `shaders/`); includes are expanded once, recursively.
+ *
+ * Names are paths relative to `shaders/` without the extension: `ops/linear.fwd`.
+ */
+const files = import.meta.glob('../../shaders/**/*.wgsl', {
+  query: '?raw',
+  import: 'default',
+  eager: true,
+}) as Record<string, string>;
+
+const sources = new Map<string, string>();
+for (const [path, text] of Object.entries(files)) {
+  const name = path.replace(/^.*?\/shaders\//, '').replace(/\.wgsl$/, '');
+  sources.set(name, text);
+}
+
+/** Names of all known shaders (for diagnostics and tests). */
+export function shaderNames(): string[] {
+  return [...sources.keys()].sort();
+}
+
+/** Returns the WGSL source of `name` with `//#include` lines expanded. */
+export function shaderSource(name: string, seen: Set<string> = new Set()): string {
+  const text = sources.get(name);
+  if (text === undefined) {
+    throw new Error(`unknown shader "${name}" (known: ${shaderNames().join(', ')})`);
+  }
+  if (seen.has(name)) return ''; // include each file once
+  seen.add(name);
+  return text.replace(/^\/\/#include\s+"([^"]+)\.wgsl"\s*$/gm, (_m, inc: string) =>
+    shaderSource(inc, seen),
+  );
+}
