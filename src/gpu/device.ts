@@ -393,7 +393,7 @@ export class Gpu {
   }
 
   private nextTimestampSlot(op: string, shapes: string): GPUComputePassTimestampWrites {
-    const CAP = 4096;
+    const CAP = 2048; // 2 queries per op; 4096 is the maximum query count
     if (!this.timing) {
       this.timing = {
         set: this.device.createQuerySet({ type: 'timestamp', count: CAP * 2 }),

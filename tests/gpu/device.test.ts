@@ -1,0 +1,131 @@
+/**
+ * The GPU runtime (src/gpu): adapter report and limits, pipeline cache, errors that name the op
+ * and shapes, device loss as an event, timestamp profiling, and the Node adapter choice.
+ */
+import { afterAll, describe, expect, test } from 'vitest';
+import { packParams } from '../../src/gpu/device';
+import { requestNodeGpu } from '../../src/gpu/node';
+import { shaderNames, shaderSource } from '../../src/gpu/shaders';
+import { linearForward } from '../../src/ops/linear';
+import { nodeGpu } from '../helpers/node-gpu';
+
+afterAll(async () => (await nodeGpu()).destroy());
+
+describe('adapter', () => {
+  test('reports the adapter and requests its maximum limits', async () => {
+    const gpu = await nodeGpu();
+    const r = gpu.report;
+    expect(r.backend).toBe('dawn');
+    expect(gpu.describe().length).toBeGreaterThan(5);
+    // The device got the adapter's maximum, not the WebGPU default (128 MiB binding).
+    expect(r.limits.maxStorageBufferBindingSize).toBe(gpu.device.limits.maxStorageBufferBindingSize);
+    expect(r.limits.maxStorageBufferBindingSize).toBeGreaterThan(128 * 2 ** 20);
+    expect(r.limits.maxComputeWorkgroupStorageSize).toBeGreaterThanOrEqual(16384);
+    for (const f of ['subgroups', 'timestamp-query', 'shader-f16']) {
+      expect(r.features.includes(f)).toBe(gpu.device.features.has(f as GPUFeatureName));
+    }
+    if (r.isFallback) expect(gpu.describe()).toMatch(/software fallback/);
+  });
+
+  test('falls back to SwiftShader by itself and says it is a slow CPU fallback', async () => {
+    const lines: string[] = [];
+    const gpu = await requestNodeGpu({ prefer: 'swiftshader', log: (l) => lines.push(l) });
+    try {
+      expect(gpu.report.isFallback).toBe(true);
+      expect(lines.join('\n')).toMatch(/slow CPU fallback \(SwiftShader\)/);
+    } finally {
+      gpu.destroy();
+    }
+  });
+});
+
+describe('shaders and pipelines', () => {
+  test('every shader under shaders/ is registered and compiles', async () => {
+    const gpu = await nodeGpu();
+    expect(shaderNames()).toContain('ops/matmul');
+    for (const name of shaderNames()) {
+      const mod = gpu.device.createShaderModule({ code: shaderSource(name) });
+      const info = await mod.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === 'error');
+      expect(errors.map((e) => `${name}:${e.lineNum}: ${e.message}`)).toEqual([]);
+    }
+  });
+
+  test('unknown shader names are an error that lists the known ones', () => {
+    expect(() => shaderSource('ops/nope')).toThrow(/unknown shader "ops\/nope" \(known: .*ops\/matmul/);
+  });
+
+  test('pipelines are cached by shader, entry point and override constants', async () => {
+    const gpu = await nodeGpu();
+    const a = gpu.pipeline('ops/colsum', 'main', { WG: 64 });
+    const n = gpu.pipelineCount;
+    expect(gpu.pipeline('ops/colsum', 'main', { WG: 64 })).toBe(a);
+    expect(gpu.pipelineCount).toBe(n);
+    expect(gpu.pipeline('ops/colsum', 'main', { WG: 32 })).not.toBe(a);
+    expect(gpu.pipelineCount).toBe(n + 1);
+  });
+});
+
+describe('errors', () => {
+  test('a validation error is thrown at flush, naming the op and its shapes', async () => {
+    const gpu = await nodeGpu();
+    const b = gpu.zeros(16);
+    linearForward(gpu, b, b, b, null, 2, 2, 2); // same buffer as output and input
+    await expect(gpu.flush()).rejects.toThrow(/GPU error in linear\.fwd op\(A\)\[2,2\] op\(B\)\[2,2\]ᵀ -> C\[2,2\]/);
+    // The error is reported once; the device keeps working.
+    const x = gpu.upload(new Float32Array([1, 2, 3, 4]));
+    const w = gpu.upload(new Float32Array([1, 0, 0, 1]));
+    const y = gpu.zeros(4);
+    linearForward(gpu, y, x, w, null, 2, 2, 2);
+    expect([...(await gpu.read(y))]).toEqual([1, 2, 3, 4]);
+  });
+
+  test('a buffer over maxBufferSize is refused with its name and size', async () => {
+    const gpu = await nodeGpu();
+    const max = gpu.device.limits.maxBufferSize;
+    expect(() => gpu.buffer(max + 4, 'huge')).toThrow(/buffer "huge" of \d+ bytes exceeds this adapter's maxBufferSize/);
+  });
+
+  test('too many workgroups is refused naming the op', async () => {
+    const gpu = await nodeGpu();
+    const b = gpu.zeros(4);
+    expect(() =>
+      gpu.dispatch({ op: 'big', shapes: 'x[huge]', shader: 'ops/colsum', buffers: [b, b], params: packParams([1, 1]), workgroups: [1e9] }),
+    ).toThrow(/big x\[huge\]: dispatch 1000000000x1x1 exceeds maxComputeWorkgroupsPerDimension/);
+  });
+
+  test('packParams refuses values that are not u32', () => {
+    expect(() => packParams([-1])).toThrow(/u32 field 0 = -1/);
+    expect(() => packParams([1.5])).toThrow(/u32 field 0 = 1.5/);
+  });
+});
+
+describe('device loss and timing', () => {
+  test('device.lost is surfaced as an event and later work throws', async () => {
+    const gpu = await requestNodeGpu();
+    const lost = new Promise<GPUDeviceLostInfo>((resolve) => gpu.onLost(resolve));
+    gpu.device.destroy(); // as if the browser took the device away
+    const info = await lost;
+    expect(info.reason).toBe('destroyed');
+    await expect(gpu.flush()).rejects.toThrow(/GPU device lost/);
+  });
+
+  test('per-op GPU timing through timestamp queries', async () => {
+    const gpu = await nodeGpu();
+    if (!gpu.hasFeature('timestamp-query')) {
+      // Written reason: without the feature there is nothing to time; the adapter here has it.
+      expect(gpu.report.isFallback).toBe(false);
+      return;
+    }
+    gpu.profile = true;
+    gpu.profileEntries = [];
+    const x = gpu.zeros(64 * 64);
+    const y = gpu.zeros(64 * 64);
+    linearForward(gpu, y, x, x, null, 64, 64, 64);
+    await gpu.sync();
+    gpu.profile = false;
+    expect(gpu.profileEntries.length).toBe(1);
+    expect(gpu.profileEntries[0].op).toBe('linear.fwd');
+    expect(gpu.profileEntries[0].ms).toBeGreaterThanOrEqual(0);
+  });
+});
