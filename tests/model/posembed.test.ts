@@ -1,0 +1,26 @@
+/** DINOv2 position-table resize: PyTorch bicubic taps and weights (spec §2.4 reference values). */
+import { expect, test } from 'vitest';
+import { bicubicTaps, interpolatePosEmbed } from '../../src/model/posembed';
+
+test('37 -> 16 bicubic taps and weights match PyTorch', () => {
+  const { idx, w } = bicubicTaps(37, 16);
+  expect(idx[0]).toEqual([0, 0, 1, 2]);
+  expect(idx[1]).toEqual([1, 2, 3, 4]);
+  expect(idx[15]).toEqual([34, 35, 36, 36]);
+  const near = (a: number[], b: number[]) => a.forEach((x, i) => expect(Math.abs(x - b[i])).toBeLessThan(1e-6));
+  near(w[0], [-0.058159, 0.384285, 0.784904, -0.111031]);
+  near(w[1], [-0.00071, 0.024864, 0.997841, -0.021996]);
+  near(w[15], [-0.111031, 0.784904, 0.384285, -0.058159]);
+});
+
+test('native grid is copied; constant tables stay constant; CLS row untouched', () => {
+  const G = 5, C = 3;
+  const pos = Float32Array.from({ length: (1 + G * G) * C }, (_, i) => i);
+  expect([...interpolatePosEmbed(pos, G, C, 5, 5)]).toEqual([...pos]);
+  const flat = new Float32Array((1 + G * G) * C).fill(2);
+  flat[0] = 9;
+  const r = interpolatePosEmbed(flat, G, C, 3, 7);
+  expect(r.length).toBe((1 + 21) * C);
+  expect(r[0]).toBe(9);
+  for (let i = C; i < r.length; i++) expect(Math.abs(r[i] - 2)).toBeLessThan(1e-6); // weights sum to 1
+});
