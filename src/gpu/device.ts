@@ -54,8 +54,9 @@ export interface DispatchSpec {
   shader: string;
   entry?: string;
   constants?: Record<string, number>;
-  /** Storage buffers in binding order 0..n-1. */
-  buffers: GPUBuffer[];
+  /** Storage buffers in binding order 0..n-1; a {buffer, offset, size} binds a sub-range
+   * (offset a multiple of minStorageBufferOffsetAlignment, 256 on most adapters). */
+  buffers: (GPUBuffer | GPUBufferBinding)[];
   /** Optional uniform block, bound after the storage buffers. */
   params?: ArrayBuffer;
   workgroups: [number, number?, number?];
@@ -192,8 +193,12 @@ export class Gpu {
     return buf;
   }
 
+  /**
+   * Writes data into a buffer in stream order: work recorded before the write is submitted first,
+   * so the write lands after it and before anything recorded later.
+   */
   write(buf: GPUBuffer, data: Float32Array | Uint32Array | Int32Array, offsetBytes = 0): void {
-    // Pad to a multiple of 4 bytes (always true for 32-bit arrays).
+    this.submitPending();
     this.device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -288,9 +293,9 @@ export class Gpu {
     dev.pushErrorScope('validation');
     dev.pushErrorScope('internal');
     const pipeline = this.pipeline(spec.shader, spec.entry ?? 'main', spec.constants ?? {});
-    const entries: GPUBindGroupEntry[] = spec.buffers.map((buffer, binding) => ({
+    const entries: GPUBindGroupEntry[] = spec.buffers.map((b, binding) => ({
       binding,
-      resource: { buffer },
+      resource: 'buffer' in b ? b : { buffer: b },
     }));
     if (spec.params) {
       const ub = dev.createBuffer({
@@ -348,16 +353,7 @@ export class Gpu {
       enc.resolveQuerySet(timing.set, 0, n, resolveBuf, 0);
       this.pending.push(enc.finish());
     }
-    const cmds = this.pending;
-    this.pending = [];
-    if (cmds.length) {
-      // An invalid command buffer was already reported, naming its op, through its scopes.
-      dev.pushErrorScope('validation');
-      dev.queue.submit(cmds);
-      void dev.popErrorScope();
-    }
-    for (const b of this.transient) b.destroy();
-    this.transient = [];
+    this.submitPending();
     const errors = this.pendingErrors;
     this.pendingErrors = [];
     for (const p of errors) {
@@ -384,6 +380,20 @@ export class Gpu {
         this.profileEntries.push({ op: o.op, shapes: o.shapes, ms: ns / 1e6 });
       });
     }
+  }
+
+  /** Submits recorded command buffers now (synchronously); errors surface at the next flush. */
+  private submitPending(): void {
+    const cmds = this.pending;
+    this.pending = [];
+    if (cmds.length) {
+      // An invalid command buffer was already reported, naming its op, through its scopes.
+      this.device.pushErrorScope('validation');
+      this.device.queue.submit(cmds);
+      void this.device.popErrorScope();
+    }
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
   }
 
   /** Flushes and waits until the GPU has finished all submitted work. */

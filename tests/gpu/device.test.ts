@@ -66,6 +66,34 @@ describe('shaders and pipelines', () => {
   });
 });
 
+describe('stream order and bindings', () => {
+  test('write lands after work recorded before it, and before work recorded after it', async () => {
+    const gpu = await nodeGpu();
+    const x = gpu.upload(new Float32Array([1, 2]));
+    const w = gpu.upload(new Float32Array([1, 0, 0, 1]));
+    const y = gpu.zeros(2);
+    const y2 = gpu.zeros(2);
+    linearForward(gpu, y, x, w, null, 1, 2, 2); // recorded, not yet submitted
+    gpu.write(x, new Float32Array([5, 7]));
+    linearForward(gpu, y2, x, w, null, 1, 2, 2);
+    expect([...(await gpu.read(y))]).toEqual([1, 2]);
+    expect([...(await gpu.read(y2))]).toEqual([5, 7]);
+  });
+
+  test('a dispatch can bind a sub-range of a buffer', async () => {
+    const gpu = await nodeGpu();
+    const align = gpu.device.limits.minStorageBufferOffsetAlignment;
+    const x = gpu.upload(Float32Array.from({ length: align / 4 + 6 }, (_, i) => i)); // [.., rows at align]
+    const out = gpu.zeros(3);
+    gpu.dispatch({
+      op: 'colsum', shapes: 'x[2,3]', shader: 'ops/colsum', constants: { WG: 64 },
+      buffers: [out, { buffer: x, offset: align, size: 24 }], params: packParams([2, 3]), workgroups: [1],
+    });
+    const a = align / 4;
+    expect([...(await gpu.read(out))]).toEqual([2 * a + 3, 2 * a + 5, 2 * a + 7]);
+  });
+});
+
 describe('errors', () => {
   test('a validation error is thrown at flush, naming the op and its shapes', async () => {
     const gpu = await nodeGpu();
