@@ -1,0 +1,66 @@
+/**
+ * Loading a Hugging Face model folder (config.json + model.safetensors, or a sharded
+ * model.safetensors.index.json + shards) from any file source: a Node directory, browser file
+ * handles, or the IndexedDB cache. Errors name the file.
+ */
+import { SafetensorsFile } from '../io/safetensors';
+import { parseModelConfig, type VitSpec } from './config';
+import { collectWeights } from './weights';
+
+/** Read access to the files of one model folder. */
+export interface FileSource {
+  /** Human-readable location, used in error messages (a path or a hub id). */
+  readonly where: string;
+  exists(name: string): Promise<boolean>;
+  bytes(name: string): Promise<Uint8Array>;
+}
+
+export class ModelLoadError extends Error {}
+
+export interface LoadedCheckpoint {
+  spec: VitSpec;
+  weights: Map<string, Float32Array>;
+  config: Record<string, unknown>;
+  preprocessor: Record<string, unknown> | null;
+}
+
+async function readJson(src: FileSource, name: string): Promise<Record<string, unknown>> {
+  const text = new TextDecoder().decode(await src.bytes(name));
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new ModelLoadError(`${src.where}/${name}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Names of the weight files: one model.safetensors or the shards of an index. */
+export async function weightFiles(src: FileSource): Promise<string[]> {
+  if (await src.exists('model.safetensors')) return ['model.safetensors'];
+  if (await src.exists('model.safetensors.index.json')) {
+    const idx = await readJson(src, 'model.safetensors.index.json');
+    const map = idx.weight_map as Record<string, string> | undefined;
+    if (!map || typeof map !== 'object') {
+      throw new ModelLoadError(`${src.where}/model.safetensors.index.json: no "weight_map" object`);
+    }
+    return [...new Set(Object.values(map))].sort();
+  }
+  throw new ModelLoadError(
+    `${src.where}: no model.safetensors or model.safetensors.index.json (a Hugging Face model folder is expected)`,
+  );
+}
+
+export async function loadCheckpoint(src: FileSource): Promise<LoadedCheckpoint> {
+  if (!(await src.exists('config.json'))) {
+    throw new ModelLoadError(`${src.where}: no config.json (a Hugging Face model folder is expected)`);
+  }
+  const config = await readJson(src, 'config.json');
+  const spec = parseModelConfig(config, `${src.where}/config.json`);
+  const preprocessor = (await src.exists('preprocessor_config.json'))
+    ? await readJson(src, 'preprocessor_config.json')
+    : null;
+  const files: SafetensorsFile[] = [];
+  for (const name of await weightFiles(src)) {
+    files.push(SafetensorsFile.parse(await src.bytes(name), `${src.where}/${name}`));
+  }
+  return { spec, weights: collectWeights(spec, files), config, preprocessor };
+}

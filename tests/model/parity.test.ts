@@ -1,0 +1,50 @@
+/**
+ * Forward parity with the PyTorch reference (tools/gen_model_fixtures.py): last_hidden_state and
+ * pooler_output within atol 1e-4 for DINOv3 (F32 and BF16 checkpoints) and DINOv2, at several
+ * input sizes (square, non-square, leftover pixels), batch 1 and 2.
+ */
+import { afterAll, describe, expect, test } from 'vitest';
+import { SafetensorsFile } from '../../src/io/safetensors';
+import { loadCheckpoint } from '../../src/model/load';
+import { dirSource } from '../../src/model/node-source';
+import { Vit } from '../../src/model/vit';
+import { readFileSync } from 'node:fs';
+import { expectClose, maxAbsDiff } from '../helpers/check';
+import { nodeGpu } from '../helpers/node-gpu';
+
+const TOL = { atol: 1e-4, rtol: 0 };
+const FIX = 'tests/fixtures/models';
+
+afterAll(async () => (await nodeGpu()).destroy());
+
+for (const name of ['dinov3-tiny', 'dinov3-tiny-bf16', 'dinov2-tiny']) {
+  describe(name, () => {
+    const cases = SafetensorsFile.parse(readFileSync(`${FIX}/${name}/cases.safetensors`), `${name}/cases.safetensors`);
+    const ids = [...cases.tensors.keys()].filter((k) => k.endsWith('.pixel_values')).map((k) => k.split('.')[0]);
+    let vit: Vit | null = null;
+    const model = async () => {
+      if (!vit) {
+        const ck = await loadCheckpoint(dirSource(`${FIX}/${name}`));
+        vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
+      }
+      return vit;
+    };
+    for (const id of ids) {
+      const [B, , Hi, Wi] = cases.info(`${id}.pixel_values`).shape;
+      test(`${id}: B=${B} ${Hi}x${Wi}`, async () => {
+        const m = await model();
+        const gpu = m.gpu;
+        const px = gpu.upload(cases.f32(`${id}.pixel_values`));
+        const { hidden, pooled, grid } = m.forward(px, B, Hi, Wi);
+        const refH = cases.f32(`${id}.last_hidden_state`);
+        expect(cases.info(`${id}.last_hidden_state`).shape).toEqual([B, grid.T, m.spec.hidden]);
+        const gotH = await gpu.read(hidden, refH.length);
+        const gotP = await gpu.read(pooled, B * m.spec.hidden);
+        expectClose(gotH, refH, TOL, `${name} ${id} last_hidden_state`);
+        expectClose(gotP, cases.f32(`${id}.pooler_output`), TOL, `${name} ${id} pooler_output`);
+        console.log(`${name} ${id}: max |diff| hidden ${maxAbsDiff(gotH, refH).toExponential(2)}`);
+        px.destroy();
+      });
+    }
+  });
+}
