@@ -1,0 +1,41 @@
+/**
+ * `vembed` command line (Node, Dawn). Subcommands:
+ *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
+ * Run `vembed <command> --help` for details.
+ */
+import { forwardCommand } from './forward';
+
+const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
+  forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
+};
+
+function usage(): string {
+  return (
+    'usage: vembed <command> [options]\n\ncommands:\n' +
+    Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`).join('\n') +
+    '\n'
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage());
+    return cmd ? 0 : 2;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`vembed: unknown command "${cmd}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    await c.run(rest);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`vembed ${cmd}: ${(e as Error).message}\n`);
+    if (process.env.VEMBED_DEBUG) console.error(e);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));
