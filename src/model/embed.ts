@@ -1,0 +1,49 @@
+/**
+ * Image embeddings for retrieval: the L2-normalized pooler_output (CLS after the final norm), or
+ * optionally `cls_mean`: CLS concatenated with the mean of the patch tokens (registers excluded),
+ * then L2-normalized (spec §5). Pixels come preprocessed ([3, H, W] each, all of one size).
+ *
+ *   embedBatch(vit, pixels[B*3*H*W], B, H, W, pooling) -> Float32Array [B, D]
+ *   D = C for `cls`, 2C for `cls_mean`.
+ */
+import { l2normForward } from '../ops/l2norm';
+import { scratch } from '../ops/support';
+import type { Vit } from './vit';
+
+export type Pooling = 'cls' | 'cls_mean';
+
+export function embeddingDim(vit: Vit, pooling: Pooling): number {
+  return pooling === 'cls' ? vit.spec.hidden : 2 * vit.spec.hidden;
+}
+
+export async function embedBatch(vit: Vit, pixels: Float32Array, B: number, H: number, W: number, pooling: Pooling = 'cls'): Promise<Float32Array> {
+  const gpu = vit.gpu;
+  const C = vit.spec.hidden;
+  const px = gpu.upload(pixels, 'pixels');
+  try {
+    const r = vit.forward(px, B, H, W);
+    if (pooling === 'cls') {
+      const out = scratch(gpu, 'embed.out', B * C);
+      const norm = scratch(gpu, 'embed.norm', B);
+      l2normForward(gpu, out, norm, r.pooled, B, C);
+      return await gpu.read(out, B * C);
+    }
+    // cls_mean: mean over patch rows on the CPU from the read-back hidden states.
+    const { T, prefix } = r.grid;
+    const hidden = await gpu.read(r.hidden, B * T * C);
+    const out = new Float32Array(B * 2 * C);
+    for (let b = 0; b < B; b++) {
+      const acc = new Float64Array(2 * C);
+      for (let c = 0; c < C; c++) acc[c] = hidden[b * T * C + c];
+      for (let t = prefix; t < T; t++) for (let c = 0; c < C; c++) acc[C + c] += hidden[(b * T + t) * C + c];
+      for (let c = 0; c < C; c++) acc[C + c] /= T - prefix;
+      let n = 0;
+      for (const v of acc) n += v * v;
+      const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
+      for (let i = 0; i < 2 * C; i++) out[b * 2 * C + i] = acc[i] * inv;
+    }
+    return out;
+  } finally {
+    px.destroy();
+  }
+}
