@@ -5,5 +5,7 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   server: { host: '127.0.0.1', fs: { allow: ['.'] } },
   worker: { format: 'es' },
+  // Pre-bundle up front so the dev server never reloads a page mid-test to add them.
+  optimizeDeps: { include: ['idb-keyval', 'zod', 'comlink'] },
   build: { target: 'es2022' },
 });
