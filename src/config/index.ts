@@ -1,0 +1,7 @@
+/** Training config: schema (./schema), YAML parsing and overrides (./parse), LoRA targets (./lora).
+ *  Browser-safe; ./node.ts adds reading a file path. */
+export * from './schema';
+export * from './parse';
+export * from './lora';
+export { didYouMean, editDistance } from './suggest';
+export { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';
