@@ -9,12 +9,14 @@ import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/saf
 import { loadCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter } from '../model/lora';
 import { dirSource } from '../model/node-source';
+import { resolveModel } from './model-arg';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 
 export async function forwardCommand(args: string[]): Promise<void> {
   const o = parseOptions('forward', args, {
-    model: { type: 'string', help: 'model folder (config.json + model.safetensors)', required: true },
+    model: { type: 'string', help: 'model folder (config.json + model.safetensors) or hub id', required: true },
+    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
     input: { type: 'string', help: 'safetensors file of pixel tensors [B,3,H,W]', required: true },
     output: { type: 'string', help: 'safetensors file to write', required: true },
     adapter: { type: 'string', help: 'PEFT LoRA adapter folder, merged into the weights' },
@@ -30,7 +32,7 @@ export async function forwardCommand(args: string[]): Promise<void> {
     jobs.push({ name: t.name, shape: t.shape });
   }
   if (jobs.length === 0) throw new Error(`${v.input}: no tensors`);
-  const ck = await loadCheckpoint(dirSource(v.model!));
+  const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
   if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(v.adapter)));
   const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
   const vit = new Vit(gpu, ck.spec, ck.weights);

@@ -1,11 +1,14 @@
 /**
  * `vembed` command line (Node, Dawn). Subcommands:
+ *   embed    --model <dir|hub id> --images <files/folders> --output <embeddings.safetensors>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
  * Run `vembed <command> --help` for details.
  */
+import { embedCommand } from './embed';
 import { forwardCommand } from './forward';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
+  embed: { run: embedCommand, help: 'embed images (files or folders) into L2-normalized vectors' },
   forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
 };
 

@@ -1,0 +1,131 @@
+/**
+ * vembed embed --model <dir | hub id> --images <files or folders...> --output <embeddings.safetensors>
+ *              [--batch_size 8] [--pooling cls|cls_mean] [--hf_token T]
+ * Decodes, preprocesses (as the model's preprocessor_config.json says), embeds and L2-normalizes
+ * every image; decoding runs ahead of the GPU (one batch in flight). Unreadable images are skipped
+ * and reported, never embedded as black images. Output: `embeddings` [N, D] (F32), with the image
+ * paths (and skipped ones) as JSON in the file's metadata.
+ */
+import { readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { decodeImageFile } from '../data/decode-node';
+import { outputSize, preprocess, preprocessorFromConfig } from '../data/preprocess';
+import { requestNodeGpu } from '../gpu/node';
+import { writeSafetensors } from '../io/safetensors';
+import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
+import { loadCheckpoint } from '../model/load';
+import { Vit } from '../model/vit';
+import { parseOptions } from './args';
+import { resolveModel } from './model-arg';
+import { ProgressBar } from './progress';
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+
+/** Image files under the given files/folders (folders recursively, sorted, by extension). */
+export async function listImages(inputs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (p: string): Promise<void> => {
+    const st = await stat(p).catch(() => null);
+    if (!st) throw new Error(`--images ${p}: no such file or folder`);
+    if (st.isDirectory()) {
+      const names = (await readdir(p)).sort();
+      for (const n of names) {
+        const q = join(p, n);
+        const s = await stat(q);
+        if (s.isDirectory()) await walk(q);
+        else if (IMAGE_EXTENSIONS.has(extname(n).toLowerCase())) out.push(q);
+      }
+    } else out.push(p);
+  };
+  for (const i of inputs) await walk(i);
+  return out;
+}
+
+export async function embedCommand(args: string[]): Promise<void> {
+  const o = parseOptions('embed', args, {
+    model: { type: 'string', help: 'model folder or hub id (e.g. facebook/dinov2-small)', required: true },
+    images: { type: 'string', multiple: true, help: 'image files or folders (repeatable; also positional)' },
+    output: { type: 'string', help: 'safetensors file to write', required: true },
+    batch_size: { type: 'string', help: 'images per GPU batch (default 8)' },
+    pooling: { type: 'string', help: 'cls (default: normalized CLS) or cls_mean (CLS + mean of patch tokens)' },
+    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+  }, '--model <dir|hub id> --images <files or folders...> --output <embeddings.safetensors> [--batch_size 8] [--pooling cls]');
+  if (!o) return;
+  const v = o.values as Record<string, string | string[] | undefined>;
+  const batch = Number(v.batch_size ?? 8);
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch_size ${v.batch_size}: expected a positive integer`);
+  const pooling = (v.pooling ?? 'cls') as Pooling;
+  if (pooling !== 'cls' && pooling !== 'cls_mean') throw new Error(`--pooling ${pooling}: expected cls or cls_mean`);
+  const inputs = [...((v.images as string[] | undefined) ?? []), ...o.positionals];
+  if (inputs.length === 0) throw new Error('no images given (--images <files or folders>)');
+  const paths = await listImages(inputs);
+  if (paths.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) under ${inputs.join(', ')}`);
+
+  const src = await resolveModel(v.model as string, v.hf_token as string | undefined);
+  const ck = await loadCheckpoint(src);
+  if (!ck.preprocessor) throw new Error(`${src.where}: no preprocessor_config.json; cannot know how to resize images`);
+  const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${src.where}/preprocessor_config.json`);
+  const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
+  const vit = new Vit(gpu, ck.spec, ck.weights);
+  const D = embeddingDim(vit, pooling);
+
+  // Decode + preprocess one batch ahead of the GPU.
+  type Item = { path: string; px: Float32Array; h: number; w: number };
+  const skipped: { path: string; error: string }[] = [];
+  const load = async (start: number): Promise<Item[]> => {
+    const items = await Promise.all(paths.slice(start, start + batch).map(async (path) => {
+      try {
+        const img = await decodeImageFile(path);
+        const { height, width } = outputSize(pp, img.width, img.height);
+        return { path, px: preprocess(img, pp), h: height, w: width };
+      } catch (e) {
+        skipped.push({ path, error: (e as Error).message });
+        return null;
+      }
+    }));
+    return items.filter((x): x is Item => x !== null);
+  };
+  const done: string[] = [];
+  const chunks: Float32Array[] = [];
+  const bar = new ProgressBar('embed', paths.length);
+  let next = load(0);
+  for (let start = 0; start < paths.length; start += batch) {
+    const items = await next;
+    next = start + batch < paths.length ? load(start + batch) : Promise.resolve([]);
+    // One GPU batch per run of equal-sized images (all equal unless the processor keeps aspect).
+    for (let i = 0; i < items.length;) {
+      let j = i + 1;
+      while (j < items.length && items[j].h === items[i].h && items[j].w === items[i].w) j++;
+      const group = items.slice(i, j);
+      const { h, w } = group[0];
+      const px = new Float32Array(group.length * 3 * h * w);
+      group.forEach((it, k) => px.set(it.px, k * 3 * h * w));
+      chunks.push(await embedBatch(vit, px, group.length, h, w, pooling));
+      done.push(...group.map((g) => g.path));
+      i = j;
+    }
+    bar.update(Math.min(start + batch, paths.length), skipped.length ? `(${skipped.length} skipped)` : '');
+  }
+  bar.done();
+  const emb = new Float32Array(done.length * D);
+  let off = 0;
+  for (const c of chunks) {
+    emb.set(c, off);
+    off += c.length;
+  }
+  const meta = {
+    format: 'pt',
+    model: v.model as string,
+    pooling,
+    paths: JSON.stringify(done),
+    skipped: JSON.stringify(skipped),
+  };
+  const outPath = v.output as string;
+  const tmp = `${outPath}.tmp-${process.pid}`;
+  await writeFile(tmp, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
+  await rename(tmp, outPath);
+  for (const s of skipped) process.stderr.write(`skipped ${s.path}: ${s.error}\n`);
+  process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
+  vit.destroy();
+  gpu.destroy();
+}

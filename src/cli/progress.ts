@@ -1,0 +1,48 @@
+/** A one-line terminal progress bar (stderr) and human-readable units. */
+
+export function formatBytes(n: number): string {
+  const u = ['B', 'KB', 'MB', 'GB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${u[i]}`;
+}
+
+export function formatDuration(sec: number): string {
+  if (!Number.isFinite(sec)) return '?';
+  const s = Math.round(sec);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export class ProgressBar {
+  private start = performance.now();
+  private lastLen = 0;
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'img',
+    private readonly out: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  update(done: number, extra = ''): void {
+    const el = (performance.now() - this.start) / 1000;
+    const rate = done / Math.max(el, 1e-9);
+    const frac = this.total ? done / this.total : 0;
+    const w = 24;
+    const bar = '#'.repeat(Math.round(frac * w)).padEnd(w, '.');
+    const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const line =
+      `${this.label} ${done}/${this.total} [${bar}] ${(frac * 100).toFixed(0)}% ` +
+      `${rate.toFixed(2)} ${this.unit}/s ETA ${formatDuration(eta)}${extra ? ` ${extra}` : ''}`;
+    this.out.write(`\r${line.padEnd(this.lastLen)}`);
+    this.lastLen = line.length;
+  }
+
+  done(): void {
+    this.out.write('\n');
+  }
+}
