@@ -45,3 +45,15 @@ fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   let c = i % p.C;
   X[i] = src[(b * p.T + p.R) * p.C + c];
 }
+
+// Backward of gather: X [B, T, C] (the output here) gets X[b, R, c] = src[b, c]; other rows
+// are left as they are (the caller zeroes them).
+@compute @workgroup_size(WG)
+fn scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+  let i = flat(wid, nwg, lid); // over B * C
+  if (i >= p.B * p.C) { return; }
+  let b = i / p.C;
+  let c = i % p.C;
+  X[(b * p.T + p.R) * p.C + c] = src[i];
+}

@@ -6,8 +6,6 @@
  *   embedBatch(vit, pixels[B*3*H*W], B, H, W, pooling) -> Float32Array [B, D]
  *   D = C for `cls`, 2C for `cls_mean`.
  */
-import { l2normForward } from '../ops/l2norm';
-import { scratch } from '../ops/support';
 import type { Vit } from './vit';
 
 export type Pooling = 'cls' | 'cls_mean';
@@ -22,12 +20,7 @@ export async function embedBatch(vit: Vit, pixels: Float32Array, B: number, H: n
   const px = gpu.upload(pixels, 'pixels');
   try {
     const r = vit.forward(px, B, H, W);
-    if (pooling === 'cls') {
-      const out = scratch(gpu, 'embed.out', B * C);
-      const norm = scratch(gpu, 'embed.norm', B);
-      l2normForward(gpu, out, norm, r.pooled, B, C);
-      return await gpu.read(out, B * C);
-    }
+    if (pooling === 'cls') return await gpu.read(r.emb, B * C);
     // cls_mean: mean over patch rows on the CPU from the read-back hidden states.
     const { T, prefix } = r.grid;
     const hidden = await gpu.read(r.hidden, B * T * C);

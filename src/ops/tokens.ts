@@ -3,6 +3,7 @@
  *   tokensPrefix(X, src[R,C])   X[b, t<R] = src[t]        CLS + register tokens into every image
  *   tokensAddPos(X, pos[T,C])   X[b, t] += pos[t]         DINOv2 position table, all rows
  *   tokensGather(out[B,C], X)   out[b] = X[b, row]        CLS row -> pooler_output
+ *   tokensScatter(X, src[B,C])  X[b, row] = src[b]        its backward (other rows untouched)
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { grid } from './support';
@@ -32,4 +33,8 @@ export function tokensAddPos(gpu: Gpu, X: GPUBuffer, pos: GPUBuffer, B: number, 
 
 export function tokensGather(gpu: Gpu, out: GPUBuffer, X: GPUBuffer, B: number, T: number, C: number, row = 0): void {
   run(gpu, 'gather', out, X, B, T, C, row, B * C);
+}
+
+export function tokensScatter(gpu: Gpu, X: GPUBuffer, src: GPUBuffer, B: number, T: number, C: number, row = 0): void {
+  run(gpu, 'scatter', X, src, B, T, C, row, B * C);
 }

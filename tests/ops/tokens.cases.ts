@@ -24,6 +24,9 @@ async function check(gpu: Gpu, B: number, T: number, C: number, R: number) {
   ref.tokensGather(rout, rX, B, T, C, row);
   expectClose(await gpu.read(gX), rX, { atol: 1e-7, rtol: 1e-7 }, `tokens X B=${B} T=${T} C=${C}`);
   expectClose(await gpu.read(gout), rout, { atol: 1e-7, rtol: 1e-7 }, 'tokens gather');
+  ops.tokensScatter(gpu, gX, gout, B, T, C, 0);
+  ref.tokensScatter(rX, rout, B, T, C, 0);
+  expectClose(await gpu.read(gX), rX, { atol: 1e-7, rtol: 1e-7 }, 'tokens scatter');
   for (const b of [gX, gsrc, gpos, gout]) b.destroy();
 }
 
