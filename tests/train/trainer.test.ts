@@ -1,0 +1,125 @@
+/**
+ * The training loop: exact resume (losses after resuming equal an uninterrupted run with the same
+ * seed, LoRA dropout on), checkpoint contents in PEFT / Hugging Face formats, results files,
+ * full fine-tuning checkpoints that load as plain models, and atomic checkpoint writes.
+ */
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { defaultTrainConfig, parseTrainConfigYaml, type TrainConfig } from '../../src/config';
+import type { RgbImage } from '../../src/data/image';
+import { loadCheckpoint } from '../../src/model/load';
+import { loadAdapter } from '../../src/model/lora';
+import { dirSource } from '../../src/model/node-source';
+import { nodeStore } from '../../src/train/store-node';
+import { Trainer, type PairData, type TrainEvent } from '../../src/train/trainer';
+import { Rng } from '../../src/util/random';
+import { nodeGpu } from '../helpers/node-gpu';
+
+afterAll(async () => (await nodeGpu()).destroy());
+
+/** 12 pairs of small random images (8 classes), decoded from memory. */
+function syntheticData(): PairData {
+  const images = new Map<string, RgbImage>();
+  const records = [];
+  for (let i = 0; i < 12; i++) {
+    for (const side of ['q', 'p']) {
+      const rng = new Rng(i * 2 + (side === 'q' ? 0 : 1));
+      const data = Uint8Array.from({ length: 40 * 36 * 3 }, () => rng.int(256));
+      images.set(`${side}${i}.png`, { width: 40, height: 36, data });
+    }
+    records.push({ query: `q${i}.png`, positive: `p${i}.png`, label: i % 8 });
+  }
+  return { records, load: async (p) => images.get(p)! };
+}
+
+function config(over: Partial<TrainConfig>): TrainConfig {
+  return { ...defaultTrainConfig(), model_name: 'tests/fixtures/models/dinov3-tiny', data_path: 'mem', epochs: 2, batch_size: 4, learning_rate: 1e-3, logging_steps: 1, use_gradient_cache: false, ...over };
+}
+
+async function train(cfg: TrainConfig, out: string, opts: { stopAfter?: number; model?: string } = {}) {
+  const ck = await loadCheckpoint(dirSource(opts.model ?? 'tests/fixtures/models/dinov3-tiny'));
+  const ctl = new AbortController();
+  const losses: number[] = [];
+  const events: TrainEvent[] = [];
+  const store = nodeStore(out);
+  const t = new Trainer({
+    gpu: await nodeGpu(), checkpoint: ck, config: cfg, train: syntheticData(), store,
+    resume: cfg.resume_from_checkpoint ? { store, folder: cfg.resume_from_checkpoint } : null,
+    signal: ctl.signal,
+    onEvent: (e) => {
+      events.push(e);
+      if (e.kind === 'step') {
+        losses.push(e.loss);
+        if (opts.stopAfter && e.step === opts.stopAfter) ctl.abort();
+      }
+    },
+  });
+  const r = await t.run();
+  t.destroy();
+  return { r, losses, events };
+}
+
+describe('trainer', () => {
+  test('resuming from a checkpoint continues with the same losses as an uninterrupted run', async () => {
+    const cfg = config({ use_lora: true, lora_r: 4, lora_alpha: 8, lora_dropout: 0.1, seed: 7, use_gradient_cache: true, gradient_cache_chunk_size: 3 });
+    const full = await train(cfg, mkdtempSync(join(tmpdir(), 'vembed-full-')));
+    expect(full.losses.length).toBe(6); // 12 pairs / 4 = 3 steps per epoch, 2 epochs
+    const out = mkdtempSync(join(tmpdir(), 'vembed-resume-'));
+    const first = await train(cfg, out, { stopAfter: 2 });
+    expect(first.r.stopped_early).toBe(true);
+    expect(readdirSync(out)).toContain('checkpoint-step-2');
+    const second = await train({ ...cfg, resume_from_checkpoint: 'latest' }, out);
+    expect([...first.losses, ...second.losses]).toEqual(full.losses);
+    expect(second.events.some((e) => e.kind === 'info' && /resumed from checkpoint-step-2 at step 2/.test(e.message))).toBe(true);
+    const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
+    expect(results.log.map((x: { step: number }) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(results.epochs.length).toBe(2);
+  });
+
+  test('LoRA checkpoints are PEFT adapters; results and the merged config are written', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vembed-ckpt-'));
+    const cfg = config({ use_lora: true, lora_r: 2, lora_alpha: 4, epochs: 1, save_steps: 2, lora_target_modules: ['q_proj', 'v_proj', 'up_proj'] });
+    await train(cfg, out);
+    expect(readdirSync(out).sort()).toEqual(['checkpoint-epoch-1', 'checkpoint-step-2', 'train_config.yaml', 'train_results.json']);
+    const ckpt = join(out, 'checkpoint-epoch-1');
+    expect(readdirSync(ckpt).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'preprocessor_config.json', 'trainer_state.json']);
+    const adapter = await loadAdapter(dirSource(ckpt));
+    expect(adapter.modules.length).toBe(2 * 3);
+    expect(adapter.config.target_modules).toEqual(['q_proj', 'up_proj', 'v_proj']);
+    expect(adapter.config.r).toBe(2);
+    const back = parseTrainConfigYaml(readFileSync(join(out, 'train_config.yaml'), 'utf8'));
+    expect(back.config.lora_target_modules).toEqual(['q_proj', 'v_proj', 'up_proj']);
+    const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
+    expect(results.log.length).toBe(3);
+    expect(results.log[0]).toMatchObject({ step: 1, epoch: 1 });
+  });
+
+  test('full fine-tuning checkpoints load as plain models and differ from the base', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vembed-fullft-'));
+    await train(config({ use_lora: false, epochs: 1 }), out, { model: 'tests/fixtures/models/dinov2-tiny' });
+    const ck = await loadCheckpoint(dirSource(join(out, 'checkpoint-epoch-1')));
+    const base = await loadCheckpoint(dirSource('tests/fixtures/models/dinov2-tiny'));
+    expect(ck.spec).toEqual(base.spec);
+    const a = ck.weights.get('layer.0.q.w')!, b = base.weights.get('layer.0.q.w')!;
+    expect(a.some((v, i) => v !== b[i])).toBe(true);
+    expect(ck.weights.get('pos')!.some((v, i) => v !== base.weights.get('pos')![i])).toBe(true);
+  });
+
+  test('a failed checkpoint write leaves the previous checkpoint intact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vembed-atomic-'));
+    const store = nodeStore(dir);
+    await store.writeFolder('checkpoint-step-1', new Map([['a.json', new TextEncoder().encode('{"ok":1}')]]));
+    await expect(store.writeFolder('checkpoint-step-1', new Map([['no/such/dir.json', new Uint8Array(3)]]))).rejects.toThrow(/could not write checkpoint .*checkpoint-step-1: .*the previous checkpoints are intact/);
+    expect(readFileSync(join(dir, 'checkpoint-step-1', 'a.json'), 'utf8')).toBe('{"ok":1}');
+    expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  test('unsupported settings are refused with the key and the reason', async () => {
+    const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
+    const mk = (c: Partial<TrainConfig>) => () => new Trainer({ gpu: null as never, checkpoint: ck, config: config(c), train: syntheticData(), store: nodeStore('/tmp') });
+    expect(mk({ gradient_accumulation_steps: 2 })).toThrow(/gradient_accumulation_steps: 2 is not supported; raise batch_size/);
+    expect(mk({ rope_rescale_in_training: true })).toThrow(/rope_rescale_in_training: true is not supported yet/);
+  });
+});
