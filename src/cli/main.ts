@@ -1,15 +1,18 @@
 /**
  * `vembed` command line (Node, Dawn). Subcommands:
  *   embed    --model <dir|hub id> --images <files/folders> --output <embeddings.safetensors>
+ *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
  * Run `vembed <command> --help` for details.
  */
 import { embedCommand } from './embed';
 import { forwardCommand } from './forward';
+import { mergeCommand } from './merge';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   embed: { run: embedCommand, help: 'embed images (files or folders) into L2-normalized vectors' },
   forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
+  merge: { run: mergeCommand, help: 'merge a LoRA adapter into its base model (a plain checkpoint)' },
 };
 
 function usage(): string {

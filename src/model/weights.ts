@@ -124,3 +124,13 @@ export function collectWeights(spec: VitSpec, files: SafetensorsFile[]): Map<str
   }
   return out;
 }
+
+/** The model's tensors (as collected by collectWeights) under their Hugging Face names. */
+export function weightsToTensors(spec: VitSpec, weights: Map<string, Float32Array>): { name: string; shape: number[]; data: Float32Array }[] {
+  const out: { name: string; shape: number[]; data: Float32Array }[] = [];
+  for (const t of expectedTensors(spec)) {
+    const data = weights.get(t.role);
+    if (data) out.push({ name: t.key, shape: t.shape, data });
+  }
+  return out;
+}

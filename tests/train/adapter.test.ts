@@ -81,3 +81,17 @@ test('bad adapters are refused with the file and what is wrong', async () => {
   const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
   expect(() => mergeAdapter(ck.spec, ck.weights, ad)).toThrow(/adapter module "layer\.9\.attention\.q_proj" is not a linear layer of this dinov3 model/);
 });
+
+test('vembed merge writes a plain checkpoint that gives the adapter embeddings', async () => {
+  const fx = SafetensorsFile.parse(readFileSync('tests/fixtures/train/dinov2-tiny.safetensors'));
+  const out = join(mkdtempSync(join(tmpdir(), 'vembed-merge-')), 'merged');
+  await run(process.execPath, ['bin/vembed.mjs', 'merge', '--model', 'tests/fixtures/models/dinov2-tiny', '--adapter', 'tests/fixtures/train/dinov2-tiny-adapter', '--output', out]);
+  const ck = await loadCheckpoint(dirSource(out));
+  const gpu = await nodeGpu();
+  const vit = new Vit(gpu, ck.spec, ck.weights);
+  const [B, , H, W] = fx.info('batch.query').shape;
+  const px = gpu.upload(fx.f32('batch.query'));
+  expectClose(await gpu.read(vit.forward(px, B, H, W).emb, B * ck.spec.hidden), fx.f32('adapter.embeddings'), { atol: 1e-4, rtol: 0 }, 'merged checkpoint');
+  vit.destroy();
+  px.destroy();
+});
