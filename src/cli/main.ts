@@ -1,17 +1,26 @@
 /**
  * `vembed` command line (Node, Dawn). Subcommands:
  *   embed    --model <dir|hub id> --images <files/folders> --output <embeddings.safetensors>
+ *   eval     sop --model_path <dir|adapter|hub id> --sop_root <dir> | compare <before.json> <after.json>
+ *   train    <config.yaml> [--config_override key=value ...]
+ *   prepare  sop --root <dir> [--seed S] [--val_from_train F]
  *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
  * Run `vembed <command> --help` for details.
  */
 import { embedCommand } from './embed';
+import { evalCommand } from './eval';
 import { forwardCommand } from './forward';
 import { mergeCommand } from './merge';
+import { prepareCommand } from './prepare';
+import { trainCommand } from './train';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   embed: { run: embedCommand, help: 'embed images (files or folders) into L2-normalized vectors' },
   forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
+  eval: { run: (a) => evalCommand(a), help: 'Recall@K on Stanford Online Products (sop); compare two reports (compare)' },
+  train: { run: trainCommand, help: 'fine-tune (LoRA or full) from a vembed-factory YAML config' },
+  prepare: { run: prepareCommand, help: 'turn a dataset folder into train.jsonl / val.jsonl (sop)' },
   merge: { run: mergeCommand, help: 'merge a LoRA adapter into its base model (a plain checkpoint)' },
 };
 

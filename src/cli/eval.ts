@@ -1,0 +1,422 @@
+/**
+ * vembed eval sop --model_path <model dir | checkpoint dir with a PEFT adapter | hub id>
+ *                 --sop_root <dir> [--batch_size 128] [--topk 1,10,100] [--output_dir <dir>]
+ *                 [--save_embeddings <file>] [--embeddings <file>] [--base_model <dir|hub id>]
+ *                 [--pooling cls] [--hf_token T]
+ *   Stanford Online Products retrieval: every image of Ebay_test.txt is embedded (decoding runs
+ *   ahead of the GPU), L2-normalized, and searched against all the others on the GPU (exact
+ *   cosine top-K, the query itself excluded, bounded memory). Recall@K as vembed-factory computes
+ *   it (src/eval/recall.ts). Writes <output_dir>/sop_report.json and prints a table. Unreadable
+ *   images are skipped and listed in the report, never a crash. --save_embeddings keeps the
+ *   embeddings (+ class labels, paths in the metadata) so that --embeddings can search them again
+ *   without the model.
+ *
+ * vembed eval compare <before.json> <after.json>
+ *   The recall@K of two reports side by side (zero-shot vs fine-tuned) with deltas in points.
+ */
+import { readdir, readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import { decodeImageFile } from '../data/decode-node';
+import { preprocessorFromConfig } from '../data/preprocess';
+import { readEbayList } from '../data/sop';
+import { embedImages, l2normalizeRows } from '../eval/embed';
+import { parseKs, recallAtK } from '../eval/recall';
+import { searchTopK, type SearchOpts } from '../eval/search';
+import type { Gpu } from '../gpu/device';
+import { requestNodeGpu } from '../gpu/node';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
+import type { Pooling } from '../model/embed';
+import { loadCheckpoint, type LoadedCheckpoint } from '../model/load';
+import { loadAdapter, mergeAdapter } from '../model/lora';
+import { dirSource } from '../model/node-source';
+import { Vit } from '../model/vit';
+import { parseOptions, UsageError } from './args';
+import { resolveModel } from './model-arg';
+import { formatBytes, formatDuration, ProgressBar } from './progress';
+
+/** For tests and embedding callers: a GPU to use (not destroyed), where the table goes, search tuning. */
+export interface EvalEnv {
+  gpu?: Gpu;
+  out?: (text: string) => void;
+  err?: (text: string) => void;
+  search?: SearchOpts;
+}
+
+const USAGE =
+  'usage: vembed eval <sop|compare> ...\n\n' +
+  '  sop      Recall@K on Stanford Online Products (Ebay_test.txt), written to sop_report.json\n' +
+  '  compare  two reports side by side: vembed eval compare <before.json> <after.json>\n';
+
+export async function evalCommand(args: string[], env: EvalEnv = {}): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'sop') return evalSop(rest, env);
+  if (sub === 'compare') return evalCompare(rest, env);
+  if (!sub || sub === '--help' || sub === '-h') {
+    (env.out ?? ((t) => process.stdout.write(t)))(USAGE);
+    if (!sub) throw new UsageError('eval: missing subcommand (sop or compare)');
+    return;
+  }
+  throw new UsageError(`eval: unknown subcommand "${sub}"\n\n${USAGE}`);
+}
+
+// ------------------------------------------------------------------------------------------- sop
+
+/** The SOP report (sop_report.json); `recall@K` keys per requested K. */
+export interface SopReport {
+  model: string;
+  base_model?: string;
+  pooling: Pooling;
+  num_images: number;
+  num_valid_queries: number;
+  topk: number[];
+  [recall: `recall@${number}`]: number;
+  skipped_images: number;
+  skipped: { path: string; error: string }[];
+  decode_images_per_s: number | null;
+  embed_images_per_s: number | null;
+  search: { seconds: number; peak_gpu_bytes: number; query_rows: number; gallery_rows: number; chunk_rows: number; query_block: number };
+  time: { seconds: number; date: string };
+  list: string;
+  embeddings_file?: string;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
+}
+async function isFile(p: string): Promise<boolean> {
+  return (await stat(p).catch(() => null))?.isFile() ?? false;
+}
+
+/** Ebay_test.txt in the root, else the first one found below it (sorted walk), as vembed-factory does. */
+export async function findSopList(root: string, name = 'Ebay_test.txt'): Promise<string> {
+  if (!(await isDir(root))) throw new Error(`--sop_root ${root}: no such folder`);
+  const walk = async (dir: string): Promise<string | null> => {
+    if (await isFile(join(dir, name))) return join(dir, name);
+    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    for (const e of entries) {
+      const f = await walk(join(dir, e));
+      if (f) return f;
+    }
+    return null;
+  };
+  const f = await walk(root);
+  if (!f) throw new Error(`--sop_root ${root}: no ${name} in it or in its subfolders (a Stanford Online Products folder is expected)`);
+  return f;
+}
+
+/**
+ * A model folder, a hub id, or a checkpoint folder with a PEFT adapter (adapter_config.json):
+ * then the base model is `base_model_name_or_path` (or --base_model), tried as given, then
+ * relative to the checkpoint folder, then as a hub id; the adapter is merged into it.
+ */
+export async function loadEvalModel(
+  modelPath: string, baseModel: string | undefined, token: string | undefined, log: (l: string) => void,
+): Promise<{ ck: LoadedCheckpoint; base: string | null }> {
+  const renamed = (e: unknown): never => {
+    const m = (e as Error).message;
+    throw new Error(m.startsWith('--model ') ? `--model_path ${m.slice(8)}` : m);
+  };
+  if ((await isDir(modelPath)) && (await isFile(join(modelPath, 'adapter_config.json')))) {
+    const cfgFile = join(modelPath, 'adapter_config.json');
+    let cfg: Record<string, unknown>;
+    try {
+      cfg = JSON.parse(await readFile(cfgFile, 'utf8'));
+    } catch (e) {
+      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+    }
+    let base = baseModel ?? (typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : '');
+    if (!base) throw new Error(`${cfgFile}: no "base_model_name_or_path"; name the base model with --base_model`);
+    if (!baseModel && !isAbsolute(base) && !(await isDir(base)) && (await isDir(join(modelPath, base)))) base = join(modelPath, base);
+    let ck: LoadedCheckpoint;
+    try {
+      ck = await loadCheckpoint(await resolveModel(base, token));
+    } catch (e) {
+      const m = (e as Error).message.replace(/^--model /, '');
+      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`);
+    }
+    const adapter = await loadAdapter(dirSource(modelPath));
+    mergeAdapter(ck.spec, ck.weights, adapter);
+    if (!ck.preprocessor && (await isFile(join(modelPath, 'preprocessor_config.json')))) {
+      ck.preprocessor = JSON.parse(await readFile(join(modelPath, 'preprocessor_config.json'), 'utf8'));
+    }
+    log(`merged ${adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
+    return { ck, base };
+  }
+  if (baseModel) throw new Error(`--base_model is for a checkpoint with a PEFT adapter; ${modelPath} has no adapter_config.json`);
+  const src = await resolveModel(modelPath, token).catch(renamed);
+  return { ck: await loadCheckpoint(src), base: null };
+}
+
+/** Embeddings file written by --save_embeddings (or `vembed embed`, labels then from the list). */
+interface EmbeddingSet {
+  emb: Float32Array;
+  N: number;
+  D: number;
+  labels: Int32Array | null;
+  paths: string[];
+  skipped: { path: string; error: string }[];
+  model: string;
+  base?: string;
+  pooling: Pooling;
+}
+
+async function readEmbeddings(file: string): Promise<EmbeddingSet> {
+  const bytes = await readFile(file).catch((e: Error) => {
+    throw new Error(`--embeddings ${file}: cannot read (${e.message})`);
+  });
+  const f = SafetensorsFile.parse(bytes, file);
+  if (!f.has('embeddings')) throw new Error(`${file}: no "embeddings" tensor (write one with --save_embeddings)`);
+  const shape = f.info('embeddings').shape;
+  if (shape.length !== 2) throw new Error(`${file}: "embeddings" has shape [${shape.join(', ')}]; expected [N, D]`);
+  const [N, D] = shape;
+  let labels: Int32Array | null = null;
+  if (f.has('labels')) {
+    const l = f.i64('labels');
+    if (l.length !== N) throw new Error(`${file}: ${l.length} labels for ${N} embeddings`);
+    labels = Int32Array.from(l, (x) => Number(x));
+  }
+  const json = <T>(key: string, dflt: T): T => {
+    if (f.metadata[key] === undefined) return dflt;
+    try {
+      return JSON.parse(f.metadata[key]) as T;
+    } catch {
+      throw new Error(`${file}: metadata "${key}" is not valid JSON`);
+    }
+  };
+  const paths = json<string[]>('paths', []);
+  if (paths.length !== N) throw new Error(`${file}: metadata "paths" lists ${paths.length} images for ${N} embeddings`);
+  return {
+    emb: f.f32('embeddings'), N, D, labels, paths, skipped: json('skipped', []),
+    model: f.metadata.model ?? '?', base: f.metadata.base_model, pooling: (f.metadata.pooling ?? 'cls') as Pooling,
+  };
+}
+
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function evalSop(args: string[], env: EvalEnv): Promise<void> {
+  const out = env.out ?? ((t: string) => process.stdout.write(t));
+  const err = env.err ?? ((t: string) => process.stderr.write(t));
+  const o = parseOptions('eval sop', args, {
+    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter, or hub id' },
+    base_model: { type: 'string', help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)' },
+    sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
+    batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },
+    topk: { type: 'string', help: 'comma-separated K values of Recall@K (default 1,10,100)' },
+    output_dir: { type: 'string', help: 'where sop_report.json goes (default benchmark_output_sop)' },
+    save_embeddings: { type: 'string', help: 'also write the embeddings (+ labels, paths) to this safetensors file' },
+    embeddings: { type: 'string', help: 'search the embeddings of this file (from --save_embeddings) instead of embedding' },
+    pooling: { type: 'string', help: 'cls (default) or cls_mean' },
+    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+  }, '--model_path <dir|hub id> --sop_root <dir> [--batch_size 128] [--topk 1,10,100] [--output_dir <dir>] [--save_embeddings <file>] [--embeddings <file>]');
+  if (!o) return;
+  const v = o.values as Record<string, string | undefined>;
+  if (o.positionals.length) throw new UsageError(`eval sop: unexpected argument "${o.positionals[0]}"`);
+  const t0 = performance.now();
+  const ks = parseKs((v.topk ?? '1,10,100').split(',').map((s) => (s.trim() === '' ? NaN : Number(s))), `--topk ${v.topk}`);
+  const batch = Number(v.batch_size ?? 128);
+  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch_size ${v.batch_size}: expected a positive integer`);
+  const pooling = (v.pooling ?? 'cls') as Pooling;
+  if (pooling !== 'cls' && pooling !== 'cls_mean') throw new UsageError(`--pooling ${pooling}: expected cls or cls_mean`);
+  if (v.embeddings && v.save_embeddings) throw new UsageError('--embeddings reuses a saved file; --save_embeddings is only for a run that embeds');
+  if (!v.embeddings && !v.model_path) throw new UsageError('missing --model_path (or --embeddings <file> to reuse saved embeddings)');
+  if (!v.embeddings && !v.sop_root) throw new UsageError('missing --sop_root (the Stanford Online Products folder)');
+  const outDir = v.output_dir ?? 'benchmark_output_sop';
+
+  // The list (needed to embed, or to label embeddings that carry no labels).
+  const listFile = v.sop_root ? await findSopList(v.sop_root) : null;
+  const list = listFile ? readEbayList(await readFile(listFile, 'utf8'), listFile) : null;
+  if (list && list.length === 0) throw new Error(`${listFile}: no images listed`);
+
+  let set: EmbeddingSet;
+  let decodeRate: number | null = null;
+  let embedRate: number | null = null;
+  const ownGpu = !env.gpu;
+  const gpu = env.gpu ?? (await requestNodeGpu({ log: (l) => err(`${l}\n`) }));
+  try {
+    if (v.embeddings) {
+      set = await readEmbeddings(v.embeddings);
+      l2normalizeRows(set.emb, set.N, set.D); // (rows from embedImages already are)
+      if (!set.labels) {
+        if (!list) throw new Error(`${v.embeddings}: no "labels" tensor; give --sop_root to take the classes from Ebay_test.txt`);
+        const base = dirname(listFile!);
+        const byPath = new Map(list.map((r) => [join(base, r.path), r.classId]));
+        set.labels = Int32Array.from(set.paths, (p) => {
+          const c = byPath.get(p);
+          if (c === undefined) throw new Error(`${v.embeddings}: image ${p} is not in ${listFile}`);
+          return c;
+        });
+      }
+      err(`read ${set.N} embeddings of dimension ${set.D} from ${v.embeddings}\n`);
+    } else {
+      const { ck, base } = await loadEvalModel(v.model_path!, v.base_model, v.hf_token, (l) => err(`${l}\n`));
+      if (!ck.preprocessor) throw new Error(`${base ?? v.model_path}: no preprocessor_config.json; cannot know how to resize images`);
+      const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${base ?? v.model_path}/preprocessor_config.json`);
+      const root = dirname(listFile!);
+      const paths = list!.map((r) => join(root, r.path));
+      const vit = new Vit(gpu, ck.spec, ck.weights);
+      try {
+        const bar = new ProgressBar('embed', paths.length);
+        const r = await embedImages(vit, pp, paths, decodeImageFile, {
+          batchSize: batch, pooling,
+          onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
+        });
+        bar.done();
+        for (const s of r.skipped) err(`skipped ${s.path}: ${s.error}\n`);
+        decodeRate = r.decodeSeconds > 0 ? round(paths.length / r.decodeSeconds) : null;
+        embedRate = r.embedSeconds > 0 ? round(r.kept.length / r.embedSeconds) : null;
+        set = {
+          emb: r.emb, N: r.kept.length, D: r.D, labels: Int32Array.from(r.kept, (i) => list![i].classId),
+          paths: r.kept.map((i) => paths[i]), skipped: r.skipped, model: v.model_path!, base: base ?? undefined, pooling,
+        };
+      } finally {
+        vit.destroy();
+      }
+      if (v.save_embeddings) {
+        const meta: Record<string, string> = {
+          format: 'pt', model: set.model, pooling, list: listFile!,
+          paths: JSON.stringify(set.paths), skipped: JSON.stringify(set.skipped),
+        };
+        if (set.base) meta.base_model = set.base;
+        const tmp = `${v.save_embeddings}.tmp-${process.pid}`;
+        await writeFile(tmp, writeSafetensors([
+          { name: 'embeddings', shape: [set.N, set.D], data: set.emb },
+          { name: 'labels', dtype: 'I64', shape: [set.N], data: set.labels! },
+        ], meta));
+        await rename(tmp, v.save_embeddings);
+        err(`wrote ${set.N} embeddings of dimension ${set.D} to ${v.save_embeddings}\n`);
+      }
+    }
+
+    // Search: every image against all others.
+    const { N, D } = set;
+    const emb = set.emb;
+    const K = ks[ks.length - 1];
+    const tS = performance.now();
+    const sbar = new ProgressBar('search', N, 'query');
+    const res = await searchTopK(gpu, emb, emb, N, N, D, K, {
+      ...env.search, excludeSelf: true, selfOffset: 0, onProgress: (d) => sbar.update(d),
+    });
+    sbar.done();
+    const searchSeconds = (performance.now() - tS) / 1000;
+    const p = res.plan;
+    err(
+      `search: ${N} x ${N} x ${D}, K=${K}: query slabs of ${p.queryRows}, gallery slabs of ${p.galleryRows}, ` +
+        `tile ${p.topk.chunkRows}x${p.topk.queryBlock}, peak GPU memory ${formatBytes(p.peakBytes)}, ${formatDuration(searchSeconds)}\n`,
+    );
+    const rec = recallAtK(res.indices, set.labels!, ks);
+    const report: SopReport = {
+      model: set.model,
+      ...(set.base ? { base_model: set.base } : {}),
+      pooling: set.pooling,
+      num_images: N,
+      num_valid_queries: rec.numValidQueries,
+      topk: ks,
+      ...rec.recall,
+      skipped_images: set.skipped.length,
+      skipped: set.skipped,
+      decode_images_per_s: decodeRate,
+      embed_images_per_s: embedRate,
+      search: {
+        seconds: round(searchSeconds, 3), peak_gpu_bytes: p.peakBytes, query_rows: p.queryRows, gallery_rows: p.galleryRows,
+        chunk_rows: p.topk.chunkRows, query_block: p.topk.queryBlock,
+      },
+      time: { seconds: round((performance.now() - t0) / 1000, 3), date: new Date().toISOString() },
+      list: listFile ?? '',
+      ...(v.embeddings ? { embeddings_file: v.embeddings } : {}),
+    };
+    await mkdir(outDir, { recursive: true });
+    const reportFile = join(outDir, 'sop_report.json');
+    const tmp = `${reportFile}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
+    await rename(tmp, reportFile);
+    out(formatSopTable(report) + `report: ${reportFile}\n`);
+  } finally {
+    if (ownGpu) gpu.destroy();
+  }
+}
+
+export function recallKeys(r: Record<string, unknown>): string[] {
+  return Object.keys(r).filter((k) => /^recall@\d+$/.test(k)).sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+export function formatSopTable(r: SopReport): string {
+  const keys = recallKeys(r as unknown as Record<string, unknown>);
+  const lines = [
+    `Stanford Online Products: ${r.num_images} images, ${r.num_valid_queries} valid queries` +
+      (r.skipped_images ? `, ${r.skipped_images} skipped` : '') + `, model ${r.model}` + (r.base_model ? ` (base ${r.base_model})` : ''),
+    `  ${'metric'.padEnd(12)}${'value'.padStart(10)}`,
+    ...keys.map((k) => `  ${k.padEnd(12)}${pct(r[k as `recall@${number}`]).padStart(10)}`),
+  ];
+  if (r.decode_images_per_s !== null || r.embed_images_per_s !== null) {
+    lines.push(`  decode ${r.decode_images_per_s ?? '-'} img/s, embed ${r.embed_images_per_s ?? '-'} img/s, search ${r.search.seconds}s, total ${r.time.seconds}s`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+// --------------------------------------------------------------------------------------- compare
+
+/** Reads a report; errors name the file. Returns its recall@K values (and the model, if named). */
+export async function readReport(file: string): Promise<{ recall: Record<string, number>; model: string | null }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
+  }
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object (a sop_report.json)`);
+  const o = j as Record<string, unknown>;
+  const keys = recallKeys(o);
+  if (keys.length === 0) throw new Error(`${file}: no recall@K values (is this a sop_report.json?)`);
+  const recall: Record<string, number> = {};
+  for (const k of keys) {
+    const x = o[k];
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x > 1) {
+      throw new Error(`${file}: "${k}" is ${JSON.stringify(x)}; expected a number between 0 and 1`);
+    }
+    recall[k] = x;
+  }
+  return { recall, model: typeof o.model === 'string' ? o.model : null };
+}
+
+/** The comparison table: every recall key of either report, deltas in percentage points. */
+export function formatComparison(
+  before: { recall: Record<string, number>; model: string | null }, after: { recall: Record<string, number>; model: string | null },
+  names: [string, string] = ['before', 'after'],
+): string {
+  const keys = recallKeys({ ...before.recall, ...after.recall });
+  const w = 14;
+  const lines = [
+    `  ${'metric'.padEnd(12)}${'zero-shot'.padStart(w)}${'fine-tuned'.padStart(w)}${'delta'.padStart(w)}`,
+  ];
+  for (const k of keys) {
+    const b = before.recall[k];
+    const a = after.recall[k];
+    const d = b === undefined || a === undefined ? '-' : `${a - b >= 0 ? '+' : ''}${((a - b) * 100).toFixed(2)} pts`;
+    lines.push(`  ${k.padEnd(12)}${(b === undefined ? '-' : pct(b)).padStart(w)}${(a === undefined ? '-' : pct(a)).padStart(w)}${d.padStart(w)}`);
+  }
+  lines.push(`  zero-shot:  ${names[0]}${before.model ? ` (${before.model})` : ''}`);
+  lines.push(`  fine-tuned: ${names[1]}${after.model ? ` (${after.model})` : ''}`);
+  return lines.join('\n') + '\n';
+}
+
+async function evalCompare(args: string[], env: EvalEnv): Promise<void> {
+  const out = env.out ?? ((t: string) => process.stdout.write(t));
+  const o = parseOptions('eval compare', args, {}, '<before.json> <after.json>');
+  if (!o) return;
+  if (o.positionals.length !== 2) {
+    throw new UsageError(`eval compare: expected two reports (<before.json> <after.json>), got ${o.positionals.length}`);
+  }
+  const [bf, af] = o.positionals;
+  const before = await readReport(bf);
+  const after = await readReport(af);
+  out(formatComparison(before, after, [bf, af]));
+}

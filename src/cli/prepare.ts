@@ -1,0 +1,74 @@
+/**
+ * vembed prepare sop --root <dir> [--seed 42] [--val_from_train FRACTION]
+ * Turns a Stanford Online Products folder (Ebay_train.txt, Ebay_test.txt, the images) into
+ * train.jsonl and val.jsonl beside the lists: one record {query_image, positive, label} per image,
+ * the positive another image of the same class drawn with the seed (src/data/sop.ts). val.jsonl
+ * comes from Ebay_test.txt (as vembed-factory does), or with --val_from_train F from a held-out
+ * fraction F of the training classes (whole classes), so that validation never sees the test split.
+ * Single-image classes and missing image files are skipped and counted; a malformed list line is
+ * an error naming file:line. Files are written atomically (temporary file, then rename).
+ */
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeSplit, pairsToJsonl, prepareSop } from '../data/sop';
+import { nodeSource } from '../data/source-node';
+import { parseOptions, UsageError } from './args';
+
+const SUBCOMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
+  sop: { run: prepareSopCommand, help: 'Stanford Online Products folder -> train.jsonl + val.jsonl' },
+};
+
+function usage(): string {
+  return (
+    'usage: vembed prepare <dataset> [options]\n\ndatasets:\n' +
+    Object.entries(SUBCOMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`).join('\n') +
+    '\n'
+  );
+}
+
+export async function prepareCommand(args: string[]): Promise<void> {
+  const [what, ...rest] = args;
+  if (!what || what === '--help' || what === '-h') {
+    if (!what) throw new UsageError(`which dataset? (${Object.keys(SUBCOMMANDS).join(', ')})\n\n${usage()}`);
+    process.stdout.write(usage());
+    return;
+  }
+  const sub = SUBCOMMANDS[what];
+  if (!sub) throw new UsageError(`unknown dataset "${what}" (known: ${Object.keys(SUBCOMMANDS).join(', ')})\n\n${usage()}`);
+  await sub.run(rest);
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+async function prepareSopCommand(args: string[]): Promise<void> {
+  const o = parseOptions('prepare sop', args, {
+    root: { type: 'string', help: 'the SOP folder (Ebay_train.txt, Ebay_test.txt, images); outputs go here', required: true },
+    seed: { type: 'string', help: 'seed of the positive draws and the held-out classes (default 42)' },
+    val_from_train: { type: 'string', help: 'hold out this fraction of the training classes as val.jsonl instead of Ebay_test.txt' },
+  }, '--root <dir> [--seed 42] [--val_from_train FRACTION]');
+  if (!o) return;
+  const v = o.values as Record<string, string | undefined>;
+  if (o.positionals.length) throw new UsageError(`unexpected argument ${o.positionals[0]} (the folder goes after --root)`);
+  const seed = Number(v.seed ?? 42);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed ${v.seed}: expected a non-negative integer`);
+  let valFromTrain: number | null = null;
+  if (v.val_from_train !== undefined) {
+    valFromTrain = Number(v.val_from_train);
+    if (!(valFromTrain > 0 && valFromTrain < 1)) throw new UsageError(`--val_from_train ${v.val_from_train}: expected a fraction between 0 and 1 (exclusive)`);
+  }
+  const root = v.root as string;
+  const { train, val } = await prepareSop(nodeSource(root), { seed, valFromTrain });
+  if (train.pairs.length === 0) throw new Error(`${join(root, 'Ebay_train.txt')}: no training records (every class has a single image, or the files are missing)\n${describeSplit('train.jsonl', train)}`);
+  await writeAtomic(join(root, 'train.jsonl'), pairsToJsonl(train.pairs));
+  const lines = [describeSplit('train.jsonl', train)];
+  if (val) {
+    await writeAtomic(join(root, 'val.jsonl'), pairsToJsonl(val.pairs));
+    lines.push(describeSplit('val.jsonl', val));
+    if (val.pairs.length === 0) process.stderr.write(`warning: val.jsonl has no records\n`);
+  }
+  process.stdout.write(`${lines.join('\n')}\nwrote ${join(root, 'train.jsonl')}${val ? ` and ${join(root, 'val.jsonl')}` : ''} (seed ${seed})\n`);
+}

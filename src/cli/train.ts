@@ -1,0 +1,120 @@
+/**
+ * vembed train <config.yaml> [--config_override key=value ...] [--hf_token T]
+ * The same YAML keys as vembed-factory. Shows a progress bar (epoch, step, loss, lr, images/s,
+ * ETA) and a log line every logging_steps; Ctrl-C saves a checkpoint before exiting (twice:
+ * exit at once).
+ */
+import { decodeImageBytes } from '../data/decode-node';
+import { loadPairDataset, validateImages } from '../data/datasets';
+import { nodeSource } from '../data/source-node';
+import { checkReadyToTrain } from '../config';
+import { readTrainConfigFile } from '../config/node';
+import { validateJsonl } from '../eval/jsonl';
+import { requestNodeGpu } from '../gpu/node';
+import { loadCheckpoint } from '../model/load';
+import { nodeStore } from '../train/store-node';
+import { Trainer, type PairData } from '../train/trainer';
+import { basename, dirname, resolve } from 'node:path';
+import { parseOptions } from './args';
+import { resolveModel } from './model-arg';
+import { formatDuration, ProgressBar } from './progress';
+
+export async function trainCommand(args: string[]): Promise<void> {
+  const o = parseOptions('train', args, {
+    config_override: { type: 'string', multiple: true, help: 'key=value, overriding the YAML (repeatable; several after one flag too)' },
+    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+  }, '<config.yaml> [--config_override key=value ...]');
+  if (!o) return;
+  const [file, ...more] = o.positionals;
+  if (!file) throw new Error('missing the config file: vembed train <config.yaml>');
+  // `--config_override a=1 b=2` : values after the flag are positionals too
+  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more];
+  const bad = overrides.find((x) => !x.includes('='));
+  if (bad) throw new Error(`--config_override ${bad}: expected key=value`);
+  const { config, notes } = await readTrainConfigFile(file, overrides);
+  for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  checkReadyToTrain(config);
+
+  const src = nodeSource(process.cwd());
+  const ds = await loadPairDataset(src, { dataPath: config.data_path!, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+  for (const p of ds.problems) process.stderr.write(`data: ${p}\n`);
+  process.stderr.write(`data: ${ds.records.length} pairs in ${ds.numClasses} classes (${ds.format}) from ${config.data_path}\n`);
+  const load = async (path: string) => {
+    try {
+      return await decodeImageBytes(await src.readBytes(path), path);
+    } catch (e) {
+      throw Object.assign(new Error((e as Error).message), { path });
+    }
+  };
+  let records = ds.records;
+  if (config.validate_data) {
+    let vbar: ProgressBar | null = null;
+    const problems = await validateImages(src, records, decodeImageBytes, {
+      onProgress: (d, t) => (vbar ??= new ProgressBar('validate_data', t)).update(d),
+    });
+    (vbar as ProgressBar | null)?.done();
+    for (const p of problems) process.stderr.write(`unreadable: ${p.path}: ${p.reason}\n`);
+    const badPaths = new Set(problems.map((p) => p.path));
+    records = records.filter((r) => !badPaths.has(r.query) && !badPaths.has(r.positive));
+    process.stderr.write(`validate_data: ${problems.length} unreadable images; ${ds.records.length - records.length} pairs dropped\n`);
+  }
+  const train: PairData = { records, load };
+  let validate: ConstructorParameters<typeof Trainer>[0]['validate'] = null;
+  if (config.val_data_path) {
+    const val = await loadPairDataset(src, { dataPath: config.val_data_path, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+    process.stderr.write(`validation: ${val.records.length} pairs from ${config.val_data_path} (queries vs the gallery of positives, by label)\n`);
+    validate = (vit, pp) => validateJsonl(vit, pp, val.records, load, { batchSize: config.eval_batch_size ?? config.batch_size });
+  }
+
+  const ck = await loadCheckpoint(await resolveModel(config.model_name!, o.values.hf_token as string | undefined));
+  const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
+  const store = nodeStore(config.output_dir);
+  let resume = null;
+  if (config.resume_from_checkpoint) {
+    resume = config.resume_from_checkpoint === 'latest'
+      ? { store, folder: 'latest' }
+      : { store: nodeStore(dirname(resolve(config.resume_from_checkpoint))), folder: basename(resolve(config.resume_from_checkpoint)) };
+  }
+  const ctl = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping: saving a checkpoint after this step (Ctrl-C again to quit at once)\n');
+    ctl.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let bar: ProgressBar | null = null;
+  const trainer = new Trainer({
+    gpu, checkpoint: ck, config, train, validate, store, resume, signal: ctl.signal,
+    onEvent: (e) => {
+      if (e.kind === 'step') {
+        bar ??= new ProgressBar('train', e.totalSteps, 'step');
+        bar.update(e.step, `epoch ${e.epoch + 1}/${config.epochs} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.imagesPerSec.toFixed(2)} img/s`);
+      } else if (e.kind === 'log') {
+        process.stderr.write(`\nstep ${e.step}/${e.totalSteps} epoch ${e.epoch + 1} loss ${e.loss.toFixed(5)} lr ${e.lr.toExponential(3)} grad_norm ${e.gradNorm.toFixed(4)} ${e.imagesPerSec.toFixed(2)} img/s ETA ${formatDuration(e.etaSec)}\n`);
+      } else if (e.kind === 'checkpoint') {
+        process.stderr.write(`\nsaved ${config.output_dir}/${e.name}\n`);
+      } else if (e.kind === 'epoch') {
+        const v = e.validation ? ' ' + Object.entries(e.validation).map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`).join(' ') : '';
+        process.stderr.write(`\nepoch ${e.epoch}: mean loss ${e.meanLoss.toFixed(5)}${v}\n`);
+      } else if (e.kind === 'skipped') {
+        process.stderr.write(`\nskipped ${e.path}: ${e.error}\n`);
+      } else if (e.kind === 'info') {
+        process.stderr.write(`${e.message}\n`);
+      }
+    },
+  });
+  try {
+    const r = await trainer.run();
+    (bar as ProgressBar | null)?.done();
+    process.stderr.write(
+      `${r.stopped_early ? 'stopped' : 'done'}: ${r.steps}/${r.total_steps} steps, final loss ${r.final.loss?.toFixed(5)}, ` +
+        `${formatDuration(r.final.seconds)}; last checkpoint ${config.output_dir}/${r.final.checkpoint}; results in ${config.output_dir}/train_results.json\n`,
+    );
+  } finally {
+    process.off('SIGINT', onSigint);
+    trainer.destroy();
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Embedding a list of images for evaluation (Node CLI and browser alike: images come through a
+ * `load` function, no Node APIs here):
+ *   paths [N] -> emb [M, D] f32 (L2-normalized), kept [M] (indices into paths), skipped (M <= N)
+ * Decoding + preprocessing of the next batch runs while the GPU embeds the current one. An image
+ * that cannot be read or decoded is skipped and listed, never embedded as a black image.
+ * Timing: `decodeSeconds` is the wall time of the decode+preprocess batches, `embedSeconds` the
+ * time spent in the model; as the two overlap, each rate is measured on its own busy time.
+ */
+import type { RgbImage } from '../data/image';
+import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
+import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
+import type { Vit } from '../model/vit';
+
+export interface EmbedImagesOptions {
+  batchSize: number;
+  pooling?: Pooling;
+  /** After each batch: images attempted so far, total, skipped so far. */
+  onProgress?: (done: number, total: number, skipped: number) => void;
+}
+
+export interface EmbedImagesResult {
+  emb: Float32Array;
+  D: number;
+  /** Index into `paths` of each embedded row, ascending. */
+  kept: number[];
+  skipped: { path: string; error: string }[];
+  decodeSeconds: number;
+  embedSeconds: number;
+}
+
+/** L2-normalizes each row of x [N, D] in place (float64 sums; a zero row stays zero). */
+export function l2normalizeRows(x: Float32Array, N: number, D: number): Float32Array {
+  for (let i = 0; i < N; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += x[i * D + d] * x[i * D + d];
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let d = 0; d < D; d++) x[i * D + d] *= inv;
+  }
+  return x;
+}
+
+export async function embedImages(
+  vit: Vit,
+  pp: Preprocessor,
+  paths: readonly string[],
+  load: (path: string) => Promise<RgbImage>,
+  opts: EmbedImagesOptions,
+): Promise<EmbedImagesResult> {
+  const batch = opts.batchSize;
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size ${batch}: expected a positive integer`);
+  const pooling = opts.pooling ?? 'cls';
+  const D = embeddingDim(vit, pooling);
+  type Item = { i: number; px: Float32Array; h: number; w: number };
+  const skipped: { path: string; error: string }[] = [];
+  let decodeSeconds = 0;
+  let embedSeconds = 0;
+
+  const loadBatch = async (start: number): Promise<Item[]> => {
+    const t0 = performance.now();
+    const items = await Promise.all(paths.slice(start, start + batch).map(async (path, k) => {
+      try {
+        const img = await load(path);
+        const { height, width } = outputSize(pp, img.width, img.height);
+        return { i: start + k, px: preprocess(img, pp), h: height, w: width };
+      } catch (e) {
+        skipped.push({ path, error: (e as Error).message });
+        return null;
+      }
+    }));
+    decodeSeconds += (performance.now() - t0) / 1000;
+    return items.filter((x): x is Item => x !== null);
+  };
+
+  const kept: number[] = [];
+  const chunks: Float32Array[] = [];
+  let next = loadBatch(0);
+  for (let start = 0; start < paths.length; start += batch) {
+    const items = await next;
+    next = start + batch < paths.length ? loadBatch(start + batch) : Promise.resolve([]);
+    // One GPU batch per run of equal-sized images (all equal unless the processor keeps aspect).
+    for (let i = 0; i < items.length;) {
+      let j = i + 1;
+      while (j < items.length && items[j].h === items[i].h && items[j].w === items[i].w) j++;
+      const group = items.slice(i, j);
+      const { h, w } = group[0];
+      const px = new Float32Array(group.length * 3 * h * w);
+      group.forEach((it, k) => px.set(it.px, k * 3 * h * w));
+      const t0 = performance.now();
+      chunks.push(await embedBatch(vit, px, group.length, h, w, pooling));
+      embedSeconds += (performance.now() - t0) / 1000;
+      kept.push(...group.map((g) => g.i));
+      i = j;
+    }
+    opts.onProgress?.(Math.min(start + batch, paths.length), paths.length, skipped.length);
+  }
+  await next;
+  const emb = new Float32Array(kept.length * D);
+  let off = 0;
+  for (const c of chunks) {
+    emb.set(c, off);
+    off += c.length;
+  }
+  // Skips are pushed as decodes finish; report them in list order.
+  const order = new Map(paths.map((p, i) => [p, i]));
+  skipped.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
+  return { emb: l2normalizeRows(emb, kept.length, D), D, kept, skipped, decodeSeconds, embedSeconds };
+}
