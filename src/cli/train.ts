@@ -7,6 +7,7 @@
 import { decodeImageBytes } from '../data/decode-node';
 import { loadPairDataset, validateImages } from '../data/datasets';
 import { nodeSource } from '../data/source-node';
+import { existingFiles } from '../data/source';
 import { checkReadyToTrain } from '../config';
 import { readTrainConfigFile } from '../config/node';
 import { validateJsonl } from '../eval/jsonl';
@@ -47,6 +48,22 @@ export async function trainCommand(args: string[]): Promise<void> {
     }
   };
   let records = ds.records;
+  // Missing files are found before training starts (cheap: one listing per folder).
+  const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
+  const found = await existingFiles(src, paths);
+  const missing = paths.filter((p) => !found.has(p));
+  if (missing.length === paths.length) {
+    throw new Error(
+      `none of the ${paths.length} images named by ${config.data_path} exist (first: ${missing[0]}, relative to ` +
+        `${config.image_root ? `image_root ${config.image_root}` : `the current folder ${process.cwd()}`}); set image_root to the folder the paths start from`,
+    );
+  }
+  if (missing.length) {
+    for (const m of missing.slice(0, 20)) process.stderr.write(`missing: ${m}\n`);
+    const miss = new Set(missing);
+    records = records.filter((r) => !miss.has(r.query) && !miss.has(r.positive));
+    process.stderr.write(`data: ${missing.length} missing images; ${ds.records.length - records.length} pairs dropped\n`);
+  }
   if (config.validate_data) {
     let vbar: ProgressBar | null = null;
     const problems = await validateImages(src, records, decodeImageBytes, {

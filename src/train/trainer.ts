@@ -323,6 +323,10 @@ export class Trainer {
           break;
         }
       }
+      if (epochSteps === 0 && state.batchInEpoch === stepsPerEpoch && !o.resume) {
+        const first = this.results.skipped_images[0];
+        throw new TrainError(`epoch ${epoch + 1}: no batch had 2 readable pairs, so nothing was trained` + (first ? ` (first unreadable: ${first.path}: ${first.error})` : ''));
+      }
       if (state.batchInEpoch === stepsPerEpoch) {
         state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };
         const validation = o.validate ? await o.validate(this.vit, this.pp) : null;

@@ -116,6 +116,16 @@ describe('trainer', () => {
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
+  test('when no image can be read, training stops with the first error instead of training on nothing', async () => {
+    const data = syntheticData();
+    data.load = async (p) => {
+      throw Object.assign(new Error('corrupt or truncated image file'), { path: p });
+    };
+    const t = new Trainer({ gpu: await nodeGpu(), checkpoint: await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny')), config: config({ use_lora: true }), train: data, store: nodeStore(mkdtempSync(join(tmpdir(), 'vembed-bad-'))) });
+    await expect(t.run()).rejects.toThrow(/epoch 1: no batch had 2 readable pairs, so nothing was trained \(first unreadable: q\d+\.png: corrupt or truncated image file\)/);
+    t.destroy();
+  });
+
   test('unsupported settings are refused with the key and the reason', async () => {
     const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
     const mk = (c: Partial<TrainConfig>) => () => new Trainer({ gpu: null as never, checkpoint: ck, config: config(c), train: syntheticData(), store: nodeStore('/tmp') });

@@ -1,0 +1,44 @@
+/**
+ * Learning on real images, as a user runs it: an SOP-layout folder built from Fashion-MNIST
+ * product photos (Debian dataset-fashion-mnist; 200 train / 100 held-out test products x 4
+ * photos at 32 px), `vembed prepare sop`, zero-shot `vembed eval sop` with the small DINOv3-layout
+ * model of the fixtures, `vembed train` (full fine-tuning, InfoNCE, 3 epochs), `vembed eval sop`
+ * again and `vembed eval compare`. Fine-tuning must raise Recall@1 on the held-out test
+ * products by at least 10 points. (Deterministic: fixed seeds, and the GPU math has no
+ * order-dependent reductions, so the numbers repeat run to run.)
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { evalCommand } from '../../src/cli/eval';
+import { prepareCommand } from '../../src/cli/prepare';
+import { trainCommand } from '../../src/cli/train';
+import { makeSopFashionMnist } from '../../tools/make_sop_fashion_mnist';
+import { nodeGpu } from '../helpers/node-gpu';
+
+afterAll(async () => (await nodeGpu()).destroy());
+
+test('fine-tuning on Fashion-MNIST products raises held-out Recall@1 by at least 10 points', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'vembed-learn-'));
+  await makeSopFashionMnist({ out: root, trainProducts: 200, testProducts: 100, imagesPerProduct: 4, size: 32 });
+  await prepareCommand(['sop', '--root', root]);
+  const model = 'tests/fixtures/models/dinov3-tiny';
+  const out: string[] = [];
+  const env = { gpu: await nodeGpu(), out: (t: string) => void out.push(t) };
+  await evalCommand(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(root, 'zero-shot')], env);
+  writeFileSync(join(root, 'train.yaml'), [
+    `model_name: ${join(process.cwd(), model)}`, 'retrieval_mode: i2i', 'use_lora: false',
+    `data_path: ${join(root, 'train.jsonl')}`, `image_root: ${root}`, `output_dir: ${join(root, 'run')}`,
+    'epochs: 3', 'batch_size: 32', 'learning_rate: 2.0e-3', 'loss_type: infonce', 'logging_steps: 25', 'seed: 42',
+  ].join('\n'));
+  await trainCommand([join(root, 'train.yaml')]);
+  await evalCommand(['sop', '--model_path', join(root, 'run', 'checkpoint-epoch-3'), '--sop_root', root, '--output_dir', join(root, 'fine-tuned')], env);
+  await evalCommand(['compare', join(root, 'zero-shot', 'sop_report.json'), join(root, 'fine-tuned', 'sop_report.json')], env);
+  const before = JSON.parse(readFileSync(join(root, 'zero-shot', 'sop_report.json'), 'utf8'));
+  const after = JSON.parse(readFileSync(join(root, 'fine-tuned', 'sop_report.json'), 'utf8'));
+  console.log(out.join(''));
+  expect(before.num_images).toBe(400);
+  expect(after['recall@1'] - before['recall@1']).toBeGreaterThanOrEqual(0.1);
+  expect(after['recall@10']).toBeGreaterThan(before['recall@10']);
+}, 600_000);
