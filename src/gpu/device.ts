@@ -174,11 +174,29 @@ export class Gpu {
           `${this.device.limits.maxBufferSize}`,
       );
     }
-    return this.device.createBuffer({
+    const buf = this.device.createBuffer({
       label,
       size,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
+    // Memory accounting of storage buffers (weights, activations, gradients, optimizer state).
+    this.memory.live += size;
+    this.memory.peak = Math.max(this.memory.peak, this.memory.live);
+    const destroy = buf.destroy.bind(buf);
+    let gone = false;
+    buf.destroy = () => {
+      if (!gone) this.memory.live -= size;
+      gone = true;
+      destroy();
+    };
+    return buf;
+  }
+
+  /** Bytes of live storage buffers made by `buffer()` and the peak since `resetPeak()`. */
+  readonly memory = { live: 0, peak: 0 };
+
+  resetPeak(): void {
+    this.memory.peak = this.memory.live;
   }
 
   /** A zero-filled f32 storage buffer of `n` elements. */

@@ -108,6 +108,20 @@ describe('errors', () => {
     expect([...(await gpu.read(y))]).toEqual([1, 2, 3, 4]);
   });
 
+  test('storage buffers are counted: live bytes and the peak', async () => {
+    const gpu = await nodeGpu();
+    gpu.resetPeak();
+    const live = gpu.memory.live;
+    const a = gpu.zeros(1000);
+    const b = gpu.zeros(3);
+    expect(gpu.memory.live - live).toBe(4000 + 12);
+    a.destroy();
+    a.destroy(); // twice is harmless and counted once
+    expect(gpu.memory.live - live).toBe(12);
+    expect(gpu.memory.peak - live).toBe(4012);
+    b.destroy();
+  });
+
   test('a buffer over maxBufferSize is refused with its name and size', async () => {
     const gpu = await nodeGpu();
     const max = gpu.device.limits.maxBufferSize;
