@@ -89,6 +89,11 @@ export class Gpu {
   readonly report: AdapterReport;
   /** Kernel variant choices, per op family (filled by autotuning or set by hand). */
   readonly variants = new Map<string, string>();
+  /**
+   * Dry run: buffers are allocated as usual but dispatches are not encoded. Used to measure the
+   * memory a configuration needs (tools/memory-report.ts) without running it.
+   */
+  dryRun = false;
   /** When true and the adapter has timestamp queries, each op is timed on the GPU. */
   profile = false;
   profileEntries: ProfileEntry[] = [];
@@ -307,6 +312,7 @@ export class Gpu {
       );
     }
     if (x === 0 || y === 0 || z === 0) return; // empty problem
+    if (this.dryRun) return;
     dev.pushErrorScope('out-of-memory');
     dev.pushErrorScope('validation');
     dev.pushErrorScope('internal');
