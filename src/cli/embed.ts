@@ -4,15 +4,16 @@
  * Decodes, preprocesses (as the model's preprocessor_config.json says), embeds and L2-normalizes
  * every image; decoding runs ahead of the GPU (one batch in flight). Unreadable images are skipped
  * and reported, never embedded as black images. Output: `embeddings` [N, D] (F32), with the image
- * paths (and skipped ones) as JSON in the file's metadata.
+ * paths (and skipped ones) as JSON in the file's metadata. (The loop is src/eval/embed.ts.)
  */
 import { readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
-import { outputSize, preprocess, preprocessorFromConfig } from '../data/preprocess';
+import { preprocessorFromConfig } from '../data/preprocess';
+import { embedImages } from '../eval/embed';
 import { requestNodeGpu } from '../gpu/node';
 import { writeSafetensors } from '../io/safetensors';
-import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
+import { embeddingDim, type Pooling } from '../model/embed';
 import { loadCheckpoint } from '../model/load';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
@@ -69,50 +70,15 @@ export async function embedCommand(args: string[]): Promise<void> {
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const D = embeddingDim(vit, pooling);
 
-  // Decode + preprocess one batch ahead of the GPU.
-  type Item = { path: string; px: Float32Array; h: number; w: number };
-  const skipped: { path: string; error: string }[] = [];
-  const load = async (start: number): Promise<Item[]> => {
-    const items = await Promise.all(paths.slice(start, start + batch).map(async (path) => {
-      try {
-        const img = await decodeImageFile(path);
-        const { height, width } = outputSize(pp, img.width, img.height);
-        return { path, px: preprocess(img, pp), h: height, w: width };
-      } catch (e) {
-        skipped.push({ path, error: (e as Error).message });
-        return null;
-      }
-    }));
-    return items.filter((x): x is Item => x !== null);
-  };
-  const done: string[] = [];
-  const chunks: Float32Array[] = [];
   const bar = new ProgressBar('embed', paths.length);
-  let next = load(0);
-  for (let start = 0; start < paths.length; start += batch) {
-    const items = await next;
-    next = start + batch < paths.length ? load(start + batch) : Promise.resolve([]);
-    // One GPU batch per run of equal-sized images (all equal unless the processor keeps aspect).
-    for (let i = 0; i < items.length;) {
-      let j = i + 1;
-      while (j < items.length && items[j].h === items[i].h && items[j].w === items[i].w) j++;
-      const group = items.slice(i, j);
-      const { h, w } = group[0];
-      const px = new Float32Array(group.length * 3 * h * w);
-      group.forEach((it, k) => px.set(it.px, k * 3 * h * w));
-      chunks.push(await embedBatch(vit, px, group.length, h, w, pooling));
-      done.push(...group.map((g) => g.path));
-      i = j;
-    }
-    bar.update(Math.min(start + batch, paths.length), skipped.length ? `(${skipped.length} skipped)` : '');
-  }
+  const r = await embedImages(vit, pp, paths, decodeImageFile, {
+    batchSize: batch,
+    pooling,
+    onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
+  });
   bar.done();
-  const emb = new Float32Array(done.length * D);
-  let off = 0;
-  for (const c of chunks) {
-    emb.set(c, off);
-    off += c.length;
-  }
+  const done = r.kept.map((i) => paths[i]);
+  const { skipped, emb } = r;
   const meta = {
     format: 'pt',
     model: v.model as string,
