@@ -168,6 +168,26 @@ export class Vit {
     return t;
   }
 
+  private scaled: { key: string; cos: GPUBuffer; sin: GPUBuffer } | null = null;
+  /** RoPE tables with the coordinates scaled by `scale` (only when scale != 1; kept for reuse). */
+  private scaledRope(g: Grid, scale: number): { cos?: GPUBuffer; sin?: GPUBuffer } {
+    if (scale === 1 || this.spec.ropeTheta === null) return {};
+    const key = `${g.Hp}x${g.Wp}@${scale}`;
+    if (this.scaled?.key !== key) {
+      const { cos, sin } = ropeTables(g.Hp, g.Wp, this.spec.headDim, this.spec.ropeTheta, scale);
+      if (this.scaled && this.scaled.cos.size === cos.byteLength) {
+        this.gpu.write(this.scaled.cos, cos);
+        this.gpu.write(this.scaled.sin, sin);
+        this.scaled.key = key;
+      } else {
+        this.scaled?.cos.destroy();
+        this.scaled?.sin.destroy();
+        this.scaled = { key, cos: this.gpu.upload(cos, 'rope cos scaled'), sin: this.gpu.upload(sin, 'rope sin scaled') };
+      }
+    }
+    return { cos: this.scaled.cos, sin: this.scaled.sin };
+  }
+
   // ------------------------------------------------------------------ parameters
 
   /** Makes every base weight trainable (full fine-tuning): allocates zeroed gradients. */
@@ -286,12 +306,13 @@ export class Vit {
   /**
    * Records a forward pass into `acts`. `dropoutSeed` null = eval (no LoRA dropout); a number
    * = training, with LoRA dropout masks derived from it (reproducible: the same seed gives the
-   * same masks, which the gradient-cache re-forward and the backward rely on).
+   * same masks, which the gradient-cache re-forward and the backward rely on). `ropeScale`
+   * multiplies the DINOv3 RoPE patch coordinates (HF's train-time rescale, spec §1.4.6); 1 = none.
    */
-  forwardInto(acts: Acts, pixels: GPUBuffer, Himg: number, Wimg: number, dropoutSeed: number | null = null): void {
+  forwardInto(acts: Acts, pixels: GPUBuffer, Himg: number, Wimg: number, dropoutSeed: number | null = null, ropeScale = 1): void {
     const gpu = this.gpu, s = this.spec;
     const { B, grid: g } = acts;
-    const tables = this.gridTables(g);
+    const tables = { ...this.gridTables(g), ...this.scaledRope(g, ropeScale) };
     const C = s.hidden, I = s.intermediate, H = s.heads, T = g.T, N = B * T;
     const W = (role: string) => this.w.get(role)!;
 
@@ -383,7 +404,7 @@ export class Vit {
    * per-layer activations of `forwardInto(acts, pixels, ...)`; adds into the LoRA and/or full
    * gradients. `dropoutSeed` must be the one the forward used.
    */
-  backward(acts: Acts, dEmb: GPUBuffer, pixels: GPUBuffer, Himg: number, Wimg: number, dropoutSeed: number | null): void {
+  backward(acts: Acts, dEmb: GPUBuffer, pixels: GPUBuffer, Himg: number, Wimg: number, dropoutSeed: number | null, ropeScale = 1): void {
     const gpu = this.gpu, s = this.spec;
     const { B, grid: g } = acts;
     if (acts.layers.length > 1 && acts.layers[0] === acts.layers[1]) {
@@ -392,7 +413,7 @@ export class Vit {
     const C = s.hidden, I = s.intermediate, H = s.heads, T = g.T, N = B * T;
     const W = (role: string) => this.w.get(role)!;
     const G = (role: string) => this.grads.get(role) ?? null;
-    const tables = this.gridTables(g);
+    const tables = { ...this.gridTables(g), ...this.scaledRope(g, ropeScale) };
     const low = this.lowestTrainedLayer();
     if (!Number.isFinite(low)) throw new Error('backward: nothing is trainable (no LoRA gradients, no full gradients)');
     const full = this.grads.size > 0;
@@ -465,6 +486,8 @@ export class Vit {
     for (const b of this.grads.values()) b.destroy();
     for (const m of this.lora.values()) for (const b of [m.A, m.B, m.dA, m.dB]) b?.destroy();
     for (const t of this.gridCache.values()) for (const b of Object.values(t)) b?.destroy();
+    this.scaled?.cos.destroy();
+    this.scaled?.sin.destroy();
   }
 }
 

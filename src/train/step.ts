@@ -69,9 +69,10 @@ export class TrainStep {
 
   /**
    * Records forward, loss and backward for `batch`; returns the loss buffer (1 f32; read it when
-   * needed). `seed` derives the LoRA dropout masks (null: no dropout, as in eval).
+   * needed). `seed` derives the LoRA dropout masks (null: no dropout, as in eval); `ropeScale`
+   * is the DINOv3 train-time RoPE coordinate scale of this step (1 = none).
    */
-  run(batch: Batch, seed: number | null): GPUBuffer {
+  run(batch: Batch, seed: number | null, ropeScale = 1): GPUBuffer {
     const gpu: Gpu = this.vit.gpu;
     const { B, H, W } = batch;
     const C = this.vit.spec.hidden;
@@ -88,14 +89,14 @@ export class TrainStep {
     if (this.chunk >= B) {
       const aQ = this.actsFor(B, H, W, true);
       const aP = this.actsForSide(B, H, W);
-      this.vit.forwardInto(aQ, pxQ, H, W, chunkSeed(0, 0));
-      this.vit.forwardInto(aP, pxP, H, W, chunkSeed(1, 0));
+      this.vit.forwardInto(aQ, pxQ, H, W, chunkSeed(0, 0), ropeScale);
+      this.vit.forwardInto(aP, pxP, H, W, chunkSeed(1, 0), ropeScale);
       const dQ = this.zeroed('dq', B * C), dP = this.zeroed('dp', B * C);
       const l = this.loss(B, aQ.emb, aP.emb, labels, loss);
       l.forward();
       l.backward(dQ, dP);
-      this.vit.backward(aQ, dQ, pxQ, H, W, chunkSeed(0, 0));
-      this.vit.backward(aP, dP, pxP, H, W, chunkSeed(1, 0));
+      this.vit.backward(aQ, dQ, pxQ, H, W, chunkSeed(0, 0), ropeScale);
+      this.vit.backward(aP, dP, pxP, H, W, chunkSeed(1, 0), ropeScale);
       return loss;
     }
 
@@ -110,7 +111,7 @@ export class TrainStep {
         const n = e - s;
         const a = this.actsFor(n, H, W, false);
         gpu.copy(side.px, pxChunk, n * img * 4, s * img * 4, 0);
-        this.vit.forwardInto(a, pxChunk, H, W, chunkSeed(si, ci));
+        this.vit.forwardInto(a, pxChunk, H, W, chunkSeed(si, ci), ropeScale);
         gpu.copy(a.emb, side.emb, n * C * 4, 0, s * C * 4);
       });
     });
@@ -126,9 +127,9 @@ export class TrainStep {
         const n = e - s;
         const a = this.actsFor(n, H, W, true);
         gpu.copy(sides[si].px, pxChunk, n * img * 4, s * img * 4, 0);
-        this.vit.forwardInto(a, pxChunk, H, W, chunkSeed(si, ci));
+        this.vit.forwardInto(a, pxChunk, H, W, chunkSeed(si, ci), ropeScale);
         gpu.copy(dE, dChunk, n * C * 4, s * C * 4, 0);
-        this.vit.backward(a, dChunk, pxChunk, H, W, chunkSeed(si, ci));
+        this.vit.backward(a, dChunk, pxChunk, H, W, chunkSeed(si, ci), ropeScale);
       });
     });
     return loss;

@@ -113,7 +113,9 @@ export class Trainer {
     if (c.gradient_accumulation_steps !== 1) {
       throw new TrainError(`gradient_accumulation_steps: ${c.gradient_accumulation_steps} is not supported; raise batch_size instead (large batches run in bounded memory with use_gradient_cache)`);
     }
-    if (c.rope_rescale_in_training) throw new TrainError('rope_rescale_in_training: true is not supported yet; leave it false (the default)');
+    if (c.rope_rescale_in_training && spec.ropeTheta === null) {
+      throw new TrainError('rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table instead');
+    }
     if (c.pooling_method !== 'cls') throw new TrainError(`pooling_method "${c.pooling_method}" is not supported in training yet; use cls`);
     if (!o.checkpoint.preprocessor) throw new TrainError('the model has no preprocessor_config.json: cannot know how to resize images');
     this.pp = preprocessorFromConfig(o.checkpoint.preprocessor, spec.family);
@@ -291,7 +293,11 @@ export class Trainer {
         if (batch) {
           this.vit.zeroGrads();
           const dropSeed = c.use_lora && c.lora_dropout > 0 ? mixSeed(c.seed, 0xd40, state.step) : null;
-          const lossBuf = this.step.run(batch, dropSeed);
+          // HF's train-time RoPE rescale: one s = exp(U(-ln R, ln R)) per step (R = pos_embed_rescale)
+          let ropeScale = 1;
+          const R = this.vit.spec.posEmbedRescale;
+          if (c.rope_rescale_in_training && R) ropeScale = Math.exp(new Rng(mixSeed(c.seed, 0x509e, state.step)).uniform(-Math.log(R), Math.log(R)));
+          const lossBuf = this.step.run(batch, dropSeed, ropeScale);
           this.opt.update(lr);
           const [loss] = await gpu.read(lossBuf, 1);
           if (!Number.isFinite(loss)) throw new TrainError(`loss is ${loss} at step ${state.step + 1}; lower learning_rate or check the data`);

@@ -1,6 +1,6 @@
 /**
  * The training loop: exact resume (losses after resuming equal an uninterrupted run with the same
- * seed, LoRA dropout on), checkpoint contents in PEFT / Hugging Face formats, results files,
+ * seed, LoRA dropout and the RoPE train-time rescale on), checkpoint contents in PEFT / Hugging Face formats, results files,
  * full fine-tuning checkpoints that load as plain models, and atomic checkpoint writes.
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -63,7 +63,7 @@ async function train(cfg: TrainConfig, out: string, opts: { stopAfter?: number; 
 
 describe('trainer', () => {
   test('resuming from a checkpoint continues with the same losses as an uninterrupted run', async () => {
-    const cfg = config({ use_lora: true, lora_r: 4, lora_alpha: 8, lora_dropout: 0.1, seed: 7, use_gradient_cache: true, gradient_cache_chunk_size: 3 });
+    const cfg = config({ use_lora: true, lora_r: 4, lora_alpha: 8, lora_dropout: 0.1, seed: 7, use_gradient_cache: true, gradient_cache_chunk_size: 3, rope_rescale_in_training: true });
     const full = await train(cfg, mkdtempSync(join(tmpdir(), 'vembed-full-')));
     expect(full.losses.length).toBe(6); // 12 pairs / 4 = 3 steps per epoch, 2 epochs
     const out = mkdtempSync(join(tmpdir(), 'vembed-resume-'));
@@ -130,6 +130,8 @@ describe('trainer', () => {
     const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
     const mk = (c: Partial<TrainConfig>) => () => new Trainer({ gpu: null as never, checkpoint: ck, config: config(c), train: syntheticData(), store: nodeStore('/tmp') });
     expect(mk({ gradient_accumulation_steps: 2 })).toThrow(/gradient_accumulation_steps: 2 is not supported; raise batch_size/);
-    expect(mk({ rope_rescale_in_training: true })).toThrow(/rope_rescale_in_training: true is not supported yet/);
+    const ck2 = await loadCheckpoint(dirSource('tests/fixtures/models/dinov2-tiny'));
+    expect(() => new Trainer({ gpu: null as never, checkpoint: ck2, config: config({ rope_rescale_in_training: true }), train: syntheticData(), store: nodeStore('/tmp') }))
+      .toThrow(/rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table/);
   });
 });
