@@ -1,7 +1,9 @@
 /**
- * Browser page (bench/bench.html): times every entry of bench/ops/*.bench.ts on the page's
- * WebGPU adapter, ours (src/ops through `Gpu`) next to the peer (TensorFlow.js on its WebGPU
- * backend: the same adapter, its own device), and publishes `window.__bench` (bench/types.ts).
+ * Browser page (bench/bench.html): times every entry of bench/ops/*.bench.ts, then of
+ * bench/model/*.bench.ts, on the page's WebGPU adapter, ours (src/ops through `Gpu`) next to the
+ * peer: TensorFlow.js on its WebGPU backend (the same adapter, its own device), or a custom peer
+ * (onnxruntime-web WebGPU for the model rows, a CPU brute force for topk; see bench/types.ts),
+ * and publishes `window.__bench` (bench/types.ts).
  *
  * Query: `quick=1` keeps the entries marked `quick`; by default entries marked `heavy` are left
  * out unless `all=1`; `filter=<substring>` keeps entries whose `op shape` contains it;
@@ -11,7 +13,9 @@
  * one timed iteration, then, if that took less than MIN_MS, enough further iterations to fill
  * about MIN_MS (at most MAX_ITERS), all recorded back to back and timed together up to the point
  * where the GPU reports the work done: `gpu.sync()` for ours; for tfjs its pending command
- * encoder is submitted and `queue.onSubmittedWorkDone()` awaited.
+ * encoder is submitted and `queue.onSubmittedWorkDone()` awaited; a custom peer's `run()`
+ * resolves when its work is done (onnxruntime-web: outputs read back). A peer that fails leaves
+ * its row with null peer fields and a `note` (ours is still reported).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -22,7 +26,8 @@ import type { BenchEntry, BenchReport, BenchResult } from './types';
 const MIN_MS = 1000;
 const MAX_ITERS = 50;
 
-const modules = import.meta.glob<{ entries: BenchEntry[] }>('./ops/*.bench.ts', { eager: true });
+const opModules = import.meta.glob<{ entries: BenchEntry[] }>('./ops/*.bench.ts', { eager: true });
+const modelModules = import.meta.glob<{ entries: BenchEntry[] }>('./model/*.bench.ts', { eager: true });
 
 const report: BenchReport = {
   done: false,
@@ -41,18 +46,24 @@ function log(line: string): void {
   console.log(`[bench] ${line}`);
 }
 
-/** Mean ms per iteration of `once` (see the file comment). */
-async function timeIt(once: () => void, sync: () => Promise<void>): Promise<number> {
-  once();
-  await sync(); // warm-up
+/** Mean ms per iteration of `once` (see the file comment); `warmup: false` skips the warm-up. */
+async function timeIt(
+  once: () => void | Promise<void>,
+  sync: () => Promise<void>,
+  warmup = true,
+): Promise<number> {
+  if (warmup) {
+    await once();
+    await sync();
+  }
   let t0 = performance.now();
-  once();
+  await once();
   await sync();
   const first = performance.now() - t0;
   if (first >= MIN_MS) return first;
   const n = Math.min(MAX_ITERS - 1, Math.max(1, Math.ceil((MIN_MS - first) / Math.max(first, 1e-3))));
   t0 = performance.now();
-  for (let i = 0; i < n; i++) once();
+  for (let i = 0; i < n; i++) await once();
   await sync();
   return (first + performance.now() - t0) / (n + 1);
 }
@@ -74,7 +85,7 @@ async function tfSync(): Promise<void> {
 }
 
 async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
-  const r = e.setup(gpu);
+  const r = await e.setup(gpu);
   try {
     return await timeIt(() => r.run(), () => gpu.sync());
   } finally {
@@ -83,14 +94,28 @@ async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
   }
 }
 
-async function benchPeer(e: BenchEntry): Promise<number> {
-  const r = e.peer!.setup(tf);
-  try {
-    return await timeIt(() => tf.dispose(tf.tidy(() => r.run())), tfSync);
-  } finally {
-    r.dispose();
+/** The peer's ms per iteration (tfjs or custom), or null when the entry has none. */
+async function benchPeer(e: BenchEntry): Promise<number | null> {
+  if (e.peer) {
+    const r = e.peer.setup(tf);
+    try {
+      return await timeIt(() => tf.dispose(tf.tidy(() => r.run())), tfSync);
+    } finally {
+      r.dispose();
+    }
   }
+  if (e.customPeer) {
+    const r = await e.customPeer.setup();
+    try {
+      return await timeIt(() => r.run(), async () => {}, !e.customPeer.noWarmup);
+    } finally {
+      await r.dispose();
+    }
+  }
+  return null;
 }
+
+const peerName = (e: BenchEntry) => e.peer?.name ?? e.customPeer?.name ?? null;
 
 const gflops = (flops: number | null, ms: number | null) =>
   flops === null || ms === null ? null : flops / (ms * 1e6);
@@ -101,9 +126,8 @@ async function main(): Promise<void> {
   const filter = q.get('filter') ?? '';
   const all = q.get('all') === '1';
   const noPeer = q.get('peer') === '0';
-  const entries = Object.keys(modules)
-    .sort()
-    .flatMap((k) => modules[k].entries)
+  const entries = [opModules, modelModules]
+    .flatMap((m) => Object.keys(m).sort().flatMap((k) => m[k].entries))
     .filter((e) => (quick ? e.quick : all || !e.heavy))
     .filter((e) => `${e.op} ${e.shape}`.includes(filter));
   report.total = entries.length;
@@ -122,21 +146,41 @@ async function main(): Promise<void> {
     const label = `${e.op} ${e.shape}`;
     try {
       const ours = await benchOurs(gpu, e);
-      const peerMs = e.peer && !noPeer ? await benchPeer(e) : null;
+      let peerMs: number | null = null;
+      let note: string | undefined;
+      const name = peerName(e);
+      if (name !== null && !noPeer) {
+        try {
+          peerMs = await benchPeer(e);
+        } catch (err) {
+          note = `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }
       const res: BenchResult = {
         op: e.op,
         shape: e.shape,
         ours_ms: ours,
         ours_gflops: gflops(e.flops, ours),
-        peer: peerMs === null ? null : e.peer!.name,
+        peer: peerMs === null ? null : name,
         peer_ms: peerMs,
         peer_gflops: gflops(e.flops, peerMs),
         ratio: peerMs === null ? null : peerMs / ours,
       };
+      if (e.bytes !== undefined) {
+        res.ours_gbps = e.bytes / (ours * 1e6);
+        res.peer_gbps = peerMs === null ? null : e.bytes / (peerMs * 1e6);
+      }
+      if (e.items !== undefined) {
+        res.ours_items_per_s = e.items / (ours / 1000);
+        res.peer_items_per_s = peerMs === null ? null : e.items / (peerMs / 1000);
+      }
+      if (note) res.note = note;
       report.results.push(res);
+      const rate = res.ours_items_per_s === undefined ? '' : ` (${res.ours_items_per_s.toPrecision(3)}/s)`;
       log(
-        `${i + 1}/${entries.length} ${label}: ours ${ours.toFixed(1)} ms` +
-          (peerMs === null ? '' : `, ${res.peer} ${peerMs.toFixed(1)} ms, ratio ${res.ratio!.toFixed(2)}`),
+        `${i + 1}/${entries.length} ${label}: ours ${ours.toFixed(1)} ms${rate}` +
+          (peerMs === null ? '' : `, ${res.peer} ${peerMs.toFixed(1)} ms, ratio ${res.ratio!.toFixed(2)}`) +
+          (note ? ` [${note}]` : ''),
       );
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

@@ -1,24 +1,40 @@
 /**
- * `npm run bench`: op benchmarks in headless Chromium on its WebGPU adapter, ours vs the peer
- * (TensorFlow.js WebGPU, same adapter, same page). Starts Vite and Chromium
+ * `npm run bench`: op and model benchmarks in headless Chromium on its WebGPU adapter, ours vs
+ * the peer (TensorFlow.js WebGPU for ops, onnxruntime-web WebGPU for the ViT-S/16 model row, a
+ * CPU brute force for topk; same adapter, same page). Starts Vite and Chromium
  * (tests/e2e/browser.ts), opens bench/bench.html (bench/bench-page.ts), prints progress and a
  * markdown table, and writes
- *   bench/results.json  [{ op, shape, ours_ms, ours_gflops, peer, peer_ms, peer_gflops, ratio }]
+ *   bench/results.json  [{ op, shape, ours_ms, ours_gflops, peer, peer_ms, peer_gflops, ratio,
+ *                          and optionally ours_gbps, peer_gbps, ours_items_per_s,
+ *                          peer_items_per_s, note }]  (bench/types.ts BenchResult)
  *                       (ratio = peer_ms / ours_ms: above 1, ours is faster)
  *   bench/adapter.json  the adapter, date, mode and duration of the run.
+ * Model rows (bench/model/models.ts): before the browser starts, the ONNX file of the
+ * onnxruntime-web peer is exported when missing (/usr/bin/python3 tools/export_onnx.py); after
+ * the browser closes (so the CPU is free), each model row that ran gets a second row with peer
+ * "pytorch-cpu" (tools/bench_torch_cpu.py: the PyTorch reference on the CPU, 2 threads, same
+ * batch and size), or a row with null peer fields and a note when python3 or torch is missing.
  *
  * Options (flags after `npm run bench --`, or environment variables):
  *   --quick              | BENCH_QUICK=1        a few batch-8 entries (minutes on SwiftShader)
- *   --all                | BENCH_ALL=1          also the `heavy` entries (ViT-B at batch 32 ...)
+ *   --all                | BENCH_ALL=1          also the `heavy` entries (batch-32 linear, softmax)
  *   --filter <substring> | BENCH_FILTER=<s>     entries whose `op shape` contains it
- *   --no-peer            | BENCH_PEER=0         ours only
- * On SwiftShader (2 CPU cores, no GPU) the default run takes about 20 minutes, --quick about 3,
- * --all well over an hour; on a GPU, seconds.
+ *   --no-peer            | BENCH_PEER=0         ours only (no onnxruntime-web, PyTorch, CPU rows)
+ *   BENCH_PYTHON=<path>  the Python with torch for the model tools (default /usr/bin/python3)
+ * On SwiftShader (2 CPU cores, no GPU) the default run took 27 minutes with other jobs loading
+ * the cores (load ~7; about 9 of them the onnxruntime-web peer of vit-s16.embed, ~4.5 min per
+ * forward), --quick 2 minutes; --all adds the batch-32 linear and softmax entries and their tfjs
+ * peers; on a GPU, seconds.
  */
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser';
+import { MODEL_BENCHES, modelLabel, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
+
+/** Python with torch for the model tools (Debian's; $BENCH_PYTHON overrides). */
+const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 
 function parseArgs(argv: string[]) {
   const has = (f: string) => argv.includes(f);
@@ -35,20 +51,100 @@ function parseArgs(argv: string[]) {
   };
 }
 
-const fmt = (v: number | null, digits: number) => (v === null ? '–' : v.toFixed(digits));
+const fmt = (v: number | null | undefined, digits: number) =>
+  v === null || v === undefined ? '–' : v.toFixed(digits);
+/** Rates (GB/s, items/s) with 3 significant digits. */
+const fmtRate = (v: number | null | undefined) =>
+  v === null || v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 
 function markdownTable(rows: BenchResult[]): string {
   const lines = [
-    '| op | shape | ours ms | ours GFLOP/s | peer | peer ms | peer GFLOP/s | peer/ours |',
-    '|---|---|---:|---:|---|---:|---:|---:|',
+    '| op | shape | ours ms | ours GFLOP/s | ours GB/s | ours items/s | peer | peer ms | peer GFLOP/s | peer items/s | peer/ours | note |',
+    '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms, 1)} | ${fmt(r.ours_gflops, 2)} | ` +
-        `${r.peer ?? '–'} | ${fmt(r.peer_ms, 1)} | ${fmt(r.peer_gflops, 2)} | ${fmt(r.ratio, 2)} |`,
+      `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms, 1)} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
+        `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${fmt(r.peer_ms, 1)} | ${fmt(r.peer_gflops, 2)} | ` +
+        `${fmtRate(r.peer_items_per_s)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`,
     );
   }
   return lines.join('\n');
+}
+
+/** Runs a model tool; returns its stdout, or an error message. */
+function runPython(args: string[], timeoutMs: number): { out: string } | { error: string } {
+  const r = spawnSync(PYTHON, args, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) {
+    const e = r.error as NodeJS.ErrnoException;
+    return { error: e.code === 'ENOENT' ? `${PYTHON} not found` : `${PYTHON}: ${e.message}` };
+  }
+  if (r.status !== 0) {
+    let msg = (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
+    try {
+      msg = (JSON.parse(r.stdout) as { error?: string }).error ?? msg;
+    } catch {
+      /* not JSON: keep the last output line */
+    }
+    return { error: `${args[0]} exited ${r.status ?? r.signal}: ${msg}` };
+  }
+  return { out: r.stdout };
+}
+
+/** Whether the page will run this model row (its selection rules, see bench-page.ts). */
+function modelSelected(m: ModelBench, opts: ReturnType<typeof parseArgs>): boolean {
+  return !opts.quick && (opts.all || !m.heavy) && modelLabel(m).includes(opts.filter);
+}
+
+/** Exports the ONNX files of the selected model rows' onnxruntime-web peers when missing. */
+function ensureOnnx(opts: ReturnType<typeof parseArgs>): void {
+  for (const m of MODEL_BENCHES) {
+    if (!m.onnx || !opts.peer || !modelSelected(m, opts) || existsSync(resolve(ROOT, m.onnx))) continue;
+    console.log(`exporting ${m.onnx} (tools/export_onnx.py --model ${m.torchModel}) ...`);
+    const r = runPython(['tools/export_onnx.py', '--model', m.torchModel, '--out', m.onnx], 600_000);
+    // On failure the page's peer finds no file and its row says so.
+    console.log('error' in r ? `  failed: ${r.error}` : `  ${r.out.trim()}`);
+  }
+}
+
+/** The "pytorch-cpu" row next to each model row that ran (or a note why it has no peer). */
+function torchRows(results: BenchResult[]): BenchResult[] {
+  const rows: BenchResult[] = [];
+  for (const m of MODEL_BENCHES) {
+    const ours = results.find((r) => r.op === m.op);
+    if (!ours) continue;
+    console.log(`timing ${m.op} on PyTorch CPU (tools/bench_torch_cpu.py --model ${m.torchModel}) ...`);
+    const r = runPython(
+      ['tools/bench_torch_cpu.py', '--model', m.torchModel, '--batch', String(m.batch), '--size', String(m.image), '--threads', '2'],
+      900_000,
+    );
+    const row: BenchResult = {
+      op: m.op,
+      shape: m.shape,
+      ours_ms: ours.ours_ms,
+      ours_gflops: ours.ours_gflops,
+      peer: null,
+      peer_ms: null,
+      peer_gflops: null,
+      ratio: null,
+      ours_items_per_s: ours.ours_items_per_s,
+      peer_items_per_s: null,
+    };
+    if ('error' in r) {
+      row.note = `no pytorch-cpu peer: ${r.error}`;
+    } else {
+      const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string };
+      row.peer = 'pytorch-cpu';
+      row.peer_ms = t.ms;
+      row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms) / t.ms;
+      row.ratio = t.ms / ours.ours_ms;
+      row.peer_items_per_s = m.batch / (t.ms / 1000);
+      row.note = `torch ${t.torch}, ${t.threads} CPU threads, after the browser closed`;
+    }
+    console.log(`  ${row.peer ? `${row.peer_ms!.toFixed(0)} ms` : row.note}`);
+    rows.push(row);
+  }
+  return rows;
 }
 
 async function main(): Promise<number> {
@@ -59,6 +155,7 @@ async function main(): Promise<number> {
   if (opts.filter) query.set('filter', opts.filter);
   if (!opts.peer) query.set('peer', '0');
   const t0 = Date.now();
+  ensureOnnx(opts);
 
   const report = await withBrowser(async ({ vite, browser }) => {
     const handle = await openPage(browser, `${vite.url}/bench/bench.html?${query}`, (type, text) => {
@@ -74,12 +171,20 @@ async function main(): Promise<number> {
     if (handle.errors.length) console.error(`page errors:\n  ${handle.errors.join('\n  ')}`);
     return r;
   });
-  const seconds = (Date.now() - t0) / 1000;
 
   if (report.error) {
     console.error(`bench failed: ${report.error}`);
     return 1;
   }
+  const pageRows = report.results.length;
+  if (opts.peer) {
+    // Each PyTorch row goes right after its model's row(s).
+    for (const row of torchRows(report.results)) {
+      const last = report.results.map((r) => r.op).lastIndexOf(row.op);
+      report.results.splice(last + 1, 0, row);
+    }
+  }
+  const seconds = (Date.now() - t0) / 1000;
   if (report.results.length) {
     writeFileSync(resolve(ROOT, 'bench/results.json'), JSON.stringify(report.results, null, 2) + '\n');
     writeFileSync(
@@ -92,7 +197,10 @@ async function main(): Promise<number> {
           mode: opts.quick ? 'quick' : opts.all ? 'all' : 'default',
           filter: opts.filter || null,
           seconds: Math.round(seconds),
-          userAgentNote: 'headless Chromium (tests/e2e/browser.ts flags), peer: TensorFlow.js webgpu',
+          userAgentNote:
+            'headless Chromium (tests/e2e/browser.ts flags); peers: TensorFlow.js webgpu (ops), ' +
+            'onnxruntime-web webgpu (vit-s16.embed), cpu-bruteforce (topk, in the page), ' +
+            'pytorch-cpu (model rows, tools/bench_torch_cpu.py after the browser closed)',
         },
         null,
         2,
@@ -100,7 +208,11 @@ async function main(): Promise<number> {
     );
   }
   console.log(`\nAdapter: ${report.describe}`);
-  console.log(`${report.results.length} of ${report.total} entries in ${seconds.toFixed(0)} s\n`);
+  const extra = report.results.length - pageRows;
+  console.log(
+    `${pageRows} of ${report.total} entries in ${seconds.toFixed(0)} s` +
+      (extra ? ` (+${extra} pytorch-cpu row${extra > 1 ? 's' : ''})` : '') + '\n',
+  );
   console.log(markdownTable(report.results));
   if (report.results.length) console.log('\nwrote bench/results.json and bench/adapter.json');
   if (report.failures.length) {

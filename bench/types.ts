@@ -1,16 +1,23 @@
 /**
- * Benchmark registry types. Each `bench/ops/<op>.bench.ts` exports `entries: BenchEntry[]`;
- * bench/bench-page.ts times them in the browser on the WebGPU adapter, next to a peer
- * implementation of the same math (TensorFlow.js on its WebGPU backend, same adapter, same page).
+ * Benchmark registry types. Each `bench/ops/<op>.bench.ts` and `bench/model/<model>.bench.ts`
+ * exports `entries: BenchEntry[]`; bench/bench-page.ts times them in the browser on the WebGPU
+ * adapter, next to a peer implementation of the same math: TensorFlow.js on its WebGPU backend
+ * (`peer`), or another engine or plain CPU code in the same page (`customPeer`: onnxruntime-web
+ * WebGPU for the model, a CPU brute force for top-K). bench/run.ts adds rows measured outside the
+ * browser (PyTorch on the CPU for the model rows).
  */
 import type * as TfModule from '@tensorflow/tfjs-core';
 import type { Gpu } from '../src/gpu/device';
 
 export type Tf = typeof TfModule;
 
-/** One prepared problem: `run()` records one iteration; the harness syncs and times it. */
+/**
+ * One prepared problem: `run()` records one iteration; the harness syncs and times it. `run()`
+ * may return a promise (ops that flush as they go, like topk); the harness awaits it before
+ * syncing.
+ */
 export interface BenchRun {
-  run(): void;
+  run(): void | Promise<void>;
   dispose(): void;
 }
 
@@ -23,6 +30,23 @@ export interface PeerRun {
   dispose(): void;
 }
 
+/**
+ * A peer that is not TensorFlow.js: plain CPU code in the page, or another engine with its own
+ * device (onnxruntime-web). `run()` does one whole iteration: its promise resolves when the work
+ * is finished (results on the CPU or the engine's own wait), so the harness needs no sync.
+ */
+export interface CustomPeerRun {
+  run(): void | Promise<void>;
+  dispose(): void | Promise<void>;
+}
+
+export interface CustomPeer {
+  name: string;
+  setup(): CustomPeerRun | Promise<CustomPeerRun>;
+  /** Skip the warm-up iteration (plain CPU code: nothing to compile or upload). */
+  noWarmup?: boolean;
+}
+
 export interface BenchEntry {
   /** Op name as in src/ops (`linear.fwd`, `linear.bwd.dW`, `softmax.fwd` ...). */
   op: string;
@@ -30,12 +54,22 @@ export interface BenchEntry {
   shape: string;
   /** Floating-point operations of one iteration, or null where FLOP/s means little. */
   flops: number | null;
+  /**
+   * Bytes one iteration must at least read and write (memory-bound ops): gives `ours_gbps` /
+   * `peer_gbps`. Absent where GB/s means little.
+   */
+  bytes?: number;
+  /** Items one iteration processes (images for the model rows, queries for topk): gives
+   * `ours_items_per_s` / `peer_items_per_s`. */
+  items?: number;
   /** Part of the short run (`--quick`). */
   quick?: boolean;
   /** Too slow for the default run on a CPU adapter: runs only with `--all`. */
   heavy?: boolean;
-  setup(gpu: Gpu): BenchRun;
+  setup(gpu: Gpu): BenchRun | Promise<BenchRun>;
+  /** TensorFlow.js WebGPU peer. At most one of `peer` and `customPeer`. */
   peer?: { name: string; setup(tf: Tf): PeerRun };
+  customPeer?: CustomPeer;
 }
 
 /** One row of bench/results.json. */
@@ -49,6 +83,18 @@ export interface BenchResult {
   peer_gflops: number | null;
   /** peer_ms / ours_ms: above 1 means ours is faster. */
   ratio: number | null;
+  /** Optional (entries with `bytes`): bytes / time, GB/s (1e9 bytes per second). */
+  ours_gbps?: number;
+  peer_gbps?: number | null;
+  /**
+   * Optional (entries with `items`): items per second, images/s for the model rows
+   * (`vit-s16.embed`, `vit-b16.embed`: embeddings of batch-8 224x224 images through
+   * `Vit.forward`), queries/s for topk.
+   */
+  ours_items_per_s?: number;
+  peer_items_per_s?: number | null;
+  /** Optional: why the peer fields are null (peer missing or failed), or how it was measured. */
+  note?: string;
 }
 
 /** `window.__bench`, set by bench/bench-page.ts and read by bench/run.ts. */

@@ -8,3 +8,26 @@ export function randomF32(n: number, seed: number): Float32Array {
   for (let i = 0; i < n; i++) a[i] = rng.uniform();
   return a;
 }
+
+/** Scales each of the `rows` rows of length D of `a` (in place) to unit L2 norm; returns `a`. */
+export function normalizeRows(a: Float32Array, rows: number, D: number): Float32Array {
+  for (let r = 0; r < rows; r++) {
+    const o = r * D;
+    let s = 0;
+    for (let d = 0; d < D; d++) s += a[o + d] * a[o + d];
+    const inv = 1 / Math.sqrt(s || 1);
+    for (let d = 0; d < D; d++) a[o + d] *= inv;
+  }
+  return a;
+}
+
+/** Tokens per image of DINOv3 at 224 px, patch 16: 1 CLS + 4 registers + 14 x 14 patches. */
+export const VIT_T = 201;
+
+/** The two ViT shapes the op entries run at (hidden C, heads H, MLP width I). */
+export const VIT_SHAPES = [
+  { model: 'ViT-S', C: 384, H: 6, I: 1536 },
+  { model: 'ViT-B', C: 768, H: 12, I: 3072 },
+] as const;
+
+export const BATCHES = [8, 32] as const;
