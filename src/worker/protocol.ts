@@ -1,0 +1,200 @@
+/**
+ * What crosses the comlink boundary between the page (src/app) and the engine worker
+ * (./engine.ts): plain structured-cloneable data, Blobs and File System Access handles. Types
+ * only, so the page can import this without pulling in the GPU code.
+ */
+import type { CachedModel } from '../hub/cache';
+
+/** The WebGPU adapter as the page shows it. */
+export interface GpuInfo {
+  description: string;
+  vendor: string;
+  architecture: string;
+  isFallback: boolean;
+  features: string[];
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number };
+}
+
+/** init(): the adapter, or why there is none (no WebGPU in the browser, or no adapter). */
+export type InitResult = { ok: true; gpu: GpuInfo } | { ok: false; error: string };
+
+/**
+ * Where a dataset comes from. A File list carries each file's path ("picked/sub/a.jpg") beside it:
+ * `webkitRelativePath` does not survive the trip to the worker.
+ */
+export type DatasetInput =
+  | { kind: 'demo' }
+  | { kind: 'handle'; handle: FileSystemDirectoryHandle }
+  | { kind: 'files'; files: File[]; paths: string[] };
+
+export interface SampleImage {
+  path: string;
+  label: string;
+  blob: Blob;
+}
+
+export interface DatasetInfo {
+  /** Name of the picked folder (or "demo"). */
+  name: string;
+  kind: DatasetInput['kind'];
+  /** 'sop' (Stanford Online Products layout), 'jsonl', 'imagefolder'. */
+  format: 'sop' | 'jsonl' | 'imagefolder';
+  /** One line saying what was found, e.g. "Stanford Online Products layout with train.jsonl / val.jsonl". */
+  description: string;
+  images: number;
+  classes: number;
+  pairs: number;
+  /** Images of the evaluation split (SOP Ebay_test.txt or the validation JSONL), 0 when none. */
+  testImages: number;
+  /** data_path / val_data_path the config should use (relative to the folder). */
+  dataPath: string;
+  valDataPath: string | null;
+  /** How Evaluate will measure Recall@K on this data. */
+  evalProtocol: string;
+  problems: string[];
+  samples: SampleImage[];
+}
+
+/** Result of the background image check of a dataset. */
+export interface ImageCheck {
+  checked: number;
+  total: number;
+  unreadable: { path: string; reason: string }[];
+}
+
+export type ModelInput =
+  | { kind: 'demo' }
+  /** `endpoint`: a hub mirror with the same URL layout (default https://huggingface.co). */
+  | { kind: 'hub'; id: string; token?: string | null; endpoint?: string | null }
+  | { kind: 'handle'; handle: FileSystemDirectoryHandle }
+  | { kind: 'files'; files: File[]; paths: string[] };
+
+export interface ModelInfo {
+  /** The name used as model_name (hub id, folder name, or the demo's id). */
+  name: string;
+  kind: ModelInput['kind'];
+  family: string;
+  hidden: number;
+  layers: number;
+  heads: number;
+  patch: number;
+  /** Input size from preprocessor_config.json, e.g. "224x224". */
+  inputSize: string;
+  params: number;
+  bytes: number;
+}
+
+export interface DownloadProgress {
+  file: string;
+  bytes: number;
+  total: number | null;
+  bytesPerSec: number;
+  etaSec: number | null;
+  /** Bytes and size over all files of the model so far (size known once each file started). */
+  allBytes: number;
+  allTotal: number | null;
+}
+
+export type { CachedModel };
+
+export interface ConfigCheck {
+  ok: boolean;
+  /** The OPFS run folder output_dir maps to (when the config is valid). */
+  run: string | null;
+  /** One per problem: the 1-based line (0 when it has none), the key when known, the message. */
+  problems: { line: number; key: string | null; message: string }[];
+  notes: string[];
+}
+
+export interface ConfigPreset {
+  id: string;
+  label: string;
+  yaml: string;
+}
+
+/** Events of a training run, forwarded to the page (already throttled to at most one per step). */
+export type TrainUpdate =
+  | {
+    kind: 'start'; run: string; totalSteps: number; stepsPerEpoch: number; epochs: number; resumedFrom: string | null; pairs: number;
+    /** Resuming: the logged steps before the checkpoint (train_results.json), for the charts. */
+    history: { step: number; loss: number; lr: number }[];
+  }
+  | { kind: 'step'; step: number; totalSteps: number; epoch: number; epochs: number; loss: number; lr: number; imagesPerSec: number; etaSec: number }
+  | { kind: 'checkpoint'; name: string; step: number }
+  | { kind: 'epoch'; epoch: number; meanLoss: number }
+  | { kind: 'paused'; step: number }
+  | { kind: 'resumed'; step: number }
+  | { kind: 'info'; message: string }
+  | { kind: 'skipped'; path: string; error: string }
+  | { kind: 'done'; stoppedEarly: boolean; steps: number; totalSteps: number; finalLoss: number | null; seconds: number; checkpoint: string | null }
+  | { kind: 'error'; message: string; storageFull: boolean };
+
+/** A run in OPFS that can be resumed, evaluated or exported. */
+export interface SavedRun {
+  run: string;
+  checkpoint: string;
+  step: number;
+  totalSteps: number | null;
+  finished: boolean;
+  bytes: number;
+  /** The config it was trained with (train_config.yaml), when saved. */
+  yaml: string | null;
+  /** What the page needs to reload the data and the model (saved by the page at start). */
+  session: SessionInfo | null;
+}
+
+/** Saved beside a run so a reload can offer to resume it. */
+export interface SessionInfo {
+  dataset: { kind: 'demo' } | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string } | { kind: 'files'; name: string };
+  model: { kind: 'demo' } | { kind: 'hub'; id: string; endpoint?: string | null } | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string } | { kind: 'files'; name: string };
+  yaml: string;
+}
+
+export interface RecallSet {
+  model: string;
+  /** 'recall@1' ... */
+  recall: Record<string, number>;
+  queries: number;
+  images: number;
+  seconds: number;
+}
+
+export interface EvalResult {
+  protocol: string;
+  zeroShot: RecallSet | null;
+  fineTuned: RecallSet | null;
+  /** Why there is no fine-tuned number (no run yet), when there is none. */
+  note: string | null;
+}
+
+export interface SearchHit {
+  path: string;
+  label: string;
+  score: number;
+  blob: Blob;
+}
+
+export interface SearchResults {
+  model: string;
+  gallery: number;
+  query: { path: string | null; label: string | null; blob: Blob | null };
+  hits: SearchHit[];
+  seconds: number;
+}
+
+export interface ExportFile {
+  name: string;
+  blob: Blob;
+}
+
+export type ExportKind = 'adapter' | 'merged';
+
+export type Stage = 'dataset' | 'validate' | 'model' | 'evaluate' | 'index' | 'search' | 'export';
+
+/** Progress of a long operation other than training (embedding for evaluation, indexing, ...). */
+export interface StageProgress {
+  stage: Stage;
+  message: string;
+  done: number;
+  total: number;
+}
