@@ -1,21 +1,23 @@
-// Batched matmul, the workhorse behind linear and attention.
+// Batched matmul, general kernel (variant "scalar"): any strides, offsets and sizes.
 //
 //   C[z] = alpha * op(A[z]) * op(B[z]) (+ bias[n]) (+ C[z] when ACCUM)
 //   op(A) is [M,K]: A stored [M,K] (row stride lda) or, with TRANS_A, stored [K,M].
 //   op(B) is [K,N]: B stored [K,N] (row stride ldb) or, with TRANS_B, stored [N,K].
-//   Batch z = z1 * NB2 + z2 addresses  off + z1 * s1 + z2 * s2  in each matrix, so per-head
-//   slices of a [B,T,C] activation can be used in place (attention).
+//   Batch z = z1 * NB2 + z2 addresses  off + z1 * s1 + z2 * s2  in each matrix (per-head slices).
+// All matmul kernels share these bindings and Params; src/ops/matmul.ts picks one per call.
 //
-// Register tiling: each invocation computes a 4x4 block of C, reading 4-wide slices of A and B
-// along K into registers (no workgroup memory: on CPU backends such as SwiftShader that is
-// fastest). Rows/columns past M/N are clamped on load and skipped on store; a K tail that is
-// not a multiple of 4 is done by a scalar loop.
+// Each invocation computes an 8x8 block of C in registers (v7 in shaders/dev), reading op(A) and
+// op(B) element by element (array<f32>: no alignment needed), k unrolled by 4. No workgroup
+// memory (slow on CPU backends such as SwiftShader). Rows/columns past M/N are clamped on load
+// and skipped on store. WG_X x WG_Y invocations per workgroup.
+// Written out by hand-unrolling (the pattern is regular): on SwiftShader loops over small arrays
+// are not unrolled and turn every register access into memory traffic (shaders/dev/matmul_v4).
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override ACCUM: bool = false;
 override HAS_BIAS: bool = false;
-override WG_X: u32 = 8u;
-override WG_Y: u32 = 8u;
+override WG_X: u32 = 4u;
+override WG_Y: u32 = 4u;
 
 struct Params {
   M: u32, N: u32, K: u32, lda: u32,
@@ -31,68 +33,150 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-fn idxA(base: u32, m: u32, k: u32) -> u32 {
-  if (TRANS_A) { return base + k * p.lda + m; }
-  return base + m * p.lda + k;
-}
-fn idxB(base: u32, k: u32, n: u32) -> u32 {
-  if (TRANS_B) { return base + n * p.ldb + k; }
-  return base + k * p.ldb + n;
+fn store4(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {
+  if (m >= p.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + j;
+    if (n >= p.N) { return; }
+    var v = p.alpha * acc[j];
+    if (HAS_BIAS) { v += bias[n]; }
+    let ci = baseC + m * p.ldc + n;
+    if (ACCUM) { v += C[ci]; }
+    C[ci] = v;
+  }
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n0 = gid.x * 4u;
-  let m0 = gid.y * 4u;
+  let n0 = gid.x * 8u;
+  let m0 = gid.y * 8u;
   if (n0 >= p.N || m0 >= p.M) { return; }
-  let z1 = gid.z / p.NB2;
-  let z2 = gid.z % p.NB2;
+  let z = gid.z;
+  let z1 = z / p.NB2;
+  let z2 = z % p.NB2;
   let baseA = p.offA + z1 * p.sA1 + z2 * p.sA2;
   let baseB = p.offB + z1 * p.sB1 + z2 * p.sB2;
   let baseC = p.offC + z1 * p.sC1 + z2 * p.sC2;
-
-  var mi: array<u32, 4>;
-  var nj: array<u32, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    mi[i] = min(m0 + i, p.M - 1u);
-    nj[i] = min(n0 + i, p.N - 1u);
-  }
-
-  var acc: array<vec4<f32>, 4>;
-  let K4 = p.K & ~3u;
-  var k = 0u;
-  for (; k < K4; k += 4u) {
-    var a: array<vec4<f32>, 4>; // a[i] = A[mi, k..k+3]
-    var b: array<vec4<f32>, 4>; // b[j] = B[k..k+3, nj]
-    for (var i = 0u; i < 4u; i++) {
-      a[i] = vec4<f32>(A[idxA(baseA, mi[i], k)], A[idxA(baseA, mi[i], k + 1u)],
-                       A[idxA(baseA, mi[i], k + 2u)], A[idxA(baseA, mi[i], k + 3u)]);
-      b[i] = vec4<f32>(B[idxB(baseB, k, nj[i])], B[idxB(baseB, k + 1u, nj[i])],
-                       B[idxB(baseB, k + 2u, nj[i])], B[idxB(baseB, k + 3u, nj[i])]);
+  // element strides of op(A) along m and k, of op(B) along k and n
+  let sAm = select(p.lda, 1u, TRANS_A);
+  let sAk = select(1u, p.lda, TRANS_A);
+  let sBk = select(p.ldb, 1u, TRANS_B);
+  let sBn = select(1u, p.ldb, TRANS_B);
+  let a0 = baseA + min(m0 + 0u, p.M - 1u) * sAm;
+  let a1 = baseA + min(m0 + 1u, p.M - 1u) * sAm;
+  let a2 = baseA + min(m0 + 2u, p.M - 1u) * sAm;
+  let a3 = baseA + min(m0 + 3u, p.M - 1u) * sAm;
+  let a4 = baseA + min(m0 + 4u, p.M - 1u) * sAm;
+  let a5 = baseA + min(m0 + 5u, p.M - 1u) * sAm;
+  let a6 = baseA + min(m0 + 6u, p.M - 1u) * sAm;
+  let a7 = baseA + min(m0 + 7u, p.M - 1u) * sAm;
+  let b0 = baseB + min(n0 + 0u, p.N - 1u) * sBn;
+  let b1 = baseB + min(n0 + 1u, p.N - 1u) * sBn;
+  let b2 = baseB + min(n0 + 2u, p.N - 1u) * sBn;
+  let b3 = baseB + min(n0 + 3u, p.N - 1u) * sBn;
+  let b4 = baseB + min(n0 + 4u, p.N - 1u) * sBn;
+  let b5 = baseB + min(n0 + 5u, p.N - 1u) * sBn;
+  let b6 = baseB + min(n0 + 6u, p.N - 1u) * sBn;
+  let b7 = baseB + min(n0 + 7u, p.N - 1u) * sBn;
+  var c0_0 = vec4<f32>(0.0); var c0_1 = vec4<f32>(0.0);
+  var c1_0 = vec4<f32>(0.0); var c1_1 = vec4<f32>(0.0);
+  var c2_0 = vec4<f32>(0.0); var c2_1 = vec4<f32>(0.0);
+  var c3_0 = vec4<f32>(0.0); var c3_1 = vec4<f32>(0.0);
+  var c4_0 = vec4<f32>(0.0); var c4_1 = vec4<f32>(0.0);
+  var c5_0 = vec4<f32>(0.0); var c5_1 = vec4<f32>(0.0);
+  var c6_0 = vec4<f32>(0.0); var c6_1 = vec4<f32>(0.0);
+  var c7_0 = vec4<f32>(0.0); var c7_1 = vec4<f32>(0.0);
+  var ka = 0u;
+  var kb = 0u;
+  let KU = p.K / 4u;
+  for (var ku = 0u; ku < KU; ku++) {
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let yb1 = vec4<f32>(B[b4 + kb], B[b5 + kb], B[b6 + kb], B[b7 + kb]);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
     }
-    for (var i = 0u; i < 4u; i++) {
-      acc[i] += vec4<f32>(dot(a[i], b[0]), dot(a[i], b[1]), dot(a[i], b[2]), dot(a[i], b[3]));
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let yb1 = vec4<f32>(B[b4 + kb], B[b5 + kb], B[b6 + kb], B[b7 + kb]);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let yb1 = vec4<f32>(B[b4 + kb], B[b5 + kb], B[b6 + kb], B[b7 + kb]);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let yb1 = vec4<f32>(B[b4 + kb], B[b5 + kb], B[b6 + kb], B[b7 + kb]);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
     }
   }
-  for (; k < p.K; k++) {
-    let bk = vec4<f32>(B[idxB(baseB, k, nj[0])], B[idxB(baseB, k, nj[1])],
-                       B[idxB(baseB, k, nj[2])], B[idxB(baseB, k, nj[3])]);
-    for (var i = 0u; i < 4u; i++) {
-      acc[i] += A[idxA(baseA, mi[i], k)] * bk;
-    }
+  for (var k = KU * 4u; k < p.K; k++) {
+    let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+    let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+    let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+    let yb1 = vec4<f32>(B[b4 + kb], B[b5 + kb], B[b6 + kb], B[b7 + kb]);
+    ka += sAk;
+    kb += sBk;
+    c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+    c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+    c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+    c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+    c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+    c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+    c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+    c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
   }
-
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + j;
-      if (n >= p.N) { break; }
-      var v = p.alpha * acc[i][j];
-      if (HAS_BIAS) { v += bias[n]; }
-      let ci = baseC + m * p.ldc + n;
-      if (ACCUM) { v += C[ci]; }
-      C[ci] = v;
-    }
-  }
+  store4(baseC, m0 + 0u, n0 + 0u, c0_0); store4(baseC, m0 + 0u, n0 + 4u, c0_1);
+  store4(baseC, m0 + 1u, n0 + 0u, c1_0); store4(baseC, m0 + 1u, n0 + 4u, c1_1);
+  store4(baseC, m0 + 2u, n0 + 0u, c2_0); store4(baseC, m0 + 2u, n0 + 4u, c2_1);
+  store4(baseC, m0 + 3u, n0 + 0u, c3_0); store4(baseC, m0 + 3u, n0 + 4u, c3_1);
+  store4(baseC, m0 + 4u, n0 + 0u, c4_0); store4(baseC, m0 + 4u, n0 + 4u, c4_1);
+  store4(baseC, m0 + 5u, n0 + 0u, c5_0); store4(baseC, m0 + 5u, n0 + 4u, c5_1);
+  store4(baseC, m0 + 6u, n0 + 0u, c6_0); store4(baseC, m0 + 6u, n0 + 4u, c6_1);
+  store4(baseC, m0 + 7u, n0 + 0u, c7_0); store4(baseC, m0 + 7u, n0 + 4u, c7_1);
 }

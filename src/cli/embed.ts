@@ -11,7 +11,7 @@ import { extname, join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
 import { preprocessorFromConfig } from '../data/preprocess';
 import { embedImages } from '../eval/embed';
-import { requestNodeGpu } from '../gpu/node';
+import { commandGpu } from './gpu';
 import { writeSafetensors } from '../io/safetensors';
 import { embeddingDim, type Pooling } from '../model/embed';
 import { loadCheckpoint } from '../model/load';
@@ -66,7 +66,7 @@ export async function embedCommand(args: string[]): Promise<void> {
   const ck = await loadCheckpoint(src);
   if (!ck.preprocessor) throw new Error(`${src.where}: no preprocessor_config.json; cannot know how to resize images`);
   const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${src.where}/preprocessor_config.json`);
-  const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
+  const gpu = await commandGpu();
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const D = embeddingDim(vit, pooling);
 

@@ -23,7 +23,7 @@ import { embedImages, l2normalizeRows } from '../eval/embed';
 import { parseKs, recallAtK } from '../eval/recall';
 import { searchTopK, type SearchOpts } from '../eval/search';
 import type { Gpu } from '../gpu/device';
-import { requestNodeGpu } from '../gpu/node';
+import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import type { Pooling } from '../model/embed';
 import { loadCheckpoint, type LoadedCheckpoint } from '../model/load';
@@ -231,7 +231,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   let decodeRate: number | null = null;
   let embedRate: number | null = null;
   const ownGpu = !env.gpu;
-  const gpu = env.gpu ?? (await requestNodeGpu({ log: (l) => err(`${l}\n`) }));
+  const gpu = env.gpu ?? (await commandGpu((l) => err(`${l}\n`)));
   try {
     if (v.embeddings) {
       set = await readEmbeddings(v.embeddings);

@@ -4,7 +4,7 @@
  * [B,T,C] and X.pooler_output [B,C] in the output. A debugging and parity tool.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import { requestNodeGpu } from '../gpu/node';
+import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
 import { loadCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter } from '../model/lora';
@@ -34,7 +34,7 @@ export async function forwardCommand(args: string[]): Promise<void> {
   if (jobs.length === 0) throw new Error(`${v.input}: no tensors`);
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
   if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(v.adapter)));
-  const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
+  const gpu = await commandGpu();
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const out: TensorToWrite[] = [];
   for (const j of jobs) {

@@ -11,7 +11,7 @@ import { existingFiles } from '../data/source';
 import { checkReadyToTrain } from '../config';
 import { readTrainConfigFile } from '../config/node';
 import { validateJsonl } from '../eval/jsonl';
-import { requestNodeGpu } from '../gpu/node';
+import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
 import { nodeStore } from '../train/store-node';
 import { Trainer, type PairData } from '../train/trainer';
@@ -84,7 +84,7 @@ export async function trainCommand(args: string[]): Promise<void> {
   }
 
   const ck = await loadCheckpoint(await resolveModel(config.model_name!, o.values.hf_token as string | undefined));
-  const gpu = await requestNodeGpu({ log: (l) => process.stderr.write(`${l}\n`) });
+  const gpu = await commandGpu();
   const store = nodeStore(config.output_dir);
   let resume = null;
   if (config.resume_from_checkpoint) {

@@ -8,17 +8,25 @@
  *
  * Names are paths relative to `shaders/` without the extension: `ops/linear.fwd`.
  */
-const files = import.meta.glob('../../shaders/**/*.wgsl', {
+const files = import.meta.glob(['../../shaders/**/*.wgsl', '!../../shaders/dev/**'], {
   query: '?raw',
   import: 'default',
   eager: true,
 }) as Record<string, string>;
 
 const sources = new Map<string, string>();
-for (const [path, text] of Object.entries(files)) {
-  const name = path.replace(/^.*?\/shaders\//, '').replace(/\.wgsl$/, '');
-  sources.set(name, text);
+
+/**
+ * Adds shaders from a `{path: source}` glob result (names relative to `shaders/`). The kernel lab
+ * registers shaders/dev/ this way, so the numbered lab variants stay out of the app bundle.
+ */
+export function registerShaders(glob: Record<string, string>): void {
+  for (const [path, text] of Object.entries(glob)) {
+    const name = path.replace(/^.*?\/shaders\//, '').replace(/\.wgsl$/, '');
+    sources.set(name, text);
+  }
 }
+registerShaders(files);
 
 /** Names of all known shaders (for diagnostics and tests). */
 export function shaderNames(): string[] {

@@ -26,6 +26,7 @@ import { directorySource, fileListSource } from '../data/source-browser';
 import { existingFiles, type DataSource } from '../data/source';
 import { validateJsonl } from '../eval/jsonl';
 import { NoWebGpuError, requestBrowserGpu } from '../gpu/browser';
+import { autotune } from '../ops/autotune';
 import type { Gpu } from '../gpu/device';
 import { IdbModelCache } from '../hub/cache-idb';
 import { ensureModel, HubError } from '../hub/download';
@@ -113,6 +114,7 @@ export class Engine {
     if (this.gpu) return { ok: true, gpu: this.gpuInfo(this.gpu) };
     try {
       this.gpu = await requestBrowserGpu();
+      await autotune(this.gpu); // pick the kernel variants that are fastest on this adapter
       this.gpu.onLost((info) => {
         this.gpuError = `the GPU device was lost (${info.reason}: ${info.message}); reload the page`;
       });

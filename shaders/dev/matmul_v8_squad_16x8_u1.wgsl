@@ -1,0 +1,140 @@
+// Kernel lab v8_squad_16x8_u1: v7 (scalar loads, any strides) with the quad sharing of v6:
+// each lane loads half of its rows of A and columns of B; quadSwapX / quadSwapY bring the rest.
+// k unrolled by 1.
+enable subgroups;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ACCUM: bool = false;
+override HAS_BIAS: bool = false;
+override WG_X: u32 = 4u;
+override WG_Y: u32 = 4u;
+
+struct Params {
+  M: u32, N: u32, K: u32, lda: u32,
+  ldb: u32, ldc: u32, offA: u32, offB: u32,
+  offC: u32, NB2: u32, sA1: u32, sA2: u32,
+  sB1: u32, sB2: u32, sC1: u32, sC2: u32,
+  alpha: f32,
+};
+
+@group(0) @binding(0) var<storage, read_write> C: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+fn store4(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {
+  if (m >= p.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + j;
+    if (n >= p.N) { return; }
+    var v = p.alpha * acc[j];
+    if (HAS_BIAS) { v += bias[n]; }
+    let ci = baseC + m * p.ldc + n;
+    if (ACCUM) { v += C[ci]; }
+    C[ci] = v;
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lii: u32,
+        @builtin(subgroup_invocation_id) sgi: u32) {
+  let q = sgi & 3u;
+  let qx = q & 1u;
+  let qy = q >> 1u;
+  let quad = lii >> 2u;
+  let qpr = WG_X / 2u;
+  let nt = wid.x * WG_X + 2u * (quad % qpr) + qx;
+  let mt = wid.y * WG_Y + 2u * (quad / qpr) + qy;
+  let n0 = nt * 8u;
+  let m0 = mt * 16u;
+  let z = wid.z;
+  // my half of the rows / columns first, then the partner's
+  let mh = m0 + 8u * qx;
+  let mo = m0 + 8u * (1u - qx);
+  let nh = n0 + 4u * qy;
+  let no = n0 + 4u * (1u - qy);
+  let z1 = z / p.NB2;
+  let z2 = z % p.NB2;
+  let baseA = p.offA + z1 * p.sA1 + z2 * p.sA2;
+  let baseB = p.offB + z1 * p.sB1 + z2 * p.sB2;
+  let baseC = p.offC + z1 * p.sC1 + z2 * p.sC2;
+  // element strides of op(A) along m and k, of op(B) along k and n
+  let sAm = select(p.lda, 1u, TRANS_A);
+  let sAk = select(1u, p.lda, TRANS_A);
+  let sBk = select(p.ldb, 1u, TRANS_B);
+  let sBn = select(1u, p.ldb, TRANS_B);
+  let a0 = baseA + min(mh + 0u, p.M - 1u) * sAm;
+  let a1 = baseA + min(mh + 1u, p.M - 1u) * sAm;
+  let a2 = baseA + min(mh + 2u, p.M - 1u) * sAm;
+  let a3 = baseA + min(mh + 3u, p.M - 1u) * sAm;
+  let a4 = baseA + min(mh + 4u, p.M - 1u) * sAm;
+  let a5 = baseA + min(mh + 5u, p.M - 1u) * sAm;
+  let a6 = baseA + min(mh + 6u, p.M - 1u) * sAm;
+  let a7 = baseA + min(mh + 7u, p.M - 1u) * sAm;
+  let b0 = baseB + min(nh + 0u, p.N - 1u) * sBn;
+  let b1 = baseB + min(nh + 1u, p.N - 1u) * sBn;
+  let b2 = baseB + min(nh + 2u, p.N - 1u) * sBn;
+  let b3 = baseB + min(nh + 3u, p.N - 1u) * sBn;
+  var c0_0 = vec4<f32>(0.0); var c0_1 = vec4<f32>(0.0);
+  var c1_0 = vec4<f32>(0.0); var c1_1 = vec4<f32>(0.0);
+  var c2_0 = vec4<f32>(0.0); var c2_1 = vec4<f32>(0.0);
+  var c3_0 = vec4<f32>(0.0); var c3_1 = vec4<f32>(0.0);
+  var c4_0 = vec4<f32>(0.0); var c4_1 = vec4<f32>(0.0);
+  var c5_0 = vec4<f32>(0.0); var c5_1 = vec4<f32>(0.0);
+  var c6_0 = vec4<f32>(0.0); var c6_1 = vec4<f32>(0.0);
+  var c7_0 = vec4<f32>(0.0); var c7_1 = vec4<f32>(0.0);
+  var c8_0 = vec4<f32>(0.0); var c8_1 = vec4<f32>(0.0);
+  var c9_0 = vec4<f32>(0.0); var c9_1 = vec4<f32>(0.0);
+  var c10_0 = vec4<f32>(0.0); var c10_1 = vec4<f32>(0.0);
+  var c11_0 = vec4<f32>(0.0); var c11_1 = vec4<f32>(0.0);
+  var c12_0 = vec4<f32>(0.0); var c12_1 = vec4<f32>(0.0);
+  var c13_0 = vec4<f32>(0.0); var c13_1 = vec4<f32>(0.0);
+  var c14_0 = vec4<f32>(0.0); var c14_1 = vec4<f32>(0.0);
+  var c15_0 = vec4<f32>(0.0); var c15_1 = vec4<f32>(0.0);
+  var ka = 0u;
+  var kb = 0u;
+  for (var k = 0u; k < p.K; k++) {
+    let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+    let xa1 = vec4<f32>(A[a4 + ka], A[a5 + ka], A[a6 + ka], A[a7 + ka]);
+    let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+    let xa2 = quadSwapX(xa0);
+    let xa3 = quadSwapX(xa1);
+    let yb1 = quadSwapY(yb0);
+    ka += sAk;
+    kb += sBk;
+    c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+    c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+    c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+    c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+    c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+    c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+    c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+    c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    c8_0 += xa2[0] * yb0; c8_1 += xa2[0] * yb1;
+    c9_0 += xa2[1] * yb0; c9_1 += xa2[1] * yb1;
+    c10_0 += xa2[2] * yb0; c10_1 += xa2[2] * yb1;
+    c11_0 += xa2[3] * yb0; c11_1 += xa2[3] * yb1;
+    c12_0 += xa3[0] * yb0; c12_1 += xa3[0] * yb1;
+    c13_0 += xa3[1] * yb0; c13_1 += xa3[1] * yb1;
+    c14_0 += xa3[2] * yb0; c14_1 += xa3[2] * yb1;
+    c15_0 += xa3[3] * yb0; c15_1 += xa3[3] * yb1;
+  }
+  store4(baseC, mh + 0u, nh + 0u, c0_0); store4(baseC, mh + 0u, no + 0u, c0_1);
+  store4(baseC, mh + 1u, nh + 0u, c1_0); store4(baseC, mh + 1u, no + 0u, c1_1);
+  store4(baseC, mh + 2u, nh + 0u, c2_0); store4(baseC, mh + 2u, no + 0u, c2_1);
+  store4(baseC, mh + 3u, nh + 0u, c3_0); store4(baseC, mh + 3u, no + 0u, c3_1);
+  store4(baseC, mh + 4u, nh + 0u, c4_0); store4(baseC, mh + 4u, no + 0u, c4_1);
+  store4(baseC, mh + 5u, nh + 0u, c5_0); store4(baseC, mh + 5u, no + 0u, c5_1);
+  store4(baseC, mh + 6u, nh + 0u, c6_0); store4(baseC, mh + 6u, no + 0u, c6_1);
+  store4(baseC, mh + 7u, nh + 0u, c7_0); store4(baseC, mh + 7u, no + 0u, c7_1);
+  store4(baseC, mo + 0u, nh + 0u, c8_0); store4(baseC, mo + 0u, no + 0u, c8_1);
+  store4(baseC, mo + 1u, nh + 0u, c9_0); store4(baseC, mo + 1u, no + 0u, c9_1);
+  store4(baseC, mo + 2u, nh + 0u, c10_0); store4(baseC, mo + 2u, no + 0u, c10_1);
+  store4(baseC, mo + 3u, nh + 0u, c11_0); store4(baseC, mo + 3u, no + 0u, c11_1);
+  store4(baseC, mo + 4u, nh + 0u, c12_0); store4(baseC, mo + 4u, no + 0u, c12_1);
+  store4(baseC, mo + 5u, nh + 0u, c13_0); store4(baseC, mo + 5u, no + 0u, c13_1);
+  store4(baseC, mo + 6u, nh + 0u, c14_0); store4(baseC, mo + 6u, no + 0u, c14_1);
+  store4(baseC, mo + 7u, nh + 0u, c15_0); store4(baseC, mo + 7u, no + 0u, c15_1);
+}

@@ -1,0 +1,193 @@
+// Batched matmul, general kernel with quad sharing (variant "scalar_quad", needs the subgroups
+// feature): any strides, offsets and sizes.
+//
+//   C[z] = alpha * op(A[z]) * op(B[z]) (+ bias[n]) (+ C[z] when ACCUM)
+//   op(A) is [M,K]: A stored [M,K] (row stride lda) or, with TRANS_A, stored [K,M].
+//   op(B) is [K,N]: B stored [K,N] (row stride ldb) or, with TRANS_B, stored [N,K].
+//   Batch z = z1 * NB2 + z2 addresses  off + z1 * s1 + z2 * s2  in each matrix (per-head slices).
+// All matmul kernels share these bindings and Params; src/ops/matmul.ts picks one per call.
+//
+// As ops/matmul (8x8 block per invocation, scalar loads), but the 4 invocations of a quad own a
+// 2x2 block of tiles (lane bit 0: neighbour along N, bit 1: along M). The two lanes of a quad
+// with the same rows of C each load half of those rows of op(A) and swap halves (quadSwapX);
+// likewise op(B) with quadSwapY: half the loads, which is what costs on SwiftShader (every
+// per-invocation load is an emulated gather). Each lane keeps its own half first: its
+// accumulator rows 0..3 are rows mh.., 4..7 the partner's rows mo.. (same for columns).
+// Assumes a quad is 4 consecutive local invocations (SwiftShader and the usual GPUs). No early
+// return: quad operations need all four lanes; tiles past the edge are clamped and not stored.
+// Written out by hand-unrolling (the pattern is regular): on SwiftShader loops over small arrays
+// are not unrolled and turn every register access into memory traffic (shaders/dev/matmul_v4).
+enable subgroups;
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ACCUM: bool = false;
+override HAS_BIAS: bool = false;
+override WG_X: u32 = 4u;
+override WG_Y: u32 = 4u;
+
+struct Params {
+  M: u32, N: u32, K: u32, lda: u32,
+  ldb: u32, ldc: u32, offA: u32, offB: u32,
+  offC: u32, NB2: u32, sA1: u32, sA2: u32,
+  sB1: u32, sB2: u32, sC1: u32, sC2: u32,
+  alpha: f32,
+};
+
+@group(0) @binding(0) var<storage, read_write> C: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+fn store4(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {
+  if (m >= p.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + j;
+    if (n >= p.N) { return; }
+    var v = p.alpha * acc[j];
+    if (HAS_BIAS) { v += bias[n]; }
+    let ci = baseC + m * p.ldc + n;
+    if (ACCUM) { v += C[ci]; }
+    C[ci] = v;
+  }
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lii: u32,
+        @builtin(subgroup_invocation_id) sgi: u32) {
+  let q = sgi & 3u;
+  let qx = q & 1u;
+  let qy = q >> 1u;
+  let quad = lii >> 2u;
+  let qpr = WG_X / 2u;
+  let nt = wid.x * WG_X + 2u * (quad % qpr) + qx;
+  let mt = wid.y * WG_Y + 2u * (quad / qpr) + qy;
+  let n0 = nt * 8u;
+  let m0 = mt * 8u;
+  let z = wid.z;
+  // my half of the rows / columns first, then the partner's
+  let mh = m0 + 4u * qx;
+  let mo = m0 + 4u * (1u - qx);
+  let nh = n0 + 4u * qy;
+  let no = n0 + 4u * (1u - qy);
+  let z1 = z / p.NB2;
+  let z2 = z % p.NB2;
+  let baseA = p.offA + z1 * p.sA1 + z2 * p.sA2;
+  let baseB = p.offB + z1 * p.sB1 + z2 * p.sB2;
+  let baseC = p.offC + z1 * p.sC1 + z2 * p.sC2;
+  // element strides of op(A) along m and k, of op(B) along k and n
+  let sAm = select(p.lda, 1u, TRANS_A);
+  let sAk = select(1u, p.lda, TRANS_A);
+  let sBk = select(p.ldb, 1u, TRANS_B);
+  let sBn = select(1u, p.ldb, TRANS_B);
+  let a0 = baseA + min(mh + 0u, p.M - 1u) * sAm;
+  let a1 = baseA + min(mh + 1u, p.M - 1u) * sAm;
+  let a2 = baseA + min(mh + 2u, p.M - 1u) * sAm;
+  let a3 = baseA + min(mh + 3u, p.M - 1u) * sAm;
+  let b0 = baseB + min(nh + 0u, p.N - 1u) * sBn;
+  let b1 = baseB + min(nh + 1u, p.N - 1u) * sBn;
+  let b2 = baseB + min(nh + 2u, p.N - 1u) * sBn;
+  let b3 = baseB + min(nh + 3u, p.N - 1u) * sBn;
+  var c0_0 = vec4<f32>(0.0); var c0_1 = vec4<f32>(0.0);
+  var c1_0 = vec4<f32>(0.0); var c1_1 = vec4<f32>(0.0);
+  var c2_0 = vec4<f32>(0.0); var c2_1 = vec4<f32>(0.0);
+  var c3_0 = vec4<f32>(0.0); var c3_1 = vec4<f32>(0.0);
+  var c4_0 = vec4<f32>(0.0); var c4_1 = vec4<f32>(0.0);
+  var c5_0 = vec4<f32>(0.0); var c5_1 = vec4<f32>(0.0);
+  var c6_0 = vec4<f32>(0.0); var c6_1 = vec4<f32>(0.0);
+  var c7_0 = vec4<f32>(0.0); var c7_1 = vec4<f32>(0.0);
+  var ka = 0u;
+  var kb = 0u;
+  let KU = p.K / 4u;
+  for (var ku = 0u; ku < KU; ku++) {
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let xa1 = quadSwapX(xa0);
+      let yb1 = quadSwapY(yb0);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let xa1 = quadSwapX(xa0);
+      let yb1 = quadSwapY(yb0);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let xa1 = quadSwapX(xa0);
+      let yb1 = quadSwapY(yb0);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+    {
+      let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+      let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+      let xa1 = quadSwapX(xa0);
+      let yb1 = quadSwapY(yb0);
+      ka += sAk;
+      kb += sBk;
+      c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+      c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+      c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+      c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+      c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+      c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+      c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+      c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+    }
+  }
+  for (var k = KU * 4u; k < p.K; k++) {
+    let xa0 = vec4<f32>(A[a0 + ka], A[a1 + ka], A[a2 + ka], A[a3 + ka]);
+    let yb0 = vec4<f32>(B[b0 + kb], B[b1 + kb], B[b2 + kb], B[b3 + kb]);
+    let xa1 = quadSwapX(xa0);
+    let yb1 = quadSwapY(yb0);
+    ka += sAk;
+    kb += sBk;
+    c0_0 += xa0[0] * yb0; c0_1 += xa0[0] * yb1;
+    c1_0 += xa0[1] * yb0; c1_1 += xa0[1] * yb1;
+    c2_0 += xa0[2] * yb0; c2_1 += xa0[2] * yb1;
+    c3_0 += xa0[3] * yb0; c3_1 += xa0[3] * yb1;
+    c4_0 += xa1[0] * yb0; c4_1 += xa1[0] * yb1;
+    c5_0 += xa1[1] * yb0; c5_1 += xa1[1] * yb1;
+    c6_0 += xa1[2] * yb0; c6_1 += xa1[2] * yb1;
+    c7_0 += xa1[3] * yb0; c7_1 += xa1[3] * yb1;
+  }
+  store4(baseC, mh + 0u, nh + 0u, c0_0); store4(baseC, mh + 0u, no + 0u, c0_1);
+  store4(baseC, mh + 1u, nh + 0u, c1_0); store4(baseC, mh + 1u, no + 0u, c1_1);
+  store4(baseC, mh + 2u, nh + 0u, c2_0); store4(baseC, mh + 2u, no + 0u, c2_1);
+  store4(baseC, mh + 3u, nh + 0u, c3_0); store4(baseC, mh + 3u, no + 0u, c3_1);
+  store4(baseC, mo + 0u, nh + 0u, c4_0); store4(baseC, mo + 0u, no + 0u, c4_1);
+  store4(baseC, mo + 1u, nh + 0u, c5_0); store4(baseC, mo + 1u, no + 0u, c5_1);
+  store4(baseC, mo + 2u, nh + 0u, c6_0); store4(baseC, mo + 2u, no + 0u, c6_1);
+  store4(baseC, mo + 3u, nh + 0u, c7_0); store4(baseC, mo + 3u, no + 0u, c7_1);
+}
