@@ -3,13 +3,16 @@
  * product photos (Debian dataset-fashion-mnist; 200 train / 100 held-out test products x 4
  * photos at 32 px), `vembed prepare sop`, zero-shot `vembed eval sop` with the small DINOv3-layout
  * model of the fixtures, `vembed train` (full fine-tuning, InfoNCE, 3 epochs), `vembed eval sop`
- * again and `vembed eval compare`. Fine-tuning must raise Recall@1 on the held-out test
+ * again and `vembed eval compare`; the zero-shot Recall@K is checked against an independent
+ * NumPy computation (tools/recall_reference.py) on the saved embeddings. Fine-tuning must raise Recall@1 on the held-out test
  * products by at least 10 points. (Deterministic: fixed seeds, and the GPU math has no
  * order-dependent reductions, so the numbers repeat run to run.)
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, expect, test } from 'vitest';
 import { evalCommand } from '../../src/cli/eval';
 import { prepareCommand } from '../../src/cli/prepare';
@@ -17,6 +20,7 @@ import { trainCommand } from '../../src/cli/train';
 import { makeSopFashionMnist } from '../../tools/make_sop_fashion_mnist';
 import { nodeGpu } from '../helpers/node-gpu';
 
+const run = promisify(execFile);
 afterAll(async () => (await nodeGpu()).destroy());
 
 test('fine-tuning on Fashion-MNIST products raises held-out Recall@1 by at least 10 points', async () => {
@@ -26,7 +30,8 @@ test('fine-tuning on Fashion-MNIST products raises held-out Recall@1 by at least
   const model = 'tests/fixtures/models/dinov3-tiny';
   const out: string[] = [];
   const env = { gpu: await nodeGpu(), out: (t: string) => void out.push(t) };
-  await evalCommand(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(root, 'zero-shot')], env);
+  const emb = join(root, 'zero-shot.safetensors');
+  await evalCommand(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(root, 'zero-shot'), '--save_embeddings', emb], env);
   writeFileSync(join(root, 'train.yaml'), [
     `model_name: ${join(process.cwd(), model)}`, 'retrieval_mode: i2i', 'use_lora: false',
     `data_path: ${join(root, 'train.jsonl')}`, `image_root: ${root}`, `output_dir: ${join(root, 'run')}`,
@@ -39,6 +44,9 @@ test('fine-tuning on Fashion-MNIST products raises held-out Recall@1 by at least
   const after = JSON.parse(readFileSync(join(root, 'fine-tuned', 'sop_report.json'), 'utf8'));
   console.log(out.join(''));
   expect(before.num_images).toBe(400);
+  // The zero-shot Recall@K agrees with an independent NumPy computation on the same embeddings.
+  const py = JSON.parse((await run('/usr/bin/python3', ['tools/recall_reference.py', emb, '--topk', '1,10,100'])).stdout);
+  for (const k of ['recall@1', 'recall@10', 'recall@100']) expect(before[k], k).toBe(py[k]);
   expect(after['recall@1'] - before['recall@1']).toBeGreaterThanOrEqual(0.1);
   expect(after['recall@10']).toBeGreaterThan(before['recall@10']);
 }, 600_000);
