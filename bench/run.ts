@@ -14,6 +14,9 @@
  * the browser closes (so the CPU is free), each model row that ran gets a second row with peer
  * "pytorch-cpu" (tools/bench_torch_cpu.py: the PyTorch reference on the CPU, 2 threads, same
  * batch and size), or a row with null peer fields and a note when python3 or torch is missing.
+ * The LoRA training row (vit-s16.train-lora, bench/model/train.bench.ts) gets its pytorch-cpu
+ * row the same way (tools/bench_torch_cpu.py --train: same model, pairs, LoRA and optimizer
+ * settings; images/s counting the 2 * pairs images of a step).
  *
  * Options (flags after `npm run bench --`, or environment variables):
  *   --quick              | BENCH_QUICK=1        a few batch-8 entries (minutes on SwiftShader)
@@ -30,7 +33,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser';
-import { MODEL_BENCHES, modelLabel, type ModelBench } from './model/models';
+import { MODEL_BENCHES, modelLabel, TRAIN_BENCHES, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
 
 /** Python with torch for the model tools (Debian's; $BENCH_PYTHON overrides). */
@@ -107,17 +110,45 @@ function ensureOnnx(opts: ReturnType<typeof parseArgs>): void {
   }
 }
 
-/** The "pytorch-cpu" row next to each model row that ran (or a note why it has no peer). */
+/** A PyTorch CPU peer to time next to a page row: its tools/bench_torch_cpu.py arguments. */
+interface TorchPeer {
+  op: string;
+  shape: string;
+  /** Images per iteration (the page row's `items`). */
+  images: number;
+  args: string[];
+}
+
+/** The PyTorch peers of the model rows (embed) and of the LoRA training rows (--train). */
+function torchPeers(): TorchPeer[] {
+  const embed = MODEL_BENCHES.map((m) => ({
+    op: m.op,
+    shape: m.shape,
+    images: m.batch,
+    args: ['--model', m.torchModel, '--batch', String(m.batch), '--size', String(m.image), '--threads', '2'],
+  }));
+  const train = TRAIN_BENCHES.map((t) => ({
+    op: t.op,
+    shape: t.shape,
+    images: 2 * t.pairs,
+    args: [
+      '--train', '--model', t.model.torchModel, '--batch', String(t.pairs), '--size', String(t.model.image),
+      '--threads', '2', '--lora-r', String(t.lora.r), '--lora-alpha', String(t.lora.alpha),
+      '--lora-dropout', String(t.lora.dropout), '--lr', String(t.lr), '--weight-decay', String(t.weightDecay),
+      '--max-grad-norm', String(t.maxGradNorm), '--tau', String(t.temperature),
+    ],
+  }));
+  return [...embed, ...train];
+}
+
+/** The "pytorch-cpu" row next to each model / training row that ran (or a note why it has no peer). */
 function torchRows(results: BenchResult[]): BenchResult[] {
   const rows: BenchResult[] = [];
-  for (const m of MODEL_BENCHES) {
+  for (const m of torchPeers()) {
     const ours = results.find((r) => r.op === m.op);
     if (!ours) continue;
-    console.log(`timing ${m.op} on PyTorch CPU (tools/bench_torch_cpu.py --model ${m.torchModel}) ...`);
-    const r = runPython(
-      ['tools/bench_torch_cpu.py', '--model', m.torchModel, '--batch', String(m.batch), '--size', String(m.image), '--threads', '2'],
-      900_000,
-    );
+    console.log(`timing ${m.op} on PyTorch CPU (tools/bench_torch_cpu.py ${m.args.join(' ')}) ...`);
+    const r = runPython(['tools/bench_torch_cpu.py', ...m.args], 900_000);
     const row: BenchResult = {
       op: m.op,
       shape: m.shape,
@@ -138,7 +169,7 @@ function torchRows(results: BenchResult[]): BenchResult[] {
       row.peer_ms = t.ms;
       row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms) / t.ms;
       row.ratio = t.ms / ours.ours_ms;
-      row.peer_items_per_s = m.batch / (t.ms / 1000);
+      row.peer_items_per_s = m.images / (t.ms / 1000);
       row.note = `torch ${t.torch}, ${t.threads} CPU threads, after the browser closed`;
     }
     console.log(`  ${row.peer ? `${row.peer_ms!.toFixed(0)} ms` : row.note}`);
@@ -200,7 +231,7 @@ async function main(): Promise<number> {
           userAgentNote:
             'headless Chromium (tests/e2e/browser.ts flags); peers: TensorFlow.js webgpu (ops), ' +
             'onnxruntime-web webgpu (vit-s16.embed), cpu-bruteforce (topk, in the page), ' +
-            'pytorch-cpu (model rows, tools/bench_torch_cpu.py after the browser closed)',
+            'pytorch-cpu (model and training rows, tools/bench_torch_cpu.py after the browser closed)',
         },
         null,
         2,

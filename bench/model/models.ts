@@ -7,6 +7,8 @@
  * Peers: onnxruntime-web (WebGPU EP) on the ONNX export of tools/torch_ref/dino.py (ViT-S only,
  * `onnx` below, written by tools/export_onnx.py), and PyTorch on the CPU (tools/bench_torch_cpu.py,
  * run by bench/run.ts after the browser closes, `torchModel` is its --model argument).
+ * Also the LoRA training row of ViT-S/16 (`TRAIN_BENCHES`, bench/model/train.bench.ts; its
+ * PyTorch CPU peer is tools/bench_torch_cpu.py --train).
  */
 
 export interface ModelBench {
@@ -67,4 +69,68 @@ export function vitFlops(m: ModelBench): number {
   const B = m.batch, N = B * T;
   const layer = 8 * N * C * C + 4 * N * C * I + 4 * B * T * T * C;
   return 2 * B * P * 3 * p * p * C + c.num_hidden_layers * layer;
+}
+
+/**
+ * The LoRA training row (bench/model/train.bench.ts; PyTorch CPU peer: tools/bench_torch_cpu.py
+ * --train, run by bench/run.ts): one optimizer step of `model` on `pairs` (query, positive)
+ * pairs, i.e. 2 * pairs images embedded and back-propagated per step.
+ */
+export interface TrainBench {
+  op: string;
+  shape: string;
+  /** The model row it trains (config, image size, --model of the torch tool). */
+  model: ModelBench;
+  /** Pairs per step (the batch); each step embeds `pairs` queries and `pairs` positives. */
+  pairs: number;
+  /** LoRA on the q and v projections of every layer (PEFT q_proj, v_proj), s = alpha / r. */
+  lora: { r: number; alpha: number; dropout: number; targets: ('q' | 'v')[] };
+  /** InfoNCE temperature (labels null, one direction). */
+  temperature: number;
+  lr: number;
+  weightDecay: number;
+  maxGradNorm: number;
+}
+
+const VIT_S16 = MODEL_BENCHES[0];
+
+export const TRAIN_BENCHES: TrainBench[] = [
+  {
+    op: 'vit-s16.train-lora',
+    shape:
+      'DINOv3 ViT-S/16 B=8 pairs (16 images) 224x224, LoRA r=16 alpha=32 q,v (dropout 0.05), ' +
+      'InfoNCE (labels null), AdamW (wd 0.01, clip 1.0)',
+    model: VIT_S16,
+    pairs: 8,
+    lora: { r: 16, alpha: 32, dropout: 0.05, targets: ['q', 'v'] },
+    temperature: 0.05,
+    lr: 1e-4,
+    weightDecay: 0.01,
+    maxGradNorm: 1,
+  },
+];
+
+export const trainLabel = (t: TrainBench) => `${t.op} ${t.shape}`;
+
+/**
+ * Matmul FLOPs of one LoRA step on 2 * pairs images (the FLOPs of `vitFlops` at that batch are
+ * the forward). The base is frozen, so the backward computes input gradients only, no weight
+ * gradients: every linear's dX costs its forward again (except q, k, v of the lowest adapted
+ * layer, whose input gradient nobody needs; the patch embedding is not back-propagated),
+ * attention's backward costs twice its forward (dP, dV, dQ, dK), and each LoRA adapter costs
+ * 4 N C r forward and 8 N C r backward (dB, du, dA, dx). Loss, norms, AdamW are left out. This
+ * comes to ~2.1x the forward for ViT-S/16 at 224 (the usual "3x forward" counts weight
+ * gradients, which frozen-base LoRA does not compute).
+ */
+export function trainLoraFlops(t: TrainBench): number {
+  const m = { ...t.model, batch: 2 * t.pairs };
+  const c = m.config as { hidden_size: number; intermediate_size: number; num_hidden_layers: number; patch_size: number; num_register_tokens: number };
+  const C = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  const T = 1 + c.num_register_tokens + Math.floor(m.image / c.patch_size) ** 2;
+  const B = m.batch, N = B * T;
+  const linear = 8 * N * C * C + 4 * N * C * I;
+  const attention = 4 * B * T * T * C;
+  const lora = t.lora.targets.length * 12 * N * C * t.lora.r;
+  const backward = L * (linear + 2 * attention) - 3 * 2 * N * C * C; // no q, k, v dX in layer 0
+  return vitFlops(m) + backward + L * lora;
 }

@@ -22,8 +22,11 @@ import { randomF32 } from '../util';
 import { MODEL_BENCHES, vitFlops, type ModelBench } from './models';
 import { loadOrt } from './ort';
 
-/** Seeded random weights for every tensor of `expectedTensors(spec)` (optional ones left out). */
-function randomWeights(m: ModelBench): Map<string, Float32Array> {
+/**
+ * Seeded random weights for every tensor of `expectedTensors(spec)` (optional ones left out).
+ * Also used by the LoRA training row (bench/model/train.bench.ts).
+ */
+export function randomWeights(m: ModelBench): Map<string, Float32Array> {
   const spec = parseModelConfig(m.config);
   const rng = new Rng(2024);
   const w = new Map<string, Float32Array>();
