@@ -28,7 +28,14 @@ export class ProgressBar {
     private readonly out: NodeJS.WriteStream = process.stderr,
   ) {}
 
+  private lastPrinted = -1;
+
   update(done: number, extra = ''): void {
+    // Not a terminal (a log file, CI): a plain line at every 10% instead of redrawing in place.
+    const tty = Boolean(this.out.isTTY);
+    const decile = this.total ? Math.floor((10 * done) / this.total) : 0;
+    if (!tty && decile === this.lastPrinted && done !== this.total) return;
+    this.lastPrinted = decile;
     const el = (performance.now() - this.start) / 1000;
     const rate = done / Math.max(el, 1e-9);
     const frac = this.total ? done / this.total : 0;
@@ -38,11 +45,12 @@ export class ProgressBar {
     const line =
       `${this.label} ${done}/${this.total} [${bar}] ${(frac * 100).toFixed(0)}% ` +
       `${rate.toFixed(2)} ${this.unit}/s ETA ${formatDuration(eta)}${extra ? ` ${extra}` : ''}`;
-    this.out.write(`\r${line.padEnd(this.lastLen)}`);
+    if (tty) this.out.write(`\r${line.padEnd(this.lastLen)}`);
+    else this.out.write(`${line}\n`);
     this.lastLen = line.length;
   }
 
   done(): void {
-    this.out.write('\n');
+    if (this.out.isTTY) this.out.write('\n');
   }
 }
