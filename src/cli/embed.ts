@@ -7,9 +7,10 @@
  * paths (and skipped ones) as JSON in the file's metadata. (The loop is src/eval/embed.ts.)
  */
 import { readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
 import { preprocessorFromConfig } from '../data/preprocess';
+import { IMAGE_EXTENSIONS, isImageName } from '../data/source';
 import { embedImages } from '../eval/embed';
 import { commandGpu } from './gpu';
 import { writeSafetensors } from '../io/safetensors';
@@ -19,8 +20,6 @@ import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 import { resolveModel } from './model-arg';
 import { ProgressBar } from './progress';
-
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
 /** Image files under the given files/folders (folders recursively, sorted, by extension). */
 export async function listImages(inputs: string[]): Promise<string[]> {
@@ -34,7 +33,7 @@ export async function listImages(inputs: string[]): Promise<string[]> {
         const q = join(p, n);
         const s = await stat(q);
         if (s.isDirectory()) await walk(q);
-        else if (IMAGE_EXTENSIONS.has(extname(n).toLowerCase())) out.push(q);
+        else if (isImageName(n)) out.push(q);
       }
     } else out.push(p);
   };

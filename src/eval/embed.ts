@@ -29,17 +29,6 @@ export interface EmbedImagesResult {
   embedSeconds: number;
 }
 
-/** L2-normalizes each row of x [N, D] in place (float64 sums; a zero row stays zero). */
-export function l2normalizeRows(x: Float32Array, N: number, D: number): Float32Array {
-  for (let i = 0; i < N; i++) {
-    let s = 0;
-    for (let d = 0; d < D; d++) s += x[i * D + d] * x[i * D + d];
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let d = 0; d < D; d++) x[i * D + d] *= inv;
-  }
-  return x;
-}
-
 export async function embedImages(
   vit: Vit,
   pp: Preprocessor,
@@ -104,5 +93,5 @@ export async function embedImages(
   // Skips are pushed as decodes finish; report them in list order.
   const order = new Map(paths.map((p, i) => [p, i]));
   skipped.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
-  return { emb: l2normalizeRows(emb, kept.length, D), D, kept, skipped, decodeSeconds, embedSeconds };
+  return { emb, D, kept, skipped, decodeSeconds, embedSeconds }; // rows come L2-normalized from embedBatch
 }

@@ -23,7 +23,8 @@ import type { Gpu } from '../gpu/device';
 import type { Pooling } from '../model/embed';
 import type { Vit } from '../model/vit';
 import { TOPK_NONE } from '../ops/topk';
-import { embedImages, l2normalizeRows } from './embed';
+import { embedImages } from './embed';
+import { l2normalizeRows } from '../model/embed';
 import { parseKs, type Labels } from './recall';
 import { searchTopK, type SearchOpts } from './search';
 

@@ -26,17 +26,25 @@ export async function embedBatch(vit: Vit, pixels: Float32Array, B: number, H: n
     const hidden = await gpu.read(r.hidden, B * T * C);
     const out = new Float32Array(B * 2 * C);
     for (let b = 0; b < B; b++) {
-      const acc = new Float64Array(2 * C);
-      for (let c = 0; c < C; c++) acc[c] = hidden[b * T * C + c];
-      for (let t = prefix; t < T; t++) for (let c = 0; c < C; c++) acc[C + c] += hidden[(b * T + t) * C + c];
-      for (let c = 0; c < C; c++) acc[C + c] /= T - prefix;
-      let n = 0;
-      for (const v of acc) n += v * v;
-      const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
-      for (let i = 0; i < 2 * C; i++) out[b * 2 * C + i] = acc[i] * inv;
+      const acc = new Float64Array(C);
+      for (let t = prefix; t < T; t++) for (let c = 0; c < C; c++) acc[c] += hidden[(b * T + t) * C + c];
+      out.set(hidden.subarray(b * T * C, b * T * C + C), b * 2 * C);
+      for (let c = 0; c < C; c++) out[b * 2 * C + C + c] = acc[c] / (T - prefix);
     }
+    l2normalizeRows(out, B, 2 * C);
     return out;
   } finally {
     px.destroy();
   }
+}
+
+/** L2-normalizes each row of x [N, D] in place (float64 sums; a zero row stays zero). */
+export function l2normalizeRows(x: Float32Array, N: number, D: number): Float32Array {
+  for (let i = 0; i < N; i++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += x[i * D + d] * x[i * D + d];
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let d = 0; d < D; d++) x[i * D + d] *= inv;
+  }
+  return x;
 }

@@ -7,7 +7,9 @@
  * to the border. Older transformers releases passed a scale_factor instead, which gives different
  * outputs for every non-native grid; that legacy behaviour is not implemented.
  *
- * pos [1 + G*G, C] (row 0 = CLS) -> [1 + Hp*Wp, C]. Computed in float64 on the CPU once per grid.
+ * pos [1 + G*G, C] (row 0 = CLS) -> [1 + Hp*Wp, C] = Interp @ pos, with the matrix Interp built in
+ * float64 on the CPU once per grid (positionInterpMatrix); the GPU applies it (and its transpose
+ * in the backward of full fine-tuning).
  */
 
 /** Per-output taps (4, clamped) and weights of PyTorch's bicubic resize from `inN` to `outN`. */
@@ -28,28 +30,25 @@ export function bicubicTaps(inN: number, outN: number): { idx: number[][]; w: nu
   return { idx, w };
 }
 
-export function interpolatePosEmbed(pos: Float32Array, G: number, C: number, Hp: number, Wp: number): Float32Array {
-  const out = new Float32Array((1 + Hp * Wp) * C);
-  out.set(pos.subarray(0, C), 0); // CLS position unchanged
+/**
+ * DINOv2 position-table interpolation as a matrix: posN [T, C] = Interp [T, 1 + G*G] @ pos.
+ * Row 0 (CLS) is the identity; patch rows hold the bicubic weights of spec §2.4 (see
+ * posembed.ts), or the identity when the grid is the table's own.
+ */
+export function positionInterpMatrix(G: number, Hp: number, Wp: number): Float32Array {
+  const T = 1 + Hp * Wp, K = 1 + G * G;
+  const m = new Float64Array(T * K);
+  m[0] = 1;
   if (Hp === G && Wp === G) {
-    out.set(pos.subarray(C, (1 + G * G) * C), C);
-    return out;
+    for (let t = 1; t < T; t++) m[t * K + t] = 1;
+    return Float32Array.from(m);
   }
-  const ty = bicubicTaps(G, Hp);
-  const tx = bicubicTaps(G, Wp);
-  const acc = new Float64Array(C);
+  const ty = bicubicTaps(G, Hp), tx = bicubicTaps(G, Wp);
   for (let r = 0; r < Hp; r++) {
     for (let c = 0; c < Wp; c++) {
-      acc.fill(0);
-      for (let a = 0; a < 4; a++) {
-        for (let b = 0; b < 4; b++) {
-          const wgt = ty.w[r][a] * tx.w[c][b];
-          const src = (1 + ty.idx[r][a] * G + tx.idx[c][b]) * C;
-          for (let ch = 0; ch < C; ch++) acc[ch] += wgt * pos[src + ch];
-        }
-      }
-      out.set(acc, (1 + r * Wp + c) * C);
+      const row = (1 + r * Wp + c) * K;
+      for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) m[row + 1 + ty.idx[r][a] * G + tx.idx[c][b]] += ty.w[r][a] * tx.w[c][b];
     }
   }
-  return out;
+  return Float32Array.from(m);
 }

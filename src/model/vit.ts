@@ -28,7 +28,7 @@ import { ropeBackward, ropeForward, ropeTables } from '../ops/rope';
 import { scratch } from '../ops/support';
 import { tokensAddPos, tokensGather, tokensPrefix, tokensScatter } from '../ops/tokens';
 import type { VitSpec } from './config';
-import { bicubicTaps } from './posembed';
+import { positionInterpMatrix } from './posembed';
 
 export interface Grid {
   Hp: number;
@@ -489,27 +489,4 @@ export class Vit {
     this.scaled?.cos.destroy();
     this.scaled?.sin.destroy();
   }
-}
-
-/**
- * DINOv2 position-table interpolation as a matrix: posN [T, C] = Interp [T, 1 + G*G] @ pos.
- * Row 0 (CLS) is the identity; patch rows hold the bicubic weights of spec §2.4 (see
- * posembed.ts), or the identity when the grid is the table's own.
- */
-export function positionInterpMatrix(G: number, Hp: number, Wp: number): Float32Array {
-  const T = 1 + Hp * Wp, K = 1 + G * G;
-  const m = new Float64Array(T * K);
-  m[0] = 1;
-  if (Hp === G && Wp === G) {
-    for (let t = 1; t < T; t++) m[t * K + t] = 1;
-    return Float32Array.from(m);
-  }
-  const ty = bicubicTaps(G, Hp), tx = bicubicTaps(G, Wp);
-  for (let r = 0; r < Hp; r++) {
-    for (let c = 0; c < Wp; c++) {
-      const row = (1 + r * Wp + c) * K;
-      for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) m[row + 1 + ty.idx[r][a] * G + tx.idx[c][b]] += ty.w[r][a] * tx.w[c][b];
-    }
-  }
-  return Float32Array.from(m);
 }

@@ -56,9 +56,10 @@ export class TrainStep {
     return b;
   }
 
-  private actsFor(B: number, H: number, W: number, perLayer: boolean): Acts {
+  /** Activations for B images of H x W, kept per shape; `side` 1 gives the positives their own set. */
+  private actsFor(B: number, H: number, W: number, perLayer: boolean, side = 0): Acts {
     const g = this.vit.grid(H, W);
-    const key = `${B}:${g.Hp}x${g.Wp}:${perLayer}`;
+    const key = `${B}:${g.Hp}x${g.Wp}:${perLayer}:${side}`;
     let a = this.acts.get(key);
     if (!a) {
       a = this.vit.allocActs(B, g, perLayer);
@@ -88,7 +89,7 @@ export class TrainStep {
 
     if (this.chunk >= B) {
       const aQ = this.actsFor(B, H, W, true);
-      const aP = this.actsForSide(B, H, W);
+      const aP = this.actsFor(B, H, W, true, 1);
       this.vit.forwardInto(aQ, pxQ, H, W, chunkSeed(0, 0), ropeScale);
       this.vit.forwardInto(aP, pxP, H, W, chunkSeed(1, 0), ropeScale);
       const dQ = this.zeroed('dq', B * C), dP = this.zeroed('dp', B * C);
@@ -133,18 +134,6 @@ export class TrainStep {
       });
     });
     return loss;
-  }
-
-  /** A second per-layer activation set (the positives, in direct mode). */
-  private actsForSide(B: number, H: number, W: number): Acts {
-    const g = this.vit.grid(H, W);
-    const key = `${B}:${g.Hp}x${g.Wp}:side`;
-    let a = this.acts.get(key);
-    if (!a) {
-      a = this.vit.allocActs(B, g, true);
-      this.acts.set(key, a);
-    }
-    return a;
   }
 
   private zeroed(key: string, floats: number): GPUBuffer {

@@ -1,6 +1,18 @@
 /** DINOv2 position-table resize: PyTorch bicubic taps and weights (spec §2.4 reference values). */
 import { expect, test } from 'vitest';
-import { bicubicTaps, interpolatePosEmbed } from '../../src/model/posembed';
+import { bicubicTaps, positionInterpMatrix } from '../../src/model/posembed';
+
+/** posN = Interp @ pos, as the GPU computes it. */
+function interpolatePosEmbed(pos: Float32Array, G: number, C: number, Hp: number, Wp: number): Float32Array {
+  const m = positionInterpMatrix(G, Hp, Wp);
+  const T = 1 + Hp * Wp, K = 1 + G * G;
+  const out = new Float32Array(T * C);
+  for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) {
+    const w = m[t * K + k];
+    if (w) for (let c = 0; c < C; c++) out[t * C + c] += w * pos[k * C + c];
+  }
+  return out;
+}
 
 test('37 -> 16 bicubic taps and weights match PyTorch', () => {
   const { idx, w } = bicubicTaps(37, 16);
