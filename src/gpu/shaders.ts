@@ -28,6 +28,28 @@ export function registerShaders(glob: Record<string, string>): void {
 }
 registerShaders(files);
 
+const generators = new Map<string, (name: string) => string>();
+
+/**
+ * Shaders written by TypeScript at run time (src/ops/matmul-gen.ts): every name under
+ * `<prefix>/` is produced by `gen(name)` on first use and kept. Prefixes must not collide with
+ * the file shaders' folders.
+ */
+export function registerShaderGenerator(prefix: string, gen: (name: string) => string): void {
+  if ([...sources.keys()].some((n) => n.startsWith(`${prefix}/`))) {
+    throw new Error(`shader generator "${prefix}" collides with shader files under shaders/${prefix}/`);
+  }
+  generators.set(prefix, gen);
+}
+
+function generated(name: string): string | undefined {
+  const gen = generators.get(name.slice(0, name.indexOf('/')));
+  if (!gen) return undefined;
+  const code = gen(name);
+  sources.set(name, code);
+  return code;
+}
+
 /** Names of all known shaders (for diagnostics and tests). */
 export function shaderNames(): string[] {
   return [...sources.keys()].sort();
@@ -35,7 +57,7 @@ export function shaderNames(): string[] {
 
 /** Returns the WGSL source of `name` with `//#include` lines expanded. */
 export function shaderSource(name: string, seen: Set<string> = new Set()): string {
-  const text = sources.get(name);
+  const text = sources.get(name) ?? generated(name);
   if (text === undefined) {
     throw new Error(`unknown shader "${name}" (known: ${shaderNames().join(', ')})`);
   }

@@ -1,0 +1,182 @@
+/**
+ * Fused matmuls (src/ops/matmul.ts fusions, src/ops/matmul-gen.ts): every kernel variant forced
+ * in turn, each fusion the model uses, on shapes that are not multiples of the tiles, vs a float64
+ * reference built from the plain pieces (src/ref: dropout mask, GELU, matmul):
+ *   LoRA down-projection   u = s * dropout(x) A^T          proA dropout, transB, colScale
+ *   fused linear + LoRA    y = x W^T + b + u B^T            k2 (second product), bias
+ *   fc1                    pre = x W^T + b, y = gelu(pre)   gelu epilogue
+ *   fc2 + residual         y = R + ls * (gelu(h) W^T + b)   proA gelu, residual src with ls
+ *   fc2 backward           dh = (dy W) * gelu'(H)           geluGrad epilogue
+ *   LoRA dA                dA += g^T dropout(x)             transA, proB dropout, accum
+ *   in-place residual      C += alpha (A B + A2 B2)         residual inplace, k2, alpha
+ * Tolerance: atol 1e-5 * sqrt(K + K2) + rtol 1e-4 * |ref| (GELU adds its ~1e-7 error).
+ */
+import type { Gpu } from '../../src/gpu/device';
+import { matmul, matmulKernels, matmulSupported, pickKernel, type MatmulArgs } from '../../src/ops/matmul';
+import { dropoutKeep, dropoutThreshold } from '../../src/ref/dropout';
+import { gelu, geluGrad } from '../../src/ref/gelu';
+import { Rng, randomArray } from '../../src/util/random';
+import { expectClose, expectEqual } from '../helpers/check';
+import type { GpuCase } from '../helpers/cases';
+
+interface FusedProblem {
+  name: string;
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  accum?: boolean;
+  bias?: boolean;
+  proA?: 'gelu' | 'dropout';
+  proB?: 'gelu' | 'dropout';
+  /** Second product over K2 (same transposes). */
+  K2?: number;
+  colScale?: boolean;
+  gelu?: boolean;
+  geluGrad?: boolean;
+  residual?: 'src' | 'inplace';
+  ls?: boolean;
+  /** Offsets (elements) of A and C inside their buffers, to check the dropout index base. */
+  offA?: number;
+  offC?: number;
+}
+
+const DROP = { p: 0.3, seed0: 1234567, seed1: 89 };
+
+function applyPro(kind: 'gelu' | 'dropout' | undefined, x: number, i: number): number {
+  if (kind === 'gelu') return gelu(x);
+  if (kind === 'dropout') {
+    return dropoutKeep(DROP.seed0, DROP.seed1, i, dropoutThreshold(DROP.p)) ? x / (1 - DROP.p) : 0;
+  }
+  return x;
+}
+
+async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> {
+  const { M, N, K } = P;
+  const tA = !!P.transA, tB = !!P.transB;
+  const K2 = P.K2 ?? 0;
+  const offA = P.offA ?? 0, offC = P.offC ?? 0;
+  const lda = tA ? M : K, ldb = tB ? K : N;
+  const lda2 = tA ? M : K2, ldb2 = tB ? K2 : N;
+  const rng = new Rng(M * 7919 + N * 104729 + K * 13 + K2 + (tA ? 1 : 0) + (tB ? 2 : 0));
+  const A = randomArray(rng, offA + M * K, -2, 2);
+  const B = randomArray(rng, K * N);
+  const A2 = randomArray(rng, Math.max(1, M * K2));
+  const B2 = randomArray(rng, Math.max(1, K2 * N));
+  const C0 = randomArray(rng, offC + M * N);
+  const bias = randomArray(rng, N);
+  const cs = randomArray(rng, N, 0.5, 2);
+  const R = randomArray(rng, offC + M * N);
+  const ls = randomArray(rng, N, -1, 1);
+  const H = randomArray(rng, offC + M * N, -3, 3);
+  const alpha = P.alpha ?? 1;
+
+  // reference, element by element
+  const opA = (m: number, k: number) => {
+    const i = tA ? k * lda + m : m * lda + k;
+    return applyPro(P.proA, A[offA + i], i);
+  };
+  const opB = (k: number, n: number) => {
+    const i = tB ? n * ldb + k : k * ldb + n;
+    return applyPro(P.proB, B[i], i);
+  };
+  const Cref = C0.slice();
+  const preRef = new Float64Array(offC + M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += opA(m, k) * opB(k, n);
+      for (let k = 0; k < K2; k++) {
+        acc += A2[tA ? k * lda2 + m : m * lda2 + k] * B2[tB ? n * ldb2 + k : k * ldb2 + n];
+      }
+      const c = offC + m * N + n;
+      let v = alpha * acc;
+      if (P.bias) v += bias[n];
+      if (P.colScale) v *= cs[n];
+      if (P.gelu) {
+        preRef[c] = v;
+        v = gelu(v);
+      }
+      if (P.geluGrad) v *= geluGrad(H[c]);
+      const sc = P.ls ? ls[n] * v : v;
+      if (P.residual === 'src') v = R[c] + sc;
+      if (P.residual === 'inplace') v = C0[c] + sc;
+      if (P.accum) v += C0[c];
+      Cref[c] = v;
+    }
+  }
+
+  const up = (a: Float64Array) => gpu.upload(new Float32Array(a));
+  const gA = up(A), gB = up(B), gC = up(C0);
+  const owned = [gA, gB, gC];
+  const mk = (a: Float64Array) => {
+    const b = up(a);
+    owned.push(b);
+    return b;
+  };
+  const gpre = P.gelu ? mk(new Float64Array(offC + M * N)) : undefined;
+  const args: MatmulArgs = {
+    M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
+    bias: P.bias ? mk(bias) : undefined,
+    proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA ? { kind: 'gelu' } : undefined,
+    proB: P.proB === 'dropout' ? { kind: 'dropout', ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
+    second: K2 ? { A: mk(A2), B: mk(B2), K: K2 } : undefined,
+    colScale: P.colScale ? mk(cs) : undefined,
+    gelu: gpre ? { pre: gpre } : undefined,
+    geluGrad: P.geluGrad ? { H: mk(H) } : undefined,
+    residual: P.residual ? { R: P.residual === 'inplace' ? 'inplace' : mk(R), ls: P.ls ? mk(ls) : undefined } : undefined,
+    op: `matmul.fused.${P.name}`,
+  };
+  const before = gpu.variants.get('matmul');
+  gpu.variants.set('matmul', variant);
+  try {
+    const k = pickKernel(gpu, gA, gB, args);
+    if (P.M % 4 === 0 && P.N % 4 === 0 && P.K % 4 === 0 && K2 % 4 === 0 && offA % 4 === 0) {
+      expectEqual(k.name, variant, `kernel picked for aligned ${P.name}`);
+    }
+    matmul(gpu, gC, gA, gB, args);
+    const tol = { atol: 1e-5 * Math.sqrt(K + K2) * (P.proA === 'dropout' || P.proB === 'dropout' ? 2 : 1), rtol: 1e-4 };
+    const what = `${P.name} [${k.name}] ${M}x${N}x${K}${K2 ? `+${K2}` : ''} tA=${tA} tB=${tB}`;
+    expectClose(await gpu.read(gC), Cref, tol, what);
+    if (gpre) expectClose(await gpu.read(gpre), preRef, tol, `${what} (gelu input)`);
+  } finally {
+    if (before === undefined) gpu.variants.delete('matmul');
+    else gpu.variants.set('matmul', before);
+    for (const b of owned) b.destroy();
+  }
+}
+
+/** One aligned shape (vec4 kernels run) and one awkward shape (they fall back) per fusion. */
+const PROBLEMS: FusedProblem[] = [
+  { name: 'lora-u', M: 36, N: 8, K: 24, transB: true, proA: 'dropout', colScale: true, offA: 8 },
+  { name: 'lora-u-odd', M: 37, N: 6, K: 21, transB: true, proA: 'dropout', colScale: true, offA: 3 },
+  { name: 'linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8 },
+  { name: 'linear+lora-odd', M: 19, N: 23, K: 10, transB: true, bias: true, K2: 3 },
+  { name: 'fc1-gelu', M: 20, N: 48, K: 16, transB: true, bias: true, gelu: true, offC: 4 },
+  { name: 'fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
+  { name: 'fc2-residual-odd', M: 13, N: 9, K: 15, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
+  { name: 'fc2-dx-geluGrad', M: 20, N: 48, K: 16, geluGrad: true },
+  { name: 'lora-dA', M: 8, N: 24, K: 36, transA: true, proB: 'dropout', accum: true },
+  { name: 'lora-dA-odd', M: 5, N: 11, K: 29, transA: true, proB: 'dropout', accum: true },
+  { name: 'inplace-k2', M: 12, N: 20, K: 8, K2: 4, alpha: 0.5, residual: 'inplace' },
+  { name: 'inplace-k2-tAtB', M: 12, N: 20, K: 8, K2: 4, transA: true, transB: true, residual: 'inplace', ls: true },
+];
+
+/**
+ * The epilogue and prologue code is shared by all kernels (one generator); the workgroup-memory
+ * kernels get the problems that exercise their own load paths (prologues on both operands, the
+ * second product, transposes), since each fusion set compiles to a new pipeline and compiling
+ * those kernels is slow on SwiftShader.
+ */
+const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB'];
+
+export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
+  name: `${k.name}: fused epilogues, prologues and second products`,
+  run: async (gpu: Gpu) => {
+    if (!matmulSupported(gpu, k)) return;
+    const problems = k.workgroupMemory ? PROBLEMS.filter((P) => TILED_SUBSET.includes(P.name)) : PROBLEMS;
+    for (const P of problems) await check(gpu, k.name, P);
+  },
+}));
