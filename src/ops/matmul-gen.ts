@@ -21,14 +21,20 @@
  * Fusions (each changes the generated text, so each combination is its own pipeline):
  *   proA/proB  an element-wise prologue on the loaded operand: 'gelu' (fc2 reads gelu(h)) or
  *              'dropout' (LoRA's inverted dropout, the counter-based mask of shaders/ops/dropout.wgsl
- *              indexed by the element's position in its matrix, so it matches dropoutForward)
- *   k2         a second product over K2 added to the same accumulators (LoRA's s*u B^T next to
+ *              at index dbase + (the element's position in its matrix))
+ *   k2         a second product over K2 added to the same accumulators (LoRA's u B^T next to
  *              x W^T: one pass instead of two), same transposes, no prologue
- *   epilogue, in this order on v = alpha * acc:  + bias[n];  * colScale[n];
- *              gelu: pre[c] = v, v = gelu(v);  geluGrad: v *= gelu'(H[c]);
- *              residual: v = R[c] + ls[n] * v ('src') or C[c] + ls[n] * v ('inplace');
- *              accum: v += C[c]                         (c: the element's index in C; pre, H and R
- *              are laid out like C; ls is optional, 1 when absent)
+ *   epilogue, in this order on v = alpha * acc:
+ *              + bias[n];  * colScale[n];  pre[c] = v;  dropout (mask at dbase + c - offC);
+ *              block mask (v = 0 unless n is in row m's segment range);  gelu: v = gelu(v);
+ *              geluGrad: v *= gelu'(H[c]);  residual: v = R[c] + ls[n] * v ('src') or
+ *              C[c] + ls[n] * v ('inplace');  accum: v += C[c];  C[c] = v
+ *              (c: the element's index in C; pre, H and R are laid out like C; ls absent = 1)
+ *
+ * Several independent problems can share one dispatch (`matmulSourceMulti`): each keeps its own
+ * fusions and parameters, buffers are bound once per distinct buffer ("slots"), and the
+ * workgroups are split between the problems (problem i owns a contiguous range of a flattened
+ * workgroup index, so no problem pays for another's grid).
  */
 
 export type Prologue = 'none' | 'gelu' | 'dropout';
@@ -65,6 +71,12 @@ export interface Fusion {
   proB: Prologue;
   k2: boolean;
   colScale: boolean;
+  /** Store v (after bias and column scale) into `pre` before the other epilogue steps. */
+  pre: boolean;
+  /** Inverted dropout on the product (LoRA's input gradient): mask at dbase + c - offC. */
+  epiDropout: boolean;
+  /** Keep v only where n is in [lo, hi) of row m's segment (m / segment rows; at most 3). */
+  blockMask: boolean;
   gelu: boolean;
   geluGrad: boolean;
   residual: 'none' | 'src' | 'inplace';
@@ -74,7 +86,8 @@ export interface Fusion {
 
 export const NO_FUSION: Fusion = {
   transA: false, transB: false, accum: false, bias: false, proA: 'none', proB: 'none', k2: false,
-  colScale: false, gelu: false, geluGrad: false, residual: 'none', ls: false,
+  colScale: false, pre: false, epiDropout: false, blockMask: false, gelu: false, geluGrad: false,
+  residual: 'none', ls: false,
 };
 
 /** Short stable key of a fusion set (part of the generated shader's name). */
@@ -88,6 +101,9 @@ export function fusionKey(f: Fusion): string {
   if (f.proB !== 'none') bits.push(`pb-${f.proB}`);
   if (f.k2) bits.push('k2');
   if (f.colScale) bits.push('cs');
+  if (f.pre) bits.push('pre');
+  if (f.epiDropout) bits.push('edrop');
+  if (f.blockMask) bits.push('bmask');
   if (f.gelu) bits.push('gelu');
   if (f.geluGrad) bits.push('dgelu');
   if (f.residual !== 'none') bits.push(`res-${f.residual}`);
@@ -95,33 +111,51 @@ export function fusionKey(f: Fusion): string {
   return bits.join('.') || 'plain';
 }
 
-/** Storage bindings after C, A, B, in binding order (the TS side binds buffers in this order). */
-export function extraBindings(f: Fusion): string[] {
-  const b: string[] = [];
+/** The operands and extra tensors of a problem, in a fixed order: C, A, B, then the extras. */
+export function problemBindings(f: Fusion): string[] {
+  const b = ['C', 'A', 'B'];
   if (f.bias) b.push('bias');
   if (f.k2) b.push('A2', 'B2');
   if (f.colScale) b.push('cs');
-  if (f.gelu) b.push('pre');
+  if (f.pre) b.push('pre');
   if (f.geluGrad) b.push('H');
   if (f.residual === 'src') b.push('R');
   if (f.ls) b.push('ls');
   return b;
 }
 
-/** u32 then f32 fields of the Params block, in order (the TS side packs them in this order). */
+/** Whether a binding of a problem is written (else read only). */
+export function bindingWritten(name: string): boolean {
+  return name === 'C' || name === 'pre';
+}
+
+/** Whether a binding of a problem is read as vec4 by the vec4 register schedule. */
+export function bindingVec4(name: string): boolean {
+  return name === 'A' || name === 'B' || name === 'A2' || name === 'B2';
+}
+
+function usesDropout(f: Fusion): boolean {
+  return f.proA === 'dropout' || f.proB === 'dropout' || f.epiDropout;
+}
+
+/** u32 then f32 fields of one problem's parameter block, in order (the TS side packs them so). */
 export function paramFields(f: Fusion): { u32: string[]; f32: string[] } {
   const u32 = ['M', 'N', 'K', 'lda', 'ldb', 'ldc', 'offA', 'offB', 'offC', 'NB2', 'sA1', 'sA2', 'sB1', 'sB2', 'sC1', 'sC2'];
   const f32 = ['alpha'];
   if (f.k2) u32.push('K2', 'lda2', 'ldb2', 'offA2', 'offB2');
-  if (f.proA === 'dropout' || f.proB === 'dropout') {
-    u32.push('seed0', 'seed1', 'thr');
+  if (usesDropout(f)) {
+    u32.push('seed0', 'seed1', 'thr', 'dbase');
     f32.push('dscale');
   }
+  if (f.blockMask) u32.push('mseg', 'mlo0', 'mhi0', 'mlo1', 'mhi1', 'mlo2', 'mhi2');
+  // multi-problem dispatch: first flattened workgroup of this problem, tiles along N
+  u32.push('wg0', 'wgx');
   return { u32, f32 };
 }
 
 function validate(s: Schedule, f: Fusion): void {
-  if (f.proA === 'dropout' && f.proB === 'dropout') throw new Error('matmul-gen: one dropout prologue at most');
+  const drops = [f.proA === 'dropout', f.proB === 'dropout', f.epiDropout].filter(Boolean).length;
+  if (drops > 1) throw new Error('matmul-gen: one dropout (prologue or epilogue) at most');
   if (f.gelu && f.geluGrad) throw new Error('matmul-gen: gelu and geluGrad exclude each other');
   if (f.ls && f.residual === 'none') throw new Error('matmul-gen: ls needs a residual');
   if (f.residual !== 'none' && f.accum) throw new Error('matmul-gen: residual and accum exclude each other');
@@ -131,120 +165,149 @@ function validate(s: Schedule, f: Fusion): void {
   }
 }
 
+/** One problem of a (multi-problem) kernel: its fusions and the slot of each of its bindings. */
+export interface ProblemSpec {
+  fusion: Fusion;
+  /** Binding name (problemBindings) -> slot index. */
+  slots: Record<string, number>;
+}
+
+export interface SlotSpec {
+  written: boolean;
+  /** Bound as array<vec4<f32>> (only with the vec4 register schedule). */
+  vec4: boolean;
+}
+
 // ------------------------------------------------------------------ shared header
 
-function header(s: Schedule, f: Fusion): string {
-  const vec = s.kind === 'reg' && s.vec4;
-  const { u32, f32 } = paramFields(f);
+function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
   const L: string[] = [];
-  L.push(`struct Params { ${u32.map((x) => `${x}: u32`).join(', ')}, ${f32.map((x) => `${x}: f32`).join(', ')}, };`);
-  const elem = vec ? 'vec4<f32>' : 'f32';
-  const decl: [string, string, string][] = [
-    ['C', 'read_write', 'f32'],
-    ['A', 'read', elem],
-    ['B', 'read', elem],
-  ];
-  for (const x of extraBindings(f)) {
-    const access = x === 'pre' ? 'read_write' : 'read';
-    decl.push([x, access, (x === 'A2' || x === 'B2') ? elem : 'f32']);
-  }
-  decl.forEach(([name, access, t], i) => {
-    L.push(`@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${t}>;`);
+  problems.forEach((pr, i) => {
+    const { u32, f32 } = paramFields(pr.fusion);
+    L.push(`struct P${i} { ${[...u32.map((x) => `${x}: u32`), ...f32.map((x) => `${x}: f32`)].join(', ')}, };`);
   });
-  L.push(`@group(0) @binding(${decl.length}) var<uniform> p: Params;`);
-  const needGelu = f.gelu || f.geluGrad || f.proA === 'gelu' || f.proB === 'gelu';
-  if (needGelu) L.push('//#include "common/gelu.wgsl"');
-  if (f.proA === 'dropout' || f.proB === 'dropout') {
+  L.push(`struct Params { ${problems.map((_, i) => `q${i}: P${i}`).join(', ')}, };`);
+  slots.forEach((s, i) => {
+    L.push(`@group(0) @binding(${i}) var<storage, ${s.written ? 'read_write' : 'read'}> S${i}: array<${s.vec4 ? 'vec4<f32>' : 'f32'}>;`);
+  });
+  L.push(`@group(0) @binding(${slots.length}) var<uniform> p: Params;`);
+  const any = (fn: (f: Fusion) => boolean) => problems.some((pr) => fn(pr.fusion));
+  if (any((f) => f.gelu || f.geluGrad || f.proA === 'gelu' || f.proB === 'gelu')) L.push('//#include "common/gelu.wgsl"');
+  if (any(usesDropout)) {
     L.push(
       'fn pcg(v: u32) -> u32 {',
       '  let s = v * 747796405u + 2891336453u;',
       '  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;',
       '  return (w >> 22u) ^ w;',
       '}',
-      'fn dropKeep(i: u32) -> bool { return pcg(pcg(pcg(p.seed0) ^ p.seed1) ^ i) >= p.thr; }',
     );
   }
-  // Prologue per element: x is the stored value, i its index relative to the matrix start.
-  const pro = (name: string, kind: Prologue) => {
-    if (kind === 'gelu') return `fn pro${name}(x: f32, i: u32) -> f32 { return gelu_f32(x); }`;
-    if (kind === 'dropout') return `fn pro${name}(x: f32, i: u32) -> f32 { return select(0.0, x * p.dscale, dropKeep(i)); }`;
-    return `fn pro${name}(x: f32, i: u32) -> f32 { return x; }`;
+  problems.forEach((pr, i) => L.push(problemFunctions(pr, i, slots)));
+  return L.join('\n');
+}
+
+/** Loads with prologues and the epilogue of problem i (names suffixed _i). */
+function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string {
+  const f = pr.fusion;
+  const q = `p.q${i}`;
+  const S = (name: string) => `S${pr.slots[name]}`;
+  const L: string[] = [];
+  if (usesDropout(f)) {
+    L.push(`fn dropKeep_${i}(j: u32) -> bool { return pcg(pcg(pcg(${q}.seed0) ^ ${q}.seed1) ^ (${q}.dbase + j)) >= ${q}.thr; }`);
+  }
+  const pro = (X: string, kind: Prologue) => {
+    if (kind === 'gelu') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return gelu_f32(x); }`;
+    if (kind === 'dropout') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, x * ${q}.dscale, dropKeep_${i}(j)); }`;
+    return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x; }`;
   };
   L.push(pro('A', f.proA), pro('B', f.proB));
-  // Loads. Scalar element e (absolute index into the binding) and, for vec4 bindings, vec4 index v.
-  const loads = (name: string, off: string, kind: Prologue, plain: boolean) => {
-    if (!vec) {
-      if (plain || kind === 'none') L.push(`fn ld${name}(e: u32) -> f32 { return ${name}[e]; }`);
-      else L.push(`fn ld${name}(e: u32) -> f32 { return pro${name.slice(0, 1)}(${name}[e], e - p.${off}); }`);
+  // Loads: ld<X>_i(e) scalar element e of the binding; for vec4 slots ld<X>4_i(v) (vec4 index v)
+  // and el<X>_i(e) (scalar element of a vec4 binding).
+  const loads = (X: string, off: string, kind: Prologue) => {
+    const buf = S(X);
+    const P = `pro${X.slice(0, 1)}_${i}`;
+    const plain = kind === 'none';
+    if (!slots[pr.slots[X]].vec4) {
+      L.push(plain
+        ? `fn ld${X}_${i}(e: u32) -> f32 { return ${buf}[e]; }`
+        : `fn ld${X}_${i}(e: u32) -> f32 { return ${P}(${buf}[e], e - ${q}.${off}); }`);
       return;
     }
-    if (plain || kind === 'none') {
-      L.push(`fn ld${name}4(v: u32) -> vec4<f32> { return ${name}[v]; }`);
-      L.push(`fn el${name}(e: u32) -> f32 { return ${name}[e >> 2u][e & 3u]; }`);
+    if (plain) {
+      L.push(`fn ld${X}4_${i}(v: u32) -> vec4<f32> { return ${buf}[v]; }`);
+      L.push(`fn el${X}_${i}(e: u32) -> f32 { return ${buf}[e >> 2u][e & 3u]; }`);
       return;
     }
-    const P = `pro${name.slice(0, 1)}`;
     L.push(
-      `fn ld${name}4(v: u32) -> vec4<f32> {`,
-      `  let x = ${name}[v]; let i = 4u * v - p.${off};`,
-      `  return vec4<f32>(${P}(x.x, i), ${P}(x.y, i + 1u), ${P}(x.z, i + 2u), ${P}(x.w, i + 3u));`,
+      `fn ld${X}4_${i}(v: u32) -> vec4<f32> {`,
+      `  let x = ${buf}[v]; let j = 4u * v - ${q}.${off};`,
+      `  return vec4<f32>(${P}(x.x, j), ${P}(x.y, j + 1u), ${P}(x.z, j + 2u), ${P}(x.w, j + 3u));`,
       '}',
-      `fn el${name}(e: u32) -> f32 { return ${P}(${name}[e >> 2u][e & 3u], e - p.${off}); }`,
+      `fn el${X}_${i}(e: u32) -> f32 { return ${P}(${buf}[e >> 2u][e & 3u], e - ${q}.${off}); }`,
     );
   };
-  loads('A', 'offA', f.proA, false);
-  loads('B', 'offB', f.proB, false);
+  loads('A', 'offA', f.proA);
+  loads('B', 'offB', f.proB);
   if (f.k2) {
-    loads('A2', 'offA2', 'none', true);
-    loads('B2', 'offB2', 'none', true);
+    loads('A2', 'offA2', 'none');
+    loads('B2', 'offB2', 'none');
   }
   // Epilogue on 4 consecutive columns n0.. of row m.
-  const e: string[] = [];
-  e.push('fn store4(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {');
-  e.push('  if (m >= p.M) { return; }');
-  e.push('  for (var j = 0u; j < 4u; j++) {');
-  e.push('    let n = n0 + j;');
-  e.push('    if (n >= p.N) { return; }');
-  e.push('    var v = p.alpha * acc[j];');
-  e.push('    let c = baseC + m * p.ldc + n;');
-  if (f.bias) e.push('    v += bias[n];');
-  if (f.colScale) e.push('    v *= cs[n];');
-  if (f.gelu) e.push('    pre[c] = v;', '    v = gelu_f32(v);');
-  if (f.geluGrad) e.push('    v *= gelu_grad_f32(H[c]);');
-  const scaled = f.ls ? 'ls[n] * v' : 'v';
-  if (f.residual === 'src') e.push(`    v = R[c] + ${scaled};`);
-  if (f.residual === 'inplace') e.push(`    v = C[c] + ${scaled};`);
-  if (f.accum) e.push('    v += C[c];');
-  e.push('    C[c] = v;', '  }', '}');
-  L.push(...e);
+  const C = S('C');
+  L.push(`fn store4_${i}(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {`);
+  L.push(`  if (m >= ${q}.M) { return; }`);
+  if (f.blockMask) {
+    L.push(`  let seg = m / ${q}.mseg;`);
+    L.push(`  let lo = select(select(${q}.mlo2, ${q}.mlo1, seg == 1u), ${q}.mlo0, seg == 0u);`);
+    L.push(`  let hi = select(select(${q}.mhi2, ${q}.mhi1, seg == 1u), ${q}.mhi0, seg == 0u);`);
+  }
+  L.push('  for (var j = 0u; j < 4u; j++) {');
+  L.push('    let n = n0 + j;');
+  L.push(`    if (n >= ${q}.N) { return; }`);
+  L.push(`    var v = ${q}.alpha * acc[j];`);
+  L.push(`    let c = baseC + m * ${q}.ldc + n;`);
+  if (f.bias) L.push(`    v += ${S('bias')}[n];`);
+  if (f.colScale) L.push(`    v *= ${S('cs')}[n];`);
+  if (f.pre) L.push(`    ${S('pre')}[c] = v;`);
+  if (f.epiDropout) L.push(`    v = select(0.0, v * ${q}.dscale, dropKeep_${i}(c - ${q}.offC));`);
+  if (f.blockMask) L.push('    if (n < lo || n >= hi) { v = 0.0; }');
+  if (f.gelu) L.push('    v = gelu_f32(v);');
+  if (f.geluGrad) L.push(`    v *= gelu_grad_f32(${S('H')}[c]);`);
+  const scaled = f.ls ? `${S('ls')}[n] * v` : 'v';
+  if (f.residual === 'src') L.push(`    v = ${S('R')}[c] + ${scaled};`);
+  if (f.residual === 'inplace') L.push(`    v = ${C}[c] + ${scaled};`);
+  if (f.accum) L.push(`    v += ${C}[c];`);
+  L.push(`    ${C}[c] = v;`, '  }', '}');
   return L.join('\n');
 }
 
 // ------------------------------------------------------------------ reg schedule
 
 /**
- * Register-tiled body. Accumulator c{i}_{j}: row i (0..TM-1) of the invocation's block, columns
- * 4j..4j+3. With quad sharing, rows 0..TM/2-1 are "mine" (loaded by me), the rest my X-neighbour's
- * (received through quadSwapX); column groups 0..TN/8-1 mine, the rest my Y-neighbour's.
+ * Register-tiled body of problem i, as a function of its tile coordinates. Accumulator c{r}_{j}:
+ * row r (0..TM-1) of the invocation's block, columns 4j..4j+3. With quad sharing, rows
+ * 0..TM/2-1 are "mine" (loaded by me), the rest my X-neighbour's (received through quadSwapX);
+ * column groups 0..TN/8-1 mine, the rest my Y-neighbour's.
  */
-function regBody(s: RegSchedule, f: Fusion): string {
-  const { tm: TM, tn: TN, vec4: VEC, quad: Q } = s;
+function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]): string {
+  const { tm: TM, tn: TN, quad: Q } = s;
+  const f = pr.fusion;
+  const q = `p.q${i}`;
   const LR = Q ? TM / 2 : TM; // rows I load
   const LG = Q ? TN / 8 : TN / 4; // column groups I load
   const RG = LR / 4;
   const L: string[] = [];
   const w = (x: string) => L.push(`  ${x}`);
   if (Q) {
-    L.push('@compute @workgroup_size(WG_X, WG_Y, 1)');
-    L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lii: u32,');
-    L.push('        @builtin(subgroup_invocation_id) sgi: u32) {');
-    w('let q = sgi & 3u;');
-    w('let qx = q & 1u;');
-    w('let qy = q >> 1u;');
+    // wx, wy: workgroup tile coordinates; lii, sgi: invocation index and subgroup lane
+    L.push(`fn run_${i}(wx: u32, wy: u32, z: u32, lii: u32, sgi: u32) {`);
+    w('let qq = sgi & 3u;');
+    w('let qx = qq & 1u;');
+    w('let qy = qq >> 1u;');
     w('let quad = lii >> 2u;');
     w('let qpr = WG_X / 2u;');
-    w('let nt = wid.x * WG_X + 2u * (quad % qpr) + qx;');
-    w('let mt = wid.y * WG_Y + 2u * (quad / qpr) + qy;');
+    w('let nt = wx * WG_X + 2u * (quad % qpr) + qx;');
+    w('let mt = wy * WG_Y + 2u * (quad / qpr) + qy;');
     w(`let n0 = nt * ${TN}u;`);
     w(`let m0 = mt * ${TM}u;`);
     w('// no early return: quad operations need all four lanes; tiles past the edge are clamped on');
@@ -253,47 +316,48 @@ function regBody(s: RegSchedule, f: Fusion): string {
     w(`let mo = m0 + ${LR}u * (1u - qx);`);
     w(`let nh = n0 + ${TN / 2}u * qy;`);
     w(`let no = n0 + ${TN / 2}u * (1u - qy);`);
-    w('let z1 = wid.z / p.NB2;');
-    w('let z2 = wid.z % p.NB2;');
   } else {
-    L.push('@compute @workgroup_size(WG_X, WG_Y, 1)');
-    L.push('fn main(@builtin(global_invocation_id) gid: vec3<u32>) {');
-    w(`let n0 = gid.x * ${TN}u;`);
-    w(`let m0 = gid.y * ${TM}u;`);
-    w('if (n0 >= p.N || m0 >= p.M) { return; }');
+    // tx, ty: invocation tile coordinates
+    L.push(`fn run_${i}(tx: u32, ty: u32, z: u32) {`);
+    w(`let n0 = tx * ${TN}u;`);
+    w(`let m0 = ty * ${TM}u;`);
+    w(`if (n0 >= ${q}.N || m0 >= ${q}.M) { return; }`);
     w('let mh = m0;');
     w('let nh = n0;');
-    w('let z1 = gid.z / p.NB2;');
-    w('let z2 = gid.z % p.NB2;');
   }
-  w('let baseC = p.offC + z1 * p.sC1 + z2 * p.sC2;');
-  // my row r (0..LR-1), all rows i (0..TM-1), my col group h, all col groups j
+  w(`let z1 = z / ${q}.NB2;`);
+  w(`let z2 = z % ${q}.NB2;`);
+  w(`let baseC = ${q}.offC + z1 * ${q}.sC1 + z2 * ${q}.sC2;`);
   const myRow = (r: number) => `mh + ${r}u`;
-  const row = (i: number) => (i < LR ? `mh + ${i}u` : `mo + ${i - LR}u`);
+  const row = (r: number) => (r < LR ? `mh + ${r}u` : `mo + ${r - LR}u`);
   const myCol = (h: number) => `nh + ${4 * h}u`;
   const col = (j: number) => (j < LG ? `nh + ${4 * j}u` : `no + ${4 * (j - LG)}u`);
-  for (let i = 0; i < TM; i++) {
-    w(Array.from({ length: TN / 4 }, (_, j) => `var c${i}_${j} = vec4<f32>(0.0);`).join(' '));
+  for (let r = 0; r < TM; r++) {
+    w(Array.from({ length: TN / 4 }, (_, j) => `var c${r}_${j} = vec4<f32>(0.0);`).join(' '));
   }
+  const M = `${q}.M`, N = `${q}.N`;
 
   // One product (A, B) or (A2, B2) accumulated into the c's.
   const product = (a: string, b: string, sfx: string) => {
-    const K = `p.K${sfx}`, lda = `p.lda${sfx}`, ldb = `p.ldb${sfx}`;
+    const K = `${q}.K${sfx}`, lda = `${q}.lda${sfx}`, ldb = `${q}.ldb${sfx}`;
+    const vec = slots[pr.slots[a]].vec4;
+    const ldA4 = `ld${a}4_${i}`, ldB4 = `ld${b}4_${i}`, elA = `el${a}_${i}`, elB = `el${b}_${i}`;
+    const ldA = `ld${a}_${i}`, ldB = `ld${b}_${i}`;
     w(`{ // ${a} x ${b}`);
-    w(`let baseA = p.offA${sfx} + z1 * p.sA1 + z2 * p.sA2;`);
-    w(`let baseB = p.offB${sfx} + z1 * p.sB1 + z2 * p.sB2;`);
-    if (VEC) {
+    w(`let baseA = ${q}.offA${sfx} + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
+    w(`let baseB = ${q}.offB${sfx} + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
+    if (vec) {
       // vec4 lines: A rows (or, transposed, k-rows holding 4 consecutive m); B likewise.
       for (let g = 0; g < RG; g++) {
         for (let r = 0; r < 4; r++) {
-          const e = f.transA ? `baseA + ${r}u * ${lda} + ${myRow(4 * g)}` : `baseA + min(${myRow(4 * g + r)}, p.M - 1u) * ${lda}`;
-          w(`let ea${g}${r} = ${e}; let a${g}${r} = ea${g}${r} >> 2u;`);
+          const e = f.transA ? `baseA + ${r}u * ${lda} + ${myRow(4 * g)}` : `baseA + min(${myRow(4 * g + r)}, ${M} - 1u) * ${lda}`;
+          w(`let a${g}${r} = (${e}) >> 2u;`);
         }
       }
       for (let h = 0; h < LG; h++) {
         for (let r = 0; r < 4; r++) {
-          const e = f.transB ? `baseB + min(${myCol(h)} + ${r}u, p.N - 1u) * ${ldb}` : `baseB + ${r}u * ${ldb} + ${myCol(h)}`;
-          w(`let eb${h}${r} = ${e}; let b${h}${r} = eb${h}${r} >> 2u;`);
+          const e = f.transB ? `baseB + min(${myCol(h)} + ${r}u, ${N} - 1u) * ${ldb}` : `baseB + ${r}u * ${ldb} + ${myCol(h)}`;
+          w(`let b${h}${r} = (${e}) >> 2u;`);
         }
       }
       w(`let aStep = ${f.transA ? lda : '1u'};`);
@@ -303,11 +367,11 @@ function regBody(s: RegSchedule, f: Fusion): string {
       w('var ib = 0u;');
       w('for (var kb = 0u; kb < KB; kb++) {');
       for (let g = 0; g < RG; g++) {
-        w(`  var x${g} = mat4x4<f32>(${[0, 1, 2, 3].map((r) => `ld${a}4(a${g}${r} + ia)`).join(', ')});`);
+        w(`  var x${g} = mat4x4<f32>(${[0, 1, 2, 3].map((r) => `${ldA4}(a${g}${r} + ia)`).join(', ')});`);
         if (f.transA) w(`  x${g} = transpose(x${g});`);
       }
       for (let h = 0; h < LG; h++) {
-        w(`  var y${h} = mat4x4<f32>(${[0, 1, 2, 3].map((r) => `ld${b}4(b${h}${r} + ib)`).join(', ')});`);
+        w(`  var y${h} = mat4x4<f32>(${[0, 1, 2, 3].map((r) => `${ldB4}(b${h}${r} + ib)`).join(', ')});`);
         if (f.transB) w(`  y${h} = transpose(y${h});`);
       }
       w('  ia += aStep;');
@@ -320,24 +384,22 @@ function regBody(s: RegSchedule, f: Fusion): string {
           w(`  let y${h + LG} = mat4x4<f32>(${[0, 1, 2, 3].map((r) => `quadSwapY(y${h}[${r}])`).join(', ')});`);
         }
       }
-      for (let i = 0; i < TM; i++) {
-        w(`  ${Array.from({ length: TN / 4 }, (_, j) => `c${i}_${j} += y${j} * x${i >> 2}[${i & 3}];`).join(' ')}`);
+      for (let r = 0; r < TM; r++) {
+        w(`  ${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += y${j} * x${r >> 2}[${r & 3}];`).join(' ')}`);
       }
       w('}');
       // K tail: one k at a time, every row and column loaded by each lane (no swaps).
       w(`for (var k = KB * 4u; k < ${K}; k++) {`);
       for (let g = 0; g < TM / 4; g++) {
-        const r0 = row(4 * g);
-        if (f.transA) w(`  let av${g} = ld${a}4((baseA + k * ${lda} + ${r0}) >> 2u);`);
-        else w(`  let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `el${a}(baseA + min(${row(4 * g + r)}, p.M - 1u) * ${lda} + k)`).join(', ')});`);
+        if (f.transA) w(`  let av${g} = ${ldA4}((baseA + k * ${lda} + ${row(4 * g)}) >> 2u);`);
+        else w(`  let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elA}(baseA + min(${row(4 * g + r)}, ${M} - 1u) * ${lda} + k)`).join(', ')});`);
       }
       for (let j = 0; j < TN / 4; j++) {
-        const c0 = col(j);
-        if (f.transB) w(`  let bv${j} = vec4<f32>(${[0, 1, 2, 3].map((r) => `el${b}(baseB + min(${c0} + ${r}u, p.N - 1u) * ${ldb} + k)`).join(', ')});`);
-        else w(`  let bv${j} = ld${b}4((baseB + k * ${ldb} + ${c0}) >> 2u);`);
+        if (f.transB) w(`  let bv${j} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elB}(baseB + min(${col(j)} + ${r}u, ${N} - 1u) * ${ldb} + k)`).join(', ')});`);
+        else w(`  let bv${j} = ${ldB4}((baseB + k * ${ldb} + ${col(j)}) >> 2u);`);
       }
-      for (let i = 0; i < TM; i++) {
-        w(`  ${Array.from({ length: TN / 4 }, (_, j) => `c${i}_${j} += av${i >> 2}[${i & 3}] * bv${j};`).join(' ')}`);
+      for (let r = 0; r < TM; r++) {
+        w(`  ${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += av${r >> 2}[${r & 3}] * bv${j};`).join(' ')}`);
       }
       w('}');
     } else {
@@ -346,16 +408,16 @@ function regBody(s: RegSchedule, f: Fusion): string {
       w(`let sAk = ${f.transA ? lda : '1u'};`);
       w(`let sBk = ${f.transB ? '1u' : ldb};`);
       w(`let sBn = ${f.transB ? ldb : '1u'};`);
-      for (let r = 0; r < LR; r++) w(`let a${r} = baseA + min(${myRow(r)}, p.M - 1u) * sAm;`);
+      for (let r = 0; r < LR; r++) w(`let a${r} = baseA + min(${myRow(r)}, ${M} - 1u) * sAm;`);
       for (let h = 0; h < LG; h++) {
-        for (let r = 0; r < 4; r++) w(`let b${4 * h + r} = baseB + min(${myCol(h)} + ${r}u, p.N - 1u) * sBn;`);
+        for (let r = 0; r < 4; r++) w(`let b${4 * h + r} = baseB + min(${myCol(h)} + ${r}u, ${N} - 1u) * sBn;`);
       }
       const step = (indent: string) => {
         for (let g = 0; g < RG; g++) {
-          w(`${indent}let xa${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `ld${a}(a${4 * g + r} + ka)`).join(', ')});`);
+          w(`${indent}let xa${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${ldA}(a${4 * g + r} + ka)`).join(', ')});`);
         }
         for (let h = 0; h < LG; h++) {
-          w(`${indent}let yb${h} = vec4<f32>(${[0, 1, 2, 3].map((r) => `ld${b}(b${4 * h + r} + kb)`).join(', ')});`);
+          w(`${indent}let yb${h} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${ldB}(b${4 * h + r} + kb)`).join(', ')});`);
         }
         if (Q) {
           for (let g = 0; g < RG; g++) w(`${indent}let xa${g + RG} = quadSwapX(xa${g});`);
@@ -363,8 +425,8 @@ function regBody(s: RegSchedule, f: Fusion): string {
         }
         w(`${indent}ka += sAk;`);
         w(`${indent}kb += sBk;`);
-        for (let i = 0; i < TM; i++) {
-          w(`${indent}${Array.from({ length: TN / 4 }, (_, j) => `c${i}_${j} += xa${i >> 2}[${i & 3}] * yb${j};`).join(' ')}`);
+        for (let r = 0; r < TM; r++) {
+          w(`${indent}${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += xa${r >> 2}[${r & 3}] * yb${j};`).join(' ')}`);
         }
       };
       w('var ka = 0u;');
@@ -385,8 +447,8 @@ function regBody(s: RegSchedule, f: Fusion): string {
   };
   product('A', 'B', '');
   if (f.k2) product('A2', 'B2', '2');
-  for (let i = 0; i < TM; i++) {
-    w(Array.from({ length: TN / 4 }, (_, j) => `store4(baseC, ${row(i)}, ${col(j)}, c${i}_${j});`).join(' '));
+  for (let r = 0; r < TM; r++) {
+    w(Array.from({ length: TN / 4 }, (_, j) => `store4_${i}(baseC, ${row(r)}, ${col(j)}, c${r}_${j});`).join(' '));
   }
   L.push('}');
   return L.join('\n');
@@ -394,31 +456,29 @@ function regBody(s: RegSchedule, f: Fusion): string {
 
 // ------------------------------------------------------------------ tiled schedule
 
-function tiledBody(s: TiledSchedule, f: Fusion): string {
+function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string {
   const { bm: BM, bn: BN, bk: BK, tm: TM, tn: TN } = s;
   const WX = BN / TN, WY = BM / TM, NT = WX * WY;
+  const f = pr.fusion;
+  const q = `p.q${i}`;
   const L: string[] = [];
   const w = (x: string) => L.push(`  ${x}`);
-  L.push(`// As[kk * ${BM / 4} + m / 4][m % 4] = op(A)[m0 + m, k0 + kk]; Bs[kk * ${BN / 4} + n / 4][n % 4] = op(B)[k0 + kk, n0 + n]`);
-  L.push(`var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;`);
-  L.push(`var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;`);
-  L.push(`@compute @workgroup_size(${WX}, ${WY}, 1)`);
-  L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,');
-  L.push('        @builtin(local_invocation_index) t: u32) {');
-  w(`let m0 = wid.y * ${BM}u;`);
-  w(`let n0 = wid.x * ${BN}u;`);
-  w('let z1 = wid.z / p.NB2;');
-  w('let z2 = wid.z % p.NB2;');
-  w('let baseC = p.offC + z1 * p.sC1 + z2 * p.sC2;');
-  for (let i = 0; i < TM; i++) {
-    w(Array.from({ length: TN / 4 }, (_, j) => `var c${i}_${j} = vec4<f32>(0.0);`).join(' '));
+  // wx, wy: workgroup tile; lx, ly: invocation in it; t: its flat index (all uniform exits)
+  L.push(`fn run_${i}(wx: u32, wy: u32, z: u32, lx: u32, ly: u32, t: u32) {`);
+  w(`let m0 = wy * ${BM}u;`);
+  w(`let n0 = wx * ${BN}u;`);
+  w(`if (m0 >= ${q}.M || n0 >= ${q}.N) { return; } // the whole workgroup: uniform`);
+  w(`let z1 = z / ${q}.NB2;`);
+  w(`let z2 = z % ${q}.NB2;`);
+  w(`let baseC = ${q}.offC + z1 * ${q}.sC1 + z2 * ${q}.sC2;`);
+  for (let r = 0; r < TM; r++) {
+    w(Array.from({ length: TN / 4 }, (_, j) => `var c${r}_${j} = vec4<f32>(0.0);`).join(' '));
   }
   const product = (a: string, b: string, sfx: string) => {
-    const K = `p.K${sfx}`, lda = `p.lda${sfx}`, ldb = `p.ldb${sfx}`;
-    const el = (x: string, e: string) => `ld${x}(${e})`;
+    const K = `${q}.K${sfx}`, lda = `${q}.lda${sfx}`, ldb = `${q}.ldb${sfx}`;
     w(`{ // ${a} x ${b}`);
-    w(`let baseA = p.offA${sfx} + z1 * p.sA1 + z2 * p.sA2;`);
-    w(`let baseB = p.offB${sfx} + z1 * p.sB1 + z2 * p.sB2;`);
+    w(`let baseA = ${q}.offA${sfx} + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
+    w(`let baseB = ${q}.offB${sfx} + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
     w(`for (var k0 = 0u; k0 < ${K}; k0 += ${BK}u) {`);
     // stage op(A)[BM, BK]: consecutive invocations walk the stored-contiguous dimension
     w(`  for (var e = t; e < ${BM * BK}u; e += ${NT}u) {`);
@@ -427,7 +487,7 @@ function tiledBody(s: TiledSchedule, f: Fusion): string {
     w('    let gm = m0 + m; let gk = k0 + kk;');
     w('    var v = 0.0;');
     const ia = f.transA ? `baseA + gk * ${lda} + gm` : `baseA + gm * ${lda} + gk`;
-    w(`    if (gm < p.M && gk < ${K}) { v = ${el(a, ia)}; }`);
+    w(`    if (gm < ${q}.M && gk < ${K}) { v = ld${a}_${i}(${ia}); }`);
     w(`    As[kk * ${BM / 4}u + m / 4u][m % 4u] = v;`);
     w('  }');
     w(`  for (var e = t; e < ${BK * BN}u; e += ${NT}u) {`);
@@ -436,15 +496,15 @@ function tiledBody(s: TiledSchedule, f: Fusion): string {
     w('    let gn = n0 + n; let gk = k0 + kk;');
     w('    var v = 0.0;');
     const ib = f.transB ? `baseB + gn * ${ldb} + gk` : `baseB + gk * ${ldb} + gn`;
-    w(`    if (gn < p.N && gk < ${K}) { v = ${el(b, ib)}; }`);
+    w(`    if (gn < ${q}.N && gk < ${K}) { v = ld${b}_${i}(${ib}); }`);
     w(`    Bs[kk * ${BN / 4}u + n / 4u][n % 4u] = v;`);
     w('  }');
     w('  workgroupBarrier();');
     w(`  for (var kk = 0u; kk < ${BK}u; kk++) {`);
-    for (let g = 0; g < TM / 4; g++) w(`    let x${g} = As[kk * ${BM / 4}u + lid.y * ${TM / 4}u + ${g}u];`);
-    for (let j = 0; j < TN / 4; j++) w(`    let y${j} = Bs[kk * ${BN / 4}u + lid.x * ${TN / 4}u + ${j}u];`);
-    for (let i = 0; i < TM; i++) {
-      w(`    ${Array.from({ length: TN / 4 }, (_, j) => `c${i}_${j} += x${i >> 2}[${i & 3}] * y${j};`).join(' ')}`);
+    for (let g = 0; g < TM / 4; g++) w(`    let x${g} = As[kk * ${BM / 4}u + ly * ${TM / 4}u + ${g}u];`);
+    for (let j = 0; j < TN / 4; j++) w(`    let y${j} = Bs[kk * ${BN / 4}u + lx * ${TN / 4}u + ${j}u];`);
+    for (let r = 0; r < TM; r++) {
+      w(`    ${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += x${r >> 2}[${r & 3}] * y${j};`).join(' ')}`);
     }
     w('  }');
     w('  workgroupBarrier();');
@@ -453,26 +513,76 @@ function tiledBody(s: TiledSchedule, f: Fusion): string {
   };
   product('A', 'B', '');
   if (f.k2) product('A2', 'B2', '2');
-  w(`let mt = m0 + lid.y * ${TM}u;`);
-  w(`let nt = n0 + lid.x * ${TN}u;`);
-  for (let i = 0; i < TM; i++) {
-    w(Array.from({ length: TN / 4 }, (_, j) => `store4(baseC, mt + ${i}u, nt + ${4 * j}u, c${i}_${j});`).join(' '));
+  w(`let mt = m0 + ly * ${TM}u;`);
+  w(`let nt = n0 + lx * ${TN}u;`);
+  for (let r = 0; r < TM; r++) {
+    w(Array.from({ length: TN / 4 }, (_, j) => `store4_${i}(baseC, mt + ${r}u, nt + ${4 * j}u, c${r}_${j});`).join(' '));
   }
   L.push('}');
   return L.join('\n');
 }
 
-/** The WGSL source of one matmul kernel. reg kernels take WG_X/WG_Y as override constants. */
-export function matmulSource(s: Schedule, f: Fusion): string {
-  validate(s, f);
+// ------------------------------------------------------------------ entry point
+
+function entry(s: Schedule, problems: ProblemSpec[]): string {
+  const L: string[] = [];
+  const multi = problems.length > 1;
+  // Multi-problem: the grid is 2-D flattened; problem i owns workgroups [wg0_i, wg0_{i+1}).
+  const pick = (call: (i: number, wx: string, wy: string) => string) => {
+    if (!multi) return [`  ${call(0, 'wid.x', 'wid.y')}`];
+    const out = ['  let flat = wid.y * nwg.x + wid.x;'];
+    for (let i = problems.length - 1; i >= 0; i--) {
+      const q = `p.q${i}`;
+      out.push(`  ${i === problems.length - 1 ? '' : '} else '}if (flat >= ${q}.wg0) {`);
+      out.push(`    let w = flat - ${q}.wg0;`);
+      out.push(`    ${call(i, `w % ${q}.wgx`, `w / ${q}.wgx`)}`);
+    }
+    out.push('  }');
+    return out;
+  };
+  if (s.kind === 'reg' && s.quad) {
+    L.push('@compute @workgroup_size(WG_X, WG_Y, 1)');
+    L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,');
+    L.push('        @builtin(local_invocation_index) lii: u32, @builtin(subgroup_invocation_id) sgi: u32) {');
+    L.push(...pick((i, wx, wy) => `run_${i}(${wx}, ${wy}, ${multi ? '0u' : 'wid.z'}, lii, sgi);`));
+  } else if (s.kind === 'reg') {
+    L.push('@compute @workgroup_size(WG_X, WG_Y, 1)');
+    L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,');
+    L.push('        @builtin(local_invocation_id) lid: vec3<u32>) {');
+    L.push(...pick((i, wx, wy) => `run_${i}((${wx}) * WG_X + lid.x, (${wy}) * WG_Y + lid.y, ${multi ? '0u' : 'wid.z'});`));
+  } else {
+    L.push(`var<workgroup> As: array<vec4<f32>, ${(s.bk * s.bm) / 4}>;`);
+    L.push(`var<workgroup> Bs: array<vec4<f32>, ${(s.bk * s.bn) / 4}>;`);
+    L.push(`@compute @workgroup_size(${s.bn / s.tn}, ${s.bm / s.tm}, 1)`);
+    L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,');
+    L.push('        @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32) {');
+    L.push(...pick((i, wx, wy) => `run_${i}(${wx}, ${wy}, ${multi ? '0u' : 'wid.z'}, lid.x, lid.y, t);`));
+  }
+  L.push('}');
+  return L.join('\n');
+}
+
+/** The WGSL source of a kernel running `problems` in one dispatch over the given binding slots. */
+export function matmulSourceMulti(s: Schedule, problems: ProblemSpec[], slots: SlotSpec[]): string {
+  for (const pr of problems) validate(s, pr.fusion);
+  if (s.kind === 'tiled' && slots.some((x) => x.vec4)) throw new Error('matmul-gen: tiled kernels bind scalars');
   const desc = s.kind === 'reg'
     ? `reg ${s.tm}x${s.tn}${s.vec4 ? ' vec4' : ' scalar'}${s.quad ? ' quad' : ''}`
     : `tiled ${s.bm}x${s.bn}x${s.bk}, ${s.tm}x${s.tn} per invocation`;
-  const parts = [];
+  const parts: string[] = [];
   if (s.kind === 'reg' && s.quad) parts.push('enable subgroups;');
-  parts.push(`// generated by src/ops/matmul-gen.ts: matmul ${desc}, fusions ${fusionKey(f)}`);
+  parts.push(`// generated by src/ops/matmul-gen.ts: matmul ${desc}; problems: ${problems.map((x) => fusionKey(x.fusion)).join(' | ')}`);
   if (s.kind === 'reg') parts.push('override WG_X: u32 = 4u;', 'override WG_Y: u32 = 4u;');
-  parts.push(header(s, f));
-  parts.push(s.kind === 'reg' ? regBody(s, f) : tiledBody(s, f));
+  parts.push(header(problems, slots));
+  problems.forEach((pr, i) => parts.push(s.kind === 'reg' ? regBody(s, pr, i, slots) : tiledBody(s, pr, i)));
+  parts.push(entry(s, problems));
   return `${parts.join('\n')}\n`;
+}
+
+/** One problem with its own slot per binding (the plain single-matmul kernel). */
+export function matmulSource(s: Schedule, f: Fusion): string {
+  const names = problemBindings(f);
+  const vec = s.kind === 'reg' && s.vec4;
+  const slots = names.map((n) => ({ written: bindingWritten(n), vec4: vec && bindingVec4(n) }));
+  return matmulSourceMulti(s, [{ fusion: f, slots: Object.fromEntries(names.map((n, i) => [n, i])) }], slots);
 }

@@ -22,14 +22,26 @@
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { registerShaderGenerator } from '../gpu/shaders';
 import { dropoutThreshold } from './dropout';
-import { extraBindings, fusionKey, matmulSource, NO_FUSION, paramFields, type Fusion, type Schedule } from './matmul-gen';
+import {
+  bindingVec4, bindingWritten, fusionKey, matmulSourceMulti, NO_FUSION, paramFields, problemBindings,
+  type Fusion, type ProblemSpec, type Schedule, type SlotSpec,
+} from './matmul-gen';
 
 /** An element-wise transform of an operand as it is loaded. */
 export type MatmulPrologue =
   | { kind: 'gelu' }
   /** Inverted dropout with the counter-based mask of ops/dropout (index = element position in
    * the stored matrix, relative to its offset), as `dropoutForward(out, x, n, p, seed0, seed1)`. */
-  | { kind: 'dropout'; p: number; seed0: number; seed1: number };
+  | ({ kind: 'dropout' } & MatmulDropout);
+
+/** The counter-based inverted dropout of ops/dropout: keep(seed0, seed1, base + index). */
+export interface MatmulDropout {
+  p: number;
+  seed0: number;
+  seed1: number;
+  /** Added to the element index (so a chunk of rows uses the masks of its place in the batch). */
+  base?: number;
+}
 
 export interface MatmulArgs {
   M: number;
@@ -68,8 +80,14 @@ export interface MatmulArgs {
   second?: { A: GPUBuffer; B: GPUBuffer; K: number; lda?: number; ldb?: number; offA?: number; offB?: number };
   /** v *= colScale[n] (after the bias). */
   colScale?: GPUBuffer;
-  /** pre[c] = v; C[c] = gelu(v) (pre laid out like C). */
-  gelu?: { pre: GPUBuffer };
+  /** pre[c] = v after bias and column scale, before the steps below (pre laid out like C). */
+  pre?: GPUBuffer;
+  /** Inverted dropout on the product, mask index base + (c - offC) (LoRA's input gradient). */
+  dropout?: MatmulDropout;
+  /** Keep v only where n is in ranges[m / rows] (the block-diagonal LoRA B of a fused q|k|v). */
+  blockMask?: { rows: number; ranges: [number, number][] };
+  /** C[c] = gelu(v). */
+  gelu?: boolean;
   /** v *= gelu'(H[c]) (H laid out like C: the GELU input saved by the forward). */
   geluGrad?: { H: GPUBuffer };
   /** v = R[c] + ls[n] * v (R laid out like C; 'inplace': R is C itself); ls absent = 1. */
@@ -226,7 +244,7 @@ export function matmulLegal(
 }
 
 function hasFusion(a: MatmulArgs): boolean {
-  return !!(a.proA || a.proB || a.second || a.colScale || a.gelu || a.geluGrad || a.residual);
+  return !!(a.proA || a.proB || a.second || a.colScale || a.pre || a.dropout || a.blockMask || a.gelu || a.geluGrad || a.residual);
 }
 
 /** The second product's layout with defaults (dense, like A and B). */
@@ -256,11 +274,11 @@ export function pickKernel(gpu: Gpu, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs):
 
 /** The fusion set of a call (what the generated kernel must do). */
 function fusionOf(l: Layout, a: MatmulArgs): Fusion {
-  if (a.residual && a.accum) throw new Error(`${a.op ?? 'matmul'}: residual and accum exclude each other`);
-  if (a.gelu && a.geluGrad) throw new Error(`${a.op ?? 'matmul'}: gelu and geluGrad exclude each other`);
-  if (a.proA?.kind === 'dropout' && a.proB?.kind === 'dropout') {
-    throw new Error(`${a.op ?? 'matmul'}: dropout on both operands is not supported`);
-  }
+  const op = a.op ?? 'matmul';
+  if (a.residual && a.accum) throw new Error(`${op}: residual and accum exclude each other`);
+  if (a.gelu && a.geluGrad) throw new Error(`${op}: gelu and geluGrad exclude each other`);
+  const drops = [a.proA?.kind === 'dropout', a.proB?.kind === 'dropout', !!a.dropout].filter(Boolean).length;
+  if (drops > 1) throw new Error(`${op}: one dropout (on an operand or on the product) at most`);
   return {
     ...NO_FUSION,
     transA: l.transA,
@@ -271,6 +289,9 @@ function fusionOf(l: Layout, a: MatmulArgs): Fusion {
     proB: a.proB?.kind ?? 'none',
     k2: !!a.second,
     colScale: !!a.colScale,
+    pre: !!a.pre,
+    epiDropout: !!a.dropout,
+    blockMask: !!a.blockMask,
     gelu: !!a.gelu,
     geluGrad: !!a.geluGrad,
     residual: a.residual ? (a.residual.R === 'inplace' ? 'inplace' : 'src') : 'none',
@@ -278,7 +299,7 @@ function fusionOf(l: Layout, a: MatmulArgs): Fusion {
   };
 }
 
-/** Generated kernel sources by shader name (`gen/matmul/<kernel>/<fusions>`), made on first use. */
+/** Generated kernel sources by shader name (`gen/matmul/...`), made on first use. */
 const generated = new Map<string, () => string>();
 registerShaderGenerator('gen', (name) => {
   const make = generated.get(name);
@@ -286,74 +307,203 @@ registerShaderGenerator('gen', (name) => {
   return make();
 });
 
-function generatedShader(kernel: MatmulKernel, f: Fusion): string {
-  const name = `gen/matmul/${kernel.name}/${fusionKey(f)}`;
-  if (!generated.has(name)) generated.set(name, () => matmulSource(kernel.schedule!, f));
-  return name;
+/** One call, ready to dispatch: its fusions, buffers by binding name, parameters, tiles. */
+interface Problem {
+  op: string;
+  shapes: string;
+  fusion: Fusion;
+  buffers: Record<string, GPUBuffer>;
+  u32: number[];
+  f32: number[];
+  /** Workgroup tiles along N and M, and batch count. */
+  tiles: [number, number, number];
 }
 
-/** Records the (fused) matmul with the given kernel (no legality check: see `matmulLegal`). */
-export function matmulWith(
-  gpu: Gpu, kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs,
-): void {
+function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): Problem {
+  const op = a.op ?? 'matmul';
   const l = layout(a);
   const batch = l.b1 * l.b2;
   const s2 = second(a, l);
-  if (s2 && batch > 1) throw new Error(`${a.op ?? 'matmul'}: a second product cannot be batched`);
+  if (s2 && batch > 1) throw new Error(`${op}: a second product cannot be batched`);
   const shapes =
     `op(A)[${batch > 1 ? `${batch},` : ''}${l.M},${l.K}]${l.transA ? 'ᵀ' : ''} ` +
     `op(B)[${l.K},${l.N}]${l.transB ? 'ᵀ' : ''}${s2 ? ` + [${l.M},${s2.K}]x[${s2.K},${l.N}]` : ''} ` +
     `-> C[${l.M},${l.N}] (${kernel.name})`;
   const u32 = [l.M, l.N, l.K, l.lda, l.ldb, l.ldc, l.offA, l.offB, l.offC, l.b2, ...l.sA, ...l.sB, ...l.sC];
   const f32 = [a.alpha ?? 1];
+  const f = fusionOf(l, a);
+  const extra: Record<string, GPUBuffer | undefined> = {
+    C, A, B, bias: a.bias, A2: a.second?.A, B2: a.second?.B, cs: a.colScale, pre: a.pre,
+    H: a.geluGrad?.H, R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined, ls: a.residual?.ls,
+  };
+  const buffers: Record<string, GPUBuffer> = {};
+  for (const name of problemBindings(f)) buffers[name] = extra[name]!;
+  if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
+  const drop = a.proA?.kind === 'dropout' ? a.proA : a.proB?.kind === 'dropout' ? a.proB : a.dropout;
+  if (drop) {
+    if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${op}: dropout p = ${drop.p} must be in [0, 1)`);
+    u32.push(drop.seed0 >>> 0, drop.seed1 >>> 0, dropoutThreshold(drop.p), (drop.base ?? 0) >>> 0);
+    f32.push(1 / (1 - drop.p));
+  }
+  if (a.blockMask) {
+    const r = a.blockMask.ranges;
+    if (r.length < 1 || r.length > 3) throw new Error(`${op}: blockMask takes 1 to 3 ranges`);
+    const lo = (i: number) => r[Math.min(i, r.length - 1)];
+    u32.push(a.blockMask.rows, lo(0)[0], lo(0)[1], lo(1)[0], lo(1)[1], lo(2)[0], lo(2)[1]);
+  }
+  u32.push(0, 0); // wg0, wgx: set by the multi-problem dispatch
+  const fields = paramFields(f);
+  if (fields.u32.length !== u32.length || fields.f32.length !== f32.length) {
+    throw new Error(`matmul: params (${u32.length}, ${f32.length}) do not match the kernel's (${fields.u32.length}, ${fields.f32.length})`);
+  }
   const tileN = kernel.tn * kernel.wg[0], tileM = kernel.tm * kernel.wg[1];
-  const workgroups: [number, number, number] = [cdiv(l.N, tileN), cdiv(l.M, tileM), batch];
+  return { op, shapes, fusion: f, buffers, u32, f32, tiles: [cdiv(l.N, tileN), cdiv(l.M, tileM), batch] };
+}
+
+/** Packs the per-problem parameter blocks one after the other (u32 fields, then f32 fields). */
+function packProblems(ps: Problem[]): ArrayBuffer {
+  const n = ps.reduce((t, x) => t + x.u32.length + x.f32.length, 0);
+  const buf = new ArrayBuffer(Math.max(16, Math.ceil(n / 4) * 16));
+  const u = new Uint32Array(buf), f = new Float32Array(buf);
+  let o = 0;
+  for (const x of ps) {
+    for (const v of x.u32) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${x.op}: parameter ${v} is not a u32`);
+      u[o++] = v;
+    }
+    for (const v of x.f32) f[o++] = v;
+  }
+  return buf;
+}
+
+/**
+ * Dispatches one or more problems with one kernel. Distinct buffers get one binding slot each
+ * (a buffer used by several problems is bound once, read-write if any problem writes it).
+ */
+function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: string): void {
+  const vecSchedule = kernel.schedule!.kind === 'reg' && kernel.schedule!.vec4;
+  const slotOf = new Map<GPUBuffer, number>();
+  const slots: SlotSpec[] = [];
+  const bufs: GPUBuffer[] = [];
+  const specs: ProblemSpec[] = ps.map((x) => {
+    const map: Record<string, number> = {};
+    for (const [name, b] of Object.entries(x.buffers)) {
+      let i = slotOf.get(b);
+      const vec = vecSchedule && bindingVec4(name);
+      if (i === undefined) {
+        i = slots.length;
+        slotOf.set(b, i);
+        slots.push({ written: bindingWritten(name), vec4: vec });
+        bufs.push(b);
+      } else {
+        if (slots[i].vec4 !== vec) throw new Error(`${op}: one buffer is read both as vec4 and as scalars`);
+        slots[i].written ||= bindingWritten(name);
+      }
+      map[name] = i;
+    }
+    return { fusion: x.fusion, slots: map };
+  });
+  const key = `gen/matmul/${kernel.name}/${specs
+    .map((x) => `${fusionKey(x.fusion)}@${Object.values(x.slots).join(',')}`)
+    .join('+')}/${slots.map((x) => `${x.written ? 'w' : 'r'}${x.vec4 ? '4' : ''}`).join('')}`;
+  if (!generated.has(key)) generated.set(key, () => matmulSourceMulti(kernel.schedule!, specs, slots));
+  let workgroups: [number, number, number];
+  if (ps.length === 1) {
+    workgroups = ps[0].tiles;
+  } else {
+    let total = 0;
+    for (const x of ps) {
+      if (x.tiles[2] !== 1) throw new Error(`${x.op}: batched problems cannot share a dispatch`);
+      const n = x.u32.length;
+      x.u32[n - 2] = total; // wg0
+      x.u32[n - 1] = x.tiles[0]; // wgx
+      total += x.tiles[0] * x.tiles[1];
+    }
+    const gx = Math.min(total, gpu.device.limits.maxComputeWorkgroupsPerDimension);
+    workgroups = [gx, cdiv(total, gx), 1];
+  }
+  gpu.dispatch({
+    op,
+    shapes: ps.map((x) => x.shapes).join(' + '),
+    shader: key,
+    constants: kernel.schedule!.kind === 'reg' ? { WG_X: kernel.wg[0], WG_Y: kernel.wg[1] } : {},
+    buffers: bufs,
+    params: packProblems(ps),
+    workgroups,
+  });
+}
+
+/** Records the (fused) matmul with the given kernel (no legality check: see `matmulLegal`). */
+export function matmulWith(
+  gpu: Gpu, kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs,
+): void {
   if (!kernel.schedule) {
-    if (hasFusion(a)) throw new Error(`${a.op ?? 'matmul'}: kernel ${kernel.name} has no fusions`);
+    // a lab kernel from shaders/dev: static WGSL with override constants, no fusions
+    const op = a.op ?? 'matmul';
+    if (hasFusion(a)) throw new Error(`${op}: kernel ${kernel.name} has no fusions`);
+    const l = layout(a);
+    const pr = problem({ ...kernel, schedule: { kind: 'reg', tm: 4, tn: 4, vec4: false, quad: false } }, C, A, B, a);
     gpu.dispatch({
-      op: a.op ?? 'matmul',
-      shapes,
+      op,
+      shapes: pr.shapes,
       shader: kernel.shader!,
       constants: {
         TRANS_A: l.transA ? 1 : 0, TRANS_B: l.transB ? 1 : 0, ACCUM: a.accum ? 1 : 0,
         HAS_BIAS: a.bias ? 1 : 0, WG_X: kernel.wg[0], WG_Y: kernel.wg[1],
       },
       buffers: [C, A, B, a.bias ?? dummyBuffer(gpu)],
-      params: packParams(u32, f32),
-      workgroups,
+      params: packParams(pr.u32.slice(0, 16), [a.alpha ?? 1]),
+      workgroups: [cdiv(cdiv(l.N, kernel.tn), kernel.wg[0]), cdiv(cdiv(l.M, kernel.tm), kernel.wg[1]), l.b1 * l.b2],
     });
     return;
   }
-  const f = fusionOf(l, a);
-  const extra: Record<string, GPUBuffer | undefined> = {
-    bias: a.bias, A2: a.second?.A, B2: a.second?.B, cs: a.colScale, pre: a.gelu?.pre, H: a.geluGrad?.H,
-    R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined, ls: a.residual?.ls,
-  };
-  const buffers = [C, A, B, ...extraBindings(f).map((x) => extra[x]!)];
-  if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
-  const drop = a.proA?.kind === 'dropout' ? a.proA : a.proB?.kind === 'dropout' ? a.proB : null;
-  if (drop) {
-    if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${a.op ?? 'matmul'}: dropout p = ${drop.p} must be in [0, 1)`);
-    u32.push(drop.seed0 >>> 0, drop.seed1 >>> 0, dropoutThreshold(drop.p));
-    f32.push(1 / (1 - drop.p));
-  }
-  const fields = paramFields(f);
-  if (fields.u32.length !== u32.length || fields.f32.length !== f32.length) {
-    throw new Error(`matmul: params (${u32.length}, ${f32.length}) do not match the kernel's (${fields.u32.length}, ${fields.f32.length})`);
-  }
-  gpu.dispatch({
-    op: a.op ?? 'matmul',
-    shapes,
-    shader: generatedShader(kernel, f),
-    constants: kernel.schedule.kind === 'reg' ? { WG_X: kernel.wg[0], WG_Y: kernel.wg[1] } : {},
-    buffers,
-    params: packParams(u32, f32),
-    workgroups,
-  });
+  dispatchProblems(gpu, kernel, [problem(kernel, C, A, B, a)], a.op ?? 'matmul');
 }
 
 export function matmul(gpu: Gpu, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): void {
   matmulWith(gpu, pickKernel(gpu, A, B, a), C, A, B, a);
+}
+
+export interface MatmulCall {
+  C: GPUBuffer;
+  A: GPUBuffer;
+  B: GPUBuffer;
+  args: MatmulArgs;
+}
+
+/**
+ * Several independent, unbatched matmuls in one dispatch (e.g. the LoRA gradients of a layer):
+ * the kernel is the preferred variant if every call can run it, else the first fallback that all
+ * can. The calls must not depend on each other (no call reads what another writes).
+ */
+export function matmulMulti(gpu: Gpu, calls: MatmulCall[], op: string): void {
+  if (calls.length === 0) return;
+  if (calls.length === 1) {
+    const c = calls[0];
+    matmul(gpu, c.C, c.A, c.B, { ...c.args, op: c.args.op ?? op });
+    return;
+  }
+  let k = matmulKernel(gpu.variants.get('matmul') ?? defaultMatmulVariant(gpu));
+  const ok = (x: MatmulKernel) => !!x.schedule && calls.every((c) => matmulLegal(gpu, x, c.A, c.B, c.args));
+  while (!ok(k) && k.fallback) k = matmulKernel(k.fallback);
+  if (k.schedule?.kind === 'reg' && k.schedule.vec4) {
+    // a buffer used as an operand of one call and as C or an extra of another cannot be both
+    // vec4 and scalar: use the scalar fallback then
+    const roles = new Map<GPUBuffer, boolean>();
+    let mixed = false;
+    for (const c of calls) {
+      for (const [b, vec] of [[c.A, true], [c.B, true], [c.C, false], ...(c.args.second ? [[c.args.second.A, true], [c.args.second.B, true]] : [])] as [GPUBuffer, boolean][]) {
+        if (roles.has(b) && roles.get(b) !== vec) mixed = true;
+        roles.set(b, vec);
+      }
+      for (const b of [c.args.bias, c.args.colScale, c.args.pre, c.args.geluGrad?.H, c.args.residual?.ls]) {
+        if (b && roles.get(b) === true) mixed = true;
+        if (b) roles.set(b, false);
+      }
+    }
+    while (mixed && k.vec4 && k.fallback) k = matmulKernel(k.fallback);
+  }
+  dispatchProblems(gpu, k, calls.map((c) => problem(k, c.C, c.A, c.B, { ...c.args, op: c.args.op ?? op })), op);
 }
 
 /** out[n] += sum_m x[m,n] for x of shape [M,N]. */

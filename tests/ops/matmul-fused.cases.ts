@@ -9,10 +9,13 @@
  *   fc2 backward           dh = (dy W) * gelu'(H)           geluGrad epilogue
  *   LoRA dA                dA += g^T dropout(x)             transA, proB dropout, accum
  *   in-place residual      C += alpha (A B + A2 B2)         residual inplace, k2, alpha
+ *   dropout on the product (LoRA input gradient), block mask (the q|k|v LoRA B gradient)
+ *   several problems in one dispatch (matmulMulti: the LoRA gradients of a layer), sharing and
+ *   not sharing buffers, vs the same calls dispatched one by one
  * Tolerance: atol 1e-5 * sqrt(K + K2) + rtol 1e-4 * |ref| (GELU adds its ~1e-7 error).
  */
 import type { Gpu } from '../../src/gpu/device';
-import { matmul, matmulKernels, matmulSupported, pickKernel, type MatmulArgs } from '../../src/ops/matmul';
+import { matmul, matmulKernels, matmulMulti, matmulSupported, pickKernel, type MatmulArgs, type MatmulCall } from '../../src/ops/matmul';
 import { dropoutKeep, dropoutThreshold } from '../../src/ref/dropout';
 import { gelu, geluGrad } from '../../src/ref/gelu';
 import { Rng, randomArray } from '../../src/util/random';
@@ -34,6 +37,12 @@ interface FusedProblem {
   /** Second product over K2 (same transposes). */
   K2?: number;
   colScale?: boolean;
+  /** Save v before the epilogue's transforms (gelu input, pre-residual branch output). */
+  pre?: boolean;
+  /** Dropout on the product (mask at base + index in C). */
+  epiDropout?: boolean;
+  /** Block mask: rows of `blockRows` each keep only their range of columns. */
+  blockRows?: number;
   gelu?: boolean;
   geluGrad?: boolean;
   residual?: 'src' | 'inplace';
@@ -43,13 +52,16 @@ interface FusedProblem {
   offC?: number;
 }
 
-const DROP = { p: 0.3, seed0: 1234567, seed1: 89 };
+const DROP = { p: 0.3, seed0: 1234567, seed1: 89, base: 1000 };
+const RANGES: [number, number][] = [[0, 2], [2, 5], [5, 8]];
+
+function keep(i: number): boolean {
+  return dropoutKeep(DROP.seed0, DROP.seed1, DROP.base + i, dropoutThreshold(DROP.p));
+}
 
 function applyPro(kind: 'gelu' | 'dropout' | undefined, x: number, i: number): number {
   if (kind === 'gelu') return gelu(x);
-  if (kind === 'dropout') {
-    return dropoutKeep(DROP.seed0, DROP.seed1, i, dropoutThreshold(DROP.p)) ? x / (1 - DROP.p) : 0;
-  }
+  if (kind === 'dropout') return keep(i) ? x / (1 - DROP.p) : 0;
   return x;
 }
 
@@ -95,10 +107,13 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
       let v = alpha * acc;
       if (P.bias) v += bias[n];
       if (P.colScale) v *= cs[n];
-      if (P.gelu) {
-        preRef[c] = v;
-        v = gelu(v);
+      if (P.pre) preRef[c] = v;
+      if (P.epiDropout) v = keep(c - offC) ? v / (1 - DROP.p) : 0;
+      if (P.blockRows) {
+        const [lo, hi] = RANGES[Math.min(2, Math.floor(m / P.blockRows))];
+        if (n < lo || n >= hi) v = 0;
       }
+      if (P.gelu) v = gelu(v);
       if (P.geluGrad) v *= geluGrad(H[c]);
       const sc = P.ls ? ls[n] * v : v;
       if (P.residual === 'src') v = R[c] + sc;
@@ -116,7 +131,7 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     owned.push(b);
     return b;
   };
-  const gpre = P.gelu ? mk(new Float64Array(offC + M * N)) : undefined;
+  const gpre = P.pre ? mk(new Float64Array(offC + M * N)) : undefined;
   const args: MatmulArgs = {
     M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
     bias: P.bias ? mk(bias) : undefined,
@@ -124,7 +139,10 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     proB: P.proB === 'dropout' ? { kind: 'dropout', ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
     second: K2 ? { A: mk(A2), B: mk(B2), K: K2 } : undefined,
     colScale: P.colScale ? mk(cs) : undefined,
-    gelu: gpre ? { pre: gpre } : undefined,
+    pre: gpre,
+    gelu: P.gelu,
+    dropout: P.epiDropout ? DROP : undefined,
+    blockMask: P.blockRows ? { rows: P.blockRows, ranges: RANGES } : undefined,
     geluGrad: P.geluGrad ? { H: mk(H) } : undefined,
     residual: P.residual ? { R: P.residual === 'inplace' ? 'inplace' : mk(R), ls: P.ls ? mk(ls) : undefined } : undefined,
     op: `matmul.fused.${P.name}`,
@@ -140,7 +158,7 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     const tol = { atol: 1e-5 * Math.sqrt(K + K2) * (P.proA === 'dropout' || P.proB === 'dropout' ? 2 : 1), rtol: 1e-4 };
     const what = `${P.name} [${k.name}] ${M}x${N}x${K}${K2 ? `+${K2}` : ''} tA=${tA} tB=${tB}`;
     expectClose(await gpu.read(gC), Cref, tol, what);
-    if (gpre) expectClose(await gpu.read(gpre), preRef, tol, `${what} (gelu input)`);
+    if (gpre) expectClose(await gpu.read(gpre), preRef, tol, `${what} (pre)`);
   } finally {
     if (before === undefined) gpu.variants.delete('matmul');
     else gpu.variants.set('matmul', before);
@@ -154,13 +172,15 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'lora-u-odd', M: 37, N: 6, K: 21, transB: true, proA: 'dropout', colScale: true, offA: 3 },
   { name: 'linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8 },
   { name: 'linear+lora-odd', M: 19, N: 23, K: 10, transB: true, bias: true, K2: 3 },
-  { name: 'fc1-gelu', M: 20, N: 48, K: 16, transB: true, bias: true, gelu: true, offC: 4 },
-  { name: 'fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
+  { name: 'fc1-gelu', M: 20, N: 48, K: 16, transB: true, bias: true, pre: true, gelu: true, offC: 4 },
+  { name: 'fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true, pre: true },
   { name: 'fc2-residual-odd', M: 13, N: 9, K: 15, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
   { name: 'fc2-dx-geluGrad', M: 20, N: 48, K: 16, geluGrad: true },
   { name: 'lora-dA', M: 8, N: 24, K: 36, transA: true, proB: 'dropout', accum: true },
   { name: 'lora-dA-odd', M: 5, N: 11, K: 29, transA: true, proB: 'dropout', accum: true },
   { name: 'inplace-k2', M: 12, N: 20, K: 8, K2: 4, alpha: 0.5, residual: 'inplace' },
+  { name: 'lora-dx-dropout', M: 24, N: 16, K: 8, epiDropout: true, accum: true, offC: 4 },
+  { name: 'lora-dB-blockmask', M: 21, N: 8, K: 17, transA: true, blockRows: 7, accum: true },
   { name: 'inplace-k2-tAtB', M: 12, N: 20, K: 8, K2: 4, transA: true, transB: true, residual: 'inplace', ls: true },
 ];
 
@@ -170,7 +190,7 @@ const PROBLEMS: FusedProblem[] = [
  * second product, transposes), since each fusion set compiles to a new pipeline and compiling
  * those kernels is slow on SwiftShader.
  */
-const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB'];
+const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask'];
 
 export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
   name: `${k.name}: fused epilogues, prologues and second products`,
@@ -180,3 +200,46 @@ export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
     for (const P of problems) await check(gpu, k.name, P);
   },
 }));
+
+/** dA_q, dA_v (same output buffer at two offsets, one shared input) and dB in one dispatch. */
+async function checkMulti(gpu: Gpu, variant: string): Promise<void> {
+  const N = 37, C = 12, r = 4, R = 8;
+  const rng = new Rng(4242);
+  const gu = randomArray(rng, N * R), x = randomArray(rng, N * C), dy = randomArray(rng, N * 3 * C), u = randomArray(rng, N * R);
+  const dA0 = randomArray(rng, R * C), dB0 = randomArray(rng, 3 * C * R);
+  const up = (a: Float64Array) => gpu.upload(new Float32Array(a));
+  const calls = (dA: GPUBuffer, dB: GPUBuffer, g: GPUBuffer, xb: GPUBuffer, dyb: GPUBuffer, ub: GPUBuffer): MatmulCall[] => [
+    { C: dA, A: g, B: xb, args: { M: r, N: C, K: N, transA: true, lda: R, accum: true, proB: { kind: 'dropout', ...DROP } } },
+    { C: dA, A: g, B: xb, args: { M: r, N: C, K: N, transA: true, lda: R, offA: r, offC: r * C, accum: true, proB: { kind: 'dropout', ...DROP, seed1: 90 } } },
+    { C: dB, A: dyb, B: ub, args: { M: 3 * C, N: R, K: N, transA: true, accum: true, blockMask: { rows: C, ranges: [[0, r], [0, 0], [r, R]] } } },
+  ];
+  const run = async (multi: boolean) => {
+    const bufs = [up(dA0), up(dB0), up(gu), up(x), up(dy), up(u)];
+    const cs = calls(bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], bufs[5]);
+    if (multi) matmulMulti(gpu, cs, 'lora.grads');
+    else for (const c of cs) matmul(gpu, c.C, c.A, c.B, c.args);
+    const out = [await gpu.read(bufs[0]), await gpu.read(bufs[1])];
+    for (const b of bufs) b.destroy();
+    return out;
+  };
+  const before = gpu.variants.get('matmul');
+  gpu.variants.set('matmul', variant);
+  try {
+    const [dA1, dB1] = await run(false);
+    const [dA2, dB2] = await run(true);
+    const tol = { atol: 1e-5 * Math.sqrt(N), rtol: 1e-4 };
+    expectClose(dA2, Float64Array.from(dA1), tol, `multi [${variant}] dA`);
+    expectClose(dB2, Float64Array.from(dB1), tol, `multi [${variant}] dB`);
+  } finally {
+    if (before === undefined) gpu.variants.delete('matmul');
+    else gpu.variants.set('matmul', before);
+  }
+}
+
+gpuCases.push(...matmulKernels().map((k) => ({
+  name: `${k.name}: three problems in one dispatch (matmulMulti)`,
+  run: async (gpu: Gpu) => {
+    if (!matmulSupported(gpu, k)) return;
+    await checkMulti(gpu, k.name);
+  },
+})));
