@@ -165,13 +165,21 @@ export function defaultMatmulVariant(gpu: Gpu): string {
   return gpu.hasFeature('subgroups') ? 'vec4_quad' : 'vec4';
 }
 
-const dummies = new WeakMap<Gpu, GPUBuffer>();
-/** A 16-byte buffer bound where a shader's optional input is absent. */
-export function dummyBuffer(gpu: Gpu): GPUBuffer {
-  let b = dummies.get(gpu);
+const dummies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
+/**
+ * A 16-byte buffer bound where a shader's optional input is absent. Writable slots take
+ * `dummyBuffer(gpu, 'out')`: one buffer cannot be bound writable and read-only in one dispatch.
+ */
+export function dummyBuffer(gpu: Gpu, kind: 'in' | 'out' = 'in'): GPUBuffer {
+  let m = dummies.get(gpu);
+  if (!m) {
+    m = new Map();
+    dummies.set(gpu, m);
+  }
+  let b = m.get(kind);
   if (!b) {
-    b = gpu.buffer(16, 'dummy');
-    dummies.set(gpu, b);
+    b = gpu.buffer(16, kind === 'in' ? 'dummy' : 'dummy (out)');
+    m.set(kind, b);
   }
   return b;
 }
