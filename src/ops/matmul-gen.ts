@@ -19,9 +19,10 @@
  *          invocation a TM x TN block of it: coalesced global loads, the usual GPU kernel.
  *
  * Fusions (each changes the generated text, so each combination is its own pipeline):
- *   proA/proB  an element-wise prologue on the loaded operand: 'gelu' (fc2 reads gelu(h)) or
+ *   proA/proB  an element-wise prologue on the loaded operand: 'gelu' (fc2 reads gelu(h)),
  *              'dropout' (LoRA's inverted dropout, the counter-based mask of shaders/ops/dropout.wgsl
- *              at index dbase + (the element's position in its matrix))
+ *              at index dbase + (the element's position in its matrix)) or, for A only, 'kscale'
+ *              (op(A)[m, k] * ks[k]: LayerScale applied to a residual-stream gradient as it is read)
  *   k2         a second product over K2 added to the same accumulators (LoRA's u B^T next to
  *              x W^T: one pass instead of two), same transposes, no prologue
  *   epilogue, in this order on v = alpha * acc:
@@ -37,7 +38,7 @@
  * workgroup index, so no problem pays for another's grid).
  */
 
-export type Prologue = 'none' | 'gelu' | 'dropout';
+export type Prologue = 'none' | 'gelu' | 'dropout' | 'kscale';
 
 export interface RegSchedule {
   kind: 'reg';
@@ -115,6 +116,7 @@ export function fusionKey(f: Fusion): string {
 export function problemBindings(f: Fusion): string[] {
   const b = ['C', 'A', 'B'];
   if (f.bias) b.push('bias');
+  if (f.proA === 'kscale') b.push('ks');
   if (f.k2) b.push('A2', 'B2');
   if (f.colScale) b.push('cs');
   if (f.pre) b.push('pre');
@@ -156,6 +158,7 @@ export function paramFields(f: Fusion): { u32: string[]; f32: string[] } {
 function validate(s: Schedule, f: Fusion): void {
   const drops = [f.proA === 'dropout', f.proB === 'dropout', f.epiDropout].filter(Boolean).length;
   if (drops > 1) throw new Error('matmul-gen: one dropout (prologue or epilogue) at most');
+  if (f.proB === 'kscale') throw new Error('matmul-gen: kscale is a prologue of A only');
   if (f.gelu && f.geluGrad) throw new Error('matmul-gen: gelu and geluGrad exclude each other');
   if (f.ls && f.residual === 'none') throw new Error('matmul-gen: ls needs a residual');
   if (f.residual !== 'none' && f.accum) throw new Error('matmul-gen: residual and accum exclude each other');
@@ -218,6 +221,7 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   const pro = (X: string, kind: Prologue) => {
     if (kind === 'gelu') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return gelu_f32(x); }`;
     if (kind === 'dropout') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, x * ${q}.dscale, dropKeep_${i}(j)); }`;
+    if (kind === 'kscale') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x * ${S('ks')}[j ${f.transA ? '/' : '%'} ${q}.lda]; }`;
     return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x; }`;
   };
   L.push(pro('A', f.proA), pro('B', f.proB));

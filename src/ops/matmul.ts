@@ -32,7 +32,9 @@ export type MatmulPrologue =
   | { kind: 'gelu' }
   /** Inverted dropout with the counter-based mask of ops/dropout (index = element position in
    * the stored matrix, relative to its offset), as `dropoutForward(out, x, n, p, seed0, seed1)`. */
-  | ({ kind: 'dropout' } & MatmulDropout);
+  | ({ kind: 'dropout' } & MatmulDropout)
+  /** op(A)[m, k] * v[k] (A only): a LayerScale applied to the residual-stream gradient it reads. */
+  | { kind: 'kscale'; v: GPUBuffer };
 
 /** The counter-based inverted dropout of ops/dropout: keep(seed0, seed1, base + index). */
 export interface MatmulDropout {
@@ -341,12 +343,13 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   const f32 = [a.alpha ?? 1];
   const f = fusionOf(l, a);
   const extra: Record<string, GPUBuffer | undefined> = {
-    C, A, B, bias: a.bias, A2: a.second?.A, B2: a.second?.B, cs: a.colScale, pre: a.pre,
+    C, A, B, bias: a.bias, ks: a.proA?.kind === 'kscale' ? a.proA.v : undefined, A2: a.second?.A, B2: a.second?.B, cs: a.colScale, pre: a.pre,
     H: a.geluGrad?.H, R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined, ls: a.residual?.ls,
   };
   const buffers: Record<string, GPUBuffer> = {};
   for (const name of problemBindings(f)) buffers[name] = extra[name]!;
   if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
+  if (a.proB?.kind === 'kscale') throw new Error(`${op}: kscale is a prologue of A only`);
   const drop = a.proA?.kind === 'dropout' ? a.proA : a.proB?.kind === 'dropout' ? a.proB : a.dropout;
   if (drop) {
     if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${op}: dropout p = ${drop.p} must be in [0, 1)`);
@@ -504,7 +507,7 @@ export function matmulMulti(gpu: Gpu, calls: MatmulCall[], op: string): void {
         if (roles.has(b) && roles.get(b) !== vec) mixed = true;
         roles.set(b, vec);
       }
-      for (const b of [c.args.bias, c.args.colScale, c.args.pre, c.args.geluGrad?.H, c.args.residual?.ls]) {
+      for (const b of [c.args.bias, c.args.colScale, c.args.pre, c.args.geluGrad?.H, c.args.residual?.ls, c.args.proA?.kind === 'kscale' ? c.args.proA.v : undefined]) {
         if (b && roles.get(b) === true) mixed = true;
         if (b) roles.set(b, false);
       }

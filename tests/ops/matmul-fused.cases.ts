@@ -6,7 +6,7 @@
  *   fused linear + LoRA    y = x W^T + b + u B^T            k2 (second product), bias
  *   fc1                    pre = x W^T + b, y = gelu(pre)   gelu epilogue
  *   fc2 + residual         y = R + ls * (gelu(h) W^T + b)   proA gelu, residual src with ls
- *   fc2 backward           dh = (dy W) * gelu'(H)           geluGrad epilogue
+ *   fc2 backward           dh = ((ls * dX) W) * gelu'(H)    kscale prologue, geluGrad epilogue
  *   LoRA dA                dA += g^T dropout(x)             transA, proB dropout, accum
  *   in-place residual      C += alpha (A B + A2 B2)         residual inplace, k2, alpha
  *   dropout on the product (LoRA input gradient), block mask (the q|k|v LoRA B gradient)
@@ -32,7 +32,7 @@ interface FusedProblem {
   alpha?: number;
   accum?: boolean;
   bias?: boolean;
-  proA?: 'gelu' | 'dropout';
+  proA?: 'gelu' | 'dropout' | 'kscale';
   proB?: 'gelu' | 'dropout';
   /** Second product over K2 (same transposes). */
   K2?: number;
@@ -59,8 +59,9 @@ function keep(i: number): boolean {
   return dropoutKeep(DROP.seed0, DROP.seed1, DROP.base + i, dropoutThreshold(DROP.p));
 }
 
-function applyPro(kind: 'gelu' | 'dropout' | undefined, x: number, i: number): number {
+function applyPro(kind: 'gelu' | 'dropout' | 'kscale' | undefined, x: number, i: number, k = 0, ks?: Float64Array): number {
   if (kind === 'gelu') return gelu(x);
+  if (kind === 'kscale') return x * ks![k];
   if (kind === 'dropout') return keep(i) ? x / (1 - DROP.p) : 0;
   return x;
 }
@@ -83,12 +84,13 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
   const R = randomArray(rng, offC + M * N);
   const ls = randomArray(rng, N, -1, 1);
   const H = randomArray(rng, offC + M * N, -3, 3);
+  const kscale = randomArray(rng, K, -2, 2);
   const alpha = P.alpha ?? 1;
 
   // reference, element by element
   const opA = (m: number, k: number) => {
     const i = tA ? k * lda + m : m * lda + k;
-    return applyPro(P.proA, A[offA + i], i);
+    return applyPro(P.proA, A[offA + i], i, k, kscale);
   };
   const opB = (k: number, n: number) => {
     const i = tB ? n * ldb + k : k * ldb + n;
@@ -135,7 +137,7 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
   const args: MatmulArgs = {
     M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
     bias: P.bias ? mk(bias) : undefined,
-    proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA ? { kind: 'gelu' } : undefined,
+    proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA === 'kscale' ? { kind: 'kscale', v: mk(kscale) } : P.proA ? { kind: 'gelu' } : undefined,
     proB: P.proB === 'dropout' ? { kind: 'dropout', ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
     second: K2 ? { A: mk(A2), B: mk(B2), K: K2 } : undefined,
     colScale: P.colScale ? mk(cs) : undefined,
@@ -175,7 +177,9 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'fc1-gelu', M: 20, N: 48, K: 16, transB: true, bias: true, pre: true, gelu: true, offC: 4 },
   { name: 'fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true, pre: true },
   { name: 'fc2-residual-odd', M: 13, N: 9, K: 15, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
-  { name: 'fc2-dx-geluGrad', M: 20, N: 48, K: 16, geluGrad: true },
+  { name: 'fc2-dx-geluGrad', M: 20, N: 48, K: 16, geluGrad: true, proA: 'kscale' },
+  { name: 'fc2-dx-geluGrad-odd', M: 13, N: 21, K: 18, geluGrad: true, proA: 'kscale' },
+  { name: 'kscale-tA', M: 12, N: 16, K: 20, transA: true, proA: 'kscale', accum: true },
   { name: 'lora-dA', M: 8, N: 24, K: 36, transA: true, proB: 'dropout', accum: true },
   { name: 'lora-dA-odd', M: 5, N: 11, K: 29, transA: true, proB: 'dropout', accum: true },
   { name: 'inplace-k2', M: 12, N: 20, K: 8, K2: 4, alpha: 0.5, residual: 'inplace' },
@@ -190,7 +194,7 @@ const PROBLEMS: FusedProblem[] = [
  * second product, transposes), since each fusion set compiles to a new pipeline and compiling
  * those kernels is slow on SwiftShader.
  */
-const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask'];
+const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA'];
 
 export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
   name: `${k.name}: fused epilogues, prologues and second products`,
