@@ -53,19 +53,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       Vs[e] = vc;
     }
     workgroupBarrier();
+    // Loops over all BC keys (a constant bound, so s[] can stay in registers); keys past T
+    // (zero rows in the tiles) are masked out of the max and the sums.
     let n = min(BC, p.T - j0);
     var mt = m;
-    for (var j = 0u; j < n; j++) {
+    for (var j = 0u; j < BC; j++) {
       var sj = 0.0;
       for (var c = 0u; c < DH4; c++) { sj += dot(q[c], Ks[j * DH4 + c]); }
-      s[j] = sj;
-      mt = max(mt, sj);
+      s[j] = select(LOWEST, sj, j < n);
+      mt = max(mt, s[j]);
     }
     let alpha = exp(m - mt); // 0 on the first tile (m = LOWEST), 1 when the max holds
     l *= alpha;
     for (var c = 0u; c < DH4; c++) { o[c] *= alpha; }
-    for (var j = 0u; j < n; j++) {
-      let pj = exp(s[j] - mt);
+    for (var j = 0u; j < BC; j++) {
+      let pj = select(0.0, exp(s[j] - mt), j < n);
       l += pj;
       for (var c = 0u; c < DH4; c++) { o[c] += pj * Vs[j * DH4 + c]; }
     }
