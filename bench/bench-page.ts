@@ -84,10 +84,10 @@ async function tfSync(): Promise<void> {
   await b.queue.onSubmittedWorkDone();
 }
 
-async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
+async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<{ ms: number; note?: string }> {
   const r = await e.setup(gpu);
   try {
-    return await timeIt(() => r.run(), () => gpu.sync());
+    return { ms: await timeIt(() => r.run(), () => gpu.sync()), note: r.note };
   } finally {
     r.dispose();
     await gpu.sync();
@@ -95,7 +95,7 @@ async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
 }
 
 /** The peer's ms per iteration (tfjs or custom), or null when the entry has none. */
-async function benchPeer(e: BenchEntry): Promise<number | null> {
+async function benchPeer(e: BenchEntry, gpu: Gpu): Promise<number | null> {
   if (e.peer) {
     const r = e.peer.setup(tf);
     try {
@@ -105,7 +105,7 @@ async function benchPeer(e: BenchEntry): Promise<number | null> {
     }
   }
   if (e.customPeer) {
-    const r = await e.customPeer.setup();
+    const r = await e.customPeer.setup(gpu);
     try {
       return await timeIt(() => r.run(), async () => {}, !e.customPeer.noWarmup);
     } finally {
@@ -145,15 +145,15 @@ async function main(): Promise<void> {
   for (const [i, e] of entries.entries()) {
     const label = `${e.op} ${e.shape}`;
     try {
-      const ours = await benchOurs(gpu, e);
+      const { ms: ours, note: oursNote } = await benchOurs(gpu, e);
       let peerMs: number | null = null;
-      let note: string | undefined;
+      let note = oursNote;
       const name = peerName(e);
       if (name !== null && !noPeer) {
         try {
-          peerMs = await benchPeer(e);
+          peerMs = await benchPeer(e, gpu);
         } catch (err) {
-          note = `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`;
+          note = [note, `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`].filter(Boolean).join('; ');
         }
       }
       const res: BenchResult = {

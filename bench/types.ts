@@ -19,6 +19,8 @@ export type Tf = typeof TfModule;
 export interface BenchRun {
   run(): void | Promise<void>;
   dispose(): void;
+  /** Goes into the row's `note` (e.g. which kernel variant ran). */
+  note?: string;
 }
 
 /**
@@ -42,7 +44,8 @@ export interface CustomPeerRun {
 
 export interface CustomPeer {
   name: string;
-  setup(): CustomPeerRun | Promise<CustomPeerRun>;
+  /** `gpu` is our device, for a peer that is another implementation on it (attention). */
+  setup(gpu: Gpu): CustomPeerRun | Promise<CustomPeerRun>;
   /** Skip the warm-up iteration (plain CPU code: nothing to compile or upload). */
   noWarmup?: boolean;
 }
