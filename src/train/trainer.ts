@@ -167,11 +167,13 @@ export class Trainer {
     if (this.c.use_lora) {
       if (!(await store.hasFile(folder, 'adapter_model.safetensors'))) throw new TrainError(`${where}: no adapter_model.safetensors (use_lora is true)`);
       const f = SafetensorsFile.parse(await store.readFile(folder, 'adapter_model.safetensors'), `${where}/adapter_model.safetensors`);
-      for (const m of vit.lora.values()) {
-        const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
-        if (!f.has(`${k}.lora_A.weight`)) throw new TrainError(`${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`);
-        vit.gpu.write(m.A, f.f32(`${k}.lora_A.weight`));
-        vit.gpu.write(m.B, f.f32(`${k}.lora_B.weight`));
+      for (const g of vit.loras.groups) {
+        const values = new Map(g.modules.map((m) => {
+          const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
+          if (!f.has(`${k}.lora_A.weight`)) throw new TrainError(`${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`);
+          return [m.role, { A: f.f32(`${k}.lora_A.weight`), B: f.f32(`${k}.lora_B.weight`) }];
+        }));
+        vit.loras.writeGroup(g, values);
       }
     } else {
       if (!(await store.hasFile(folder, 'model.safetensors'))) throw new TrainError(`${where}: no model.safetensors (use_lora is false)`);
@@ -183,7 +185,7 @@ export class Trainer {
         const data = f.f32(t.key);
         if (t.role === 'cls') prefix.set(data, 0);
         else if (t.role === 'reg') prefix.set(data, C);
-        else if (vit.w.has(t.role)) vit.gpu.write(vit.w.get(t.role)!, data);
+        else vit.writeWeight(t.role, data);
       }
       vit.gpu.write(vit.w.get('prefix')!, prefix);
     }
