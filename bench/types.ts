@@ -19,6 +19,12 @@ export type Tf = typeof TfModule;
 export interface BenchRun {
   run(): void | Promise<void>;
   dispose(): void;
+  /**
+   * Optional sanity check of the last `run()`'s output (reads it back): null when it looks right,
+   * else what is wrong (e.g. a non-finite loss). Harnesses that report numbers from hardware they
+   * cannot watch (tools/gpu-bench) call it after the warm-up.
+   */
+  check?(): Promise<string | null>;
 }
 
 /**
