@@ -91,7 +91,7 @@ export async function requestNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
     }
   }
   opts.onAdapter?.(adapter);
-  const gpu = await Gpu.fromAdapter(opts.unsafeFeatures ? withExtraFeatures(adapter) : adapter, 'dawn');
+  const gpu = await Gpu.fromAdapter(opts.unsafeFeatures ? withExtraFeatures(adapter, log) : adapter, 'dawn');
   if (!gpu.report.isFallback) log(`WebGPU: ${gpu.describe()}`);
   else {
     log(`WebGPU: ${gpu.describe()} - no GPU found, using the slow CPU fallback (SwiftShader)`);
@@ -108,18 +108,24 @@ let fallbackHelpSaid = false;
 
 /**
  * The adapter, with `requestDevice` also asking for the `EXTRA_FEATURES` it has (device.ts
- * requests its own list; this adds to it without changing it). Everything else is the adapter's.
+ * requests its own list; this adds to it without changing it; if the device cannot be had with
+ * them, it is requested without them and `log` says why). Everything else is the adapter's.
  */
-function withExtraFeatures(adapter: GPUAdapter): GPUAdapter {
+function withExtraFeatures(adapter: GPUAdapter, log: (line: string) => void): GPUAdapter {
   const extra = EXTRA_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   return new Proxy(adapter, {
     get(target, key) {
       if (key === 'requestDevice') {
-        return (desc: GPUDeviceDescriptor = {}) =>
-          target.requestDevice({
-            ...desc,
-            requiredFeatures: [...new Set([...(desc.requiredFeatures ?? []), ...extra])],
-          });
+        return async (desc: GPUDeviceDescriptor = {}) => {
+          const features = [...new Set([...(desc.requiredFeatures ?? []), ...extra])];
+          try {
+            return await target.requestDevice({ ...desc, requiredFeatures: features });
+          } catch (e) {
+            if (extra.length === 0) throw e;
+            log(`WebGPU: no device with ${extra.join(', ')} (${(e as Error).message}); continuing without them`);
+            return target.requestDevice(desc);
+          }
+        };
       }
       const v = Reflect.get(target, key, target) as unknown;
       return typeof v === 'function' ? v.bind(target) : v;
