@@ -50,10 +50,14 @@ describe('plan', () => {
   test('variant precision classes: f32 kernels today; f16 / subgroup-matrix ones by flag, field or name', () => {
     for (const k of matmulKernels()) expect(variantClass(k), k.name).toBe('f32');
     const base = matmulKernel('tiled');
-    expect(variantClass({ ...base, name: 'tiled_f16' })).toBe('f16');
-    expect(variantClass({ ...base, name: 'x', shader: 'ops/matmul_subgroup_matrix' })).toBe('f16');
-    expect(variantClass({ ...base, name: 'x', shaderF16: true } as MatmulKernel)).toBe('f16');
-    expect(variantClass({ ...base, name: 'x', precision: 'f16' } as MatmulKernel)).toBe('f16');
+    const like = (extra: object) => ({ ...base, name: 'x', ...extra }) as MatmulKernel;
+    expect(variantClass(like({ name: 'tiled_f16' }))).toBe('f16');
+    expect(variantClass(like({ shader: 'ops/matmul_subgroup_matrix' }))).toBe('f16');
+    expect(variantClass(like({ schedule: { kind: 'sgmat', bm: 64 } }))).toBe('f16');
+    expect(variantClass(like({ shaderF16: true }))).toBe('f16');
+    expect(variantClass(like({ precision: 'f16' }))).toBe('f16');
+    expect(variantClass(like({ features: ['shader-f16'] }))).toBe('f16');
+    expect(variantClass(like({ f16: false, precision: 'f32', fallback: 'tiled_f16' }))).toBe('f32');
   });
 });
 

@@ -13,7 +13,7 @@
  *                  one call runs, and 8 rows x 64 columns are compared with float64 dot products
  *                  of the same f32 inputs: ||out - ref|| / ||ref|| within 1e-4 for f32 variants,
  *                  1e-2 for f16 / subgroup-matrix ones (f16 inputs; METHOD.md's ranges).
- *                  Timing: each sample records `calls` products (enough for ~25 ms of GPU work),
+ *                  Timing: each sample records `calls` products (enough for ~15 ms of GPU work),
  *                  then starts the clock and waits for `gpu.sync()` (submit + onSubmittedWorkDone),
  *                  so JS recording is not timed; the median of the samples.
  *   modelSection   a bench entry (bench/model: the ViT forward, the LoRA training step) timed
@@ -102,22 +102,35 @@ function plain(v: unknown): unknown {
 export type VariantClass = 'f32' | 'f16';
 
 /**
- * A matmul variant's precision class, from what it declares: a `precision`/`dtype` of 'f16', a
- * true flag whose name mentions f16 or subgroup matrices, or such a word in its name or shader.
+ * A matmul variant's precision class, from what it declares (src/ops/matmul.ts MatmulKernel, its
+ * schedule included): f16 when its name, shader, schedule or a string field mentions f16, half or
+ * subgroup matrices (`precision: 'f16'`, `kind: 'subgroup_matrix'`, `features: ['shader-f16']`),
+ * or a flag so named is true (`shaderF16: true`); its `fallback` does not count.
  */
 export function variantClass(k: MatmulKernel): VariantClass {
-  const rec = k as unknown as Record<string, unknown>;
   const F16 = /f16|half|subgroup_?matrix|sgmat|sg_mat|coop/i;
-  if (rec.precision === 'f16' || rec.dtype === 'f16') return 'f16';
-  if (Object.entries(rec).some(([key, v]) => v === true && F16.test(key))) return 'f16';
-  return F16.test(`${k.name} ${k.shader}`) ? 'f16' : 'f32';
+  const declares = (v: unknown, key: string): boolean => {
+    if (key === 'fallback') return false;
+    if (v === true) return F16.test(key);
+    if (typeof v === 'string') return F16.test(v);
+    if (v && typeof v === 'object') return Object.entries(v).some(([k2, v2]) => declares(v2, k2));
+    return false;
+  };
+  return declares(k, '') ? 'f16' : 'f32';
+}
+
+/** What a variant runs: its static shader or its generated schedule. */
+export function kernelSource(k: MatmulKernel): string {
+  const rec = k as unknown as { shader?: string; schedule?: unknown };
+  return rec.shader ?? JSON.stringify(rec.schedule ?? null);
 }
 
 export const TOLERANCE: Record<VariantClass, number> = { f32: 1e-4, f16: 1e-2 };
 
 export interface VariantInfo {
   name: string;
-  shader: string;
+  /** `kernelSource`. */
+  source: string;
   class: VariantClass;
   supported: boolean;
 }
@@ -189,11 +202,11 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   const log = opts.log ?? (() => {});
   const t0 = now();
   const tiny = plan.mode === 'tiny';
-  const SAMPLES = tiny ? 3 : 5;
-  const TARGET_MS = tiny ? 5 : 25;
+  const SAMPLES = tiny ? 3 : 4;
+  const TARGET_MS = tiny ? 5 : 15;
   const kernels = opts.kernels ?? matmulKernels();
   const section: GemmSection = {
-    variants: kernels.map((k) => ({ name: k.name, shader: k.shader, class: variantClass(k), supported: matmulSupported(gpu, k) })),
+    variants: kernels.map((k) => ({ name: k.name, source: kernelSource(k), class: variantClass(k), supported: matmulSupported(gpu, k) })),
     autotune: { error: 'not run' },
     rows: [],
     complete: false,
