@@ -184,7 +184,7 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
     const r = gemm!.rows.find((x) => x.id === id)?.variants[choice];
     return r?.status === 'ok' ? r.ms! : null;
   }) : null;
-  if (autoAgg) notes.push(`autotune picks "${choice}": ${autoAgg.ours.toFixed(2)} TFLOP/s over the shapes, ${pct(autoAgg.ratio)} of PyTorch fp32`);
+  if (autoAgg) notes.push(`autotune picks "${choice}": ${num(autoAgg.ours)} TFLOP/s over the shapes (time-weighted), ${pct(autoAgg.ratio)} of PyTorch fp32`);
 
   const ratios = (o: number | null, t: Record<string, number | null>) =>
     Object.fromEntries(Object.entries(t).map(([k, v]) => [k, o !== null && v !== null ? o / v : null]));

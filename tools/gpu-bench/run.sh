@@ -53,8 +53,12 @@ main() {
   for f in bench.mjs node.xz dawn.node.xz; do
     [ -f ".gpubench/$f" ] || { echo "missing .gpubench/$f: run \`npm run gpu-bench:build\` in the checkout and carry .gpubench"; return 1; }
   done
-  xz -dc .gpubench/node.xz >"$WORK/node" && chmod +x "$WORK/node"
-  xz -dc .gpubench/dawn.node.xz >"$WORK/dist/linux-x64/dawn.node"
+  unxz_to() { # SRC DST: xz, else Python's lzma (an image may lack xz-utils)
+    if command -v xz >/dev/null; then xz -dc "$1" >"$2"
+    else "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi
+  }
+  unxz_to .gpubench/node.xz "$WORK/node" && chmod +x "$WORK/node"
+  unxz_to .gpubench/dawn.node.xz "$WORK/dist/linux-x64/dawn.node"
   cp .gpubench/bench.mjs "$WORK/"
   local NODE="$WORK/node"
   if ! "$NODE" --version >/dev/null; then
