@@ -98,6 +98,8 @@ main() {
   elif [ $rc != 0 ]; then
     ours=0
     note "ours: NOT MEASURED: the adapter section exited $rc$([ $rc = 124 ] && echo ' (30 s limit)')"
+    echo "== adapter again, with the Vulkan loader's errors (VK_LOADER_DEBUG=error,warn)"
+    VK_LOADER_DEBUG=error,warn timeout -k 5 20 "$NODE" "$WORK/bench.mjs" adapter "${flags[@]}" --dir "$WORK/retry"
   fi
 
   # 4. ours
