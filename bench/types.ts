@@ -21,6 +21,12 @@ export interface BenchRun {
   dispose(): void;
   /** Goes into the row's `note` (e.g. which kernel variant ran). */
   note?: string;
+  /**
+   * Optional sanity check of the last `run()`'s output (reads it back): null when it looks right,
+   * else what is wrong (e.g. a non-finite loss). Harnesses that report numbers from hardware they
+   * cannot watch (tools/gpu-bench) call it after the warm-up.
+   */
+  check?(): Promise<string | null>;
 }
 
 /**

@@ -162,6 +162,18 @@ test('the app end to end with the demo: data, model, config, train/pause/resume/
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
   await expect.poll(() => page.locator('#gpu-chip').textContent()).toMatch(/swiftshader/i);
+  // SwiftShader is a fallback adapter: before any training the page says so, next to the Train
+  // button and in the Model section, with how to get the GPU used.
+  for (const id of ['#train-fallback', '#model-fallback']) {
+    const notice = page.locator(id);
+    expect(await notice.isVisible(), id).toBe(true);
+    const text = await notice.textContent();
+    expect(text).toMatch(/software adapter \(SwiftShader\)/);
+    expect(text).toMatch(/hardware acceleration/);
+    expect(text).toMatch(/--enable-features=Vulkan/);
+    expect(text).toMatch(/chrome:\/\/gpu/);
+  }
+  expect(await page.getByRole('note', { name: 'Software GPU adapter' }).count()).toBe(2);
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   for (const name of ['Choose dataset folder', 'Load model', 'Start training', 'Pause training', 'Resume training', 'Evaluate', 'Search by image', 'Export adapter']) {
     expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(1);

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { packParams } from '../../src/gpu/device';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
 import { nodeGpu } from '../helpers/node-gpu';
@@ -30,9 +30,32 @@ describe('adapter', () => {
   test('falls back to SwiftShader by itself and says it is a slow CPU fallback', async () => {
     const lines: string[] = [];
     const gpu = await requestNodeGpu({ prefer: 'swiftshader', log: (l) => lines.push(l) });
+    const again = await requestNodeGpu({ prefer: 'swiftshader', log: (l) => lines.push(l) });
     try {
       expect(gpu.report.isFallback).toBe(true);
-      expect(lines.join('\n')).toMatch(/slow CPU fallback \(SwiftShader\)/);
+      const text = lines.join('\n');
+      expect(text).toMatch(/slow CPU fallback \(SwiftShader\)\n  To use the GPU instead: /);
+      expect(text).toMatch(/libvulkan1/);
+      expect(text).toMatch(/VK_DRIVER_FILES/);
+      // Two devices, two adapter lines, the how-to once.
+      expect(text.match(/slow CPU fallback/g)).toHaveLength(2);
+      expect(text.match(/To use the GPU instead/g)).toHaveLength(1);
+    } finally {
+      gpu.destroy();
+      again.destroy();
+    }
+  });
+
+  test('unsafeFeatures: Dawn toggles for experimental features, extra features requested when offered', async () => {
+    let adapter: GPUAdapter | null = null;
+    const gpu = await requestNodeGpu({ unsafeFeatures: true, onAdapter: (a) => (adapter = a) });
+    try {
+      expect(adapter).not.toBeNull();
+      const offered = [...adapter!.features];
+      for (const f of EXTRA_FEATURES) expect(gpu.hasFeature(f), f).toBe(offered.includes(f));
+      // The adapter's other properties pass through the wrapper that adds the features.
+      expect(gpu.report.limits.maxStorageBufferBindingSize).toBe(adapter!.limits.maxStorageBufferBindingSize);
+      expect(UNSAFE_FEATURE_TOGGLES).toContain('vulkan_enable_f16_on_nvidia');
     } finally {
       gpu.destroy();
     }
