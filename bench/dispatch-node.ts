@@ -5,7 +5,7 @@
  *   npx vite-node bench/dispatch-node.ts
  */
 import { requestNodeGpu } from '../src/gpu/node';
-import { DISPATCH_SHAPE, DISPATCHES, measureDispatchOverhead } from './gpu/dispatch';
+import { DISPATCH_SHAPE, DISPATCHES, dispatchNote, measureDispatchOverhead } from './gpu/dispatch';
 import type { BenchResult } from './types';
 
 const gpu = await requestNodeGpu();
@@ -23,7 +23,7 @@ const row: BenchResult = {
   ratio: rawMs / oursMs,
   ours_items_per_s: DISPATCHES / (oursMs / 1000),
   peer_items_per_s: DISPATCHES / (rawMs / 1000),
-  note: `us per dispatch: ours ${r.oursUs.toFixed(2)}, raw loop ${r.rawUs.toFixed(2)} (${(r.oursUs / r.rawUs).toFixed(1)}x); ${gpu.describe()}`,
+  note: `${dispatchNote(r)}; ${gpu.describe()}`,
 };
 gpu.destroy();
 console.log(JSON.stringify(row));

@@ -6,7 +6,7 @@
  * DISPATCHES (dispatches per second); ratio = raw / ours (1 would be free).
  */
 import type { BenchEntry } from '../types';
-import { DISPATCH_SHAPE, DISPATCHES, measureDispatchOverhead } from './dispatch';
+import { DISPATCH_SHAPE, DISPATCHES, dispatchNote, measureDispatchOverhead } from './dispatch';
 
 export const entries: BenchEntry[] = [
   {
@@ -21,7 +21,7 @@ export const entries: BenchEntry[] = [
         ours_ms: (r.oursUs * DISPATCHES) / 1000,
         peer: 'raw-webgpu',
         peer_ms: (r.rawUs * DISPATCHES) / 1000,
-        note: `us per dispatch: ours ${r.oursUs.toFixed(2)}, raw loop ${r.rawUs.toFixed(2)} (${(r.oursUs / r.rawUs).toFixed(1)}x)`,
+        note: dispatchNote(r),
       };
     },
   },

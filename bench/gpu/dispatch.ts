@@ -5,30 +5,43 @@
  *
  * The kernel is ops/colsum on x [1, 16] (one workgroup): what an op records, spec, params and all.
  *   ours: `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as src/ops/matmul.ts colsum
- *         records one), then `await gpu.flush()` (submit, error scopes)
- *   raw:  one command encoder, one compute pass, the pipeline and one bind group made once (its
- *         uniform written once): `n` x dispatchWorkgroups(1), end, submit
- * Host time only: the clock stops when the work is submitted (ours: when flush resolves); the GPU
- * then runs it untimed (`onSubmittedWorkDone` between reps). `reps` reps of each, interleaved,
- * after one warm-up rep each; the medians, in microseconds per dispatch.
+ *         records one), then `gpu.flush()` up to the moment it has submitted (the moment its
+ *         promise is returned); the promise (the error-scope answers, which arrive after the GPU
+ *         process has caught up with the queue) is awaited untimed and reported as `oursAwaitedUs`.
+ *   raw:  one command encoder, one compute pass, the pipeline set once, one bind group made once
+ *         (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)), end, submit.
+ *         `rawDispatchOnlyUs`: the same with setBindGroup once, for reference.
+ * Host time only: the GPU runs the work untimed (`onSubmittedWorkDone` between reps). `reps`
+ * reps of each, interleaved, after one warm-up rep each; the medians, in microseconds per dispatch.
  */
 import { packParams, type Gpu } from '../../src/gpu/device';
 import { shaderSource } from '../../src/gpu/shaders';
 
-/** Dispatches per flush (per rep) and reps. */
+/** Dispatches per flush (per rep) and reps (many: timings on a shared machine are noisy). */
 export const DISPATCHES = 2000;
-export const REPS = 9;
+export const REPS = 15;
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
 export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush, median of ${REPS}`;
 
+/** Microseconds per dispatch (see the file comment). */
 export interface DispatchOverhead {
-  /** Microseconds per dispatch through `Gpu` and through the raw loop. */
   oursUs: number;
+  oursAwaitedUs: number;
   rawUs: number;
+  rawDispatchOnlyUs: number;
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
+/** The row's note: every figure in microseconds per dispatch. */
+export function dispatchNote(r: DispatchOverhead): string {
+  const f = (v: number) => v.toFixed(2);
+  return (
+    `us per dispatch: ours ${f(r.oursUs)} (${(r.oursUs / r.rawUs).toFixed(1)}x raw; ${f(r.oursAwaitedUs)} with the ` +
+    `flush's error scopes awaited), raw loop ${f(r.rawUs)} (setBindGroup + dispatch; dispatch only ${f(r.rawDispatchOnlyUs)})`
+  );
+}
 
 export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = REPS): Promise<DispatchOverhead> {
   const M = 1, N = 16;
@@ -49,10 +62,12 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
         workgroups: [1],
       });
     }
-    await gpu.flush();
+    const flushed = gpu.flush();
     const us = ((performance.now() - t0) * 1000) / n;
+    await flushed;
+    const awaitedUs = ((performance.now() - t0) * 1000) / n;
     await dev.queue.onSubmittedWorkDone();
-    return us;
+    return [us, awaitedUs];
   };
 
   const module = dev.createShaderModule({ code: shaderSource('ops/colsum') });
@@ -70,13 +85,20 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
       { binding: 2, resource: { buffer: ub } },
     ],
   });
-  const raw = async () => {
+  const raw = async (bindEach: boolean) => {
     const t0 = performance.now();
     const enc = dev.createCommandEncoder();
     const pass = enc.beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
-    for (let i = 0; i < n; i++) pass.dispatchWorkgroups(1);
+    if (bindEach) {
+      for (let i = 0; i < n; i++) {
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(1);
+      }
+    } else {
+      for (let i = 0; i < n; i++) pass.dispatchWorkgroups(1);
+    }
     pass.end();
     dev.queue.submit([enc.finish()]);
     const us = ((performance.now() - t0) * 1000) / n;
@@ -86,13 +108,17 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
 
   try {
     await ours();
-    await raw();
-    const o: number[] = [], r: number[] = [];
+    await raw(true);
+    await raw(false);
+    const o: number[] = [], oa: number[] = [], r: number[] = [], rd: number[] = [];
     for (let i = 0; i < reps; i++) {
-      o.push(await ours());
-      r.push(await raw());
+      const [us, awaitedUs] = await ours();
+      o.push(us);
+      oa.push(awaitedUs);
+      r.push(await raw(true));
+      rd.push(await raw(false));
     }
-    return { oursUs: median(o), rawUs: median(r) };
+    return { oursUs: median(o), oursAwaitedUs: median(oa), rawUs: median(r), rawDispatchOnlyUs: median(rd) };
   } finally {
     x.destroy();
     out.destroy();
