@@ -391,7 +391,11 @@ export class Gpu {
    */
   write(buf: GPUBuffer, data: Float32Array | Uint32Array | Int32Array, offsetBytes = 0): void {
     this.submitPending();
-    this.device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+    const errors = this.scoped(() =>
+      this.device.queue.writeBuffer(buf, offsetBytes, data.buffer, data.byteOffset, data.byteLength),
+    );
+    const where = `write "${buf.label || 'buffer'}" (${data.byteLength} bytes at ${offsetBytes})`;
+    this.pendingErrors.push(errors.then((e) => (e ? this.named(e, where) : null)));
   }
 
   /** Zeroes a buffer (or a byte range of it) in stream order with the ops. */

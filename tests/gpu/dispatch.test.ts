@@ -95,6 +95,20 @@ describe('errors in a batched flush', () => {
     );
   });
 
+  test('copies, clears and writes out of range are named too', async () => {
+    const gpu = await nodeGpu();
+    const a = gpu.zeros(N, 'a');
+    const b = gpu.zeros(4, 'b');
+    gpu.copy(a, b, N * 4);
+    await expect(gpu.flush()).rejects.toThrow(/^GPU error in copy "a"\[0\.\.\] -> "b"\[0\.\.\] \(256 bytes\): /);
+    gpu.clear(b, 0, 64);
+    await expect(gpu.flush()).rejects.toThrow(/^GPU error in clear "b"\[0\.\.\] \(64\): /);
+    gpu.write(b, iota());
+    await expect(gpu.flush()).rejects.toThrow(/^GPU error in write "b" \(256 bytes at 0\): /);
+    a.destroy();
+    b.destroy();
+  });
+
   test('a shader that does not compile is reported naming the op that needed it', async () => {
     const gpu = await nodeGpu();
     const b = gpu.zeros(4);
