@@ -5,9 +5,9 @@
  * extension: `ops/linear.fwd`.
  *
  * Generated shaders: TypeScript kernel generators add sources by name at run time, either one at
- * a time (`registerShaderSource('gen/attn_64', code)`) or lazily for every name under a prefix
- * (`registerShaderGenerator('gen/matmul/', (name) => code)`, called once per name). Their names
- * may not collide with file shaders.
+ * a time (`registerShaderSource('fused/attn_64', code)`) or lazily for every name under a folder
+ * (`registerShaderGenerator('gen', (name) => code)` makes `gen/...`, called once per name). Their
+ * names may not collide with file shaders.
  *
  * Preprocessing (`shaderSource(name, defines)`), line by line, as the includes are expanded:
  *   //#include "common/erf.wgsl"   the file's text (path relative to `shaders/`), once per shader
@@ -74,12 +74,13 @@ export function registerShaderSource(name: string, code: string): void {
 }
 
 /**
- * Lazily generated shaders: every name starting with `prefix` (e.g. `gen/matmul/`) is made by
- * `generate(name)` on first use and kept. The prefix may not cover a shader file or overlap
- * another generator's prefix.
+ * Lazily generated shaders: every name under the folder `prefix` (`gen` or `gen/`: names
+ * `gen/...`) is made by `generate(name)` on first use and kept. The folder may not hold a shader
+ * file or overlap another generator's folder.
  */
-export function registerShaderGenerator(prefix: string, generate: (name: string) => string): void {
-  if (!prefix) throw new Error('registerShaderGenerator: the prefix is empty');
+export function registerShaderGenerator(folder: string, generate: (name: string) => string): void {
+  if (!folder.replace(/\/$/, '')) throw new Error('registerShaderGenerator: the folder is empty');
+  const prefix = folder.endsWith('/') ? folder : `${folder}/`;
   const file = [...fileNames].find((n) => n.startsWith(prefix));
   if (file) throw new Error(`shader generator prefix "${prefix}" covers the shader file "${file}"`);
   const other = generators.find((g) => g.prefix.startsWith(prefix) || prefix.startsWith(g.prefix));

@@ -101,7 +101,7 @@ describe('preprocessor', () => {
     expect(lines('pp/cond-inc', {})).toEqual(['x']); // ${N} inside pp/inc is never looked at
     expect(lines('pp/cond-inc', { USE: true, N: 7 })).toEqual(['fn inc() -> u32 { return 7u; }', 'x']);
     // File shaders include as before.
-    expect(shaderSource('ops/gelu.fwd')).toMatch(/fn erf/);
+    expect(shaderSource('ops/gelu.fwd')).toMatch(/fn erf_f32/);
   });
 });
 
@@ -113,14 +113,14 @@ describe('generated shaders', () => {
     expect(() => registerShaderSource('gen-test/one', 'fn two() {}')).toThrow(
       /generated shader "gen-test\/one" is already registered with other code/,
     );
-    expect(() => registerShaderSource('ops/matmul', 'fn x() {}')).toThrow(
-      /generated shader "ops\/matmul" collides with the shader file of that name/,
+    expect(() => registerShaderSource('ops/colsum', 'fn x() {}')).toThrow(
+      /generated shader "ops\/colsum" collides with the shader file of that name/,
     );
   });
 
-  test('a generator makes each name under its prefix once, on first use', () => {
+  test('a generator makes each name under its folder once, on first use', () => {
     const made: string[] = [];
-    registerShaderGenerator('gen-lazy/', (name) => {
+    registerShaderGenerator('gen-lazy', (name) => {
       made.push(name);
       return `// ${name}\nconst WIDTH: u32 = ${name.split('_')[1]}u;`;
     });
@@ -131,8 +131,9 @@ describe('generated shaders', () => {
     expect(() => registerShaderSource('gen-lazy/w_4', 'x')).toThrow(/under the generator prefix "gen-lazy\/"/);
   });
 
-  test('generator prefixes may not cover shader files or overlap other prefixes', () => {
-    expect(() => registerShaderGenerator('ops/', () => '')).toThrow(/prefix "ops\/" covers the shader file "ops\//);
+  test('generator folders may not hold shader files or overlap other folders', () => {
+    expect(() => registerShaderGenerator('ops', () => '')).toThrow(/prefix "ops\/" covers the shader file "ops\//);
+    expect(() => registerShaderGenerator('', () => '')).toThrow(/the folder is empty/);
     registerShaderGenerator('gen-a/', () => '');
     expect(() => registerShaderGenerator('gen-a/sub/', () => '')).toThrow(/overlaps the prefix "gen-a\/"/);
     registerShaderSource('gen-b/x', 'x');
@@ -140,6 +141,6 @@ describe('generated shaders', () => {
   });
 
   test('an unknown name lists the known shaders and generator prefixes', () => {
-    expect(() => shaderSource('gen-none/x')).toThrow(/unknown shader "gen-none\/x" \(known: .*ops\/matmul.*gen-lazy\/\*/);
+    expect(() => shaderSource('gen-none/x')).toThrow(/unknown shader "gen-none\/x" \(known: .*ops\/colsum.*gen-lazy\/\*/);
   });
 });
