@@ -459,7 +459,7 @@ export class Gpu {
     constants: Record<string, number> = {},
     defines: Defines = {},
   ): GPUComputePipeline {
-    const bindings = this.module(shader, defines).bindings;
+    const bindings = declaredBindings(shaderSource(shader, defines));
     let nbuf = 0;
     while (bindings.has(nbuf) && bindings.get(nbuf) !== 'uniform') nbuf++;
     const params = bindings.get(nbuf) === 'uniform';
