@@ -769,7 +769,9 @@ export class Gpu {
    */
   private bindGroup(r: Extract<Rec, { kind: typeof DISPATCH }>): GPUBindGroup {
     const bufs = r.spec.buffers;
-    const owner = bufs.length ? stateOf(bufferOf(bufs[0])) : undefined;
+    const b0 = bufs[0];
+    // (A GPUBuffer made here carries its state; `'buffer' in` a native object costs more.)
+    const owner = b0 && (stateOf(b0 as GPUBuffer) ?? ('buffer' in b0 ? stateOf(b0.buffer) : undefined));
     if (!owner || owner.dead) return this.makeBindGroup(r);
     const layout = r.kernel.layout;
     search: for (const e of owner.owned) {
@@ -777,9 +779,12 @@ export class Gpu {
       const key = e.key!;
       for (let i = 0; i < bufs.length; i++) {
         const b = bufs[i];
-        if ('buffer' in b) {
-          if (key[3 * i] !== b.buffer || key[3 * i + 1] !== (b.offset ?? 0) || key[3 * i + 2] !== (b.size ?? -1)) continue search;
-        } else if (key[3 * i] !== b || key[3 * i + 1] !== 0 || key[3 * i + 2] !== -1) continue search;
+        if (key[3 * i] === b) {
+          if (key[3 * i + 1] !== 0 || key[3 * i + 2] !== -1) continue search; // b is the whole buffer
+        } else {
+          const bb = b as GPUBufferBinding; // a range (bb.buffer is undefined for a GPUBuffer)
+          if (key[3 * i] !== bb.buffer || key[3 * i + 1] !== (bb.offset ?? 0) || key[3 * i + 2] !== (bb.size ?? -1)) continue search;
+        }
       }
       return e.group!;
     }
@@ -790,7 +795,8 @@ export class Gpu {
       const st = stateOf(buf);
       if (!st || st.dead) return this.makeBindGroup(r);
       if (!states.includes(st)) states.push(st);
-      key.push(buf, 'buffer' in b ? (b.offset ?? 0) : 0, 'buffer' in b ? (b.size ?? -1) : -1);
+      const range = buf !== b ? (b as GPUBufferBinding) : null;
+      key.push(buf, range ? (range.offset ?? 0) : 0, range ? (range.size ?? -1) : -1);
     }
     const group = this.makeBindGroup(r);
     const entry: GroupEntry = { layout, usize: r.usize, key, group, owner, dead: false };

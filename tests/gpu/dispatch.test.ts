@@ -148,6 +148,11 @@ describe('bind group cache', () => {
     await gpu.flush();
     expect(gpu.bindGroupCount).toBe(n0 + 1);
     expect(await list(gpu, y)).toEqual([...iota(3).map((v) => v + 5)]);
+    axpy(gpu, { buffer: y }, x, 0); // the whole buffer as a binding: the same group
+    axpy(gpu, { buffer: y, offset: 0 }, x, 1);
+    await gpu.flush();
+    expect(gpu.bindGroupCount).toBe(n0 + 1);
+    expect(await list(gpu, y)).toEqual([...iota(2)]);
 
     const align = gpu.device.limits.minStorageBufferOffsetAlignment;
     const big = gpu.zeros(align / 4 + N, 'big');
