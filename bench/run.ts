@@ -3,7 +3,8 @@
  * the peer (TensorFlow.js WebGPU for ops, onnxruntime-web WebGPU for the ViT-S/16 model row, a
  * CPU brute force for topk; same adapter, same page). Starts Vite and Chromium
  * (tests/e2e/browser.ts), opens bench/bench.html (bench/bench-page.ts), prints progress and a
- * markdown table, and writes
+ * markdown table, and merges its rows into bench/results.json (rows of this run replace the rows
+ * with the same op and shape; the others are kept):
  *   bench/results.json  [{ op, shape, ours_ms, ours_gflops, peer, peer_ms, peer_gflops, ratio,
  *                          and optionally ours_gbps, peer_gbps, ours_items_per_s,
  *                          peer_items_per_s, note }]  (bench/types.ts BenchResult)
@@ -17,6 +18,8 @@
  * The LoRA training row (vit-s16.train-lora, bench/model/train.bench.ts) gets its pytorch-cpu
  * row the same way (tools/bench_torch_cpu.py --train: same model, pairs, LoRA and optimizer
  * settings; images/s counting the 2 * pairs images of a step).
+ The Node (Dawn) row of dispatch.overhead (bench/gpu/dispatch.ts) is measured first, by
+ * bench/dispatch-node.ts in a child process, before the browser starts.
  *
  * Options (flags after `npm run bench --`, or environment variables):
  *   --quick              | BENCH_QUICK=1        a few batch-8 entries (minutes on SwiftShader)
@@ -30,9 +33,10 @@
  * peers; on a GPU, seconds.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser';
+import { DISPATCH_SHAPE } from './gpu/dispatch';
 import { MODEL_BENCHES, modelLabel, TRAIN_BENCHES, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
 
@@ -178,6 +182,40 @@ function torchRows(results: BenchResult[]): BenchResult[] {
   return rows;
 }
 
+/** The dispatch.overhead row in Node (bench/dispatch-node.ts), or an error message. */
+function nodeDispatchRow(): BenchResult | { error: string } {
+  const r = spawnSync(resolve(ROOT, 'node_modules/.bin/vite-node'), ['bench/dispatch-node.ts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) {
+    const why = r.error?.message ?? ((r.stderr || r.stdout || '').trim().split('\n').pop() ?? '');
+    return { error: `bench/dispatch-node.ts exited ${r.status ?? r.signal}: ${why}` };
+  }
+  return JSON.parse(last) as BenchResult;
+}
+
+/** `old` rows with each op+shape of `fresh` replaced by the fresh rows (in place; new ones last). */
+function mergeResults(old: BenchResult[], fresh: BenchResult[]): BenchResult[] {
+  const key = (r: BenchResult) => `${r.op}\n${r.shape}`;
+  const byKey = new Map<string, BenchResult[]>();
+  for (const r of fresh) byKey.set(key(r), [...(byKey.get(key(r)) ?? []), r]);
+  const out: BenchResult[] = [];
+  const placed = new Set<string>();
+  for (const r of old) {
+    const k = key(r);
+    if (!byKey.has(k)) out.push(r);
+    else if (!placed.has(k)) {
+      out.push(...byKey.get(k)!);
+      placed.add(k);
+    }
+  }
+  for (const [k, rows] of byKey) if (!placed.has(k)) out.push(...rows);
+  return out;
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const query = new URLSearchParams();
@@ -187,6 +225,16 @@ async function main(): Promise<number> {
   if (!opts.peer) query.set('peer', '0');
   const t0 = Date.now();
   ensureOnnx(opts);
+  const nodeRows: BenchResult[] = [];
+  const nodeFailures: string[] = [];
+  const nodeLabel = `dispatch.overhead ${DISPATCH_SHAPE}, Node (Dawn)`;
+  if (nodeLabel.includes(opts.filter)) {
+    console.log(`timing ${nodeLabel} (bench/dispatch-node.ts) ...`);
+    const row = nodeDispatchRow();
+    if ('error' in row) nodeFailures.push(`${nodeLabel}: ${row.error}`);
+    else nodeRows.push(row);
+    console.log(`  ${'error' in row ? row.error : row.note}`);
+  }
 
   const report = await withBrowser(async ({ vite, browser }) => {
     const handle = await openPage(browser, `${vite.url}/bench/bench.html?${query}`, (type, text) => {
@@ -207,6 +255,9 @@ async function main(): Promise<number> {
     console.error(`bench failed: ${report.error}`);
     return 1;
   }
+  report.results.unshift(...nodeRows);
+  report.failures.unshift(...nodeFailures);
+  report.total = (report.total ?? 0) + nodeRows.length + nodeFailures.length;
   const pageRows = report.results.length;
   if (opts.peer) {
     // Each PyTorch row goes right after its model's row(s).
@@ -217,7 +268,9 @@ async function main(): Promise<number> {
   }
   const seconds = (Date.now() - t0) / 1000;
   if (report.results.length) {
-    writeFileSync(resolve(ROOT, 'bench/results.json'), JSON.stringify(report.results, null, 2) + '\n');
+    const file = resolve(ROOT, 'bench/results.json');
+    const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult[]) : [];
+    writeFileSync(file, JSON.stringify(mergeResults(old, report.results), null, 2) + '\n');
     writeFileSync(
       resolve(ROOT, 'bench/adapter.json'),
       JSON.stringify(
@@ -245,7 +298,7 @@ async function main(): Promise<number> {
       (extra ? ` (+${extra} pytorch-cpu row${extra > 1 ? 's' : ''})` : '') + '\n',
   );
   console.log(markdownTable(report.results));
-  if (report.results.length) console.log('\nwrote bench/results.json and bench/adapter.json');
+  if (report.results.length) console.log('\nmerged into bench/results.json; wrote bench/adapter.json');
   if (report.failures.length) {
     console.error(`\n${report.failures.length} entries failed:\n  ${report.failures.join('\n  ')}`);
     return 1;

@@ -75,10 +75,24 @@ export interface BenchEntry {
   quick?: boolean;
   /** Too slow for the default run on a CPU adapter: runs only with `--all`. */
   heavy?: boolean;
-  setup(gpu: Gpu): BenchRun | Promise<BenchRun>;
+  /** Exactly one of `setup` (timed by the harness) and `measure`. */
+  setup?(gpu: Gpu): BenchRun | Promise<BenchRun>;
+  /**
+   * An entry that times itself (host-side costs the harness's wall clock around `gpu.sync()`
+   * cannot isolate, such as dispatch overhead): ours and its peer, measured in one go.
+   */
+  measure?(gpu: Gpu): Promise<SelfTimed>;
   /** TensorFlow.js WebGPU peer. At most one of `peer` and `customPeer`. */
   peer?: { name: string; setup(tf: Tf): PeerRun };
   customPeer?: CustomPeer;
+}
+
+/** What a self-timing entry (`measure`) reports: ms per iteration of ours and of its peer. */
+export interface SelfTimed {
+  ours_ms: number;
+  peer: string | null;
+  peer_ms: number | null;
+  note?: string;
 }
 
 /** One row of bench/results.json. */

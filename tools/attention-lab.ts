@@ -69,7 +69,7 @@ async function main() {
         if (e.op === 'attention.fwd') runs.set(v, rowsKernel(gpu, 8, 201, model === 'ViT-S' ? 6 : 12, 64));
       } else {
         gpu.variants.set('attention', v);
-        runs.set(v, await e.setup(gpu));
+        runs.set(v, await e.setup!(gpu));
       }
     }
     const times = new Map<string, { wall: number[]; cpu: number[] }>();

@@ -1,7 +1,8 @@
 /**
  * Peak GPU memory of one training step, measured by allocating exactly what the trainer allocates
  * (Gpu.memory counts every storage buffer) with dispatches switched off (gpu.dryRun), so a
- * ViT-B/16 step at batch 128 can be sized on a machine without a GPU.
+ * ViT-B/16 step at batch 128 can be sized on a machine without a GPU. Also prints the dispatches
+ * the step records (gpu.dispatchCount, per op).
  *
  *   npx vite-node tools/memory-report.ts [-- --model b16|s16 --batch 128 --chunk 8 --lora 1]
  */
@@ -37,9 +38,13 @@ const paramBytes = gpu.memory.live - wBytes;
 const step = new TrainStep(vit, { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 }, chunk);
 const px = new Float32Array(B * 3 * 224 * 224);
 gpu.resetPeak();
+gpu.dispatchCount = 0;
+gpu.dispatchCounts.clear();
 step.run({ query: px, positive: px, labels: null, B, H: 224, W: 224 }, 1);
 opt.update(1e-4);
 console.log(`ViT-${values.model!.toUpperCase()} ${lora ? 'LoRA r16 (q,v)' : 'full fine-tuning'} step, batch ${B}, 224x224, ${Number.isFinite(chunk) ? `gradient cache chunk ${chunk}` : 'no gradient cache'}:`);
 console.log(`  weights ${MiB(wBytes)}, trainable params + grads + AdamW moments ${MiB(paramBytes)}, activations and scratch ${MiB(gpu.memory.peak - wBytes - paramBytes)}`);
 console.log(`  peak GPU memory ${MiB(gpu.memory.peak)}`);
+const perOp = [...gpu.dispatchCounts].sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`);
+console.log(`  dispatches per step ${gpu.dispatchCount}: ${perOp.join(', ')}`);
 process.exit(0);

@@ -229,7 +229,7 @@ type SavedPBackwardArgs = Parameters<typeof attentionBackwardSavedP> extends [Gp
 
 // ---------------------------------------------------------------- flash
 
-function flashParams(l: Layout): ArrayBuffer {
+function flashParams(l: Layout): Uint32Array {
   return packParams(
     // Without RoPE prefix = T: no row is rotated (one pipeline for both cases).
     [l.B, l.T, l.H, l.Dh, l.C, l.ld, l.offQ, l.offK, l.offV, l.rope?.prefix ?? l.T],

@@ -359,7 +359,7 @@ export async function modelSection(gpu: Gpu, what: { entry: BenchEntry; images: 
   try {
     await gpu.sync();
     let t = now();
-    run = await what.entry.setup(gpu);
+    run = await what.entry.setup!(gpu);
     res.setupMs = now() - t;
     t = now();
     await run.run();
