@@ -1,0 +1,78 @@
+/**
+ * Training health, step by step, from the two numbers each step already has on the host: the
+ * loss and the global gradient norm (sqrt of AdamW's sum of squares, src/train/optimizer.ts).
+ *
+ *   observe(step, loss, gradNorm) throws a TrainError with a diagnosis when either is NaN/Inf
+ *     (before the caller saves anything: a checkpoint of NaN weights is never written), and
+ *     returns a warning, once per episode, when the loss has stayed constant with a gradient norm
+ *     of exactly 0 for STALL_STEPS steps: nothing is learning (identical embeddings from a
+ *     collapsed or diverged model, or batches whose pairs all share one label).
+ */
+import type { TrainConfig } from '../config';
+
+export class TrainError extends Error {}
+
+/** Steps of constant loss and zero gradient before the warning. */
+export const STALL_STEPS = 3;
+
+export class TrainingHealth {
+  private first = true;
+  private prevLoss: number | null = null;
+  private stall: { from: number; loss: number; n: number } | null = null;
+  private warned = false;
+
+  constructor(
+    private readonly c: Pick<TrainConfig, 'learning_rate' | 'max_grad_norm' | 'loss_type' | 'temperature'>,
+    /** Name of the last checkpoint saved, for the error text. */
+    private readonly lastSaved: () => string | null,
+  ) {}
+
+  private intact(): string {
+    const s = this.lastSaved();
+    return s ? `nothing from this step was saved; the last checkpoint, ${s}, is intact` : 'nothing from this step was saved';
+  }
+
+  /** Checks one step (1-based `step`); returns a warning line or null. */
+  observe(step: number, loss: number, gradNorm: number, batch: number): string | null {
+    const first = this.first;
+    this.first = false;
+    if (!Number.isFinite(loss)) {
+      const why = first
+        ? 'at the first step of this run, so the model or its input gives it before any update: check the ' +
+          "model's weights and preprocessor_config.json (and the images)"
+        : `after a finite loss of ${this.prevLoss?.toPrecision(5)}: training diverged; lower learning_rate ` +
+          `(now ${this.c.learning_rate})${this.c.max_grad_norm > 0 ? '' : ', set max_grad_norm (now 0: no clipping)'} or warm up longer`;
+      throw new TrainError(`loss is ${loss} at step ${step} ${why}; ${this.intact()}`);
+    }
+    if (!Number.isFinite(gradNorm)) {
+      throw new TrainError(
+        `gradient norm is ${gradNorm} at step ${step} while the loss (${loss.toPrecision(5)}) is finite: the backward pass ` +
+          `overflowed or met a NaN, and this update made the weights NaN; lower learning_rate (now ${this.c.learning_rate}); ${this.intact()}`,
+      );
+    }
+    this.prevLoss = loss;
+    if (gradNorm !== 0) {
+      this.stall = null;
+      this.warned = false;
+      return null;
+    }
+    if (this.stall && Math.abs(loss - this.stall.loss) <= 1e-6 * Math.max(1, Math.abs(loss))) this.stall.n++;
+    else this.stall = { from: step, loss, n: 1 };
+    if (this.stall.n < STALL_STEPS || this.warned) return null;
+    this.warned = true;
+    const l = this.stall.loss;
+    const uniform = Math.log(batch);
+    let why: string;
+    if (this.c.loss_type === 'infonce' && Math.abs(l - uniform) < 1e-3) {
+      why = `${l.toFixed(4)} = ln(${batch}) is the InfoNCE loss of identical embeddings: the model maps every image to the same vector ` +
+        `(collapsed, or diverged: lower learning_rate, now ${this.c.learning_rate})`;
+    } else if (l === 0) {
+      why = 'a loss of 0 with no gradient: every pair in these batches may share one label (in-batch negatives need other classes), ' +
+        'or the loss has nothing left to push';
+    } else {
+      why = 'the embeddings no longer change the loss (collapsed or saturated: lower learning_rate, ' +
+        `now ${this.c.learning_rate})`;
+    }
+    return `warning: steps ${this.stall.from}-${step}: the loss has stayed at ${l.toPrecision(5)} with a gradient norm of 0, so nothing is learning; ${why}`;
+  }
+}
