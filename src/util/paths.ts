@@ -30,14 +30,15 @@ export function pathEscape(p: string): 'absolute' | 'parent' | null {
 /**
  * Null when `p` may be used under `root`; else why not, e.g.
  * `"/etc/x.jpg" is an absolute path; image paths must stay inside image_root (imgs) unless
- * allow_absolute_paths: true`. `rootName` says what the root is ("image_root imgs", "the SOP folder").
+ * allow_absolute_paths: true`. `rootName` says what the root is ("image_root (imgs)").
  */
 export function outsideRootProblem(p: string, rootName: string, allowOutside: boolean, option = 'allow_absolute_paths: true'): string | null {
   if (allowOutside) return null;
   const how = pathEscape(p);
   if (!how) return null;
-  const what = how === 'absolute' ? 'is an absolute path' : 'leads out of it with ".."';
-  return `${JSON.stringify(p)} ${what}; paths must stay inside ${rootName} unless ${option}`;
+  return how === 'absolute'
+    ? `${JSON.stringify(p)} is an absolute path; paths must stay inside ${rootName} unless ${option}`
+    : `${JSON.stringify(p)} leads out of ${rootName} with ".."; paths must stay inside it unless ${option}`;
 }
 
 /** True for a plain relative file name inside a folder (see the header). */
