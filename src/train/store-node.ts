@@ -5,15 +5,15 @@
  *   writeFile(name)      `.<name>.tmp-<pid>` -> rename over <name> (src/util/output-node.ts)
  *   writeFolder(name)    every file into `.<name>.tmp-<pid>-<ms>/`; then, if <name> exists, it is
  *                        renamed to `.<name>.old-<pid>`, the new folder renamed to <name>, and
- *                        the old one deleted. A failure puts the old folder back; a kill between
- *                        the two renames leaves `.<name>.old-<pid>`, which the store's first use
- *                        in a later process renames back (cleanStaleTemps), with the temporaries
- *                        of dead processes removed.
+ *                        the old one deleted (writeFolderAtomic). A failure puts the old folder
+ *                        back; a kill between the two renames leaves `.<name>.old-<pid>`, which
+ *                        the store's first use in a later process renames back (cleanStaleTemps),
+ *                        with the temporaries of dead processes removed.
  * Errors name the file or checkpoint and say that what was saved before is intact.
  * `fs` is injectable for fault-injection tests (a full disk at every write, a kill at every rename).
  */
 import { join } from 'node:path';
-import { cleanStaleTemps, fsErrorText, nodeFs, OutputError, tempName, usingTemp, writeFileAtomic, type OutputFs } from '../util/output-node';
+import { cleanStaleTemps, nodeFs, writeFileAtomic, writeFolderAtomic, type OutputFs } from '../util/output-node';
 import type { CheckpointStore } from './checkpoint';
 
 export interface NodeStore extends CheckpointStore {
@@ -30,33 +30,7 @@ export function nodeStore(dir: string, fs: OutputFs = nodeFs): NodeStore {
     recovered: ready,
     async writeFolder(name, files) {
       await ready();
-      const final = join(dir, name);
-      const tmp = join(dir, tempName(name, `-${Date.now()}`));
-      const old = join(dir, `.${name}.old-${process.pid}`);
-      let moved = false;
-      try {
-        await usingTemp(tmp, () => usingTemp(old, async () => {
-          await fs.mkdir(dir, { recursive: true });
-          await fs.rm(tmp, { recursive: true, force: true });
-          await fs.mkdir(tmp);
-          for (const [f, data] of files) await fs.writeFile(join(tmp, f), data);
-          const exists = await fs.stat(final).then(() => true, () => false);
-          if (exists) {
-            await fs.rename(final, old);
-            moved = true;
-          }
-          await fs.rename(tmp, final);
-          moved = false;
-          if (exists) await fs.rm(old, { recursive: true, force: true });
-        }));
-      } catch (e) {
-        await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
-        if (moved) await fs.rename(old, final).catch(() => {});
-        throw new OutputError(
-          `could not write checkpoint ${final}: ${fsErrorText(e)}; the previous checkpoints are intact`,
-          (e as NodeJS.ErrnoException)?.code,
-        );
-      }
+      await writeFolderAtomic(join(dir, name), files, fs, 'checkpoint');
     },
     async writeFile(name, data) {
       await ready();

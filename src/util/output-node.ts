@@ -4,8 +4,13 @@
  *
  *   writeFileAtomic(path, data)   data -> `.<name>.tmp-<pid>` beside it, then rename over `path`;
  *                                 a failure removes the temporary file and names `path`
+ *   writeFolderAtomic(path, files) every file into `.<name>.tmp-<pid>-<ms>/`; then, if `path`
+ *                                 exists, it is renamed to `.<name>.old-<pid>`, the new folder
+ *                                 renamed to `path` and the old one deleted; a failure puts the
+ *                                 old folder back
  *   checkOutputFile(path, what)   before the work: `path` is not a folder and its folder can be made
- *   checkOutputFolder(path, what) before the work: `path` is not a file and can be made
+ *   checkOutputFolder(path, what) before the work: `path` is not a file and can be made (both also
+ *                                 clean the stale temporaries of `path` beside it)
  *   cleanStaleTemps(dir)          at start: removes `.*.tmp-<pid>*` entries of processes that are
  *                                 gone, and puts back a `.<name>.old-<pid>` whose `<name>` is missing
  *                                 (a kill between the two renames of a folder swap)
@@ -91,6 +96,37 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, f
   }
 }
 
+/** Writes `files` as the folder `path`, replacing an older one atomically (see the header). */
+export async function writeFolderAtomic(path: string, files: Map<string, Uint8Array>, fs: OutputFs = nodeFs, what = 'folder'): Promise<void> {
+  const dir = dirname(path), name = basename(path);
+  const tmp = join(dir, tempName(name, `-${Date.now()}`));
+  const old = join(dir, `.${name}.old-${process.pid}`);
+  let moved = false;
+  try {
+    await usingTemp(tmp, () => usingTemp(old, async () => {
+      await fs.mkdir(dir, { recursive: true });
+      await fs.rm(tmp, { recursive: true, force: true });
+      await fs.mkdir(tmp);
+      for (const [f, data] of files) await fs.writeFile(join(tmp, f), data);
+      const exists = await fs.stat(path).then(() => true, () => false);
+      if (exists) {
+        await fs.rename(path, old);
+        moved = true;
+      }
+      await fs.rename(tmp, path);
+      moved = false;
+      if (exists) await fs.rm(old, { recursive: true, force: true });
+    }));
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
+    if (moved) await fs.rename(old, path).catch(() => {});
+    throw new OutputError(
+      `could not write ${what} ${path}: ${fsErrorText(e)}; ${what === 'checkpoint' ? 'the previous checkpoints are intact' : `the previous ${name} is intact`}`,
+      (e as NodeJS.ErrnoException)?.code,
+    );
+  }
+}
+
 /** The nearest existing ancestor of `p` must be a folder we can write into. */
 async function checkCreatable(p: string, what: string): Promise<void> {
   let d = resolve(p);
@@ -109,18 +145,22 @@ async function checkCreatable(p: string, what: string): Promise<void> {
   }
 }
 
-/** Before the work: `path` can be written as a file (not a folder; its folder exists or can be made). */
+/** Before the work: `path` can be written as a file (not a folder; its folder exists or can be
+ *  made). Temporaries of `path` left by killed processes are removed. */
 export async function checkOutputFile(path: string, what: string): Promise<void> {
   const st = await fsp.stat(path).catch(() => null);
   if (st?.isDirectory()) throw new OutputError(`${what} ${path}: is a folder; expected a file name to write`);
   await checkCreatable(dirname(resolve(path)), what);
+  await cleanStaleTemps(dirname(path), nodeFs, basename(path));
 }
 
-/** Before the work: `path` can be used as an output folder (not a file; exists or can be made). */
+/** Before the work: `path` can be used as an output folder (not a file; exists or can be made).
+ *  Temporaries of `path` left by killed processes (beside it) are removed. */
 export async function checkOutputFolder(path: string, what: string): Promise<void> {
   const st = await fsp.stat(path).catch(() => null);
   if (st && !st.isDirectory()) throw new OutputError(`${what} ${path}: is a file; expected a folder`);
   await checkCreatable(path, what);
+  await cleanStaleTemps(dirname(resolve(path)), nodeFs, basename(resolve(path)));
 }
 
 /** True while process `pid` exists (EPERM: it exists, owned by someone else). */
