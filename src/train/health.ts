@@ -2,23 +2,23 @@
  * Training health, step by step, from the two numbers each step already has on the host: the
  * loss and the global gradient norm (sqrt of AdamW's sum of squares, src/train/optimizer.ts).
  *
- *   observe(step, loss, gradNorm) throws a TrainError with a diagnosis when either is NaN/Inf
+ *   observe(step, loss, gradNorm, B) throws a TrainError with a diagnosis when either is NaN/Inf
  *     (before the caller saves anything: a checkpoint of NaN weights is never written), and
- *     returns a warning, once per episode, when the loss has stayed constant with a gradient norm
- *     of exactly 0 for STALL_STEPS steps: nothing is learning (identical embeddings from a
- *     collapsed or diverged model, or batches whose pairs all share one label).
+ *     returns a warning, once per episode, when the gradient norm has been exactly 0 for
+ *     STALL_STEPS steps in a row (the loss then sits still): nothing is learning, from identical
+ *     embeddings (a collapsed or diverged model) or batches whose pairs all share one label.
  */
 import type { TrainConfig } from '../config';
 
 export class TrainError extends Error {}
 
-/** Steps of constant loss and zero gradient before the warning. */
+/** Steps in a row with a zero gradient norm before the warning. */
 export const STALL_STEPS = 3;
 
 export class TrainingHealth {
   private first = true;
   private prevLoss: number | null = null;
-  private stall: { from: number; loss: number; n: number } | null = null;
+  private stall: { from: number; lo: number; hi: number; n: number } | null = null;
   private warned = false;
 
   constructor(
@@ -56,23 +56,27 @@ export class TrainingHealth {
       this.warned = false;
       return null;
     }
-    if (this.stall && Math.abs(loss - this.stall.loss) <= 1e-6 * Math.max(1, Math.abs(loss))) this.stall.n++;
-    else this.stall = { from: step, loss, n: 1 };
-    if (this.stall.n < STALL_STEPS || this.warned) return null;
+    this.stall ??= { from: step, lo: loss, hi: loss, n: 0 };
+    const st = this.stall;
+    st.n++;
+    st.lo = Math.min(st.lo, loss);
+    st.hi = Math.max(st.hi, loss);
+    if (st.n < STALL_STEPS || this.warned) return null;
     this.warned = true;
-    const l = this.stall.loss;
+    const l = loss;
     const uniform = Math.log(batch);
     let why: string;
-    if (this.c.loss_type === 'infonce' && Math.abs(l - uniform) < 1e-3) {
+    if (this.c.loss_type === 'infonce' && st.lo === st.hi && Math.abs(l - uniform) < 1e-3) {
       why = `${l.toFixed(4)} = ln(${batch}) is the InfoNCE loss of identical embeddings: the model maps every image to the same vector ` +
         `(collapsed, or diverged: lower learning_rate, now ${this.c.learning_rate})`;
-    } else if (l === 0) {
+    } else if (st.hi === 0) {
       why = 'a loss of 0 with no gradient: every pair in these batches may share one label (in-batch negatives need other classes), ' +
         'or the loss has nothing left to push';
     } else {
       why = 'the embeddings no longer change the loss (collapsed or saturated: lower learning_rate, ' +
         `now ${this.c.learning_rate})`;
     }
-    return `warning: steps ${this.stall.from}-${step}: the loss has stayed at ${l.toPrecision(5)} with a gradient norm of 0, so nothing is learning; ${why}`;
+    const at = st.lo === st.hi ? `stayed at ${l.toPrecision(5)}` : `moved only with the batch (${st.lo.toPrecision(5)} to ${st.hi.toPrecision(5)})`;
+    return `warning: steps ${st.from}-${step}: the gradient norm has been 0 and the loss has ${at}, so nothing is learning; ${why}`;
   }
 }
