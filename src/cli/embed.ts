@@ -14,6 +14,7 @@ import { preprocessorFromConfig } from '../data/preprocess';
 import { IMAGE_EXTENSIONS, isImageName } from '../data/source';
 import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { commandGpu } from './gpu';
+import type { Gpu } from '../gpu/device';
 import { writeSafetensors } from '../io/safetensors';
 import { embeddingDim, type Pooling } from '../model/embed';
 import { loadCheckpoint } from '../model/load';
@@ -43,7 +44,8 @@ export async function listImages(inputs: string[]): Promise<string[]> {
   return out;
 }
 
-export async function embedCommand(args: string[]): Promise<void> {
+/** `env.gpu`: a GPU to use instead of the command's own (tests; it is not destroyed). */
+export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Promise<void> {
   const o = parseOptions('embed', args, {
     model: { type: 'string', help: 'model folder or hub id (e.g. facebook/dinov2-small)', required: true },
     images: { type: 'string', multiple: true, help: 'image files or folders (repeatable; also positional)' },
@@ -69,31 +71,34 @@ export async function embedCommand(args: string[]): Promise<void> {
   const ck = await loadCheckpoint(src);
   if (!ck.preprocessor) throw new Error(`${src.where}: no preprocessor_config.json; cannot know how to resize images`);
   const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${src.where}/preprocessor_config.json`);
-  const gpu = await commandGpu();
+  const gpu = env.gpu ?? (await commandGpu());
   const vit = new Vit(gpu, ck.spec, ck.weights);
-  const D = embeddingDim(vit, pooling);
+  try {
+    const D = embeddingDim(vit, pooling);
 
-  const bar = new ProgressBar('embed', paths.length);
-  const r = await embedImages(vit, pp, paths, decodeImageFile, {
-    batchSize: batch,
-    pooling,
-    onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
-  });
-  bar.done();
-  for (const s of r.skipped) process.stderr.write(`skipped ${s.path}: ${s.error}\n`);
-  requireEmbedded(r, paths.length);
-  const done = r.kept.map((i) => paths[i]);
-  const { skipped, emb } = r;
-  checkEmbeddings(emb, done.length, D, done, v.model as string);
-  const meta = {
-    format: 'pt',
-    model: v.model as string,
-    pooling,
-    paths: JSON.stringify(done),
-    skipped: JSON.stringify(skipped),
-  };
-  await writeFileAtomic(outPath, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
-  process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
-  vit.destroy();
-  gpu.destroy();
+    const bar = new ProgressBar('embed', paths.length);
+    const r = await embedImages(vit, pp, paths, decodeImageFile, {
+      batchSize: batch,
+      pooling,
+      onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
+    });
+    bar.done();
+    for (const s of r.skipped) process.stderr.write(`skipped ${s.path}: ${s.error}\n`);
+    requireEmbedded(r, paths.length);
+    const done = r.kept.map((i) => paths[i]);
+    const { skipped, emb } = r;
+    checkEmbeddings(emb, done.length, D, done, v.model as string);
+    const meta = {
+      format: 'pt',
+      model: v.model as string,
+      pooling,
+      paths: JSON.stringify(done),
+      skipped: JSON.stringify(skipped),
+    };
+    await writeFileAtomic(outPath, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
+    process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
+  } finally {
+    vit.destroy();
+    if (!env.gpu) gpu.destroy();
+  }
 }
