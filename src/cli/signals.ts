@@ -5,8 +5,8 @@
  * even with SIGKILL, the channel closes and this process stops as if told to). Works the same
  * when main.ts runs without the wrapper (no channel then).
  *
- *   installStopSignals()   once, at start (main.ts). With no handler registered a request exits
- *                          at once with 128 + the signal number (nothing is being saved).
+ *   installStopSignals()   once, at start (main.ts). With no handler registered a request ends
+ *                          the process at once, killed by that signal (nothing is being saved).
  *   onStop(handler)        a command that can stop cleanly (train: save a checkpoint, then
  *                          return) registers here; returns the function that unregisters it.
  *   stopExitCode()         128 + signal number of the request that stopped the command, or null.
@@ -27,16 +27,28 @@ let firstAt = 0;
 let code: number | null = null;
 let installed = false;
 
+/**
+ * Ends the process the way the signal's default action would: the handlers are removed and the
+ * signal raised again, so the kernel ends it at once. (process.exit() would run exit-time cleanup
+ * while Dawn's threads may be mid-work, which can crash.) The exit status is "killed by <sig>".
+ */
+function die(sig: StopSignal): never {
+  for (const s of Object.keys(SIGNALS)) process.removeAllListeners(s);
+  process.kill(process.pid, sig);
+  // Not reached where the signal's default action ends the process (every POSIX system).
+  process.exit(128 + SIGNALS[sig]);
+}
+
 function request(sig: StopSignal, why: string): void {
   const now = Date.now();
-  if (!handler) process.exit(128 + SIGNALS[sig]);
+  if (!handler) die(sig);
   if (code === null) {
     code = 128 + SIGNALS[sig];
     firstAt = now;
     handler(why);
   } else if (now - firstAt > REPEAT_MS) {
     process.stderr.write(`\n${why} again: quitting at once (what was saved so far is intact)\n`);
-    process.exit(code);
+    die(sig);
   }
 }
 
