@@ -42,6 +42,7 @@ import { dirSource } from '../../src/model/node-source';
 import { checkTrainOutput } from '../../src/train/output-dir-node';
 import { fixtureFiles, HubServer } from '../hub/hub-server';
 import { nodeGpu } from '../helpers/node-gpu';
+import { BOMBS, bombMessage } from './bombs';
 import { visibleTree, TINY } from './helpers';
 
 const TINY2 = 'tests/fixtures/models/dinov2-tiny';
@@ -264,47 +265,9 @@ describe('NaN at the boundaries', () => {
   });
 });
 
-/** CRC-32 (PNG chunks). */
-function crc32(b: Uint8Array): number {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-function pngHeader(w: number, h: number): Uint8Array {
-  const ihdr = Buffer.alloc(17);
-  ihdr.write('IHDR', 0);
-  ihdr.writeUInt32BE(w, 4);
-  ihdr.writeUInt32BE(h, 8);
-  ihdr.set([8, 2, 0, 0, 0], 12);
-  const chunk = (type: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(type.length - 4);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(type));
-    return Buffer.concat([len, type, crc]);
-  };
-  const idat = Buffer.concat([Buffer.from('IDAT'), Buffer.from([0x78, 0x9c, 0xed, 0xc1, 0x01, 0x0d, 0x00, 0x00])]);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk(ihdr), chunk(idat), chunk(Buffer.from('IEND'))]);
-}
-/** Header-only bombs of each format (the pixel data is absent or garbage: it must never be decoded). */
-export const BOMBS: Record<string, Uint8Array> = {
-  'bomb.png': pngHeader(16000, 16000),
-  'huge.png': pngHeader(20000, 20000),
-  'bomb.jpg': Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, ...Buffer.from('JFIF\0'), 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xc0, 0, 17, 8, 0x3e, 0x80, 0x3e, 0x80, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]),
-  'bomb.webp': Uint8Array.from([...Buffer.from('RIFF'), 30, 0, 0, 0, ...Buffer.from('WEBPVP8X'), 10, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0x3e, 0, 0x7f, 0x3e, 0]),
-  'bomb.gif': Uint8Array.from([...Buffer.from('GIF89a'), 0x80, 0x3e, 0x80, 0x3e, 0, 0, 0, 0x3b]),
-};
-
 describe('images', () => {
   test('decompression bombs are refused from the header, with the size and the limit', async () => {
-    for (const [name, bytes] of Object.entries(BOMBS)) {
-      const side = name === 'huge.png' ? 20000 : 16000;
-      await expect(decodeImageBytes(bytes, name), name).rejects.toThrow(new RegExp(
-        `^${name.replace('.', '\\.')}: a (PNG|JPEG|WebP|GIF) of ${side}x${side} \\(${(side * side / 1e6).toFixed(1)} megapixels, \\d+ MB of RGB\\) above the limit of 89\\.5 megapixels; refused before decoding`));
-    }
+    for (const [name, bytes] of Object.entries(BOMBS)) await expect(decodeImageBytes(bytes, name), name).rejects.toThrow(bombMessage(name));
     // A real image within the limit still decodes, and a lower limit applies to it.
     const ok = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080' } }).png().toBuffer();
     expect((await decodeImageBytes(ok, 'ok.png')).width).toBe(300);
