@@ -436,9 +436,6 @@ test('a hub endpoint from the page link gets the access token only after the use
     const errors = watch(page);
     await page.goto(`${url}?hub_endpoint=${encodeURIComponent(hostile.url)}`, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
-    const box = page.getByRole('checkbox', { name: /Send my access token to/ });
-    expect(await page.locator('#model-endpoint-name').textContent()).toBe(hostile.url);
-    expect(await box.isChecked()).toBe(false);
     const load = async (id: string, token: string) => {
       await page.getByRole('textbox', { name: 'Hub model id' }).fill(id);
       await page.locator('#model-token').fill(token);
@@ -446,9 +443,13 @@ test('a hub endpoint from the page link gets the access token only after the use
     };
     // A token typed while the endpoint came from the link: nothing is sent, not even a request.
     await load('org/gated', 'hf_secret_token');
-    await expect.poll(() => page.locator('#model-error').textContent()).toContain('Your access token was not sent anywhere');
-    expect(await page.locator('#model-error').textContent()).toContain(hostile.url);
+    await expect.poll(async () => hostile.log.length > 0 || (await page.locator('#model-error').isVisible()), { timeout: 30_000 }).toBe(true);
+    expect(hostile.log.filter((r) => r.auth !== null)).toEqual([]); // the token never left
     expect(hostile.log).toEqual([]);
+    expect(await page.locator('#model-error').textContent()).toContain(`Your access token was not sent anywhere: this page's link names the hub mirror ${hostile.url}`);
+    const box = page.getByRole('checkbox', { name: /Send my access token to/ });
+    expect(await page.locator('#model-endpoint-name').textContent()).toBe(hostile.url);
+    expect(await box.isChecked()).toBe(false);
     // Without a token the download goes ahead (nothing secret is sent)...
     await load('org/public', '');
     await expect.poll(() => page.locator('#model-info').textContent(), { timeout: 30_000 }).toContain('Loaded org/public');
