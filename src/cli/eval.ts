@@ -257,18 +257,20 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
     ({ records: list, repeats } = uniqueEbayRecords(list, listFile!));
     if (repeats) err(`${listFile}: ${repeats} repeated image paths removed (each image is searched once; a repeat would find itself)\n`);
   }
-  // Recall@K needs K other images to rank: a larger K would report 100% for any model.
-  const checkKs = (n: number, when: string) => {
+  // Recall@K needs K other images to rank: a larger K would report 100% for any model. Given
+  // with --topk it is refused while nothing has been computed yet (`source`: where n comes from);
+  // after the embedding (unreadable images lowered n), and for the default Ks, it is left out.
+  const checkKs = (n: number, when: string, source: string | null) => {
     const big = ks.filter((k) => k > n - 1);
     if (!big.length) return;
-    if (v.topk !== undefined && when === 'listed') {
-      throw new UsageError(`--topk ${big.join(',')}: larger than the ${n - 1} other images each query is ranked against (${listFile} lists ${n}); use K <= ${n - 1}`);
+    if (v.topk !== undefined && source) {
+      throw new UsageError(`--topk ${big.join(',')}: larger than the ${n - 1} other images each query is ranked against (${source}); use K <= ${n - 1}`);
     }
     ks = ks.filter((k) => k <= n - 1);
     err(`recall@${big.join(', recall@')} left out: each query has only ${n - 1} other images to rank (${when})\n`);
     if (!ks.length) throw new Error(`${n} images: too few to measure Recall@K (need at least 2)`);
   };
-  if (list) checkKs(list.length, 'listed');
+  if (list) checkKs(list.length, 'listed', `${listFile} lists ${list.length}`);
 
   let set: EmbeddingSet;
   let decodeRate: number | null = null;
@@ -336,7 +338,8 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
     // Search: every image against all others.
     const { N, D } = set;
     checkEmbeddings(set.emb, N, D, set.paths, v.model_path ?? v.embeddings!);
-    checkKs(N, list && N < list.length ? `${list.length - N} of the ${list.length} listed images could not be read` : 'in the embeddings file');
+    if (v.embeddings) checkKs(N, 'in the embeddings file', `${v.embeddings} holds ${N}`);
+    else checkKs(N, `${list!.length - N} of the ${list!.length} listed images could not be read`, null);
     const emb = set.emb;
     const K = ks[ks.length - 1];
     const tS = performance.now();

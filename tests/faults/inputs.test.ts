@@ -325,6 +325,12 @@ describe('errors that name the file and key', () => {
       const err = await run(['--model_path', TINY2, '--sop_root', sop, '--output_dir', d]);
       expect(err).toMatch(/recall@10, recall@100 left out: each query has only 3 other images to rank \(listed\)/);
       expect(report(d).topk).toEqual([1]);
+      // an embeddings file (no list): the same refusal, counting its rows
+      const f = join(fresh(), 'emb.safetensors');
+      writeFileSync(f, writeSafetensors([{ name: 'embeddings', shape: [4, 8], data: new Float32Array(32).map((_, i) => Math.cos(i)) },
+        { name: 'labels', dtype: 'I64', shape: [4], data: new BigInt64Array([1n, 1n, 2n, 2n]) }], { paths: JSON.stringify(['a', 'b', 'c', 'd']) }));
+      expect(await errorOf(run(['--embeddings', f, '--output_dir', fresh(), '--topk', '1,5']))).toBe(
+        `--topk 5: larger than the 3 other images each query is ranked against (${f} holds 4); use K <= 3`);
     });
 
     test('no readable image: an error, and no output (eval and embed)', async () => {
