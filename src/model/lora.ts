@@ -61,8 +61,8 @@ const AdapterConfig = z.looseObject({
   r: z.number().int().positive().nullish(),
   lora_alpha: z.number().nullish(),
   use_rslora: z.boolean().nullish(),
-  use_dora: z.literal(false, { message: 'DoRA is not supported' }).nullish(),
-  fan_in_fan_out: z.literal(false, { message: 'it is for GPT-2 style Conv1D layers, not supported here' }).nullish(),
+  use_dora: z.literal(false, { message: '"use_dora": true (DoRA) is not supported' }).nullish(),
+  fan_in_fan_out: z.literal(false, { message: '"fan_in_fan_out": true is not supported (it is for GPT-2 style Conv1D layers)' }).nullish(),
   rank_pattern: Patterns(z.number().int().positive()),
   alpha_pattern: Patterns(z.number()),
 });
@@ -75,6 +75,7 @@ function checkAdapterConfig(config: Record<string, unknown>, cfgName: string): z
     const key = i.path.map(String).join('.');
     let v: unknown = config;
     for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p as PropertyKey];
+    if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
     const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
     if (i.code === 'invalid_key') {
       return `${cfgName}: "${i.path.slice(0, -1).join('.')}" key ${JSON.stringify(String(i.path.at(-1)))} is not a valid regular expression (PEFT matches it with re)`;

@@ -6,7 +6,7 @@
  *   logs every logging_steps, checkpoints every save_steps and at each epoch end,
  *   train_results.json and train_config.yaml kept up to date in output_dir.
  * Every step's loss and gradient norm go through TrainingHealth (./health.ts): NaN/Inf stops the run
- * before anything of that step is saved, a stall (constant loss, zero gradient) is warned about.
+ * before anything of that step is saved; a stall (a zero gradient norm, step after step) is warned about.
  * A results file that cannot be written (a full disk) saves a checkpoint if it can, then stops.
  * Resuming restores weights, AdamW moments, the step and the position in the epoch's data order,
  * so the losses after resuming equal those of an uninterrupted run with the same seed; a resume
