@@ -7,12 +7,15 @@
  *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
  * Run `vembed <command> --help` for details.
+ * SIGINT / SIGTERM / SIGHUP: `train` saves a checkpoint and exits with 128 + the signal number;
+ * the other commands exit at once (their outputs are written atomically; see ./signals.ts).
  */
 import { embedCommand } from './embed';
 import { evalCommand } from './eval';
 import { forwardCommand } from './forward';
 import { mergeCommand } from './merge';
 import { prepareCommand } from './prepare';
+import { installStopSignals, stopExitCode } from './signals';
 import { trainCommand } from './train';
 
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
@@ -45,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     await c.run(rest);
-    return 0;
+    return stopExitCode() ?? 0; // stopped by a signal after saving: 130 (SIGINT) or 143 (SIGTERM)
   } catch (e) {
     process.stderr.write(`vembed ${cmd}: ${(e as Error).message}\n`);
     if (process.env.VEMBED_DEBUG) console.error(e);
@@ -53,4 +56,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+installStopSignals();
 main(process.argv.slice(2)).then((code) => process.exit(code));

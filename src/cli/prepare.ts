@@ -8,11 +8,11 @@
  * Single-image classes and missing image files are skipped and counted; a malformed list line is
  * an error naming file:line. Files are written atomically (temporary file, then rename).
  */
-import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeSplit, pairsToJsonl, prepareSop } from '../data/sop';
 import { nodeSource } from '../data/source-node';
 import { parseOptions, UsageError } from './args';
+import { writeFileAtomic } from '../util/output-node';
 
 const SUBCOMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   sop: { run: prepareSopCommand, help: 'Stanford Online Products folder -> train.jsonl + val.jsonl' },
@@ -38,12 +38,6 @@ export async function prepareCommand(args: string[]): Promise<void> {
   await sub.run(rest);
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
 async function prepareSopCommand(args: string[]): Promise<void> {
   const o = parseOptions('prepare sop', args, {
     root: { type: 'string', help: 'the SOP folder (Ebay_train.txt, Ebay_test.txt, images); outputs go here', required: true },
@@ -63,10 +57,10 @@ async function prepareSopCommand(args: string[]): Promise<void> {
   const root = v.root as string;
   const { train, val } = await prepareSop(nodeSource(root), { seed, valFromTrain });
   if (train.pairs.length === 0) throw new Error(`${join(root, 'Ebay_train.txt')}: no training records (every class has a single image, or the files are missing)\n${describeSplit('train.jsonl', train)}`);
-  await writeAtomic(join(root, 'train.jsonl'), pairsToJsonl(train.pairs));
+  await writeFileAtomic(join(root, 'train.jsonl'), pairsToJsonl(train.pairs));
   const lines = [describeSplit('train.jsonl', train)];
   if (val) {
-    await writeAtomic(join(root, 'val.jsonl'), pairsToJsonl(val.pairs));
+    await writeFileAtomic(join(root, 'val.jsonl'), pairsToJsonl(val.pairs));
     lines.push(describeSplit('val.jsonl', val));
     if (val.pairs.length === 0) process.stderr.write(`warning: val.jsonl has no records\n`);
   }

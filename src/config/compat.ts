@@ -89,7 +89,6 @@ export const FOREIGN_KEYS: Record<string, ForeignKey> = {
   run_tags: ignored('experiment-tracker metadata; this trainer reports to no tracker'),
   run_notes: ignored('experiment-tracker metadata; this trainer reports to no tracker'),
   skip_invalid_records: ignored("vembed-factory's loader skips records with missing fields; here record checks follow validate_data and the data loader"),
-  overwrite_output_dir: ignored(NOT_READ),
   save_strategy: ignored(`${NOT_READ}; checkpoints follow save_steps there and here`),
   max_image_size: ignored(`${NOT_READ}; the input size comes from the model's preprocessor_config.json`),
   early_stopping_patience: ignored(NOT_READ),

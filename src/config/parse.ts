@@ -59,7 +59,7 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: 
 
 /** The first line of a yaml error message, without its position. */
 const yamlMessage = (m: string) => m.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-const fmt = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+const fmt = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v));
 const KNOWN_KEYS = [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)];
 const isKnownKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
 const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null)) as TrainConfigKey | null;
@@ -234,6 +234,9 @@ function checkValue(key: TrainConfigKey, spelling: string, given: unknown, where
   const coerced = coerce(key, value);
   const result = field(key).safeParse(coerced);
   if (result.success) return { value: coerced };
+  if (typeof coerced === 'number' && Number.isInteger(coerced) && !Number.isSafeInteger(coerced) && schema.type === 'integer') {
+    return { problems: [`${where}: ${spelling}: ${fmt(given)} is too large; expected ${allowedWithDefault(key)}, below 2^53`] };
+  }
   const unknownKeys = result.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
   if (unknownKeys.length) {
     const names = Object.keys(schema.anyOf?.find((s) => s.type === 'object')?.properties ?? {});

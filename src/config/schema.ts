@@ -47,6 +47,11 @@ export const TrainConfig = z.object({
   /** Folder that relative image paths in the records are resolved against; null or "" = none.
    *  Default null. */
   image_root: path().default(null),
+  /** Image paths in the records may be absolute, or lead out of image_root (or, without it, the
+   *  folder paths are relative to) with "..". Off, such a record is an error naming the file and
+   *  line, so a dataset file cannot make the trainer read files elsewhere. Our own option.
+   *  Default false. */
+  allow_absolute_paths: z.boolean().default(false),
   /** Record column names by role, e.g. {query_image: img, positive: pos, label: class_id}.
    *  Default null (the roles' own names). */
   column_mapping: z
@@ -61,10 +66,16 @@ export const TrainConfig = z.object({
   // ── schedule ───────────────────────────────────────────────────────────────────────────────
   /** Where checkpoints, train_config.yaml and train_results.json go. Default "output". */
   output_dir: z.string().min(1).default('output'),
-  /** Passes over the training records. Default 3. */
-  epochs: int(1).default(3),
-  /** Records per optimizer micro-step (in-batch negatives come from this batch). Default 32. */
-  batch_size: int(1).default(32),
+  /** Train into an output_dir that already holds another run (Hugging Face's key). Without it a
+   *  non-empty output_dir is refused unless resuming from it. With it, the earlier run's files
+   *  (checkpoint-* folders, train_results.json, train_config.yaml) are moved into
+   *  output_dir/replaced-<n>/ first, never deleted and never mixed with the new run. Default false. */
+  overwrite_output_dir: z.boolean().default(false),
+  /** Passes over the training records, at most 1,000,000. Default 3. */
+  epochs: int(1).max(1_000_000).default(3),
+  /** Records per optimizer micro-step (in-batch negatives come from this batch, so >= 2).
+   *  Default 32. */
+  batch_size: int(2).default(32).meta({ allowed: 'an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch)' }),
   /** Batch size for embedding the validation set; null = batch_size. Default null. */
   eval_batch_size: int(1).nullable().default(null),
   /** Micro-batches whose gradients are summed before one optimizer step. Default 1. */

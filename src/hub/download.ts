@@ -35,6 +35,7 @@
  * repository and the file.
  */
 import type { FileSource } from '../model/load';
+import { plainRelativePath } from '../util/paths';
 import type { ManifestFile, ModelCache, ModelManifest } from './cache';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -73,9 +74,7 @@ export function validateRepoId(id: string): string {
 
 /** Throws unless `file` is a plain relative path inside a repository (no `..`, no `\`). */
 export function validateFileName(file: string, where: string): string {
-  const ok = typeof file === 'string' && file.length > 0 && file.length <= 255 && !file.includes('\\') &&
-    !/[\x00-\x1f]/.test(file) && file.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
-  if (!ok) throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
+  if (!plainRelativePath(file)) throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
   return file;
 }
 

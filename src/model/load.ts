@@ -1,9 +1,11 @@
 /**
  * Loading a Hugging Face model folder (config.json + model.safetensors, or a sharded
  * model.safetensors.index.json + shards) from any file source: a Node directory, browser file
- * handles, or the IndexedDB cache. Errors name the file.
+ * handles, or the IndexedDB cache. Errors name the file. Shards named by the index must be files
+ * of the folder itself (no absolute path, no ".."); weights with NaN/Inf are refused (./weights.ts).
  */
 import { SafetensorsFile } from '../io/safetensors';
+import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
 
@@ -42,7 +44,16 @@ export async function weightFiles(src: FileSource): Promise<string[]> {
     if (!map || typeof map !== 'object') {
       throw new ModelLoadError(`${src.where}/model.safetensors.index.json: no "weight_map" object`);
     }
-    return [...new Set(Object.values(map))].sort();
+    const files = [...new Set(Object.values(map))].sort();
+    // A shard is a file of this folder: never an absolute path or one that climbs out with "..".
+    const bad = Object.entries(map).find(([, f]) => typeof f !== 'string' || !plainRelativePath(f));
+    if (bad) {
+      throw new ModelLoadError(
+        `${src.where}/model.safetensors.index.json: weight_map "${bad[0]}" names ${JSON.stringify(bad[1])}; ` +
+          'expected a file name inside the model folder (no absolute path, no "..")',
+      );
+    }
+    return files;
   }
   throw new ModelLoadError(
     `${src.where}: no model.safetensors or model.safetensors.index.json (a Hugging Face model folder is expected)`,

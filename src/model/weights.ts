@@ -1,7 +1,7 @@
 /**
  * Checkpoint tensors of a ViT: the expected names and shapes for each family (spec §1.2, §2.2),
  * validated against config.json, and looked up by name (never by position). A known wrapper
- * prefix (`dinov2.`) is stripped. Errors name the file and the tensor.
+ * prefix (`dinov2.`) is stripped. A NaN or Inf value is refused. Errors name the file and the tensor.
  *
  * Internally both families use one set of role names per layer:
  *   norm1.{w,b} q.{w,b} k.{w,b} v.{w,b} o.{w,b} ls1 norm2.{w,b} fc1.{w,b} fc2.{w,b} ls2
@@ -9,6 +9,7 @@
  */
 import type { VitSpec } from './config';
 import { SafetensorsFile } from '../io/safetensors';
+import { nonFiniteText } from '../util/finite';
 
 export class CheckpointError extends Error {}
 
@@ -120,7 +121,14 @@ export function collectWeights(spec: VitSpec, files: SafetensorsFile[]): Map<str
         `${loc.file.file}: tensor "${loc.key}" has shape [${info.shape.join(', ')}], but config.json implies [${t.shape.join(', ')}]`,
       );
     }
-    out.set(t.role, loc.file.f32(loc.key));
+    const data = loc.file.f32(loc.key);
+    const bad = t.optional ? null : nonFiniteText(data); // optional ones (mask_token) are never used
+    if (bad) {
+      throw new CheckpointError(
+        `${loc.file.file}: tensor "${loc.key}" has ${bad}; a damaged checkpoint (or one saved from a diverged run): every embedding would be NaN`,
+      );
+    }
+    out.set(t.role, data);
   }
   return out;
 }

@@ -56,9 +56,11 @@ describe('defaults', () => {
       data_path: null,
       val_data_path: null,
       image_root: null,
+      allow_absolute_paths: false,
       column_mapping: null,
       validate_data: false,
       output_dir: 'output',
+      overwrite_output_dir: false,
       epochs: 3,
       batch_size: 32,
       eval_batch_size: null,
@@ -168,11 +170,11 @@ describe('vembed-factory YAML', () => {
       learning_rate: 2e-5, // from `lr`
       use_gradient_cache: false, // defaults.yaml says false
       gradient_cache_chunk_size: 8,
+      overwrite_output_dir: true, // Hugging Face's key, read here (see schema.ts)
     });
     // topk_tokens appears twice with the same value: no note for that.
     expect(notes).toMatchInlineSnapshot(`
       [
-        "config.yaml:13: overwrite_output_dir: true is ignored here: vembed-factory's trainer does not read it either",
         "config.yaml:16: save_strategy: "epoch" is ignored here: vembed-factory's trainer does not read it either; checkpoints follow save_steps there and here",
         "config.yaml:24: max_seq_length: 128 is ignored here: a text tokenizer length; this trainer has no text encoder",
         "config.yaml:25: max_image_size: 224 is ignored here: vembed-factory's trainer does not read it either; the input size comes from the model's preprocessor_config.json",
@@ -257,9 +259,9 @@ describe('errors name the key, the value and what is allowed', () => {
   test('wrong type', () => {
     expect(problems('epochs: ten\nuse_lora: maybe\nbatch_size: 2.5\noutput_dir: [a, b]\ncolumn_mapping: img\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: epochs: "ten" is not allowed; expected an integer >= 1 (default 3)",
+        "config.yaml:1: epochs: "ten" is not allowed; expected an integer in [1, 1000000] (default 3)",
         "config.yaml:2: use_lora: "maybe" is not allowed; expected true or false (default false)",
-        "config.yaml:3: batch_size: 2.5 is not allowed; expected an integer >= 1 (default 32)",
+        "config.yaml:3: batch_size: 2.5 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
         "config.yaml:4: output_dir: ["a","b"] is not allowed; expected a non-empty string (default "output")",
         "config.yaml:5: column_mapping: "img" is not allowed; expected a mapping with keys among query_image, positive, negatives, label, query or null (default null)",
       ]
@@ -269,8 +271,8 @@ describe('errors name the key, the value and what is allowed', () => {
   test('out of range', () => {
     expect(problems('epochs: 0\nbatch_size: -1\nlearning_rate: -1.0e-4\nwarmup_ratio: 1.5\nlora_dropout: 1\nmax_grad_norm: -1\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: epochs: 0 is not allowed; expected an integer >= 1 (default 3)",
-        "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 1 (default 32)",
+        "config.yaml:1: epochs: 0 is not allowed; expected an integer in [1, 1000000] (default 3)",
+        "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
         "config.yaml:3: learning_rate: -0.0001 is not allowed; expected a number > 0 (default 0.00002)",
         "config.yaml:4: warmup_ratio: 1.5 is not allowed; expected a number in [0, 1] (default 0.1)",
         "config.yaml:5: lora_dropout: 1 is not allowed; expected a number in [0, 1) (default 0.05)",
@@ -436,8 +438,8 @@ describe('--config_override key=value', () => {
     `);
     expect(problems('', ['epochs=abc', 'batch_size=0'])).toMatchInlineSnapshot(`
       [
-        "--config_override epochs=abc: epochs: "abc" is not allowed; expected an integer >= 1 (default 3)",
-        "--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 1 (default 32)",
+        "--config_override epochs=abc: epochs: "abc" is not allowed; expected an integer in [1, 1000000] (default 3)",
+        "--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
       ]
     `);
     expect(problems('', ['lr=1e-4', 'learning_rate=2e-4'])).toMatchInlineSnapshot(`
@@ -456,7 +458,7 @@ describe('--config_override key=value', () => {
     const base = parse(dinov3Example).config;
     const { config } = applyOverrides(base, ['batch_size=64', 'use_lora=false']);
     expect(config).toEqual({ ...base, batch_size: 64, use_lora: false });
-    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow('--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 1 (default 32)');
+    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow('--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)');
   });
 
   test('validateTrainConfig checks a plain object the same way', () => {
@@ -500,9 +502,11 @@ describe('toYaml', () => {
       data_path: data/stanford_online_products/train.jsonl
       val_data_path: data/stanford_online_products/val.jsonl
       image_root: data/stanford_online_products
+      allow_absolute_paths: false
       column_mapping: null
       validate_data: false
       output_dir: experiments/output_sop_dinov3_i2i
+      overwrite_output_dir: false
       epochs: 10
       batch_size: 128
       eval_batch_size: null
