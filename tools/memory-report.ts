@@ -4,7 +4,10 @@
  * ViT-B/16 step at batch 128 can be sized on a machine without a GPU. Also prints the dispatches
  * the step records (gpu.dispatchCount, per op).
  *
- *   npx vite-node tools/memory-report.ts [-- --model b16|s16 --batch 128 --chunk 8 --lora 1]
+ *   npx vite-node tools/memory-report.ts [-- --model b16|s16 --batch 128 --chunk 8 --lora 1 --path gpu]
+ * --path gpu (default): the kernel variants a GPU adapter gets (fused 'flash' attention,
+ * workgroup-per-row LayerNorm, tiled matmul), so the counts are those of a real GPU even here;
+ * --path adapter: whatever this adapter picks (on SwiftShader: the software variants).
  */
 import { parseArgs } from 'node:util';
 import { requestNodeGpu } from '../src/gpu/node';
@@ -16,7 +19,10 @@ import { TrainStep } from '../src/train/step';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
-  options: { model: { type: 'string', default: 'b16' }, batch: { type: 'string', default: '128' }, chunk: { type: 'string', default: '8' }, lora: { type: 'string', default: '1' } },
+  options: {
+    model: { type: 'string', default: 'b16' }, batch: { type: 'string', default: '128' }, chunk: { type: 'string', default: '8' },
+    lora: { type: 'string', default: '1' }, path: { type: 'string', default: 'gpu' },
+  },
 });
 const CONFIGS: Record<string, object> = {
   s16: { model_type: 'dinov3_vit', hidden_size: 384, intermediate_size: 1536, num_attention_heads: 6, num_hidden_layers: 12, num_register_tokens: 4 },
@@ -26,6 +32,9 @@ const spec = parseModelConfig(CONFIGS[values.model!]);
 const B = Number(values.batch), chunk = values.chunk === 'none' ? Infinity : Number(values.chunk), lora = values.lora === '1';
 const gpu = await requestNodeGpu();
 gpu.dryRun = true;
+if (values.path === 'gpu') {
+  for (const [k, v] of Object.entries({ attention: 'flash', layernorm: 'wg', softmax: 'wg', matmul: 'tiled_128x64' })) gpu.variants.set(k, v);
+}
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const weights = new Map(expectedTensors(spec).filter((t) => !t.optional).map((t) => [t.role, new Float32Array(t.shape.reduce((a, d) => a * d, 1))]));
 const vit = new Vit(gpu, spec, weights);
@@ -46,5 +55,5 @@ console.log(`ViT-${values.model!.toUpperCase()} ${lora ? 'LoRA r16 (q,v)' : 'ful
 console.log(`  weights ${MiB(wBytes)}, trainable params + grads + AdamW moments ${MiB(paramBytes)}, activations and scratch ${MiB(gpu.memory.peak - wBytes - paramBytes)}`);
 console.log(`  peak GPU memory ${MiB(gpu.memory.peak)}`);
 const perOp = [...gpu.dispatchCounts].sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`);
-console.log(`  dispatches per step ${gpu.dispatchCount}: ${perOp.join(', ')}`);
+console.log(`  dispatches per step (${values.path === 'gpu' ? "a GPU adapter's kernel variants" : 'this adapter\'s variants'}) ${gpu.dispatchCount}: ${perOp.join(', ')}`);
 process.exit(0);

@@ -277,16 +277,17 @@ export class Vit {
 
   // ------------------------------------------------------------------ activations
 
-  /** Bytes of `allocActs(B, g, perLayer)` (nothing allocated). */
-  actsBytes(B: number, g: Grid, perLayer: boolean): number {
-    return this.allocActs(B, g, perLayer, true).owned.reduce((t, b) => t + b.size, 0);
+  /** Bytes of `allocActs(B, g, perLayer, finalRows)` (nothing allocated). */
+  actsBytes(B: number, g: Grid, perLayer: boolean, finalRows: 'all' | 'cls' = 'all'): number {
+    return this.allocActs(B, g, perLayer, finalRows, true).owned.reduce((t, b) => t + b.size, 0);
   }
 
   /**
    * Allocates activations for B images on grid g: shared across layers, or one set per layer.
+   * `finalRows` as in `forwardInto` ('cls': last_hidden_state holds only the B CLS rows).
    * `dry`: only sizes (buffers are stand-ins with a `size`), for `actsBytes`.
    */
-  allocActs(B: number, g: Grid, perLayer: boolean, dry = false): Acts {
+  allocActs(B: number, g: Grid, perLayer: boolean, finalRows: 'all' | 'cls' = 'all', dry = false): Acts {
     const s = this.spec;
     const N = B * g.T, C = s.hidden, I = s.intermediate;
     const full = this.grads.size > 0;
@@ -307,21 +308,26 @@ export class Vit {
     const x0 = z(N * C, 'x');
     const layers: LayerActs[] = [];
     let xin = x0;
+    // Inference: buffers whose lives do not overlap share memory: a LayerNorm output and the
+    // attention output (ln -> q|k|v GEMM, then ao -> o GEMM, then ln again); q|k|v and the MLP
+    // hidden state (q|k|v -> attention, then g -> fc2): 6 N C floats per layer set instead of 10.
+    const lnao = perLayer ? null : sh(N * C, 'ln / attn out');
+    const qkvg = perLayer ? null : sh(N * Math.max(3 * C, I), 'qkv / gelu out');
     for (let l = 0; l < s.layers; l++) {
       const grp = (k: LoraGroupKind) => this.loras.group(l, k);
       const a: LayerActs = {
         xin,
         xmid: perLayer ? z(N * C, 'xmid') : xin,
         xout: perLayer ? z(N * C, 'xout') : xin,
-        ln1: keep(full || !!grp('qkv'), N * C, 'ln'),
+        ln1: lnao ?? keep(full || !!grp('qkv'), N * C, 'ln'),
         st1: keep(true, 2 * N, 'ln1 stats'),
-        qkv: keep(true, 3 * N * C, 'qkv'),
-        ao: keep(true, N * C, 'attn out'),
+        qkv: qkvg ?? keep(true, 3 * N * C, 'qkv'),
+        ao: lnao ?? keep(true, N * C, 'attn out'),
         lse: keep(true, attentionLseSize(B, g.T, s.heads), 'attn lse'),
-        ln2: keep(full || !!grp('fc1'), N * C, 'ln'),
+        ln2: lnao ?? keep(full || !!grp('fc1'), N * C, 'ln'),
         st2: keep(true, 2 * N, 'ln2 stats'),
         h: perLayer ? z(N * I, 'fc1 out') : sh(1, 'unused'),
-        g: sh(N * I, 'gelu out'),
+        g: qkvg ?? sh(N * I, 'gelu out'),
         po: perLayer && full ? z(N * C, 'o_proj out') : null,
         pf: perLayer && full ? z(N * C, 'fc2 out') : null,
         u: new Map(),
@@ -335,7 +341,7 @@ export class Vit {
     }
     return {
       B, grid: g, layers, perLayer,
-      out: z(N * C, 'last_hidden_state'), stF: z(2 * N, 'final ln stats'),
+      out: z((finalRows === 'all' ? N : B) * C, 'last_hidden_state'), stF: z(2 * N, 'final ln stats'),
       pooled: z(B * C, 'pooler_output'), emb: z(B * C, 'embedding'), embNorm: z(B, 'embedding norm'),
       owned,
     };
@@ -392,11 +398,13 @@ export class Vit {
    * Records a forward pass into `acts`. `drop` null = eval (no LoRA dropout); else training, with
    * LoRA dropout masks from it (see the file comment). `ropeScale` multiplies the DINOv3 RoPE patch
    * coordinates (HF's train-time rescale, docs/model.md); 1 = none. `finalRows`: 'all' writes the
-   * whole last_hidden_state, 'cls' only what the embedding needs (training).
+   * whole last_hidden_state, 'cls' only what the embedding needs (training). `images`: fewer
+   * images than the activations hold (inference activations only; the first rows are used).
    */
-  forwardInto(acts: Acts, pixels: GPUBuffer, Himg: number, Wimg: number, drop: DropoutSeed | null = null, ropeScale = 1, finalRows: 'all' | 'cls' = 'all'): void {
+  forwardInto(acts: Acts, pixels: GPUBuffer, Himg: number, Wimg: number, drop: DropoutSeed | null = null, ropeScale = 1, finalRows: 'all' | 'cls' = 'all', images = acts.B): void {
     const gpu = this.gpu, s = this.spec;
-    const { B, grid: g } = acts;
+    const g = acts.grid, B = images;
+    if (B > acts.B || (acts.perLayer && B !== acts.B)) throw new Error(`forwardInto: ${B} images in activations for ${acts.B}`);
     const tables = this.gridTables(g);
     const C = s.hidden, I = s.intermediate, T = g.T, N = B * T;
     const W = (role: string) => this.w.get(role)!;
