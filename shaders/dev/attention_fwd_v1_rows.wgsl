@@ -9,8 +9,6 @@
 // matmul variant.
 //#include "ops/attention.common.wgsl"
 
-override WG: u32 = 64u; // query rows (= invocations) per workgroup
-
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;

@@ -9,9 +9,6 @@
 // Rows past T compute a copy of row T-1 and store nothing.
 //#include "ops/attention.common.wgsl"
 
-override WG: u32 = 64u; // key rows (= invocations) per workgroup
-override BC: u32 = 32u; // queries per staged tile
-
 @group(0) @binding(3) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> lse: array<f32>;
 @group(0) @binding(5) var<storage, read> D: array<f32>;

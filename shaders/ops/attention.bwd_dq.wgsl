@@ -10,18 +10,12 @@
 // workgroup memory and read as broadcasts. Rows past T compute a copy of row T-1, store nothing.
 //#include "ops/attention.common.wgsl"
 
-override WG: u32 = 64u; // query rows (= invocations) per workgroup
-override BC: u32 = 32u; // keys per staged tile
-
 @group(0) @binding(3) var<storage, read> dout: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> D: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
-
-var<workgroup> Ks: array<vec4<f32>, BC * DH4>;
-var<workgroup> Vs: array<vec4<f32>, BC * DH4>;
 
 fn ldDout(e: u32) -> vec4<f32> { return dout[e >> 2u]; }
 fn ldOut(e: u32) -> vec4<f32> { return out[e >> 2u]; }
@@ -46,19 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var c = 0u; c < DH4; c++) { dq[c] = vec4<f32>(0.0); }
   for (var j0 = 0u; j0 < p.T; j0 += BC) {
     workgroupBarrier(); // the previous tile has been read
-    for (var e = lid; e < BC * DH4; e += WG) {
-      let key = j0 + e / DH4;
-      let c = e % DH4;
-      var kc = vec4<f32>(0.0);
-      var vc = vec4<f32>(0.0);
-      if (key < p.T) {
-        let r = (b * p.T + key) * p.ld + h * p.Dh;
-        kc = loadChunk(r + p.offK, c, key, p.prefix);
-        vc = ldQKV(r + p.offV + 4u * c);
-      }
-      Ks[e] = kc;
-      Vs[e] = vc;
-    }
+    stageKV(lid, j0, b, h, p);
     workgroupBarrier();
     let n = min(BC, p.T - j0);
     for (var j = 0u; j < n; j++) {

@@ -24,8 +24,11 @@ struct Params {
 };
 
 override DH4: u32 = 16u;
+override WG: u32 = 64u; // rows (= invocations) per workgroup: query rows (fwd, dq), key rows (dkdv)
+override BC: u32 = 32u; // rows per staged tile: keys (fwd, dq), queries (dkdv); at most BC_MAX
 
 const DH4_MAX: u32 = 32u;
+const BC_MAX: u32 = 64u;
 const LOWEST: f32 = -3.4028234e38;
 
 alias Row = array<vec4<f32>, DH4_MAX>;
@@ -33,6 +36,10 @@ alias Row = array<vec4<f32>, DH4_MAX>;
 @group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> cosT: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> sinT: array<vec4<f32>>;
+
+// Key tiles of the fwd and dq kernels: K (rotated) and V rows j0 .. j0+BC-1 of one head.
+var<workgroup> Ks: array<vec4<f32>, BC * DH4>;
+var<workgroup> Vs: array<vec4<f32>, BC * DH4>;
 
 // The 4 values of qkv at element e (a multiple of 4).
 fn ldQKV(e: u32) -> vec4<f32> { return qkv[e >> 2u]; }
@@ -78,4 +85,22 @@ fn ropeBackward(g: Row, t: u32, prefix: u32) -> Row {
     }
   }
   return x;
+}
+
+// Stages keys j0 .. j0+BC-1 of head h of image b into Ks (rotated) and Vs, zeros past T; every
+// invocation (lid) of the workgroup takes part. Barriers are the caller's.
+fn stageKV(lid: u32, j0: u32, b: u32, h: u32, pa: Params) {
+  for (var e = lid; e < BC * DH4; e += WG) {
+    let key = j0 + e / DH4;
+    let c = e % DH4;
+    var kc = vec4<f32>(0.0);
+    var vc = vec4<f32>(0.0);
+    if (key < pa.T) {
+      let r = (b * pa.T + key) * pa.ld + h * pa.Dh;
+      kc = loadChunk(r + pa.offK, c, key, pa.prefix);
+      vc = ldQKV(r + pa.offV + 4u * c);
+    }
+    Ks[e] = kc;
+    Vs[e] = vc;
+  }
 }

@@ -11,17 +11,9 @@
 // Rows past T compute a copy of row T-1 and store nothing (no early return: barriers).
 //#include "ops/attention.common.wgsl"
 
-override WG: u32 = 64u; // query rows (= invocations) per workgroup
-override BC: u32 = 32u; // keys per staged tile, at most BC_MAX
-
-const BC_MAX: u32 = 64u;
-
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
-
-var<workgroup> Ks: array<vec4<f32>, BC * DH4>;
-var<workgroup> Vs: array<vec4<f32>, BC * DH4>;
 
 fn stOut(e: u32, v: vec4<f32>) { out[e >> 2u] = v; }
 
@@ -39,19 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var s: array<f32, BC_MAX>;
   for (var j0 = 0u; j0 < p.T; j0 += BC) {
     workgroupBarrier(); // the previous tile has been read
-    for (var e = lid; e < BC * DH4; e += WG) {
-      let key = j0 + e / DH4;
-      let c = e % DH4;
-      var kc = vec4<f32>(0.0);
-      var vc = vec4<f32>(0.0);
-      if (key < p.T) {
-        let r = (b * p.T + key) * p.ld + h * p.Dh;
-        kc = loadChunk(r + p.offK, c, key, p.prefix);
-        vc = ldQKV(r + p.offV + 4u * c);
-      }
-      Ks[e] = kc;
-      Vs[e] = vc;
-    }
+    stageKV(lid, j0, b, h, p);
     workgroupBarrier();
     // Loops over all BC keys (a constant bound, so s[] can stay in registers); keys past T
     // (zero rows in the tiles) are masked out of the max and the sums.

@@ -28,6 +28,10 @@
  *             S, P, dP, dS live in scratch buffers shared by every layer and call (./support
  *             `scratch`, B*H*T*T floats each), the rotated q, k and their gradients in
  *             [B*T, 2C] scratches; nothing per layer.
+ * On SwiftShader (tools/attention-lab.ts, CPU time, ViT-S/B at B = 8): 'matmul' runs the forward
+ * at the cost of the unfused path and the backward at ~1.2x (it recomputes S = Q K^T); 'flash'
+ * is ~4x slower than 'matmul' there, and a fused kernel without workgroup memory ~10x
+ * (shaders/dev/attention_fwd_v1_rows.wgsl).
  *
  * The previous API (separate q, k, v [B,T,C], P [B,H,T,T] saved per layer, RoPE as separate
  * passes: `attentionForwardSavedP` / `attentionBackwardSavedP`) is still reachable through the

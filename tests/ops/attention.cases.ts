@@ -7,8 +7,9 @@
  * with and without RoPE (prefix 1 and 5), a non-default packed layout (ld = 3C + 8, blocks in the
  * order v, q, k at unaligned-to-C offsets), large logits (~1e3) that must stay finite, the
  * fallback to 'matmul' for shapes 'flash' cannot run, dispatch counts and the absence of T x T
- * buffers in the flash path, bad input, and the unfused API vit.ts still calls.
- * The reference backward is checked against finite differences.
+ * buffers in the flash path, and bad input. The reference backward is checked against finite
+ * differences. (The unfused API that src/model/vit.ts still calls, `attentionForwardSavedP` /
+ * `attentionBackwardSavedP`, is checked through the model's PyTorch parity tests.)
  *
  * Tolerances (atol + rtol*|ref|): out and lse 2e-6 + 1e-4 |ref| (f32 scores, exps and sums of up
  * to T terms); gradients (sums of T products) atol * sqrt(T); with logits ~1e3 the f32 rounding
@@ -16,7 +17,7 @@
  */
 import type { Gpu } from '../../src/gpu/device';
 import {
-  attentionAttSize, attentionBackward, attentionForward, attentionLseSize, attentionVariant,
+  attentionBackward, attentionForward, attentionLseSize, attentionVariant,
   type AttentionShape, type AttentionVariant,
 } from '../../src/ops/attention';
 import { ropeTables } from '../../src/ops/rope';
@@ -253,36 +254,6 @@ export const gpuCases: GpuCase[] = [
         /attention: unknown variant "fast" \(expected 'flash' or 'matmul'\)/,
       );
       for (const b of [qkv, out, lse, small]) b.destroy();
-    },
-  },
-  {
-    // The unfused API (separate q, k, v; P saved per layer) that src/model/vit.ts calls until it
-    // moves to the packed layout, against the same reference (q, k, v packed for it).
-    name: 'attention unfused API (saved P, adds into dq, dk, dv) B=2 T=17 H=2 Dh=8',
-    run: async (gpu) => {
-      const B = 2, T = 17, H = 2, Dh = 8, C = H * Dh, n = B * T * C;
-      const rng = new Rng(17);
-      const [q, k, v, dout] = [0, 1, 2, 3].map(() => randomArray(rng, n));
-      const qkv = new Float64Array(3 * n);
-      for (let r = 0; r < B * T; r++) {
-        [q, k, v].forEach((x, z) => qkv.set(x.subarray(r * C, (r + 1) * C), r * 3 * C + z * C));
-      }
-      const shape: ref.AttentionShape = { B, T, H, Dh, rope: null };
-      const outRef = new Float64Array(n), lseRef = new Float64Array(B * H * T), dqkvRef = new Float64Array(3 * n);
-      ref.attentionForward(outRef, lseRef, qkv, shape);
-      ref.attentionBackward(dqkvRef, dout, outRef, lseRef, qkv, shape);
-      const [gq, gk, gv, gdout] = [q, k, v, dout].map((a) => gpu.upload(f32(a)));
-      const [gdq, gdk, gdv, gout] = [0, 1, 2, 3].map(() => gpu.zeros(n));
-      const att = gpu.zeros(attentionAttSize(B, T, H)), datt = gpu.zeros(attentionAttSize(B, T, H));
-      attentionForward(gpu, gout, att, gq, gk, gv, B, T, C, H);
-      attentionBackward(gpu, gdq, gdk, gdv, datt, gdout, gq, gk, gv, att, B, T, C, H);
-      expectClose(await gpu.read(gout), outRef, TOL, 'unfused attention out');
-      for (const [z, g] of [gdq, gdk, gdv].entries()) {
-        const want = new Float64Array(n);
-        for (let r = 0; r < B * T; r++) want.set(dqkvRef.subarray(r * 3 * C + z * C, r * 3 * C + (z + 1) * C), r * C);
-        expectClose(await gpu.read(g), want, { atol: TOL.atol * Math.sqrt(T), rtol: TOL.rtol }, `unfused attention d${'qkv'[z]}`);
-      }
-      for (const b of [gq, gk, gv, gdout, gdq, gdk, gdv, gout, att, datt]) b.destroy();
     },
   },
 ];
