@@ -24,7 +24,7 @@ export const DISPATCHES = 2000;
 export const REPS = 21;
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
-export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush, median of ${REPS}`;
+export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush`;
 
 /** Microseconds per dispatch (see the file comment): medians, and the best rep of each. */
 export interface DispatchOverhead {
@@ -42,7 +42,7 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length
 export function dispatchNote(r: DispatchOverhead): string {
   const f = (v: number) => v.toFixed(2);
   return (
-    `us per dispatch: ours ${f(r.oursUs)} (${(r.oursUs / r.rawUs).toFixed(1)}x raw; ${f(r.oursAwaitedUs)} with the ` +
+    `median of ${REPS} reps, us per dispatch: ours ${f(r.oursUs)} (${(r.oursUs / r.rawUs).toFixed(1)}x raw; ${f(r.oursAwaitedUs)} with the ` +
     `flush's error scopes awaited), raw loop ${f(r.rawUs)} (setBindGroup + dispatch; dispatch only ` +
     `${f(r.rawDispatchOnlyUs)}); best reps: ours ${f(r.oursBestUs)}, raw ${f(r.rawBestUs)} ` +
     `(${(r.oursBestUs / r.rawBestUs).toFixed(1)}x)`
