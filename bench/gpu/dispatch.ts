@@ -6,29 +6,29 @@
  * The kernel is ops/colsum on x [1, 16] (one workgroup): what an op records, spec, params and all.
  *   ours: `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as src/ops/matmul.ts colsum
  *         records one), then `gpu.flush()` up to the moment it has submitted (the moment its
- *         promise is returned); FLUSHES times. The promises (the error-scope answers, which arrive
- *         after the GPU process has caught up with the queue) are awaited untimed; with them:
- *         `oursAwaitedUs`.
+ *         promise is returned). The promise (the error-scope answers, which arrive after the GPU
+ *         process has caught up with the queue) is awaited untimed; with it: `oursAwaitedUs`.
  *   raw:  one command encoder, one compute pass, the pipeline set once, one bind group made once
- *         (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)), end, submit;
- *         FLUSHES times. `rawDispatchOnlyUs`: the same with setBindGroup once, for reference.
- * Host time: the clock stops at the last submit (the GPU starts on the first flush while later
- * ones are recorded, on both sides alike; `onSubmittedWorkDone` between reps). `reps` reps of
- * each, interleaved, after one warm-up rep each; the medians, in microseconds per dispatch,
- * and the best rep of each (on a loaded machine the short raw loop often escapes preemption
- * that the longer recording does not).
+ *         (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)), end, submit.
+ *         `rawDispatchOnlyUs`: the same with setBindGroup once, for reference. A raw rep is
+ *         RAW_FLUSHES such flushes, so that it spans several 0.1 ms steps of Chromium's clock
+ *         (the GPU starting on the first while the next are recorded can only slow raw down).
+ * Host time: the clock stops at the (last) submit; the GPU is idle when a rep starts
+ * (`onSubmittedWorkDone` between reps). `reps` reps of each, interleaved, after one warm-up rep
+ * each; the medians, in microseconds per dispatch, and the best rep of each (on a loaded machine
+ * the short raw loop often escapes preemption that the longer recording does not).
  */
 import { packParams, type Gpu } from '../../src/gpu/device';
 import { shaderSource } from '../../src/gpu/shaders';
 
-/** Dispatches per flush, flushes per rep (one rep lasts well over the 0.1 ms step of Chromium's
- * clock) and reps (many: timings on a shared machine are noisy). */
+/** Dispatches per flush, flushes per rep of the raw loop (see the file comment) and reps (many:
+ * timings on a shared machine are noisy). */
 export const DISPATCHES = 2000;
-export const FLUSHES = 5;
-export const REPS = 11;
+export const RAW_FLUSHES = 5;
+export const REPS = 21;
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
-export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush, ${FLUSHES} flushes per rep`;
+export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush`;
 
 /** Microseconds per dispatch (see the file comment): medians, and the best rep of each. */
 export interface DispatchOverhead {
@@ -60,25 +60,22 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
   const out = gpu.zeros(N, 'dispatch.out');
 
   const ours = async () => {
-    const flushed: Promise<void>[] = [];
     const t0 = performance.now();
-    for (let f = 0; f < FLUSHES; f++) {
-      for (let i = 0; i < n; i++) {
-        gpu.dispatch({
-          op: 'colsum',
-          shapes: `x[${M},${N}] -> out[${N}]`,
-          shader: 'ops/colsum',
-          constants: { WG: 64 },
-          buffers: [out, x],
-          params: packParams([M, N]),
-          workgroups: [1],
-        });
-      }
-      flushed.push(gpu.flush());
+    for (let i = 0; i < n; i++) {
+      gpu.dispatch({
+        op: 'colsum',
+        shapes: `x[${M},${N}] -> out[${N}]`,
+        shader: 'ops/colsum',
+        constants: { WG: 64 },
+        buffers: [out, x],
+        params: packParams([M, N]),
+        workgroups: [1],
+      });
     }
-    const us = ((performance.now() - t0) * 1000) / (n * FLUSHES);
-    await Promise.all(flushed);
-    const awaitedUs = ((performance.now() - t0) * 1000) / (n * FLUSHES);
+    const flushed = gpu.flush();
+    const us = ((performance.now() - t0) * 1000) / n;
+    await flushed;
+    const awaitedUs = ((performance.now() - t0) * 1000) / n;
     await dev.queue.onSubmittedWorkDone();
     return [us, awaitedUs];
   };
@@ -100,7 +97,7 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
   });
   const raw = async (bindEach: boolean) => {
     const t0 = performance.now();
-    for (let f = 0; f < FLUSHES; f++) {
+    for (let f = 0; f < RAW_FLUSHES; f++) {
       const enc = dev.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
@@ -116,7 +113,7 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
       pass.end();
       dev.queue.submit([enc.finish()]);
     }
-    const us = ((performance.now() - t0) * 1000) / (n * FLUSHES);
+    const us = ((performance.now() - t0) * 1000) / (n * RAW_FLUSHES);
     await dev.queue.onSubmittedWorkDone();
     return us;
   };
