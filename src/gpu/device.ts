@@ -129,7 +129,7 @@ export function packParams(u32: number[], f32: number[] = []): Uint32Array {
 }
 
 /** Records per segment before it is submitted on its own; and its uniform arena in bytes. */
-const SEGMENT_RECORDS = 1024;
+const SEGMENT_RECORDS = 2048;
 const UNIFORM_BYTES = 1 << 20;
 /** Cached bind groups kept per owning buffer (oldest dropped first). */
 const GROUPS_PER_BUFFER = 32;
