@@ -179,6 +179,13 @@ export interface SlotSpec {
   written: boolean;
   /** Bound as array<vec4<f32>> (only with the vec4 register schedule). */
   vec4: boolean;
+  /** Packed f16 (src/gpu/f16.ts): array<u32> of pairs, or array<vec2<u32>> of quads with vec4. */
+  f16?: boolean;
+}
+
+function slotType(s: SlotSpec): string {
+  if (s.f16) return s.vec4 ? 'vec2<u32>' : 'u32';
+  return s.vec4 ? 'vec4<f32>' : 'f32';
 }
 
 // ------------------------------------------------------------------ shared header
@@ -191,7 +198,7 @@ function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
   });
   L.push(`struct Params { ${problems.map((_, i) => `q${i}: P${i}`).join(', ')}, };`);
   slots.forEach((s, i) => {
-    L.push(`@group(0) @binding(${i}) var<storage, ${s.written ? 'read_write' : 'read'}> S${i}: array<${s.vec4 ? 'vec4<f32>' : 'f32'}>;`);
+    L.push(`@group(0) @binding(${i}) var<storage, ${s.written ? 'read_write' : 'read'}> S${i}: array<${slotType(s)}>;`);
   });
   L.push(`@group(0) @binding(${slots.length}) var<uniform> p: Params;`);
   const any = (fn: (f: Fusion) => boolean) => problems.some((pr) => fn(pr.fusion));
@@ -226,28 +233,38 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   };
   L.push(pro('A', f.proA), pro('B', f.proB));
   // Loads: ld<X>_i(e) scalar element e of the binding; for vec4 slots ld<X>4_i(v) (vec4 index v)
-  // and el<X>_i(e) (scalar element of a vec4 binding).
+  // and el<X>_i(e) (scalar element of a vec4 binding). Packed-f16 slots unpack to f32.
+  const raw = (X: string) => {
+    const slot = slots[pr.slots[X]], buf = S(X);
+    if (!slot.f16) return { el: (e: string) => (slot.vec4 ? `${buf}[${e} >> 2u][${e} & 3u]` : `${buf}[${e}]`), v4: (v: string) => `${buf}[${v}]` };
+    return {
+      el: (e: string) => (slot.vec4
+        ? `unpack2x16float(${buf}[${e} >> 2u][(${e} >> 1u) & 1u])[${e} & 1u]`
+        : `unpack2x16float(${buf}[${e} >> 1u])[${e} & 1u]`),
+      v4: (v: string) => `vec4<f32>(unpack2x16float(${buf}[${v}].x), unpack2x16float(${buf}[${v}].y))`,
+    };
+  };
   const loads = (X: string, off: string, kind: Prologue) => {
-    const buf = S(X);
     const P = `pro${X.slice(0, 1)}_${i}`;
     const plain = kind === 'none';
+    const r = raw(X);
     if (!slots[pr.slots[X]].vec4) {
       L.push(plain
-        ? `fn ld${X}_${i}(e: u32) -> f32 { return ${buf}[e]; }`
-        : `fn ld${X}_${i}(e: u32) -> f32 { return ${P}(${buf}[e], e - ${q}.${off}); }`);
+        ? `fn ld${X}_${i}(e: u32) -> f32 { return ${r.el('e')}; }`
+        : `fn ld${X}_${i}(e: u32) -> f32 { return ${P}(${r.el('e')}, e - ${q}.${off}); }`);
       return;
     }
     if (plain) {
-      L.push(`fn ld${X}4_${i}(v: u32) -> vec4<f32> { return ${buf}[v]; }`);
-      L.push(`fn el${X}_${i}(e: u32) -> f32 { return ${buf}[e >> 2u][e & 3u]; }`);
+      L.push(`fn ld${X}4_${i}(v: u32) -> vec4<f32> { return ${r.v4('v')}; }`);
+      L.push(`fn el${X}_${i}(e: u32) -> f32 { return ${r.el('e')}; }`);
       return;
     }
     L.push(
       `fn ld${X}4_${i}(v: u32) -> vec4<f32> {`,
-      `  let x = ${buf}[v]; let j = 4u * v - ${q}.${off};`,
+      `  let x = ${r.v4('v')}; let j = 4u * v - ${q}.${off};`,
       `  return vec4<f32>(${P}(x.x, j), ${P}(x.y, j + 1u), ${P}(x.z, j + 2u), ${P}(x.w, j + 3u));`,
       '}',
-      `fn el${X}_${i}(e: u32) -> f32 { return ${P}(${buf}[e >> 2u][e & 3u], e - ${q}.${off}); }`,
+      `fn el${X}_${i}(e: u32) -> f32 { return ${P}(${r.el('e')}, e - ${q}.${off}); }`,
     );
   };
   loads('A', 'offA', f.proA);
@@ -256,32 +273,52 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
     loads('A2', 'offA2', 'none');
     loads('B2', 'offB2', 'none');
   }
-  // Epilogue on 4 consecutive columns n0.. of row m.
-  const C = S('C');
+  // Epilogue on 4 consecutive columns n0.. of row m: the values first, then the stores (packed
+  // f16 outputs are written in pairs: n0 and the element index are even, see `matmulLegal`).
+  const rd = (X: string, e: string) => raw(X).el(e);
   L.push(`fn store4_${i}(baseC: u32, m: u32, n0: u32, acc: vec4<f32>) {`);
-  L.push(`  if (m >= ${q}.M) { return; }`);
+  L.push(`  if (m >= ${q}.M || n0 >= ${q}.N) { return; }`);
+  L.push(`  let cnt = min(4u, ${q}.N - n0);`);
+  L.push(`  let c0 = baseC + m * ${q}.ldc + n0;`);
   if (f.blockMask) {
     L.push(`  let seg = m / ${q}.mseg;`);
     L.push(`  let lo = select(select(${q}.mlo2, ${q}.mlo1, seg == 1u), ${q}.mlo0, seg == 0u);`);
     L.push(`  let hi = select(select(${q}.mhi2, ${q}.mhi1, seg == 1u), ${q}.mhi0, seg == 0u);`);
   }
-  L.push('  for (var j = 0u; j < 4u; j++) {');
+  L.push('  var res = vec4<f32>(0.0);');
+  if (f.pre) L.push('  var pv = vec4<f32>(0.0);');
+  L.push('  for (var j = 0u; j < cnt; j++) {');
   L.push('    let n = n0 + j;');
-  L.push(`    if (n >= ${q}.N) { return; }`);
+  L.push('    let c = c0 + j;');
   L.push(`    var v = ${q}.alpha * acc[j];`);
-  L.push(`    let c = baseC + m * ${q}.ldc + n;`);
   if (f.bias) L.push(`    v += ${S('bias')}[n];`);
   if (f.colScale) L.push(`    v *= ${S('cs')}[n];`);
-  if (f.pre) L.push(`    ${S('pre')}[c] = v;`);
+  if (f.pre) L.push('    pv[j] = v;');
   if (f.epiDropout) L.push(`    v = select(0.0, v * ${q}.dscale, dropKeep_${i}(c - ${q}.offC));`);
   if (f.blockMask) L.push('    if (n < lo || n >= hi) { v = 0.0; }');
   if (f.gelu) L.push('    v = gelu_f32(v);');
-  if (f.geluGrad) L.push(`    v *= gelu_grad_f32(${S('H')}[c]);`);
+  if (f.geluGrad) L.push(`    v *= gelu_grad_f32(${rd('H', 'c')});`);
   const scaled = f.ls ? `${S('ls')}[n] * v` : 'v';
-  if (f.residual === 'src') L.push(`    v = ${S('R')}[c] + ${scaled};`);
-  if (f.residual === 'inplace') L.push(`    v = ${C}[c] + ${scaled};`);
-  if (f.accum) L.push(`    v += ${C}[c];`);
-  L.push(`    ${C}[c] = v;`, '  }', '}');
+  if (f.residual === 'src') L.push(`    v = ${rd('R', 'c')} + ${scaled};`);
+  if (f.residual === 'inplace') L.push(`    v = ${rd('C', 'c')} + ${scaled};`);
+  if (f.accum) L.push(`    v += ${rd('C', 'c')};`);
+  L.push('    res[j] = v;');
+  L.push('  }');
+  const write = (X: string, v: string) => {
+    const slot = slots[pr.slots[X]], buf = S(X);
+    if (!slot.f16) {
+      L.push(`  for (var j = 0u; j < cnt; j++) { ${buf}[c0 + j] = ${v}[j]; }`);
+      return;
+    }
+    // pairs (c0 even); a pair cut by the edge keeps the other half as it was
+    L.push(
+      `  ${buf}[c0 >> 1u] = pack2x16float(vec2<f32>(${v}.x, select(unpack2x16float(${buf}[c0 >> 1u]).y, ${v}.y, cnt > 1u)));`,
+      `  if (cnt > 2u) { ${buf}[(c0 >> 1u) + 1u] = pack2x16float(vec2<f32>(${v}.z, select(unpack2x16float(${buf}[(c0 >> 1u) + 1u]).y, ${v}.w, cnt > 3u))); }`,
+    );
+  };
+  if (f.pre) write('pre', 'pv');
+  write('C', 'res');
+  L.push('}');
   return L.join('\n');
 }
 
@@ -570,6 +607,12 @@ function entry(s: Schedule, problems: ProblemSpec[]): string {
 export function matmulSourceMulti(s: Schedule, problems: ProblemSpec[], slots: SlotSpec[]): string {
   for (const pr of problems) validate(s, pr.fusion);
   if (s.kind === 'tiled' && slots.some((x) => x.vec4)) throw new Error('matmul-gen: tiled kernels bind scalars');
+  for (const pr of problems) {
+    for (const X of ['C', 'pre']) {
+      const sl = pr.slots[X] === undefined ? null : slots[pr.slots[X]];
+      if (sl?.f16 && sl.vec4) throw new Error(`matmul-gen: output ${X} is f16 and vec4`);
+    }
+  }
   const desc = s.kind === 'reg'
     ? `reg ${s.tm}x${s.tn}${s.vec4 ? ' vec4' : ' scalar'}${s.quad ? ' quad' : ''}`
     : `tiled ${s.bm}x${s.bn}x${s.bk}, ${s.tm}x${s.tn} per invocation`;
@@ -584,9 +627,9 @@ export function matmulSourceMulti(s: Schedule, problems: ProblemSpec[], slots: S
 }
 
 /** One problem with its own slot per binding (the plain single-matmul kernel). */
-export function matmulSource(s: Schedule, f: Fusion): string {
+export function matmulSource(s: Schedule, f: Fusion, f16: string[] = []): string {
   const names = problemBindings(f);
   const vec = s.kind === 'reg' && s.vec4;
-  const slots = names.map((n) => ({ written: bindingWritten(n), vec4: vec && bindingVec4(n) }));
+  const slots = names.map((n) => ({ written: bindingWritten(n), vec4: vec && bindingVec4(n), f16: f16.includes(n) }));
   return matmulSourceMulti(s, [{ fusion: f, slots: Object.fromEntries(names.map((n, i) => [n, i])) }], slots);
 }

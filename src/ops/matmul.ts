@@ -20,6 +20,7 @@
  * variants (shaders/dev, tools/kernel-lab.ts) name a static `shader` instead of a schedule.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { isF16 } from '../gpu/f16';
 import { registerShaderGenerator } from '../gpu/shaders';
 import { dropoutThreshold } from './dropout';
 import {
@@ -230,7 +231,8 @@ function vec4Readable(
   if (!aligned(off) || !aligned(ld)) return false;
   if ((b1 > 1 && !aligned(s[0])) || (b2 > 1 && !aligned(s[1]))) return false;
   const last = off + (b1 - 1) * s[0] + (b2 - 1) * s[1] + (rows - 1) * ld + cols - 1;
-  return last < Math.floor(buf.size / 16) * 4;
+  // elements that array<vec4<f32>> (f32) or array<vec2<u32>> (packed f16) reaches
+  return last < (isF16(buf) ? Math.floor(buf.size / 8) : Math.floor(buf.size / 16)) * 4;
 }
 
 /** Whether `kernel` can run this call: adapter features, fusions, and alignment for vec4 kernels. */
@@ -348,6 +350,10 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   };
   const buffers: Record<string, GPUBuffer> = {};
   for (const name of problemBindings(f)) buffers[name] = extra[name]!;
+  if ((isF16(C) || (a.pre && isF16(a.pre))) && [l.ldc, l.offC, ...(batch > 1 ? l.sC : [])].some((x) => x % 2)) {
+    throw new Error(`${op}: a packed-f16 output needs an even row stride, offset and batch strides (ldc ${l.ldc}, offC ${l.offC})`);
+  }
+  if (isF16(C) && a.pre && !isF16(a.pre)) throw new Error(`${op}: C and pre must have the same element type`);
   if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
   if (a.proB?.kind === 'kscale') throw new Error(`${op}: kscale is a prologue of A only`);
   const drop = a.proA?.kind === 'dropout' ? a.proA : a.proB?.kind === 'dropout' ? a.proB : a.dropout;
@@ -404,7 +410,7 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
       if (i === undefined) {
         i = slots.length;
         slotOf.set(b, i);
-        slots.push({ written: bindingWritten(name), vec4: vec });
+        slots.push({ written: bindingWritten(name), vec4: vec, f16: isF16(b) });
         bufs.push(b);
       } else {
         if (slots[i].vec4 !== vec) throw new Error(`${op}: one buffer is read both as vec4 and as scalars`);
@@ -416,7 +422,7 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
   });
   const key = `gen/matmul/${kernel.name}/${specs
     .map((x) => `${fusionKey(x.fusion)}@${Object.values(x.slots).join(',')}`)
-    .join('+')}/${slots.map((x) => `${x.written ? 'w' : 'r'}${x.vec4 ? '4' : ''}`).join('')}`;
+    .join('+')}/${slots.map((x) => `${x.written ? 'w' : 'r'}${x.vec4 ? '4' : ''}${x.f16 ? 'h' : ''}`).join('')}`;
   if (!generated.has(key)) generated.set(key, () => matmulSourceMulti(kernel.schedule!, specs, slots));
   let workgroups: [number, number, number];
   if (ps.length === 1) {

@@ -16,6 +16,7 @@
  */
 import type { Gpu } from '../../src/gpu/device';
 import { matmul, matmulKernels, matmulMulti, matmulSupported, pickKernel, type MatmulArgs, type MatmulCall } from '../../src/ops/matmul';
+import { readF16, roundF16, uploadF16 } from '../../src/gpu/f16';
 import { dropoutKeep, dropoutThreshold } from '../../src/ref/dropout';
 import { gelu, geluGrad } from '../../src/ref/gelu';
 import { Rng, randomArray } from '../../src/util/random';
@@ -50,6 +51,8 @@ interface FusedProblem {
   /** Offsets (elements) of A and C inside their buffers, to check the dropout index base. */
   offA?: number;
   offC?: number;
+  /** Bindings stored as packed f16 (src/gpu/f16.ts); their values are f16-rounded. */
+  f16?: ('A' | 'B' | 'C' | 'A2' | 'B2' | 'H' | 'R' | 'pre')[];
 }
 
 const DROP = { p: 0.3, seed0: 1234567, seed1: 89, base: 1000 };
@@ -74,16 +77,18 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
   const lda = tA ? M : K, ldb = tB ? K : N;
   const lda2 = tA ? M : K2, ldb2 = tB ? K2 : N;
   const rng = new Rng(M * 7919 + N * 104729 + K * 13 + K2 + (tA ? 1 : 0) + (tB ? 2 : 0));
-  const A = randomArray(rng, offA + M * K, -2, 2);
-  const B = randomArray(rng, K * N);
-  const A2 = randomArray(rng, Math.max(1, M * K2));
-  const B2 = randomArray(rng, Math.max(1, K2 * N));
-  const C0 = randomArray(rng, offC + M * N);
+  const h = (x: FusedProblem['f16'] extends (infer T)[] | undefined ? T : never) => P.f16?.includes(x) ?? false;
+  const r16 = (a: Float64Array, on: boolean) => (on ? a.map(roundF16) : a);
+  const A = r16(randomArray(rng, offA + M * K, -2, 2), h('A'));
+  const B = r16(randomArray(rng, K * N), h('B'));
+  const A2 = r16(randomArray(rng, Math.max(1, M * K2)), h('A2'));
+  const B2 = r16(randomArray(rng, Math.max(1, K2 * N)), h('B2'));
+  const C0 = r16(randomArray(rng, offC + M * N), h('C'));
   const bias = randomArray(rng, N);
   const cs = randomArray(rng, N, 0.5, 2);
-  const R = randomArray(rng, offC + M * N);
+  const R = r16(randomArray(rng, offC + M * N), h('R'));
   const ls = randomArray(rng, N, -1, 1);
-  const H = randomArray(rng, offC + M * N, -3, 3);
+  const H = r16(randomArray(rng, offC + M * N, -3, 3), h('H'));
   const kscale = randomArray(rng, K, -2, 2);
   const alpha = P.alpha ?? 1;
 
@@ -125,28 +130,28 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     }
   }
 
-  const up = (a: Float64Array) => gpu.upload(new Float32Array(a));
-  const gA = up(A), gB = up(B), gC = up(C0);
+  const up = (a: Float64Array, f16 = false) => (f16 ? uploadF16(gpu, new Float32Array(a)) : gpu.upload(new Float32Array(a)));
+  const gA = up(A, h('A')), gB = up(B, h('B')), gC = up(C0, h('C'));
   const owned = [gA, gB, gC];
-  const mk = (a: Float64Array) => {
-    const b = up(a);
+  const mk = (a: Float64Array, f16 = false) => {
+    const b = up(a, f16);
     owned.push(b);
     return b;
   };
-  const gpre = P.pre ? mk(new Float64Array(offC + M * N)) : undefined;
+  const gpre = P.pre ? mk(new Float64Array(offC + M * N), h('pre')) : undefined;
   const args: MatmulArgs = {
     M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
     bias: P.bias ? mk(bias) : undefined,
     proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA === 'kscale' ? { kind: 'kscale', v: mk(kscale) } : P.proA ? { kind: 'gelu' } : undefined,
     proB: P.proB === 'dropout' ? { kind: 'dropout', ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
-    second: K2 ? { A: mk(A2), B: mk(B2), K: K2 } : undefined,
+    second: K2 ? { A: mk(A2, h('A2')), B: mk(B2, h('B2')), K: K2 } : undefined,
     colScale: P.colScale ? mk(cs) : undefined,
     pre: gpre,
     gelu: P.gelu,
     dropout: P.epiDropout ? DROP : undefined,
     blockMask: P.blockRows ? { rows: P.blockRows, ranges: RANGES } : undefined,
-    geluGrad: P.geluGrad ? { H: mk(H) } : undefined,
-    residual: P.residual ? { R: P.residual === 'inplace' ? 'inplace' : mk(R), ls: P.ls ? mk(ls) : undefined } : undefined,
+    geluGrad: P.geluGrad ? { H: mk(H, h('H')) } : undefined,
+    residual: P.residual ? { R: P.residual === 'inplace' ? 'inplace' : mk(R, h('R')), ls: P.ls ? mk(ls) : undefined } : undefined,
     op: `matmul.fused.${P.name}`,
   };
   const before = gpu.variants.get('matmul');
@@ -159,8 +164,11 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     matmul(gpu, gC, gA, gB, args);
     const tol = { atol: 1e-5 * Math.sqrt(K + K2) * (P.proA === 'dropout' || P.proB === 'dropout' ? 2 : 1), rtol: 1e-4 };
     const what = `${P.name} [${k.name}] ${M}x${N}x${K}${K2 ? `+${K2}` : ''} tA=${tA} tB=${tB}`;
-    expectClose(await gpu.read(gC), Cref, tol, what);
-    if (gpre) expectClose(await gpu.read(gpre), preRef, tol, `${what} (pre)`);
+    // an f16 output is rounded to f16: 2^-11 relative, plus its atol-sized inputs' share
+    const tolOut = (f16: boolean) => (f16 ? { atol: 2 * tol.atol + 1e-3, rtol: 1e-3 } : tol);
+    const rd = (b: GPUBuffer, f16: boolean) => (f16 ? readF16(gpu, b) : gpu.read(b));
+    expectClose(await rd(gC, h('C')), Cref, tolOut(h('C')), what);
+    if (gpre) expectClose(await rd(gpre, h('pre')), preRef, tolOut(h('pre')), `${what} (pre)`);
   } finally {
     if (before === undefined) gpu.variants.delete('matmul');
     else gpu.variants.set('matmul', before);
@@ -185,22 +193,36 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'inplace-k2', M: 12, N: 20, K: 8, K2: 4, alpha: 0.5, residual: 'inplace' },
   { name: 'lora-dx-dropout', M: 24, N: 16, K: 8, epiDropout: true, accum: true, offC: 4 },
   { name: 'lora-dB-blockmask', M: 21, N: 8, K: 17, transA: true, blockRows: 7, accum: true },
+  // packed-f16 storage (frozen weights and activations) with every fusion that reads or writes it
+  { name: 'f16-linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8, f16: ['A', 'B', 'C'] },
+  { name: 'f16-fc1-gelu-odd', M: 13, N: 22, K: 10, transB: true, bias: true, pre: true, gelu: true, f16: ['A', 'B', 'C', 'pre'], offC: 2 },
+  { name: 'f16-fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true, f16: ['A', 'B'] },
+  { name: 'f16-dx-dgelu', M: 20, N: 48, K: 16, geluGrad: true, proA: 'kscale', f16: ['B', 'H'] },
+  { name: 'f16-dA-dropout', M: 5, N: 12, K: 29, transA: true, proB: 'dropout', accum: true, f16: ['B'] },
+  { name: 'f16-accum-out', M: 9, N: 14, K: 7, accum: true, f16: ['A', 'C'] },
   { name: 'inplace-k2-tAtB', M: 12, N: 20, K: 8, K2: 4, transA: true, transB: true, residual: 'inplace', ls: true },
 ];
 
 /**
- * The epilogue and prologue code is shared by all kernels (one generator); the workgroup-memory
- * kernels get the problems that exercise their own load paths (prologues on both operands, the
- * second product, transposes), since each fusion set compiles to a new pipeline and compiling
- * those kernels is slow on SwiftShader.
+ * The epilogue and prologue code is shared by all kernels (one generator), and each fusion set
+ * compiles to a new pipeline (slow on SwiftShader, where this also runs in Chromium), so the
+ * full set runs on one kernel of each load path (scalar loads; vec4 loads with quad sharing) and
+ * the others get the problems that exercise their own load and store paths.
  */
-const TILED_SUBSET = ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA'];
+const SUBSET: Record<string, string[]> = {
+  scalar_quad: ['lora-u-odd', 'linear+lora-odd', 'fc2-residual-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
+  vec4: ['lora-u', 'linear+lora', 'fc1-gelu', 'f16-linear+lora', 'f16-dx-dgelu', 'lora-dA'],
+  tiled: ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA', 'f16-fc1-gelu-odd', 'f16-dA-dropout'],
+  tiled_128x64: ['linear+lora-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
+  tiled_64x64_8x8: ['linear+lora-odd', 'f16-dA-dropout'],
+  tiled_128x128: ['linear+lora-odd', 'f16-dA-dropout'],
+};
 
 export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
   name: `${k.name}: fused epilogues, prologues and second products`,
   run: async (gpu: Gpu) => {
     if (!matmulSupported(gpu, k)) return;
-    const problems = k.workgroupMemory ? PROBLEMS.filter((P) => TILED_SUBSET.includes(P.name)) : PROBLEMS;
+    const problems = SUBSET[k.name] ? PROBLEMS.filter((P) => SUBSET[k.name].includes(P.name)) : PROBLEMS;
     for (const P of problems) await check(gpu, k.name, P);
   },
 }));
@@ -240,7 +262,7 @@ async function checkMulti(gpu: Gpu, variant: string): Promise<void> {
   }
 }
 
-gpuCases.push(...matmulKernels().map((k) => ({
+gpuCases.push(...matmulKernels().filter((k) => ['scalar', 'vec4_quad', 'tiled'].includes(k.name)).map((k) => ({
   name: `${k.name}: three problems in one dispatch (matmulMulti)`,
   run: async (gpu: Gpu) => {
     if (!matmulSupported(gpu, k)) return;
