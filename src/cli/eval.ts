@@ -32,6 +32,7 @@ import { loadAdapter, mergeAdapter } from '../model/lora';
 import { dirSource } from '../model/node-source';
 import { Vit } from '../model/vit';
 import { parseOptions, UsageError } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
 import { formatBytes, formatDuration, ProgressBar } from './progress';
 
@@ -117,6 +118,7 @@ export async function loadEvalModel(
     const m = (e as Error).message;
     throw new Error(m.startsWith('--model ') ? `--model_path ${m.slice(8)}` : m);
   };
+  modelPath = await resolveCheckpointPath(modelPath, log);
   if ((await isDir(modelPath)) && (await isFile(join(modelPath, 'adapter_config.json')))) {
     const cfgFile = join(modelPath, 'adapter_config.json');
     let cfg: Record<string, unknown>;

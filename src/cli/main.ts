@@ -2,11 +2,12 @@
  * `vembed` command line (Node, Dawn). Subcommands:
  *   embed    --model <dir|hub id> --images <files/folders> --output <embeddings.safetensors>
  *   eval     sop --model_path <dir|adapter|hub id> --sop_root <dir> | compare <before.json> <after.json>
- *   train    <config.yaml> [--config_override key=value ...]
- *   prepare  sop --root <dir> [--seed S] [--val_from_train F]
+ *   train    <config.yaml> [--config_override key=value ...] [--<config key> value ...]
+ *   prepare  sop --root <dir> [--seed S] [--val_from_train F] | sop_i2i [--root <dir>]
  *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
- * Run `vembed <command> --help` for details.
+ * `vembed <command> --help` (or `vembed help <command>`) prints a command's options. `--verbose`
+ * anywhere shows what is quiet by default (Dawn's own adapter-probing messages: src/gpu/node.ts).
  */
 import { embedCommand } from './embed';
 import { evalCommand } from './eval';
@@ -20,7 +21,7 @@ const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: s
   forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
   eval: { run: (a) => evalCommand(a), help: 'Recall@K on Stanford Online Products (sop); compare two reports (compare)' },
   train: { run: trainCommand, help: 'fine-tune (LoRA or full) from a vembed-factory YAML config' },
-  prepare: { run: prepareCommand, help: 'turn a dataset folder into train.jsonl / val.jsonl (sop)' },
+  prepare: { run: prepareCommand, help: 'turn a dataset folder into train.jsonl / val.jsonl (sop, or sop_i2i as vembed-factory calls it)' },
   merge: { run: mergeCommand, help: 'merge a LoRA adapter into its base model (a plain checkpoint)' },
 };
 
@@ -28,12 +29,15 @@ function usage(): string {
   return (
     'usage: vembed <command> [options]\n\ncommands:\n' +
     Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`).join('\n') +
-    '\n'
+    '\n\n`vembed <command> --help` for its options. --verbose: also show the GPU driver\'s own start-up messages.\n'
   );
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
+async function main(all: string[]): Promise<number> {
+  const argv = all.filter((a) => a !== '--verbose');
+  if (argv.length !== all.length) process.env.VEMBED_VERBOSE = '1';
+  let [cmd, ...rest] = argv;
+  if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) [cmd, rest] = [rest[0], ['--help']];
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(usage());
     return cmd ? 0 : 2;

@@ -11,19 +11,20 @@ import { loadAdapter, mergeAdapter } from '../model/lora';
 import { dirSource } from '../model/node-source';
 import { weightsToTensors } from '../model/weights';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
 
 export async function mergeCommand(args: string[]): Promise<void> {
   const o = parseOptions('merge', args, {
     model: { type: 'string', help: 'base model folder or hub id', required: true },
-    adapter: { type: 'string', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)', required: true },
+    adapter: { type: 'string', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors or .bin; checkpoint-<N> accepted)', required: true },
     output: { type: 'string', help: 'folder to write the merged model into', required: true },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
   }, '--model <dir|hub id> --adapter <dir> --output <dir>');
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  const adapter = await loadAdapter(dirSource(v.adapter!));
+  const adapter = await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter!, (l) => process.stderr.write(`${l}\n`))));
   mergeAdapter(ck.spec, ck.weights, adapter);
   const out = v.output!;
   const tmp = `${out}.tmp-${process.pid}`;

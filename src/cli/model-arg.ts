@@ -7,9 +7,11 @@ import { stat } from 'node:fs/promises';
 import { ensureModelNode } from '../hub/node';
 import type { FileSource } from '../model/load';
 import { dirSource } from '../model/node-source';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { formatBytes, formatDuration } from './progress';
 
-export async function resolveModel(arg: string, token?: string): Promise<FileSource> {
+export async function resolveModel(given: string, token?: string): Promise<FileSource> {
+  const arg = await resolveCheckpointPath(given, (l) => process.stderr.write(`${l}\n`));
   const st = await stat(arg).catch(() => null);
   if (st?.isDirectory()) return dirSource(arg);
   if (st) throw new Error(`--model ${arg}: is a file; expected a model folder (config.json + model.safetensors) or a hub id`);

@@ -2,7 +2,9 @@
  * vembed train <config.yaml> [--config_override key=value ...] [--hf_token T]
  * The same YAML keys as vembed-factory. Shows a progress bar (epoch, step, loss, lr, images/s,
  * ETA) and a log line every logging_steps; Ctrl-C saves a checkpoint before exiting (twice:
- * exit at once).
+ * exit at once). Config keys may also be given as flags (`--data_path X`, src/cli/config-flags.ts),
+ * and learning_rate 0 means "evaluate model_name on val_data_path, no training"
+ * (src/cli/evaluate-only.ts), as in the vembed-factory guide.
  */
 import { decodeImageBytes } from '../data/decode-node';
 import { loadPairDataset, validateImages } from '../data/datasets';
@@ -17,23 +19,34 @@ import { nodeStore } from '../train/store-node';
 import { Trainer, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
+import { configFlagsToOverrides } from './config-flags';
+import { evaluateOnly } from './evaluate-only';
 import { resolveModel } from './model-arg';
 import { formatDuration, ProgressBar } from './progress';
 
-export async function trainCommand(args: string[]): Promise<void> {
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { args, overrides: flagOverrides } = configFlagsToOverrides(argv);
   const o = parseOptions('train', args, {
     config_override: { type: 'string', multiple: true, help: 'key=value, overriding the YAML (repeatable; several after one flag too)' },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '<config.yaml> [--config_override key=value ...]');
+  }, '<config.yaml> [--config_override key=value ...] [--<config key> value ...]\n\n' +
+    'Keys and defaults: vembed-factory\'s (see README). --<config key> value (e.g. --data_path train.jsonl)\n' +
+    'overrides the YAML and --config_override, as in vembed-factory\'s run.py. lr=0 (learning_rate 0)\n' +
+    'evaluates model_name (a checkpoint folder too) on val_data_path without training.');
   if (!o) return;
   const [file, ...more] = o.positionals;
   if (!file) throw new Error('missing the config file: vembed train <config.yaml>');
   // `--config_override a=1 b=2` : values after the flag are positionals too
-  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more];
+  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more, ...flagOverrides];
   const bad = overrides.find((x) => !x.includes('='));
   if (bad) throw new Error(`--config_override ${bad}: expected key=value`);
   const { config, notes } = await readTrainConfigFile(file, overrides);
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  if (config.learning_rate === 0) {
+    await evaluateOnly(config, { token: o.values.hf_token as string | undefined });
+    return;
+  }
   checkReadyToTrain(config);
 
   const src = nodeSource(process.cwd());
@@ -88,9 +101,8 @@ export async function trainCommand(args: string[]): Promise<void> {
   const store = nodeStore(config.output_dir);
   let resume = null;
   if (config.resume_from_checkpoint) {
-    resume = config.resume_from_checkpoint === 'latest'
-      ? { store, folder: 'latest' }
-      : { store: nodeStore(dirname(resolve(config.resume_from_checkpoint))), folder: basename(resolve(config.resume_from_checkpoint)) };
+    const at = config.resume_from_checkpoint === 'latest' ? null : resolve(await resolveCheckpointPath(config.resume_from_checkpoint, (l) => process.stderr.write(`${l}\n`)));
+    resume = at === null ? { store, folder: 'latest' } : { store: nodeStore(dirname(at)), folder: basename(at) };
   }
   const ctl = new AbortController();
   let interrupts = 0;
