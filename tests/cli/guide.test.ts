@@ -65,7 +65,7 @@ function workdir(withJsonl = true): string {
 async function vembed(command: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const argv = command.split(/\s+/);
   expect(argv.slice(0, 2)).toEqual(['npx', 'vembed']);
-  const env = { ...process.env, HF_ENDPOINT: hub.url, VEMBED_CACHE: cache };
+  const env: NodeJS.ProcessEnv = { ...process.env, HF_ENDPOINT: hub.url, VEMBED_CACHE: cache };
   delete env.HF_TOKEN;
   delete env.HUGGING_FACE_HUB_TOKEN;
   try {
