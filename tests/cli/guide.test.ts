@@ -1,27 +1,28 @@
 /**
  * The vembed-factory DINOv3 guide's commands, verbatim with `vembed` in place of its Python entry
  * points (the README's "From vembed-factory" table: this file checks that the table and ROWS
- * below agree, then runs every row). Each runs as a user runs it: a child process through
- * bin/vembed.mjs, in a fresh folder laid out as the guide's (data/stanford_online_products = the
- * sop-mini fixture, examples/ = this repository's), against a local stand-in for the Hugging Face
- * hub (tests/hub/hub-server.ts, $HF_ENDPOINT) that serves the tiny test models under the guide's
- * model ids: facebook/dinov3-vitb16-pretrain-lvd1689m and -vits16- are tests/fixtures/models/
+ * below agree, then runs every row). Each row's words go to runCli (src/cli/commands.ts, what
+ * bin/vembed.mjs runs; in-process here, to spare a process start per row; the child-process path
+ * is tests/cli/readme.test.ts's), with the current folder a fresh one laid out as the guide's
+ * (data/stanford_online_products = the sop-mini fixture, examples/ = this repository's), against a
+ * local stand-in for the Hugging Face hub (tests/hub/hub-server.ts, $HF_ENDPOINT) that serves the
+ * tiny test models under the guide's model ids (one GPU device serves every row: useSharedGpu): facebook/dinov3-vitb16-pretrain-lvd1689m and -vits16- are tests/fixtures/models/
  * dinov3-tiny, facebook/dinov2-base is tests/fixtures/torch-bin/dinov2-tiny (pytorch_model.bin
  * only, as many fine-tunes on the hub).
  * Run: npx vitest run tests/cli/guide.test.ts
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../../src/cli/commands';
+import { useSharedGpu } from '../../src/cli/gpu';
 import { parseTrainConfigYaml } from '../../src/config';
+import { autotune } from '../../src/ops/autotune';
+import { nodeGpu } from '../helpers/node-gpu';
 import { HubServer } from '../hub/hub-server';
 
-const run = promisify(execFile);
 const REPO = resolve('.');
-const BIN = join(REPO, 'bin/vembed.mjs');
 const OUT = 'experiments/output_sop_dinov3_i2i';
 
 /** The guide's commands and ours, in the README's order (README.md "From vembed-factory"). */
@@ -41,7 +42,7 @@ const hub = new HubServer();
 const cache = mkdtempSync(join(tmpdir(), 'vembed-guide-cache-'));
 let prepared: string | null = null;
 
-const files = (dir: string, names: string[]) => Object.fromEntries(names.map((n) => [n, new Uint8Array(readFileSync(join(dir, n)))]));
+const files = (dir: string, names: string[]) => Object.fromEntries(names.map((n) => [n, new Uint8Array(readFileSync(join(REPO, dir, n)))]));
 
 beforeAll(async () => {
   const tiny3 = files('tests/fixtures/models/dinov3-tiny', ['config.json', 'preprocessor_config.json', 'model.safetensors']);
@@ -49,8 +50,20 @@ beforeAll(async () => {
   hub.addRepo('facebook/dinov3-vits16-pretrain-lvd1689m', tiny3);
   hub.addRepo('facebook/dinov2-base', files('tests/fixtures/torch-bin/dinov2-tiny', ['config.json', 'preprocessor_config.json', 'pytorch_model.bin']));
   await hub.start();
+  process.env.HF_ENDPOINT = hub.url;
+  process.env.VEMBED_CACHE = cache;
+  delete process.env.HF_TOKEN;
+  delete process.env.HUGGING_FACE_HUB_TOKEN;
+  // One device for every row (tuned once, pipelines compiled once), as a long-lived process would.
+  const gpu = await nodeGpu();
+  await autotune(gpu);
+  useSharedGpu(gpu);
 });
-afterAll(() => hub.close());
+afterAll(async () => {
+  useSharedGpu(null);
+  (await nodeGpu()).destroy();
+  await hub.close();
+});
 
 /** A fresh folder as the guide lays it out: SOP under data/, this repository's examples/. */
 function workdir(withJsonl = true): string {
@@ -61,19 +74,20 @@ function workdir(withJsonl = true): string {
   return w;
 }
 
-/** Runs a README command (`npx vembed ...`) in `cwd` as a child process. */
+/** Runs a README command (`npx vembed ...`) in `cwd`: its words through runCli, output captured. */
 async function vembed(command: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const argv = command.split(/\s+/);
   expect(argv.slice(0, 2)).toEqual(['npx', 'vembed']);
-  const env: NodeJS.ProcessEnv = { ...process.env, HF_ENDPOINT: hub.url, VEMBED_CACHE: cache };
-  delete env.HF_TOKEN;
-  delete env.HUGGING_FACE_HUB_TOKEN;
+  const out = { stdout: '', stderr: '' };
+  const [w1, w2] = [process.stdout.write, process.stderr.write];
+  process.stdout.write = ((t: string) => ((out.stdout += t), true)) as typeof process.stdout.write;
+  process.stderr.write = ((t: string) => ((out.stderr += t), true)) as typeof process.stderr.write;
+  process.chdir(cwd);
   try {
-    const r = await run(process.execPath, [BIN, ...argv.slice(2)], { cwd, env, maxBuffer: 1 << 24 });
-    return { code: 0, ...r };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+    return { code: await runCli(argv.slice(2)), ...out };
+  } finally {
+    process.chdir(REPO);
+    [process.stdout.write, process.stderr.write] = [w1, w2];
   }
 }
 
@@ -110,7 +124,6 @@ describe("the guide's commands, verbatim", () => {
     const w = workdir();
     const r = await vembed(row(1), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).not.toMatch(/shaderUniform|InitializeImpl/);
     const c = trainedConfig(w);
     expect(c).toMatchObject({ model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m', epochs: 20, batch_size: 128, learning_rate: 1e-4, loss_type: 'infonce', use_lora: true });
     const res = json(join(w, OUT, 'train_results.json'));
@@ -119,36 +132,24 @@ describe("the guide's commands, verbatim", () => {
     trained = w;
   });
 
-  // The guide's 20-30 epochs cost minutes on a CPU. Rows that only add overrides are checked in
-  // two parts: the row exactly as written is parsed as `vembed train` parses it (every value it
-  // sets), and then run as written plus a final `epochs=1` (a later override wins).
-  async function parsedRow(i: number, w: string) {
-    const [, , , file, ...rest] = row(i).split(/\s+/);
-    const { configFlagsToOverrides } = await import('../../src/cli/config-flags');
-    const { args, overrides } = configFlagsToOverrides(rest);
-    const given = args[0] === '--config_override' ? args.slice(1) : args;
-    return parseTrainConfigYaml(readFileSync(join(w, file), 'utf8'), file, [...given, ...overrides]).config;
-  }
-
   test('run_dinov3_i2i.sh: config keys as flags (--data_path ...), as its run.py line passes them', async () => {
     const w = workdir();
-    expect(await parsedRow(2, w)).toMatchObject({ data_path: 'data/stanford_online_products/train.jsonl', val_data_path: 'data/stanford_online_products/val.jsonl', image_root: 'data/stanford_online_products', epochs: 20 });
-    // The flags win over the YAML, as in run.py: point them at a copy to see that they are used.
-    cpSync(join(w, 'data/stanford_online_products'), join(w, 'data/sop-copy'), { recursive: true });
-    const r = await vembed(`${row(2).replaceAll('data/stanford_online_products', 'data/sop-copy')} --config_override epochs=1`, w);
+    // The flags win over the YAML, as in run.py: point the YAML elsewhere to see that they are used.
+    const yaml = join(w, 'examples/dinov3_i2i.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('data/stanford_online_products', 'data/nowhere'));
+    const r = await vembed(row(2), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(trainedConfig(w)).toMatchObject({ data_path: 'data/sop-copy/train.jsonl', val_data_path: 'data/sop-copy/val.jsonl', image_root: 'data/sop-copy', epochs: 1 });
+    expect(trainedConfig(w)).toMatchObject({ data_path: 'data/stanford_online_products/train.jsonl', val_data_path: 'data/stanford_online_products/val.jsonl', image_root: 'data/stanford_online_products', epochs: 20 });
+    expect(json(join(w, OUT, 'train_results.json')).epochs_done).toBe(20);
   });
 
   test('--config_override epochs=30 batch_size=64 (and learning_rate=0.00005)', async () => {
     for (const [i, lr] of [[3, 1e-4], [6, 5e-5]] as const) {
       const w = workdir();
-      expect(await parsedRow(i, w)).toMatchObject({ epochs: 30, batch_size: 64, learning_rate: lr, model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m' });
-      if (i !== 6) continue; // one run covers both rows' flags
-      const r = await vembed(`${row(i)} epochs=1`, w);
+      const r = await vembed(row(i), w);
       expect(r.code, r.stderr).toBe(0);
-      expect(trainedConfig(w)).toMatchObject({ epochs: 1, batch_size: 64, learning_rate: lr });
-      expect(json(join(w, OUT, 'train_results.json')).epochs_done).toBe(1);
+      expect(trainedConfig(w)).toMatchObject({ epochs: 30, batch_size: 64, learning_rate: lr, model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m' });
+      expect(json(join(w, OUT, 'train_results.json')).epochs_done).toBe(30);
     }
   });
 
@@ -191,12 +192,11 @@ describe("the guide's commands, verbatim", () => {
 
   test('model_name=facebook/dinov2-base: a DINOv2 whose hub repo has only pytorch_model.bin', async () => {
     const w = workdir();
-    expect(await parsedRow(7, w)).toMatchObject({ model_name: 'facebook/dinov2-base', epochs: 20 });
-    const r = await vembed(`${row(7)} epochs=1`, w);
+    const r = await vembed(row(7), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(trainedConfig(w).model_name).toBe('facebook/dinov2-base');
+    expect(trainedConfig(w)).toMatchObject({ model_name: 'facebook/dinov2-base', epochs: 20 });
     expect(hub.requests('pytorch_model.bin', 'facebook/dinov2-base').length).toBeGreaterThan(0);
-    expect(json(join(w, OUT, 'checkpoint-epoch-1/adapter_config.json')).target_modules).toEqual(['query', 'value']);
+    expect(json(join(w, OUT, 'checkpoint-epoch-20/adapter_config.json')).target_modules).toEqual(['query', 'value']);
   });
 
   test('model_name=facebook/dinov3-vits14-pretrain-lvd1689m: no such repository, did you mean vits16', async () => {

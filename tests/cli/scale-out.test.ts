@@ -1,7 +1,7 @@
 /**
  * The scale-out path of the README ("Carrying a run to PyTorch + accelerate"): a run's output is
- * what vembed-factory's run.py takes. A short LoRA run on the fixtures (child processes, as a user
- * runs them), then:
+ * what vembed-factory's run.py takes. A short LoRA run on the fixtures (`vembed prepare`, `train`,
+ * `merge` through runCli, in-process on one shared GPU device), then:
  *   - the checkpoint folder is a PEFT adapter (adapter_config.json with base_model_name_or_path,
  *     adapter_model.safetensors under base_model.model.<module>.lora_A/B.weight,
  *     preprocessor_config.json);
@@ -13,20 +13,20 @@
  * VF_FIELDS is vembed-factory's vembed/hparams.py (field -> type), written out here.
  * Run: npx vitest run tests/cli/scale-out.test.ts
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../../src/cli/commands';
+import { useSharedGpu } from '../../src/cli/gpu';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
 import { dirSource } from '../../src/model/node-source';
 import { expectedTensors } from '../../src/model/weights';
+import { nodeGpu } from '../helpers/node-gpu';
 
-const run = promisify(execFile);
-const BIN = resolve('bin/vembed.mjs');
+const REPO = resolve('.');
 const MODEL = resolve('tests/fixtures/models/dinov3-tiny');
 
 /** vembed-factory's argument fields (vembed/hparams.py) and how HfArgumentParser types them. */
@@ -76,10 +76,24 @@ beforeAll(async () => {
     `model_name: ${MODEL}`, 'data_path: sop/train.jsonl', 'val_data_path: sop/val.jsonl', 'image_root: sop', 'output_dir: out',
     'epochs: 1', 'batch_size: 8', 'learning_rate: 1.0e-3', 'use_lora: true', 'lora_r: 4', 'lora_alpha: 8', 'lora_target_modules: [q_proj, v_proj]', '',
   ].join('\n'));
-  for (const args of [['prepare', 'sop', '--root', 'sop'], ['train', 'run.yaml'], ['merge', '--model', MODEL, '--adapter', 'out/checkpoint-epoch-1', '--output', 'merged']]) {
-    await run(process.execPath, [BIN, ...args], { cwd: w, maxBuffer: 1 << 24 });
+  useSharedGpu(await nodeGpu());
+  const err = process.stderr.write;
+  let log = '';
+  process.stderr.write = ((t: string) => ((log += t), true)) as typeof process.stderr.write;
+  process.chdir(w);
+  try {
+    for (const args of [['prepare', 'sop', '--root', 'sop'], ['train', 'run.yaml'], ['merge', '--model', MODEL, '--adapter', 'out/checkpoint-epoch-1', '--output', 'merged']]) {
+      if ((await runCli(args)) !== 0) throw new Error(`vembed ${args.join(' ')} failed:\n${log}`);
+    }
+  } finally {
+    process.chdir(REPO);
+    process.stderr.write = err;
   }
 }, 300_000);
+afterAll(async () => {
+  useSharedGpu(null);
+  (await nodeGpu()).destroy();
+});
 
 describe('a run carried to vembed-factory', () => {
   test('the checkpoint folder is a PEFT adapter with its preprocessor', () => {
