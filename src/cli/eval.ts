@@ -200,7 +200,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   const out = env.out ?? ((t: string) => process.stdout.write(t));
   const err = env.err ?? ((t: string) => process.stderr.write(t));
   const o = parseOptions('eval sop', args, {
-    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter, or hub id' },
+    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter (.safetensors or .bin; checkpoint-<N> accepted), or hub id' },
     base_model: { type: 'string', help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)' },
     sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
     batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },
