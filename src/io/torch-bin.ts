@@ -143,15 +143,12 @@ function build(obj: PyValue, state: PyValue): boolean {
   return obj instanceof Map && (state instanceof Map || state === null);
 }
 
-function littleEndianData(dtype: TorchDtype): boolean {
-  return dtype !== 'U8' && dtype !== 'I8' && dtype !== 'BOOL';
-}
-
 export class TorchBinFile {
-  private constructor(
+  /** Use TorchBinFile.parse. */
+  constructor(
     readonly file: string,
     readonly tensors: Map<string, TorchTensorInfo>,
-    private readonly views: Map<string, TensorView>,
+    /** @internal */ private readonly views: Map<string, TensorView>,
     /** "zip" or "legacy". */
     readonly format: 'zip' | 'legacy',
   ) {}
@@ -252,7 +249,7 @@ function collect(file: string, root: PyValue, format: 'zip' | 'legacy'): TorchBi
     views.set(k, v);
   }
   if (tensors.size === 0) throw new TorchBinError(`${file}: no tensors in the file's dict (keys: ${[...dict.keys()].slice(0, 5).map(describe).join(', ')})`);
-  return new (TorchBinFile as unknown as new (...a: unknown[]) => TorchBinFile)(file, tensors, views, format);
+  return new TorchBinFile(file, tensors, views, format);
 }
 
 function storageType(t: PyValue, file: string): { dtype: TorchDtype; bytes: number } {
@@ -354,6 +351,5 @@ function parseLegacy(bytes: Uint8Array, file: string): TorchBinFile {
   }
   for (const s of pending.values()) if (s.start < 0) throw new TorchBinError(`${file}: storage "${s.key}" is used but its data is not in the file`);
   if (p !== bytes.length) throw new TorchBinError(`${file}: ${bytes.length - p} bytes after the last storage`);
-  void littleEndianData;
   return collect(file, main.value, 'legacy');
 }
