@@ -36,6 +36,7 @@ import { loadAdapter, mergeAdapter } from '../model/lora';
 import { dirSource } from '../model/node-source';
 import { Vit } from '../model/vit';
 import { parseOptions, UsageError } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
 import { formatBytes, formatDuration, ProgressBar } from './progress';
 import { checkOutputFile, checkOutputFolder, writeFileAtomic } from '../util/output-node';
@@ -124,6 +125,7 @@ export async function loadEvalModel(
     const m = (e as Error).message;
     throw new Error(m.startsWith('--model ') ? `--model_path ${m.slice(8)}` : m);
   };
+  modelPath = await resolveCheckpointPath(modelPath, log);
   if ((await isDir(modelPath)) && (await isFile(join(modelPath, 'adapter_config.json')))) {
     const cfgFile = join(modelPath, 'adapter_config.json');
     let cfg: Record<string, unknown>;
@@ -218,7 +220,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   const out = env.out ?? ((t: string) => process.stdout.write(t));
   const err = env.err ?? ((t: string) => process.stderr.write(t));
   const o = parseOptions('eval sop', args, {
-    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter, or hub id' },
+    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter (.safetensors or .bin; checkpoint-<N> accepted), or hub id' },
     base_model: { type: 'string', help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)' },
     sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
     batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },

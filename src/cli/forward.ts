@@ -14,6 +14,7 @@ import { dirSource } from '../model/node-source';
 import { resolveModel } from './model-arg';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 
 export async function forwardCommand(args: string[]): Promise<void> {
   const o = parseOptions('forward', args, {
@@ -38,7 +39,7 @@ export async function forwardCommand(args: string[]): Promise<void> {
   }
   if (jobs.length === 0) throw new Error(`${v.input}: no tensors`);
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(v.adapter)));
+  if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter, (l) => process.stderr.write(`${l}\n`)))));
   const gpu = await commandGpu();
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const out: TensorToWrite[] = [];

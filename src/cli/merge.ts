@@ -19,6 +19,7 @@ import { dirSource } from '../model/node-source';
 import { weightsToTensors } from '../model/weights';
 import { checkOutputFolder, OutputError, writeFileAtomic, writeFolderAtomic } from '../util/output-node';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
 
 /** What a merge writes: a folder holding only these (or nothing) is a merge output. */
@@ -34,7 +35,7 @@ async function outputKind(out: string): Promise<'new' | 'merge' | string[]> {
 export async function mergeCommand(args: string[]): Promise<void> {
   const o = parseOptions('merge', args, {
     model: { type: 'string', help: 'base model folder or hub id', required: true },
-    adapter: { type: 'string', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)', required: true },
+    adapter: { type: 'string', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors or .bin; checkpoint-<N> accepted)', required: true },
     output: { type: 'string', help: 'folder to write the merged model into (missing, empty or an earlier merge)', required: true },
     overwrite_output_dir: { type: 'boolean', help: 'write into a folder holding other files (they are kept)' },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
@@ -52,7 +53,7 @@ export async function mergeCommand(args: string[]): Promise<void> {
   }
 
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  const adapter = await loadAdapter(dirSource(v.adapter!));
+  const adapter = await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter!, (l) => process.stderr.write(`${l}\n`))));
   mergeAdapter(ck.spec, ck.weights, adapter);
   const enc = new TextEncoder();
   const files = new Map<string, Uint8Array>([

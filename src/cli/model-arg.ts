@@ -9,10 +9,11 @@ import { readdir, stat } from 'node:fs/promises';
 import { ensureModelNode } from '../hub/node';
 import type { FileSource } from '../model/load';
 import { dirSource } from '../model/node-source';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { formatBytes, formatDuration } from './progress';
 
 /** Our checkpoint and output names: a path ending in one is a local path, not a hub id. */
-const CHECKPOINT = /^checkpoint-(step|epoch)-\d+$/;
+const CHECKPOINT = /^checkpoint-((step|epoch)-)?\d+$/;
 
 /**
  * Why `arg` (shaped like owner/name, but not a folder here) is a local path that is missing
@@ -29,7 +30,8 @@ async function localPathHint(arg: string): Promise<string | null> {
   return `${owner}/ is a training output folder here` + (checkpoints.length ? ` with ${checkpoints.join(', ')}` : ' without checkpoints');
 }
 
-export async function resolveModel(arg: string, token?: string): Promise<FileSource> {
+export async function resolveModel(given: string, token?: string): Promise<FileSource> {
+  const arg = await resolveCheckpointPath(given, (l) => process.stderr.write(`${l}\n`));
   const st = await stat(arg).catch(() => null);
   if (st?.isDirectory()) return dirSource(arg);
   if (st) throw new Error(`--model ${arg}: is a file; expected a model folder (config.json + model.safetensors) or a hub id`);

@@ -6,6 +6,9 @@
  * another one more than a second later exits at once (./signals.ts).
  * Before any work: output_dir must be empty, or be resumed from, or overwrite_output_dir: true
  * (src/train/output-dir-node.ts); an empty dataset or one whose images are all missing is an error.
+ * Config keys may also be given as flags (`--data_path X`, src/cli/config-flags.ts), and
+ * learning_rate 0 means "evaluate model_name on val_data_path, no training"
+ * (src/cli/evaluate-only.ts), as in the vembed-factory guide.
  */
 import { decodeImageBytes } from '../data/decode-node';
 import { loadPairDataset, requireRecords, validateImages } from '../data/datasets';
@@ -21,24 +24,35 @@ import { nodeStore } from '../train/store-node';
 import { Trainer, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
+import { configFlagsToOverrides } from './config-flags';
+import { evaluateOnly } from './evaluate-only';
 import { resolveModel } from './model-arg';
 import { formatDuration, ProgressBar } from './progress';
 import { onStop } from './signals';
 
-export async function trainCommand(args: string[]): Promise<void> {
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { args, overrides: flagOverrides } = configFlagsToOverrides(argv);
   const o = parseOptions('train', args, {
     config_override: { type: 'string', multiple: true, help: 'key=value, overriding the YAML (repeatable; several after one flag too)' },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '<config.yaml> [--config_override key=value ...]');
+  }, '<config.yaml> [--config_override key=value ...] [--<config key> value ...]\n\n' +
+    'Keys and defaults: vembed-factory\'s (see README). --<config key> value (e.g. --data_path train.jsonl)\n' +
+    'overrides the YAML and --config_override, as in vembed-factory\'s run.py. lr=0 (learning_rate 0)\n' +
+    'evaluates model_name (a checkpoint folder too) on val_data_path without training.');
   if (!o) return;
   const [file, ...more] = o.positionals;
   if (!file) throw new Error('missing the config file: vembed train <config.yaml>');
   // `--config_override a=1 b=2` : values after the flag are positionals too
-  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more];
+  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more, ...flagOverrides];
   const bad = overrides.find((x) => !x.includes('='));
   if (bad) throw new Error(`--config_override ${bad}: expected key=value`);
   const { config, notes } = await readTrainConfigFile(file, overrides);
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  if (config.learning_rate === 0) {
+    await evaluateOnly(config, { token: o.values.hf_token as string | undefined });
+    return;
+  }
   checkReadyToTrain(config);
   const output = await checkTrainOutput(config);
   for (const n of output.notes) process.stderr.write(`note: ${n}\n`);
@@ -98,9 +112,8 @@ export async function trainCommand(args: string[]): Promise<void> {
   const store = nodeStore(config.output_dir);
   let resume = null;
   if (config.resume_from_checkpoint) {
-    resume = config.resume_from_checkpoint === 'latest'
-      ? { store, folder: 'latest' }
-      : { store: nodeStore(dirname(resolve(config.resume_from_checkpoint))), folder: basename(resolve(config.resume_from_checkpoint)) };
+    const at = config.resume_from_checkpoint === 'latest' ? null : resolve(await resolveCheckpointPath(config.resume_from_checkpoint, (l) => process.stderr.write(`${l}\n`)));
+    resume = at === null ? { store, folder: 'latest' } : { store: nodeStore(dirname(at)), folder: basename(at) };
   }
   const ctl = new AbortController();
   const offStop = onStop((why) => {

@@ -335,6 +335,9 @@ export function checkReadyToTrain(config: TrainConfig): void {
   if (missing.length) {
     throw new ConfigError(missing.map((k) => `${k} is not set; training needs ${k === 'model_name' ? 'a hub id or a local model folder (model_name or model_name_or_path)' : 'a JSONL file of training records'}`));
   }
+  if (config.learning_rate === 0) {
+    throw new ConfigError('learning_rate is 0: nothing would train (`vembed train` reads lr=0 as "evaluate model_name on val_data_path"; evaluate a run from its Evaluate step)');
+  }
 }
 
 /** Warmup length in optimizer steps: warmup_steps if > 0, else ceil(total * warmup_ratio)

@@ -80,8 +80,9 @@ export const TrainConfig = z.object({
   eval_batch_size: int(1).nullable().default(null),
   /** Micro-batches whose gradients are summed before one optimizer step. Default 1. */
   gradient_accumulation_steps: int(1).default(1),
-  /** AdamW peak learning rate. Default 2e-5 (defaults.yaml `lr: 2.0e-5`). Alias: `lr`. */
-  learning_rate: z.number().positive().default(2e-5),
+  /** AdamW peak learning rate. Default 2e-5 (defaults.yaml `lr: 2.0e-5`). Alias: `lr`. 0 trains
+   *  nothing: `vembed train` then only evaluates model_name (vembed-factory's guide does this). */
+  learning_rate: z.number().min(0).default(2e-5),
   /** AdamW decoupled weight decay. Default 0.01. */
   weight_decay: z.number().min(0).default(0.01),
   /** Clip the global gradient norm to this; 0 = no clipping. Default 1.0. */

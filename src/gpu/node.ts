@@ -11,8 +11,20 @@
  * matrices (`chromium-experimental-subgroup-matrix`, guarded by `allow_unsafe_apis`) and, on
  * NVIDIA/Vulkan, `shader-f16` (hidden there unless `vulkan_enable_f16_on_nvidia`; Dawn's
  * PhysicalDeviceVk.cpp, crbug.com/42251215; the f16 subgroup-matrix configurations need it too).
+ *
+ * Quiet start-up: Dawn prints a multi-line "Warning: Vulkan shaderUniform*ArrayDynamicIndexing
+ * required ... at InitializeImpl (...)" on stderr, from native code, each time it probes Mesa's
+ * lavapipe (a CPU Vulkan driver it always rejects), and the Vulkan loader adds "Failed to detect
+ * any valid GPUs" when Mesa's hardware drivers find no hardware. Unless `verbose` (the CLI's
+ * --verbose, $VEMBED_VERBOSE=1), on Linux the GPU probe is skipped when the machine has no GPU
+ * device node (/dev/dri/renderD*, /dev/nvidia0, /dev/dxg), and otherwise lists the Vulkan drivers
+ * itself and leaves lavapipe out (VK_ICD_FILENAMES for the probe only); so those lines are never
+ * produced, and our one line says lavapipe was skipped. Drivers the user chose (VK_ICD_FILENAMES,
+ * VK_DRIVER_FILES, VK_ADD_DRIVER_FILES) are left alone.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Gpu } from './device';
 import { NODE_FALLBACK_HELP } from './fallback';
 
@@ -34,6 +46,66 @@ export interface NodeGpuOptions {
   unsafeFeatures?: boolean;
   /** Called with the chosen adapter before its device is created (to record adapter.info). */
   onAdapter?: (adapter: GPUAdapter) => void;
+  /** Probe every Vulkan driver, lavapipe included, and let Dawn print what it says (default:
+   *  $VEMBED_VERBOSE === '1'). */
+  verbose?: boolean;
+}
+
+/** Vulkan driver manifests (ICD JSON files) in the Vulkan loader's standard folders (Linux). */
+export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
+  const split = (v: string | undefined, dflt: string) => (v || dflt).split(':').filter(Boolean);
+  const dirs = [
+    ...split(env.XDG_CONFIG_DIRS, '/etc/xdg').map((d) => join(d, 'vulkan/icd.d')),
+    '/etc/vulkan/icd.d',
+    join(env.XDG_DATA_HOME || join(homedir(), '.local/share'), 'vulkan/icd.d'),
+    ...split(env.XDG_DATA_DIRS, '/usr/local/share:/usr/share').map((d) => join(d, 'vulkan/icd.d')),
+  ];
+  const out: string[] = [];
+  for (const d of [...new Set(dirs)]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
+    } catch {
+      continue;
+    }
+    out.push(...names.map((n) => join(d, n)));
+  }
+  return out;
+}
+
+/** Mesa's lavapipe (lvp_icd*.json, or a manifest whose library is libvulkan_lvp). */
+export function isLavapipe(manifest: string): boolean {
+  if (/(^|\/)lvp_icd[^/]*\.json$/.test(manifest)) return true;
+  try {
+    return /vulkan_lvp/.test(String(JSON.parse(readFileSync(manifest, 'utf8'))?.ICD?.library_path ?? ''));
+  } catch {
+    return false;
+  }
+}
+
+/** GPU device nodes (Linux): DRM render nodes (Mesa, AMD, Intel), NVIDIA's, WSL's /dev/dxg. */
+export function gpuDeviceNodes(): string[] {
+  let dri: string[] = [];
+  try {
+    dri = readdirSync('/dev/dri').filter((n) => n.startsWith('renderD')).map((n) => `/dev/dri/${n}`);
+  } catch {
+    // no /dev/dri
+  }
+  return [...dri, ...['/dev/nvidia0', '/dev/dxg'].filter((p) => existsSync(p))];
+}
+
+/**
+ * The Vulkan drivers to probe for a real GPU, or null to leave the loader's own choice. With no
+ * GPU device node at all there is nothing to find (keep is empty: straight to SwiftShader, no
+ * probe, no "Failed to detect any valid GPUs" from the loader); otherwise every driver but lavapipe.
+ */
+function probeDrivers(verbose: boolean): { keep: string[]; lavapipe: boolean } | null {
+  const env = process.env;
+  if (verbose || process.platform !== 'linux' || env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES || env.VK_ADD_DRIVER_FILES) return null;
+  const all = vulkanDrivers();
+  const lavapipe = all.some(isLavapipe);
+  if (gpuDeviceNodes().length === 0) return { keep: [], lavapipe };
+  return lavapipe ? { keep: all.filter((d) => !isLavapipe(d)), lavapipe } : null;
 }
 
 /** Dawn toggles of `unsafeFeatures`. */
@@ -73,8 +145,19 @@ export async function requestNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   const m = await loadDawn();
   const flags = opts.unsafeFeatures ? [`enable-dawn-features=${UNSAFE_FEATURE_TOGGLES.join(',')}`] : [];
   let adapter: GPUAdapter | null = null;
+  let skippedLavapipe = false;
   if (opts.prefer !== 'swiftshader') {
-    adapter = await tryAdapter(m, flags);
+    const drivers = probeDrivers(opts.verbose ?? process.env.VEMBED_VERBOSE === '1');
+    skippedLavapipe = drivers?.lavapipe ?? false;
+    if (!drivers) adapter = await tryAdapter(m, flags);
+    else if (drivers.keep.length) {
+      process.env.VK_ICD_FILENAMES = drivers.keep.join(':');
+      try {
+        adapter = await tryAdapter(m, flags);
+      } finally {
+        delete process.env.VK_ICD_FILENAMES;
+      }
+    }
   }
   if (!adapter) {
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
@@ -94,7 +177,10 @@ export async function requestNodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
   const gpu = await Gpu.fromAdapter(opts.unsafeFeatures ? withExtraFeatures(adapter, log) : adapter, 'dawn');
   if (!gpu.report.isFallback) log(`WebGPU: ${gpu.describe()}`);
   else {
-    log(`WebGPU: ${gpu.describe()} - no GPU found, using the slow CPU fallback (SwiftShader)`);
+    log(
+      `WebGPU: ${gpu.describe()} - no GPU found, using the slow CPU fallback (SwiftShader)` +
+        (skippedLavapipe ? "; Mesa's lavapipe skipped (Dawn does not support it)" : ''),
+    );
     if (opts.log && !fallbackHelpSaid) {
       for (const line of NODE_FALLBACK_HELP) log(`  ${line}`);
       fallbackHelpSaid = true;

@@ -1,5 +1,6 @@
 /**
- * PEFT LoRA adapters on disk (spec §7): adapter_config.json + adapter_model.safetensors.
+ * PEFT LoRA adapters on disk (spec §7): adapter_config.json + adapter_model.safetensors (or
+ * adapter_model.bin, PyTorch's format, which vembed-factory and older PEFT versions write).
  * Reading: keys `base_model.model.<module path>.lora_A.weight` [r, in] / `.lora_B.weight` [out, r]
  * (a wrapper prefix such as `dinov2.` and an adapter name are tolerated), scale
  * s = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern.
@@ -8,7 +9,7 @@
  * rank_pattern regex are errors naming the key), and NaN/Inf tensor values are refused.
  */
 import { z } from 'zod';
-import { SafetensorsFile } from '../io/safetensors';
+import { parseTensorFile } from '../io/tensor-file';
 import { nonFiniteText } from '../util/finite';
 import type { VitSpec } from './config';
 import type { FileSource } from './load';
@@ -115,9 +116,9 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
   if (Array.isArray(mts) && mts.length > 0) {
     throw new AdapterError(`${cfgName}: "modules_to_save" ${JSON.stringify(mts)} is not supported (an embedding model has no head)`);
   }
-  const wname = 'adapter_model.safetensors';
-  if (!(await src.exists(wname))) throw new AdapterError(`${src.where}/${wname}: not found`);
-  const file = SafetensorsFile.parse(await src.bytes(wname), `${src.where}/${wname}`);
+  const wname = (await src.exists('adapter_model.safetensors')) ? 'adapter_model.safetensors' : 'adapter_model.bin';
+  if (!(await src.exists(wname))) throw new AdapterError(`${src.where}/adapter_model.safetensors: not found (nor adapter_model.bin)`);
+  const file = parseTensorFile(await src.bytes(wname), wname, `${src.where}/${wname}`);
   const alpha = cfg.lora_alpha ?? 8;
   const rslora = cfg.use_rslora ?? false;
   const byPath = new Map<string, { A?: string; B?: string; bias?: string }>();

@@ -8,7 +8,7 @@
  * and globally: patch.{w,b} cls reg pos norm.{w,b}.
  */
 import type { VitSpec } from './config';
-import { SafetensorsFile } from '../io/safetensors';
+import type { TensorFile } from '../io/tensor-file';
 import { nonFiniteText } from '../util/finite';
 
 export class CheckpointError extends Error {}
@@ -86,12 +86,12 @@ export function expectedTensors(spec: VitSpec): ExpectedTensor[] {
 const WRAPPER_PREFIXES = ['dinov2.', 'dinov3_vit.', 'model.'];
 
 /**
- * Collects the model's tensors as f32 arrays from one or more safetensors files (sharded
+ * Collects the model's tensors as f32 arrays from one or more tensor files (sharded
  * checkpoints pass every shard). Checks presence and shapes; extra tensors are ignored, except
  * that a checkpoint with no expected key at all is refused as the wrong model.
  */
-export function collectWeights(spec: VitSpec, files: SafetensorsFile[]): Map<string, Float32Array> {
-  const where = new Map<string, { file: SafetensorsFile; key: string }>();
+export function collectWeights(spec: VitSpec, files: TensorFile[]): Map<string, Float32Array> {
+  const where = new Map<string, { file: TensorFile; key: string }>();
   for (const f of files) {
     for (const key of f.tensors.keys()) {
       let k = key;

@@ -273,7 +273,7 @@ describe('errors name the key, the value and what is allowed', () => {
       [
         "config.yaml:1: epochs: 0 is not allowed; expected an integer in [1, 1000000] (default 3)",
         "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
-        "config.yaml:3: learning_rate: -0.0001 is not allowed; expected a number > 0 (default 0.00002)",
+        "config.yaml:3: learning_rate: -0.0001 is not allowed; expected a number >= 0 (default 0.00002)",
         "config.yaml:4: warmup_ratio: 1.5 is not allowed; expected a number in [0, 1] (default 0.1)",
         "config.yaml:5: lora_dropout: 1 is not allowed; expected a number in [0, 1) (default 0.05)",
         "config.yaml:6: max_grad_norm: -1 is not allowed; expected a number >= 0 (default 1)",
@@ -281,7 +281,7 @@ describe('errors name the key, the value and what is allowed', () => {
     `);
     expect(problems('lr: -2.0e-5\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: lr: -0.00002 is not allowed; expected a number > 0 (default 0.00002)",
+        "config.yaml:1: lr: -0.00002 is not allowed; expected a number >= 0 (default 0.00002)",
       ]
     `);
   });
