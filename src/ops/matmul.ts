@@ -350,6 +350,9 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   };
   const buffers: Record<string, GPUBuffer> = {};
   for (const name of problemBindings(f)) buffers[name] = extra[name]!;
+  if ([A, B, a.second?.A, a.second?.B].includes(C)) {
+    throw new Error(`${op}: the output C is also an operand (A, B or a second product's); the kernels read operands while others write C`);
+  }
   if ((isF16(C) || (a.pre && isF16(a.pre))) && [l.ldc, l.offC, ...(batch > 1 ? l.sC : [])].some((x) => x % 2)) {
     throw new Error(`${op}: a packed-f16 output needs an even row stride, offset and batch strides (ldc ${l.ldc}, offC ${l.offC})`);
   }

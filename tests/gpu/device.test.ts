@@ -7,6 +7,7 @@ import { packParams } from '../../src/gpu/device';
 import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
+import { colsum } from '../../src/ops/matmul';
 import { nodeGpu } from '../helpers/node-gpu';
 
 afterAll(async () => (await nodeGpu()).destroy());
@@ -66,7 +67,13 @@ describe('shaders and pipelines', () => {
   test('every shader under shaders/ is registered and compiles', async () => {
     const gpu = await nodeGpu();
     expect(shaderNames()).toContain('ops/colsum');
-    for (const name of shaderNames()) {
+    // common/ holds pieces that compile inside the shaders including them (their Params, bindings)
+    const common = shaderNames().filter((n) => n.startsWith('common/'));
+    const kernels = shaderNames().filter((n) => !n.startsWith('common/') && !n.startsWith('gen/'));
+    for (const c of common) {
+      expect(kernels.some((k) => shaderSource(k).includes(shaderSource(c).trim().split('\n').slice(-1)[0])), `${c} is included somewhere`).toBe(true);
+    }
+    for (const name of kernels) {
       const mod = gpu.device.createShaderModule({ code: shaderSource(name) });
       const info = await mod.getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === 'error');
@@ -121,8 +128,10 @@ describe('errors', () => {
   test('a validation error is thrown at flush, naming the op and its shapes', async () => {
     const gpu = await nodeGpu();
     const b = gpu.zeros(16);
-    linearForward(gpu, b, b, b, null, 2, 2, 2); // same buffer as output and input
-    await expect(gpu.flush()).rejects.toThrow(/GPU error in linear\.fwd op\(A\)\[2,2\] op\(B\)\[2,2\]ᵀ -> C\[2,2\]/);
+    colsum(gpu, b, b, 2, 2); // same buffer as output and input
+    await expect(gpu.flush()).rejects.toThrow(/GPU error in colsum x\[2,2\] -> out\[2\]/);
+    // a matmul refuses an output that is one of its operands before recording anything
+    expect(() => linearForward(gpu, b, b, b, null, 2, 2, 2)).toThrow(/linear\.fwd: the output C is also an operand/);
     // The error is reported once; the device keeps working.
     const x = gpu.upload(new Float32Array([1, 2, 3, 4]));
     const w = gpu.upload(new Float32Array([1, 0, 0, 1]));
