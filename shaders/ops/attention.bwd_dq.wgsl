@@ -11,14 +11,22 @@
 //#include "ops/attention.common.wgsl"
 
 @group(0) @binding(3) var<storage, read> dout: array<vec4<f32>>;
+//#if F16_OUT
+@group(0) @binding(4) var<storage, read> out: array<vec2<u32>>;
+//#else
 @group(0) @binding(4) var<storage, read> out: array<vec4<f32>>;
+//#endif
 @group(0) @binding(5) var<storage, read> lse: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dqkv: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> D: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
 
 fn ldDout(e: u32) -> vec4<f32> { return dout[e >> 2u]; }
+//#if F16_OUT
+fn ldOut(e: u32) -> vec4<f32> { let w = out[e >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+//#else
 fn ldOut(e: u32) -> vec4<f32> { return out[e >> 2u]; }
+//#endif
 fn stDqkv(e: u32, v: vec4<f32>) { dqkv[e >> 2u] = v; }
 
 @compute @workgroup_size(WG)

@@ -33,7 +33,11 @@ const LOWEST: f32 = -3.4028234e38;
 
 alias Row = array<vec4<f32>, DH4_MAX>;
 
+//#if F16_QKV
+@group(0) @binding(0) var<storage, read> qkv: array<vec2<u32>>; // packed f16 (src/gpu/f16.ts)
+//#else
 @group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
+//#endif
 @group(0) @binding(1) var<storage, read> cosT: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> sinT: array<vec4<f32>>;
 
@@ -42,7 +46,11 @@ var<workgroup> Ks: array<vec4<f32>, BC * DH4>;
 var<workgroup> Vs: array<vec4<f32>, BC * DH4>;
 
 // The 4 values of qkv at element e (a multiple of 4).
+//#if F16_QKV
+fn ldQKV(e: u32) -> vec4<f32> { let w = qkv[e >> 2u]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+//#else
 fn ldQKV(e: u32) -> vec4<f32> { return qkv[e >> 2u]; }
+//#endif
 
 // Chunk c of the head row at element e0 of qkv, token t, rotated when t >= prefix.
 fn loadChunk(e0: u32, c: u32, t: u32, prefix: u32) -> vec4<f32> {

@@ -11,11 +11,19 @@
 // Rows past T compute a copy of row T-1 and store nothing (no early return: barriers).
 //#include "ops/attention.common.wgsl"
 
+//#if F16_OUT
+@group(0) @binding(3) var<storage, read_write> out: array<vec2<u32>>;
+//#else
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
+//#endif
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
+//#if F16_OUT
+fn stOut(e: u32, v: vec4<f32>) { out[e >> 2u] = vec2<u32>(pack2x16float(v.xy), pack2x16float(v.zw)); }
+//#else
 fn stOut(e: u32, v: vec4<f32>) { out[e >> 2u] = v; }
+//#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

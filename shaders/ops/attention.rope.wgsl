@@ -19,12 +19,20 @@ struct Params {
 };
 
 @group(0) @binding(0) var<storage, read_write> dst: array<f32>;
+//#if F16_QKV
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+//#else
 @group(0) @binding(1) var<storage, read> src: array<f32>;
+//#endif
 @group(0) @binding(2) var<storage, read> cosT: array<f32>;
 @group(0) @binding(3) var<storage, read> sinT: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+//#if F16_QKV
+fn ldSrc(e: u32) -> f32 { return unpack2x16float(src[e >> 1u])[e & 1u]; }
+//#else
 fn ldSrc(e: u32) -> f32 { return src[e]; }
+//#endif
 fn stDst(e: u32, v: f32) { dst[e] = v; }
 
 @compute @workgroup_size(WG)

@@ -13,11 +13,19 @@ struct Params { R: u32, T: u32, H: u32, Dh: u32, C: u32, };
 @group(0) @binding(1) var<storage, read_write> dP: array<f32>;
 @group(0) @binding(2) var<storage, read> lse: array<f32>;
 @group(0) @binding(3) var<storage, read> dout: array<f32>;
+//#if F16_OUT
+@group(0) @binding(4) var<storage, read> out: array<u32>;
+//#else
 @group(0) @binding(4) var<storage, read> out: array<f32>;
+//#endif
 @group(0) @binding(5) var<uniform> p: Params;
 
 fn ldDout(e: u32) -> f32 { return dout[e]; }
+//#if F16_OUT
+fn ldOut(e: u32) -> f32 { return unpack2x16float(out[e >> 1u])[e & 1u]; }
+//#else
 fn ldOut(e: u32) -> f32 { return out[e]; }
+//#endif
 
 @compute @workgroup_size(RPW)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -16,6 +16,8 @@
 // The r are done 16 at a time: each invocation keeps 16 partial sums, then the row's TPR
 // invocations add theirs in workgroup memory.
 //
+// F16_OUT (a define): `out` is packed f16 (src/gpu/f16.ts), written in pairs (C even).
+//
 // Layout: a workgroup holds RPW rows of TPR invocations each (TPR a power of 2); the TPR
 // partial sums of a row meet in a tree reduction in workgroup memory. TPR = 1 (one invocation
 // per row) suits CPU backends such as SwiftShader; TPR = 64, RPW = 1 suits GPUs.
@@ -26,7 +28,11 @@ override RPW: u32 = 1u;
 override LORA: bool = false;
 override DROPOUT: bool = false;
 
+//#if F16_OUT
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+//#else
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+//#endif
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
@@ -89,9 +95,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = row_sum(d, lid, lane) / Cf; // (mean(e), mean(e^2))
   let rs = inverseSqrt(max(t.y - t.x * t.x, 0.0) + p.eps);
 
+//#if F16_OUT
+  for (var j2 = lane; j2 < C / 2u; j2 += TPR) {
+    let j = 2u * j2;
+    let y0 = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];
+    let y1 = ((inp[base + j + 1u] - m0) - t.x) * rs * weight[j + 1u] + bias[j + 1u];
+    out[(base >> 1u) + j2] = pack2x16float(vec2<f32>(y0, y1));
+  }
+//#else
   for (var j = lane; j < C; j += TPR) {
     out[base + j] = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];
   }
+//#endif
   if (lane == 0u && row < p.N) {
     stats[2u * row] = m0 + t.x;
     stats[2u * row + 1u] = rs;

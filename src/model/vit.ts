@@ -25,12 +25,20 @@
  * output and lse, xmid, h; ln1/ln2 and the LoRA u only where an adapter or full fine-tuning needs
  * them; the branch outputs before LayerScale only for full fine-tuning).
  *
+ * Precision (`VitOptions.f16`, the trainer's `fp16: true`): the big frozen weights (q|k|v, o, fc1,
+ * fc2) and the activations the GEMMs and the attention read (LayerNorm outputs, q|k|v, attention
+ * output, h and gelu(h)) are stored as packed f16 (src/gpu/f16.ts), halving their memory and
+ * bandwidth; every kernel computes in f32 and the residual stream, LayerNorm statistics, LoRA
+ * parameters, gradients, optimizer state and loss stay f32 (so no loss scaling is needed:
+ * nothing that accumulates or that gradients flow through small values in is stored in f16).
+ *
  * LoRA dropout masks: adapter (layer, role) uses the mask of ops/dropout with seeds
  * (seed, layer * 6 + role index) at index (rowOffset + n) * inF + c, where rowOffset is the
  * chunk's first row in the whole batch: a chunk of images gets the same masks however the batch
  * is cut into chunks (the gradient cache's embedding pass and its re-forward agree).
  */
 import type { Gpu } from '../gpu/device';
+import { isF16, packF16, readF16, uploadF16, zerosF16 } from '../gpu/f16';
 import { attentionForward, attentionLseSize } from '../ops/attention';
 import { l2normForward } from '../ops/l2norm';
 import { layernormForward, type LnLora } from '../ops/layernorm';
@@ -109,6 +117,18 @@ export interface WeightView {
 
 const QKV = ['q', 'k', 'v'] as const;
 
+/** The weights stored as packed f16 with `f16: 'weights+acts'` (only while they are frozen). */
+const F16_WEIGHTS = /^layer\.\d+\.(qkv|o|fc1|fc2)\.w$/;
+
+export interface VitOptions {
+  /**
+   * Packed-f16 storage: 'acts' for the activations the GEMMs and the attention read,
+   * 'weights+acts' also for the big frozen weights (not with full fine-tuning, whose weights are
+   * trained in f32). Default: f32 everywhere.
+   */
+  f16?: 'acts' | 'weights+acts';
+}
+
 export class Vit {
   readonly gpu: Gpu;
   readonly spec: VitSpec;
@@ -125,16 +145,22 @@ export class Vit {
   private gridCache = new Map<string, { cos?: GPUBuffer; sin?: GPUBuffer; interp?: GPUBuffer; posN?: GPUBuffer }>();
   private inferActs: Acts | null = null;
 
-  constructor(gpu: Gpu, spec: VitSpec, weights: Map<string, Float32Array>) {
+  /** Packed-f16 activations (see VitOptions). */
+  readonly f16Acts: boolean;
+
+  constructor(gpu: Gpu, spec: VitSpec, weights: Map<string, Float32Array>, opts: VitOptions = {}) {
     this.gpu = gpu;
     this.spec = spec;
     this.w = new Map();
     this.loras = new LoraParams(gpu, spec);
+    this.f16Acts = !!opts.f16;
+    const f16W = opts.f16 === 'weights+acts';
+    const up = (data: Float32Array, role: string) => (f16W && F16_WEIGHTS.test(role) ? uploadF16(gpu, data, role) : gpu.upload(data, role));
     const C = spec.hidden;
     for (const [role, data] of weights) {
       if (role === 'mask' || role === 'cls' || role === 'reg') continue;
       if (/^layer\.\d+\.[qkv]\.[wb]$/.test(role)) continue; // packed below
-      this.w.set(role, gpu.upload(data, role));
+      this.w.set(role, up(data, role));
     }
     for (let l = 0; l < spec.layers; l++) {
       const wq = new Float32Array(3 * C * C), bq = new Float32Array(3 * C);
@@ -145,7 +171,7 @@ export class Vit {
         const b = weights.get(`layer.${l}.${r}.b`);
         if (b) bq.set(b, i * C);
       });
-      this.w.set(`layer.${l}.qkv.w`, gpu.upload(wq, `layer.${l}.qkv.w`));
+      this.w.set(`layer.${l}.qkv.w`, up(wq, `layer.${l}.qkv.w`));
       this.w.set(`layer.${l}.qkv.b`, gpu.upload(bq, `layer.${l}.qkv.b`));
     }
     const pre = new Float32Array((1 + spec.registers) * C);
@@ -224,7 +250,7 @@ export class Vit {
     const m = /^layer\.(\d+)\.([qkv])\.([wb])$/.exec(role);
     if (!m) {
       const b = map.get(role);
-      return b ? { buffer: b, offset: 0, n: b.size / 4 } : null;
+      return b ? { buffer: b, offset: 0, n: b.size / (isF16(b) ? 2 : 4) } : null;
     }
     const C = this.spec.hidden, i = QKV.indexOf(m[2] as 'q');
     const b = map.get(`layer.${m[1]}.qkv.${m[3]}`);
@@ -241,14 +267,16 @@ export class Vit {
 
   async readWeight(role: string, grads = false): Promise<Float32Array | null> {
     const v = this.weightView(role, grads);
-    return v ? this.gpu.read(v.buffer, v.n, v.offset) : null;
+    if (!v) return null;
+    return isF16(v.buffer) ? readF16(this.gpu, v.buffer, v.n, v.offset) : this.gpu.read(v.buffer, v.n, v.offset);
   }
 
   writeWeight(role: string, data: Float32Array): boolean {
     const v = this.weightView(role);
     if (!v) return false;
     if (data.length !== v.n) throw new Error(`${role}: ${data.length} values, expected ${v.n}`);
-    this.gpu.write(v.buffer, data, v.offset * 4);
+    if (isF16(v.buffer)) this.gpu.write(v.buffer, packF16(data), v.offset * 2);
+    else this.gpu.write(v.buffer, data, v.offset * 4);
     return true;
   }
 
@@ -257,6 +285,7 @@ export class Vit {
   /** Makes every base weight trainable (full fine-tuning): allocates zeroed gradients. */
   enableFullGrads(): void {
     for (const [role, buf] of this.w) {
+      if (isF16(buf)) throw new Error(`${role}: stored as f16 (frozen weights); full fine-tuning trains f32 weights (VitOptions.f16 'acts')`);
       if (!this.grads.has(role)) this.grads.set(role, this.gpu.zeros(buf.size / 4, `d ${role}`));
     }
   }
@@ -292,42 +321,43 @@ export class Vit {
     const N = B * g.T, C = s.hidden, I = s.intermediate;
     const full = this.grads.size > 0;
     const owned: GPUBuffer[] = [];
-    const z = (n: number, label: string) => {
-      const b = dry ? ({ size: Math.max(4, n * 4) } as GPUBuffer) : this.gpu.zeros(n, label);
+    const z = (n: number, label: string, f16 = false) => {
+      const b = dry ? ({ size: Math.max(4, n * (f16 ? 2 : 4)) } as GPUBuffer) : f16 ? zerosF16(this.gpu, n, label) : this.gpu.zeros(n, label);
       owned.push(b);
       return b;
     };
+    const h16 = this.f16Acts; // the activations GEMMs and attention read (see the file comment)
     const shared = new Map<string, GPUBuffer>();
-    const sh = (n: number, label: string) => {
+    const sh = (n: number, label: string, f16 = false) => {
       let b = shared.get(label);
-      if (!b) shared.set(label, (b = z(n, label)));
+      if (!b) shared.set(label, (b = z(n, label, f16)));
       return b;
     };
     // per layer when training and the backward reads it, else one buffer for all layers
-    const keep = (need: boolean, n: number, label: string) => (perLayer && need ? z(n, label) : sh(n, label));
+    const keep = (need: boolean, n: number, label: string, f16 = false) => (perLayer && need ? z(n, label, f16) : sh(n, label, f16));
     const x0 = z(N * C, 'x');
     const layers: LayerActs[] = [];
     let xin = x0;
     // Inference: buffers whose lives do not overlap share memory: a LayerNorm output and the
     // attention output (ln -> q|k|v GEMM, then ao -> o GEMM, then ln again); q|k|v and the MLP
     // hidden state (q|k|v -> attention, then g -> fc2): 6 N C floats per layer set instead of 10.
-    const lnao = perLayer ? null : sh(N * C, 'ln / attn out');
-    const qkvg = perLayer ? null : sh(N * Math.max(3 * C, I), 'qkv / gelu out');
+    const lnao = perLayer ? null : sh(N * C, 'ln / attn out', h16);
+    const qkvg = perLayer ? null : sh(N * Math.max(3 * C, I), 'qkv / gelu out', h16);
     for (let l = 0; l < s.layers; l++) {
       const grp = (k: LoraGroupKind) => this.loras.group(l, k);
       const a: LayerActs = {
         xin,
         xmid: perLayer ? z(N * C, 'xmid') : xin,
         xout: perLayer ? z(N * C, 'xout') : xin,
-        ln1: lnao ?? keep(full || !!grp('qkv'), N * C, 'ln'),
+        ln1: lnao ?? keep(full || !!grp('qkv'), N * C, 'ln', h16),
         st1: keep(true, 2 * N, 'ln1 stats'),
-        qkv: qkvg ?? keep(true, 3 * N * C, 'qkv'),
-        ao: lnao ?? keep(true, N * C, 'attn out'),
+        qkv: qkvg ?? keep(true, 3 * N * C, 'qkv', h16),
+        ao: lnao ?? keep(true, N * C, 'attn out', h16),
         lse: keep(true, attentionLseSize(B, g.T, s.heads), 'attn lse'),
-        ln2: lnao ?? keep(full || !!grp('fc1'), N * C, 'ln'),
+        ln2: lnao ?? keep(full || !!grp('fc1'), N * C, 'ln', h16),
         st2: keep(true, 2 * N, 'ln2 stats'),
-        h: perLayer ? z(N * I, 'fc1 out') : sh(1, 'unused'),
-        g: qkvg ?? sh(N * I, 'gelu out'),
+        h: perLayer ? z(N * I, 'fc1 out', h16) : sh(1, 'unused'),
+        g: qkvg ?? sh(N * I, 'gelu out', h16),
         po: perLayer && full ? z(N * C, 'o_proj out') : null,
         pf: perLayer && full ? z(N * C, 'fc2 out') : null,
         u: new Map(),

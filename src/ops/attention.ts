@@ -39,6 +39,7 @@
  * packed layout; the benchmark times it as the peer of the fused op.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { isF16 } from '../gpu/f16';
 import { dummyBuffer, matmul } from './matmul';
 import { softmaxBackward, softmaxForward } from './softmax';
 import { grid, scratch } from './support';
@@ -78,8 +79,9 @@ interface Layout {
 const F32 = 4;
 
 function checkSize(op: string, what: string, buf: GPUBuffer, floats: number, shape: string): void {
-  if (buf.size < floats * F32) {
-    throw new Error(`${op}: ${what} has ${buf.size} bytes, needs ${shape} = ${floats * F32}`);
+  const bytes = floats * (isF16(buf) ? 2 : F32); // packed f16 (src/gpu/f16.ts): 2 bytes each
+  if (buf.size < bytes) {
+    throw new Error(`${op}: ${what} has ${buf.size} bytes, needs ${shape} = ${bytes}`);
   }
 }
 
@@ -256,6 +258,7 @@ function flashForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, 
     op: 'attention.fwd',
     shapes: describe(l, 'flash'),
     shader: 'ops/attention.fwd',
+    defines: { F16_QKV: isF16(qkv), F16_OUT: isF16(out) },
     constants: f.constants,
     buffers: [qkv, ...f.tables, out, lse],
     params: f.params,
@@ -273,6 +276,7 @@ function flashBackward(
     op: 'attention.bwd.dq',
     shapes,
     shader: 'ops/attention.bwd_dq',
+    defines: { F16_QKV: isF16(qkv), F16_OUT: isF16(out) },
     constants: f.constants,
     buffers: [qkv, ...f.tables, dout, out, lse, dqkv, D],
     params: f.params,
@@ -282,6 +286,7 @@ function flashBackward(
     op: 'attention.bwd.dkdv',
     shapes,
     shader: 'ops/attention.bwd_dkdv',
+    defines: { F16_QKV: isF16(qkv) },
     constants: f.constants,
     buffers: [qkv, ...f.tables, dout, lse, D, dqkv],
     params: f.params,
@@ -304,6 +309,7 @@ function ropeCopy(gpu: Gpu, backward: boolean, dst: QK, src: QK, l: Layout): voi
     op: backward ? 'attention.bwd.rope' : 'attention.rope',
     shapes: describe(l, 'matmul'),
     shader: 'ops/attention.rope',
+    defines: { F16_QKV: isF16(src.buf) },
     constants: { WG: WG_ROPE, BACKWARD: backward ? 1 : 0 },
     buffers: [dst.buf, src.buf, rope.cos, rope.sin],
     params: packParams([
@@ -372,6 +378,7 @@ function matmulBackward(
     op: 'attention.bwd.softmax',
     shapes: describe(l, 'matmul'),
     shader: 'ops/attention.softmax.bwd',
+    defines: { F16_OUT: isF16(out) },
     constants: { RPW },
     buffers: [S, dP, lse, dout, out],
     params: packParams([B * H * T, T, H, Dh, C]),

@@ -16,11 +16,13 @@
  *   forward:  u[n, r] = scale_s * sum_c drop_s(out[n, c]) A[r, c]
  *   backward: gu[n, r] = scale_s * sum_o dy[n, col0_s + o] B[col0_s + o, r];
  *             dout += drop_s(gu_s A_s) for each adapter s, in place, before the LayerNorm backward
- * The dropout masks are those of ops/dropout (index base + n * C + c, seeds (seed0, seed1_s)),
+ * `out` may be packed f16 (src/gpu/f16.ts; the fp16 path): the LoRA projections still read the
+ * f32 values. The dropout masks are those of ops/dropout (index base + n * C + c, seeds (seed0, seed1_s)),
  * the same as `matmul`'s dropout prologue uses for the A gradients.
  * Row kernels: variant `gpu.variants.get('layernorm')`, 'row' or 'wg' (see ops/support.ts).
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { isF16 } from '../gpu/f16';
 import { dropoutThreshold } from './dropout';
 import { colsum, dummyBuffer } from './matmul';
 import { chunkRows, grid, rowLayout, scratch } from './support';
@@ -88,10 +90,13 @@ export function layernormForward(
   lora?: LnLora & { u: GPUBuffer },
 ): void {
   const { TPR, RPW } = rowLayout(gpu, 'layernorm');
+  const f16 = isF16(out);
+  if (f16 && C % 2) throw new Error(`layernorm.fwd: a packed-f16 output needs an even C, got ${C}`);
   gpu.dispatch({
     op: lora ? 'layernorm.fwd+lora' : 'layernorm.fwd',
-    shapes: `inp[${N},${C}] eps=${eps}${lora ? ` lora R=${lora.R}` : ''}`,
+    shapes: `inp[${N},${C}] eps=${eps}${lora ? ` lora R=${lora.R}` : ''}${f16 ? ' -> f16' : ''}`,
     shader: 'ops/layernorm.fwd',
+    defines: { F16_OUT: f16 },
     constants: { TPR, RPW, LORA: lora ? 1 : 0, DROPOUT: lora?.dropout && lora.dropout.p > 0 ? 1 : 0 },
     buffers: [out, stats, inp, weight, bias, lora?.P ?? dummyBuffer(gpu), lora?.u ?? dummyBuffer(gpu, 'out')],
     params: loraParams(N, C, eps, lora, 0),

@@ -21,7 +21,8 @@
  * Fusions (each changes the generated text, so each combination is its own pipeline):
  *   proA/proB  an element-wise prologue on the loaded operand: 'gelu' (fc2 reads gelu(h)),
  *              'dropout' (LoRA's inverted dropout, the counter-based mask of shaders/ops/dropout.wgsl
- *              at index dbase + (the element's position in its matrix)) or, for A only, 'kscale'
+ *              at index dbase + (the element's position in its matrix)), 'geludrop' (dropout of
+ *              gelu(x): an fc2 adapter's input, recomputed from h) or, for A only, 'kscale'
  *              (op(A)[m, k] * ks[k]: LayerScale applied to a residual-stream gradient as it is read)
  *   k2         a second product over K2 added to the same accumulators (LoRA's u B^T next to
  *              x W^T: one pass instead of two), same transposes, no prologue
@@ -38,7 +39,7 @@
  * workgroup index, so no problem pays for another's grid).
  */
 
-export type Prologue = 'none' | 'gelu' | 'dropout' | 'kscale';
+export type Prologue = 'none' | 'gelu' | 'dropout' | 'geludrop' | 'kscale';
 
 export interface RegSchedule {
   kind: 'reg';
@@ -136,8 +137,12 @@ export function bindingVec4(name: string): boolean {
   return name === 'A' || name === 'B' || name === 'A2' || name === 'B2';
 }
 
+function isDrop(p: Prologue): boolean {
+  return p === 'dropout' || p === 'geludrop';
+}
+
 function usesDropout(f: Fusion): boolean {
-  return f.proA === 'dropout' || f.proB === 'dropout' || f.epiDropout;
+  return isDrop(f.proA) || isDrop(f.proB) || f.epiDropout;
 }
 
 /** u32 then f32 fields of one problem's parameter block, in order (the TS side packs them so). */
@@ -156,7 +161,7 @@ export function paramFields(f: Fusion): { u32: string[]; f32: string[] } {
 }
 
 function validate(s: Schedule, f: Fusion): void {
-  const drops = [f.proA === 'dropout', f.proB === 'dropout', f.epiDropout].filter(Boolean).length;
+  const drops = [isDrop(f.proA), isDrop(f.proB), f.epiDropout].filter(Boolean).length;
   if (drops > 1) throw new Error('matmul-gen: one dropout (prologue or epilogue) at most');
   if (f.proB === 'kscale') throw new Error('matmul-gen: kscale is a prologue of A only');
   if (f.gelu && f.geluGrad) throw new Error('matmul-gen: gelu and geluGrad exclude each other');
@@ -202,7 +207,8 @@ function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
   });
   L.push(`@group(0) @binding(${slots.length}) var<uniform> p: Params;`);
   const any = (fn: (f: Fusion) => boolean) => problems.some((pr) => fn(pr.fusion));
-  if (any((f) => f.gelu || f.geluGrad || f.proA === 'gelu' || f.proB === 'gelu')) L.push('//#include "common/gelu.wgsl"');
+  const gelus = (p: Prologue) => p === 'gelu' || p === 'geludrop';
+  if (any((f) => f.gelu || f.geluGrad || gelus(f.proA) || gelus(f.proB))) L.push('//#include "common/gelu.wgsl"');
   if (any(usesDropout)) {
     L.push(
       'fn pcg(v: u32) -> u32 {',
@@ -228,6 +234,7 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   const pro = (X: string, kind: Prologue) => {
     if (kind === 'gelu') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return gelu_f32(x); }`;
     if (kind === 'dropout') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, x * ${q}.dscale, dropKeep_${i}(j)); }`;
+    if (kind === 'geludrop') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, gelu_f32(x) * ${q}.dscale, dropKeep_${i}(j)); }`;
     if (kind === 'kscale') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x * ${S('ks')}[j ${f.transA ? '/' : '%'} ${q}.lda]; }`;
     return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x; }`;
   };

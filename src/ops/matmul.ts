@@ -34,6 +34,8 @@ export type MatmulPrologue =
   /** Inverted dropout with the counter-based mask of ops/dropout (index = element position in
    * the stored matrix, relative to its offset), as `dropoutForward(out, x, n, p, seed0, seed1)`. */
   | ({ kind: 'dropout' } & MatmulDropout)
+  /** dropout(gelu(x)) (an fc2 adapter's input recomputed from the saved GELU input). */
+  | ({ kind: 'geludrop' } & MatmulDropout)
   /** op(A)[m, k] * v[k] (A only): a LayerScale applied to the residual-stream gradient it reads. */
   | { kind: 'kscale'; v: GPUBuffer };
 
@@ -289,7 +291,8 @@ function fusionOf(l: Layout, a: MatmulArgs): Fusion {
   const op = a.op ?? 'matmul';
   if (a.residual && a.accum) throw new Error(`${op}: residual and accum exclude each other`);
   if (a.gelu && a.geluGrad) throw new Error(`${op}: gelu and geluGrad exclude each other`);
-  const drops = [a.proA?.kind === 'dropout', a.proB?.kind === 'dropout', !!a.dropout].filter(Boolean).length;
+  const isDrop = (x: MatmulPrologue | undefined) => x?.kind === 'dropout' || x?.kind === 'geludrop';
+  const drops = [isDrop(a.proA), isDrop(a.proB), !!a.dropout].filter(Boolean).length;
   if (drops > 1) throw new Error(`${op}: one dropout (on an operand or on the product) at most`);
   return {
     ...NO_FUSION,
@@ -359,7 +362,8 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   if (isF16(C) && a.pre && !isF16(a.pre)) throw new Error(`${op}: C and pre must have the same element type`);
   if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
   if (a.proB?.kind === 'kscale') throw new Error(`${op}: kscale is a prologue of A only`);
-  const drop = a.proA?.kind === 'dropout' ? a.proA : a.proB?.kind === 'dropout' ? a.proB : a.dropout;
+  const isDrop = (x: MatmulPrologue | undefined) => x?.kind === 'dropout' || x?.kind === 'geludrop';
+  const drop = isDrop(a.proA) ? (a.proA as MatmulDropout) : isDrop(a.proB) ? (a.proB as MatmulDropout) : a.dropout;
   if (drop) {
     if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${op}: dropout p = ${drop.p} must be in [0, 1)`);
     u32.push(drop.seed0 >>> 0, drop.seed1 >>> 0, dropoutThreshold(drop.p), (drop.base ?? 0) >>> 0);

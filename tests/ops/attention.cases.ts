@@ -25,6 +25,7 @@ import * as ref from '../../src/ref/attention';
 import { ropeTables as refRopeTables } from '../../src/ref/rope';
 import { softmaxForward as refSoftmax } from '../../src/ref/softmax';
 import { Rng, randomArray } from '../../src/util/random';
+import { readF16, roundF16, uploadF16, zerosF16 } from '../../src/gpu/f16';
 import { checkGradFD, dotLoss, expectClose, expectEqual, expectThrows, f32, type Tol } from '../helpers/check';
 import type { GpuCase, RefCase } from '../helpers/cases';
 
@@ -46,6 +47,8 @@ interface Case {
   /** q and k uniform in [-amp, amp]. */
   amp?: number;
   tol?: Tol;
+  /** qkv and out stored as packed f16 (src/gpu/f16.ts): qkv's values are f16 in the reference too. */
+  f16?: boolean;
 }
 
 const TOL: Tol = { atol: 2e-6, rtol: 1e-4 };
@@ -71,6 +74,7 @@ function caseName(c: Case, variants: readonly AttentionVariant[]): string {
     parts.push(`ld=${l.ld} q@${l.offQ} k@${l.offK} v@${l.offV}`);
   }
   if (c.amp) parts.push(`|q|,|k|<=${c.amp}`);
+  if (c.f16) parts.push('f16 qkv and out');
   return `attention [${variants.join(', ')}] ${parts.join(', ')}`;
 }
 
@@ -95,6 +99,7 @@ async function attentionCase(
       for (let x = 0; x < C; x++) qkv[r * L.ld + off + x] *= amp;
     }
   }
+  if (c.f16) qkv.set(qkv.map(roundF16));
   const dout = randomArray(rng, B * T * C);
   const dqkv0 = randomArray(rng, B * T * L.ld);
 
@@ -121,10 +126,11 @@ async function attentionCase(
   const shape: AttentionShape = {
     B, T, H, Dh, ...L, rope: c.rope ? { cos: tables[0], sin: tables[1], prefix: c.rope.prefix } : null,
   };
-  const [gqkv, gdout] = [qkv, dout].map((a) => gpu.upload(f32(a)));
+  const gqkv = c.f16 ? uploadF16(gpu, f32(qkv), 'qkv') : gpu.upload(f32(qkv));
+  const gdout = gpu.upload(f32(dout));
   for (const [n, variant] of variants.entries()) {
     const gdqkv = gpu.upload(f32(dqkv0));
-    const gout = gpu.zeros(B * T * C, 'out');
+    const gout = c.f16 ? zerosF16(gpu, B * T * C, 'out') : gpu.zeros(B * T * C, 'out');
     const glse = gpu.zeros(attentionLseSize(B, T, H), 'lse');
     const ran = await withVariant(gpu, variant, async () => {
       attentionForward(gpu, gout, glse, gqkv, shape);
@@ -133,9 +139,10 @@ async function attentionCase(
     });
     const what = `${caseName(c, [variant])} (ran ${ran})`;
     if (ran !== runs[n]) throw new Error(`${what}: expected variant ${runs[n]} to run`);
-    const got = { out: await gpu.read(gout), lse: await gpu.read(glse), dqkv: await gpu.read(gdqkv) };
+    const got = { out: c.f16 ? await readF16(gpu, gout) : await gpu.read(gout), lse: await gpu.read(glse), dqkv: await gpu.read(gdqkv) };
     for (const [name, a] of Object.entries(got)) expectFinite(a, `${what} ${name}`);
-    expectClose(got.out, outRef, tol, `${what} out`);
+    // an f16 out is rounded to f16 (2^-11 relative); the backward reads that rounded out for D
+    expectClose(got.out, outRef, c.f16 ? { atol: 1e-3, rtol: 1e-3 } : tol, `${what} out`);
     expectClose(got.lse, lseRef, tol, `${what} lse`);
     for (const [name, off] of [['dq', L.offQ], ['dk', L.offK], ['dv', L.offV]] as const) {
       expectClose(block(got.dqkv, off), block(dqkvRef, off), gradTol, `${what} ${name}`);
@@ -170,6 +177,10 @@ const CASES: [Case, readonly AttentionVariant[]][] = [
   [{ B: 2, H: 3, Dh: 8, rope: { Hp: 3, Wp: 4, prefix: 5 }, layout: shuffled }, BOTH],
   // |q|,|k| <= 60 with Dh = 8: scaled logits spread over ~1e3 per row.
   [{ B: 1, H: 1, Dh: 8, rope: { Hp: 14, Wp: 14, prefix: 5 }, amp: 60, tol: { atol: 1e-4, rtol: 1e-3 } }, BOTH],
+  // packed-f16 qkv and out (the fp16 path): rounded inputs in the reference; out within f16's
+  // rounding; the gradients see out only through D = dO . O, hence their looser atol
+  [{ B: 2, H: 2, Dh: 64, rope: { Hp: 3, Wp: 3, prefix: 5 }, f16: true, tol: { atol: 2e-4, rtol: 1e-3 } }, BOTH],
+  [{ B: 1, T: 9, H: 3, Dh: 8, f16: true, tol: { atol: 2e-4, rtol: 1e-3 } }, BOTH],
 ];
 
 /** Counts the dispatches `fn` records and the bytes of buffers it leaves allocated. */

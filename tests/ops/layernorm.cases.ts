@@ -8,6 +8,7 @@ import type { Gpu } from '../../src/gpu/device';
 import { layernormBackward, layernormForward } from '../../src/ops/layernorm';
 import type { RowVariant } from '../../src/ops/support';
 import * as ref from '../../src/ref/layernorm';
+import { readF16, zerosF16 } from '../../src/gpu/f16';
 import { Rng, randomArray } from '../../src/util/random';
 import { checkGradFD, dotLoss, expectClose, f32, sampleIndices, type Tol } from '../helpers/check';
 import type { GpuCase, RefCase } from '../helpers/cases';
@@ -158,7 +159,7 @@ gpuCases.push(
  * q and v of a [N, 3C] fused linear; or one adapter, fc1-like, with a wider output), with and
  * without dropout, vs the reference (which composes the plain pieces).
  */
-async function lnLoraCase(gpu: Gpu, variant: RowVariant, N: number, C: number, rs: number[], outF: number, cols: number[], p: number): Promise<void> {
+async function lnLoraCase(gpu: Gpu, variant: RowVariant, N: number, C: number, rs: number[], outF: number, cols: number[], p: number, f16 = false): Promise<void> {
   const rng = new Rng(N * 31 + C + rs.length);
   const R = rs.reduce((a, b) => a + b, 0);
   const ldy = Math.max(...cols) + outF;
@@ -184,14 +185,14 @@ async function lnLoraCase(gpu: Gpu, variant: RowVariant, N: number, C: number, r
   gpu.variants.set('layernorm', variant);
   const bufs = [x, w, b, P, dy, dout, dx0].map((a) => gpu.upload(f32(a)));
   const [gx, gw, gb, gP, gdy, gdout, gdx] = bufs;
-  const gy = gpu.zeros(N * C), gst = gpu.zeros(2 * N), gu2 = gpu.zeros(N * R), ggu = gpu.zeros(N * R);
+  const gy = f16 ? zerosF16(gpu, N * C) : gpu.zeros(N * C), gst = gpu.zeros(2 * N), gu2 = gpu.zeros(N * R), ggu = gpu.zeros(N * R);
   const lora = { P: gP, offA, offB, R, outF, segs, dropout };
   try {
     layernormForward(gpu, gy, gst, gx, gw, gb, N, C, 1e-5, { ...lora, u: gu2 });
     layernormBackward(gpu, gdx, null, null, gdout, gx, gw, gst, N, C, { ...lora, dy: gdy, ldy, gu: ggu });
-    const what = `[${variant}] N=${N} C=${C} ranks ${rs} p=${p}`;
+    const what = `[${variant}] N=${N} C=${C} ranks ${rs} p=${p}${f16 ? ' f16 out' : ''}`;
     const tol = { atol: 2e-5 * Math.sqrt(C), rtol: 1e-4 };
-    expectClose(await gpu.read(gy), y, TOL.out, `layernorm.fwd+lora out ${what}`);
+    expectClose(f16 ? await readF16(gpu, gy) : await gpu.read(gy), y, f16 ? { atol: 1e-3, rtol: 1e-3 } : TOL.out, `layernorm.fwd+lora out ${what}`);
     expectClose(await gpu.read(gu2), u, tol, `layernorm.fwd+lora u ${what}`);
     expectClose(await gpu.read(ggu), gu, { atol: 2e-5 * Math.sqrt(outF), rtol: 1e-4 }, `layernorm.bwd+lora gu ${what}`);
     expectClose(await gpu.read(gdout), doutRef, tol, `layernorm.bwd+lora dout (in place) ${what}`);
@@ -207,6 +208,7 @@ for (const variant of ['row', 'wg'] as RowVariant[]) {
     { name: `layernorm+lora [${variant}] q,v adapters of a fused q|k|v, dropout`, run: (g) => lnLoraCase(g, variant, 37, 24, [4, 4], 24, [0, 48], 0.2) },
     { name: `layernorm+lora [${variant}] q,k,v ranks 3,20,1, no dropout`, run: (g) => lnLoraCase(g, variant, 9, 40, [3, 20, 1], 40, [0, 40, 80], 0) },
     { name: `layernorm+lora [${variant}] one adapter, wider output (fc1)`, run: (g) => lnLoraCase(g, variant, 13, 16, [8], 64, [0], 0.1) },
+    { name: `layernorm+lora [${variant}] packed-f16 output (fp16 path)`, run: (g) => lnLoraCase(g, variant, 11, 24, [4, 4], 24, [0, 48], 0.2, true) },
   );
 }
 
