@@ -1,7 +1,7 @@
 /**
  * The model rows of the benchmark (pure data and seeded weights, no GPU: shared by
  * bench/model/vit.bench.ts in the page, bench/run.ts in Node and tools/gpu-bench): DINOv3
- * ViT-S/16 and ViT-B/16 (spec §1.1; 4 registers) at 224 x 224, batch 8, with random weights of
+ * ViT-S/16 and ViT-B/16 (docs/model.md#dinov3-config; 4 registers) at 224 x 224, batch 8, with random weights of
  * the real shapes (`randomWeights`). Each row measures embeddings/s through `Vit.forward`
  * (last_hidden_state and pooler_output).
  *   pixels [8, 3, 224, 224] -> T = 1 + 4 + 14 * 14 = 201 tokens -> pooler_output [8, C]

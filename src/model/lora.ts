@@ -1,6 +1,7 @@
 /**
- * PEFT LoRA adapters on disk (spec §7): adapter_config.json + adapter_model.safetensors (or
- * adapter_model.bin, PyTorch's format, which vembed-factory and older PEFT versions write).
+ * PEFT LoRA adapters on disk (docs/model.md#peft-format): adapter_config.json +
+ * adapter_model.safetensors (or adapter_model.bin, PyTorch's format, which vembed-factory and
+ * older PEFT versions write).
  * Reading: keys `base_model.model.<module path>.lora_A.weight` [r, in] / `.lora_B.weight` [out, r]
  * (a wrapper prefix such as `dinov2.` and an adapter name are tolerated), scale
  * s = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern.

@@ -427,7 +427,7 @@ export class Vit {
   /**
    * Records a forward pass into `acts`. `drop` null = eval (no LoRA dropout); else training, with
    * LoRA dropout masks from it (see the file comment). `ropeScale` multiplies the DINOv3 RoPE patch
-   * coordinates (HF's train-time rescale, docs/model.md); 1 = none. `finalRows`: 'all' writes the
+   * coordinates (HF's train-time rescale, docs/model.md#rope-rescale); 1 = none. `finalRows`: 'all' writes the
    * whole last_hidden_state, 'cls' only what the embedding needs (training). `images`: fewer
    * images than the activations hold (inference activations only; the first rows are used).
    */

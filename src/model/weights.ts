@@ -1,5 +1,5 @@
 /**
- * Checkpoint tensors of a ViT: the expected names and shapes for each family (spec §1.2, §2.2),
+ * Checkpoint tensors of a ViT: the expected names and shapes for each family (docs/model.md#checkpoint),
  * validated against config.json, and looked up by name (never by position). A known wrapper
  * prefix (`dinov2.`) is stripped. A NaN or Inf value is refused. Errors name the file and the tensor.
  *

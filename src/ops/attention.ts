@@ -1,5 +1,5 @@
 /**
- * attention: multi-head softmax attention without a mask (DINOv3 / DINOv2; spec §0, §1.3), on the
+ * attention: multi-head softmax attention without a mask (DINOv3 / DINOv2; docs/model.md#attention), on the
  * packed qkv buffer of the fused QKV GEMM, with DINOv3's 2-D RoPE applied to q and k on load.
  *   qkv  [B*T, ld]: q, k, v are the column blocks [offQ, offQ+C), [offK, ..), [offV, ..) (C = H*Dh;
  *        defaults ld = 3C, offsets 0, C, 2C); head h owns columns h*Dh .. h*Dh+Dh-1 of each.

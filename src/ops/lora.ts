@@ -1,5 +1,5 @@
 /**
- * lora: the low-rank branch PEFT adds to a linear layer (spec §6.1, §7.4):
+ * lora: the low-rank branch PEFT adds to a linear layer (docs/model.md#lora):
  *   y += s * B(A(dropout(x)))      x [N, in], A [r, in], B [out, r], y [N, out]
  * s = alpha/r (or alpha/sqrt(r) with rslora), dropout inverted with a counter-based mask.
  * Forward saves u = dropout(x) A^T [N, r] for the backward. Backward (adds into gradients):

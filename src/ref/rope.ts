@@ -5,7 +5,7 @@
  */
 
 /**
- * cos and sin tables [P, Dh] (P = Hp * Wp) in float64, written from the spec's formula channel
+ * cos and sin tables [P, Dh] (P = Hp * Wp) in float64, written from docs/model.md#rope-channels channel
  * by channel, independently of src/ops/rope.ts (so a table bug there fails its checks):
  * patch p = r * Wp + c at (y, x) = s * (2 (r + 1/2)/Hp - 1, 2 (c + 1/2)/Wp - 1), s = coordScale;
  * channel d: j = d mod Dh/2, angle 2π · (j < Dh/4 ? y : x) / theta^(4 (j mod Dh/4) / Dh).

@@ -1,5 +1,5 @@
 /**
- * DINOv3 train-time RoPE coordinate rescale (HF training mode, spec §1.4.6): with the patch
+ * DINOv3 train-time RoPE coordinate rescale (HF training mode, docs/model.md#rope-rescale): with the patch
  * coordinates scaled by s, embeddings match the PyTorch reference with the same s
  * (tools/gen_rope_rescale_fixture.py), and a training step with s gives the same gradients
  * direct and gradient-cached (the re-forward uses the same s).
