@@ -70,9 +70,13 @@ function markdownTable(rows: BenchResult[]): string {
     '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
+    // count rows (train.dispatches, train.memory): the values go in the ms columns, with their unit
+    const unit = r.unit ? ` ${r.unit}` : '';
+    const ours = r.ours_value !== undefined ? `${r.ours_value}${unit}` : fmt(r.ours_ms, 1);
+    const peer = r.ours_value !== undefined ? (r.peer_value === null || r.peer_value === undefined ? '–' : `${r.peer_value}${unit}`) : fmt(r.peer_ms, 1);
     lines.push(
-      `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms, 1)} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
-        `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${fmt(r.peer_ms, 1)} | ${fmt(r.peer_gflops, 2)} | ` +
+      `| ${r.op} | ${r.shape} | ${ours} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
+        `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${peer} | ${fmt(r.peer_gflops, 2)} | ` +
         `${fmtRate(r.peer_items_per_s)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`,
     );
   }
@@ -171,8 +175,8 @@ function torchRows(results: BenchResult[]): BenchResult[] {
       const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string };
       row.peer = 'pytorch-cpu';
       row.peer_ms = t.ms;
-      row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms) / t.ms;
-      row.ratio = t.ms / ours.ours_ms;
+      row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms!) / t.ms;
+      row.ratio = t.ms / ours.ours_ms!;
       row.peer_items_per_s = m.images / (t.ms / 1000);
       row.note = `torch ${t.torch}, ${t.threads} CPU threads, after the browser closed`;
     }
@@ -182,20 +186,29 @@ function torchRows(results: BenchResult[]): BenchResult[] {
   return rows;
 }
 
-/** The dispatch.overhead row in Node (bench/dispatch-node.ts), or an error message. */
-function nodeDispatchRow(): BenchResult | { error: string } {
-  const r = spawnSync(resolve(ROOT, 'node_modules/.bin/vite-node'), ['bench/dispatch-node.ts'], {
+/**
+ * Rows measured in Node by `script` (bench/dispatch-node.ts, bench/train-step-node.ts), each
+ * printed as one JSON line (a BenchResult) on stdout; or an error message.
+ */
+function nodeRows(script: string): BenchResult[] | { error: string } {
+  const r = spawnSync(resolve(ROOT, 'node_modules/.bin/vite-node'), [script], {
     cwd: ROOT,
     encoding: 'utf8',
-    timeout: 300_000,
+    timeout: 600_000,
   });
-  const last = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !last.startsWith('{')) {
+  const rows = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{'));
+  if (r.status !== 0 || rows.length === 0) {
     const why = r.error?.message ?? ((r.stderr || r.stdout || '').trim().split('\n').pop() ?? '');
-    return { error: `bench/dispatch-node.ts exited ${r.status ?? r.signal}: ${why}` };
+    return { error: `${script} exited ${r.status ?? r.signal}: ${why}` };
   }
-  return JSON.parse(last) as BenchResult;
+  return rows.map((l) => JSON.parse(l) as BenchResult);
 }
+
+/** The Node scripts and the rows they make (for --filter). */
+const NODE_SCRIPTS: { script: string; label: string }[] = [
+  { script: 'bench/dispatch-node.ts', label: `dispatch.overhead ${DISPATCH_SHAPE}, Node (Dawn)` },
+  { script: 'bench/train-step-node.ts', label: 'train.dispatches train.memory ViT-B/16 LoRA step' },
+];
 
 /** `old` rows with each op+shape of `fresh` replaced by the fresh rows (in place; new ones last). */
 function mergeResults(old: BenchResult[], fresh: BenchResult[]): BenchResult[] {
@@ -225,15 +238,15 @@ async function main(): Promise<number> {
   if (!opts.peer) query.set('peer', '0');
   const t0 = Date.now();
   ensureOnnx(opts);
-  const nodeRows: BenchResult[] = [];
+  const nodeResults: BenchResult[] = [];
   const nodeFailures: string[] = [];
-  const nodeLabel = `dispatch.overhead ${DISPATCH_SHAPE}, Node (Dawn)`;
-  if (nodeLabel.includes(opts.filter)) {
-    console.log(`timing ${nodeLabel} (bench/dispatch-node.ts) ...`);
-    const row = nodeDispatchRow();
-    if ('error' in row) nodeFailures.push(`${nodeLabel}: ${row.error}`);
-    else nodeRows.push(row);
-    console.log(`  ${'error' in row ? row.error : row.note}`);
+  for (const { script, label } of NODE_SCRIPTS) {
+    if (!label.includes(opts.filter) && !label.split(' ').some((w) => w.includes(opts.filter))) continue;
+    console.log(`measuring ${label} (${script}) ...`);
+    const rows = nodeRows(script);
+    if ('error' in rows) nodeFailures.push(`${label}: ${rows.error}`);
+    else nodeResults.push(...rows);
+    console.log(`  ${'error' in rows ? rows.error : rows.map((x) => x.note).join('\n  ')}`);
   }
 
   const report = await withBrowser(async ({ vite, browser }) => {
@@ -255,9 +268,9 @@ async function main(): Promise<number> {
     console.error(`bench failed: ${report.error}`);
     return 1;
   }
-  report.results.unshift(...nodeRows);
+  report.results.unshift(...nodeResults);
   report.failures.unshift(...nodeFailures);
-  report.total = (report.total ?? 0) + nodeRows.length + nodeFailures.length;
+  report.total = (report.total ?? 0) + nodeResults.length + nodeFailures.length;
   const pageRows = report.results.length;
   if (opts.peer) {
     // Each PyTorch row goes right after its model's row(s).

@@ -99,7 +99,8 @@ export interface SelfTimed {
 export interface BenchResult {
   op: string;
   shape: string;
-  ours_ms: number;
+  /** null for rows that count something instead of timing it (see `ours_value`). */
+  ours_ms: number | null;
   ours_gflops: number | null;
   peer: string | null;
   peer_ms: number | null;
@@ -116,6 +117,13 @@ export interface BenchResult {
    */
   ours_items_per_s?: number;
   peer_items_per_s?: number | null;
+  /**
+   * Optional, for rows that count rather than time (train.dispatches, train.memory): the value, its
+   * unit, and the peer's (e.g. the same count before a change); ratio = peer_value / ours_value.
+   */
+  ours_value?: number;
+  peer_value?: number | null;
+  unit?: string;
   /** Optional: why the peer fields are null (peer missing or failed), or how it was measured. */
   note?: string;
 }

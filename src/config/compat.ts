@@ -69,7 +69,6 @@ export const FOREIGN_KEYS: Record<string, ForeignKey> = {
   encoder_mode: ignored("vembed-factory's collator choice; the family (DINOv3 or DINOv2) is read from the model's config.json here", { composed: COMPOSED }),
   torch_dtype: ignored('a PyTorch load dtype; weights are kept and trained in f32 here'),
   attn_implementation: ignored('a PyTorch attention kernel choice; attention here is a WGSL kernel with the same math'),
-  fp16: ignored('PyTorch mixed precision; this trainer computes in f32'),
   gradient_checkpointing: ignored('PyTorch activation recomputation; memory here is bounded by use_gradient_cache'),
   num_workers: ignored(DATALOADER),
   pin_memory: ignored(DATALOADER),

@@ -302,7 +302,14 @@ function validate(raw: Raw, notes: string[]): ParsedConfig {
   }
 
   if (problems.length) throw new ConfigError(problems);
-  return { config: TrainConfig.parse(input), notes };
+  const config = TrainConfig.parse(input);
+  if (config.bf16) {
+    notes.push(
+      'bf16: true selects f16 storage (WGSL has no bf16 type): the frozen weights and the activations the ' +
+        'GEMMs read are stored as f16, everything is computed in f32 (as fp16: true)',
+    );
+  }
+  return { config, notes };
 }
 
 // ── API ──────────────────────────────────────────────────────────────────────────────────────

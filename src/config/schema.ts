@@ -138,6 +138,13 @@ export const TrainConfig = z.object({
   /** Images per gradient-cache chunk. Default 8 (vembed-factory's defaults.yaml; its dataclass
    *  says 4, but a YAML run gets 8). */
   gradient_cache_chunk_size: int(1).default(8),
+  /** Mixed precision as vembed-factory names it: store the big frozen weights and the activations
+   *  the GEMMs read as f16 (half the memory and bandwidth); arithmetic, the residual stream, LoRA
+   *  parameters, gradients and optimizer state stay f32 (docs/model.md#f16-storage). Default false. */
+  fp16: z.boolean().default(false),
+  /** bf16 has no WGSL type: true selects the same f16 storage path as fp16 (said in a note).
+   *  Default false. */
+  bf16: z.boolean().default(false),
 
   // ── logging and checkpoints ────────────────────────────────────────────────────────────────
   /** Log loss and learning rate every N optimizer steps. Default 10. */

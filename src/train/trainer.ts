@@ -132,7 +132,9 @@ export class Trainer {
     this.H = a.height;
     this.W = a.width;
     if (o.train.records.length < 2) throw new TrainError(`the training data has ${o.train.records.length} pairs; at least 2 are needed for in-batch negatives`);
-    this.vit = new Vit(o.gpu, spec, o.checkpoint.weights);
+    // fp16 / bf16: packed-f16 storage (src/model/vit.ts); LoRA keeps the frozen weights in f16 too
+    const f16 = c.fp16 || c.bf16 ? (c.use_lora ? 'weights+acts' : 'acts') : undefined;
+    this.vit = new Vit(o.gpu, spec, o.checkpoint.weights, { f16 });
   }
 
   private emit(e: TrainEvent): void {
