@@ -203,10 +203,14 @@ describe('paths stay in their root', () => {
     try {
       process.chdir(d);
       process.env.HF_ENDPOINT = hub.url;
+      // a checkpoint folder name is never a hub id (src/cli/checkpoint-path.ts says what is there)
       expect(await errorOf(resolveModel('output/checkpoint-epoch-2'))).toBe(
-        '--model output/checkpoint-epoch-2: no such folder (output/ is a training output folder here with checkpoint-epoch-1; the hub was not asked)');
-      expect(await errorOf(resolveModel('run2/checkpoint-step-40'))).toBe(
-        '--model run2/checkpoint-step-40: no such folder (run2/ does not exist either; checkpoint-step-40 is a checkpoint folder name of this trainer; the hub was not asked)');
+        'output/checkpoint-epoch-2: no such checkpoint folder; output has checkpoint-epoch-1');
+      expect(await errorOf(resolveModel('run2/checkpoint-step-40'))).toBe('run2/checkpoint-step-40: no such checkpoint folder; no folder run2');
+      // the first part is a training output folder: still a missing local path, not a hub id
+      writeFileSync(join(d, 'output', 'train_config.yaml'), 'epochs: 1\n');
+      expect(await errorOf(resolveModel('output/best'))).toBe(
+        '--model output/best: no such folder (output/ is a training output folder here with checkpoint-epoch-1; the hub was not asked)');
       expect(hub.log).toEqual([]);
     } finally {
       process.chdir(cwd);
