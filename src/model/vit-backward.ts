@@ -18,10 +18,10 @@
  */
 import type { Gpu } from '../gpu/device';
 import { attentionBackward } from '../ops/attention';
-import { geluBackward, geluForward } from '../ops/gelu';
+import { geluBackward } from '../ops/gelu';
 import { l2normBackward } from '../ops/l2norm';
 import { layernormBackward } from '../ops/layernorm';
-import { colsum, matmul, matmulMulti, type MatmulCall } from '../ops/matmul';
+import { colsum, matmul, matmulMulti, type MatmulArgs, type MatmulCall } from '../ops/matmul';
 import { patchembedBackward } from '../ops/patchembed';
 import { residualBackward, residualForward } from '../ops/residual';
 import { scratch } from '../ops/support';
@@ -44,16 +44,20 @@ function zeroed(gpu: Gpu, key: string, n: number): GPUBuffer {
   return b;
 }
 
-/** One group's adapter gradients: per adapter dA += gu_s^T drop_s(X), and dB_g += dY^T u. */
-function loraGradCalls(vit: Vit, g: LoraGroup, X: GPUBuffer, dY: GPUBuffer, ldy: number, u: GPUBuffer, gu: GPUBuffer, N: number, drop: DropoutSeed | null): MatmulCall[] {
+/**
+ * One group's adapter gradients: per adapter dA += gu_s^T drop_s(X), and dB_g += dY^T u.
+ * `gelu`: the adapters' input is gelu(X) (fc2's, recomputed from the saved h as it is read).
+ */
+function loraGradCalls(vit: Vit, g: LoraGroup, X: GPUBuffer, dY: GPUBuffer, ldy: number, u: GPUBuffer, gu: GPUBuffer, N: number, drop: DropoutSeed | null, gelu = false): MatmulCall[] {
   const dP = vit.loras.dP!;
   const calls: MatmulCall[] = g.modules.map((m) => {
     const d = vit.dropoutOf(m, drop);
+    const proB: MatmulArgs['proB'] = d ? { kind: gelu ? 'geludrop' : 'dropout', ...d } : gelu ? { kind: 'gelu' } : undefined;
     return {
       C: dP, A: gu, B: X,
       args: {
         M: m.r, N: m.inF, K: N, transA: true, lda: g.R, offA: m.r0, offC: g.offA + m.r0 * m.inF, accum: true,
-        proB: d ? { kind: 'dropout', ...d } : undefined, op: `lora.bwd.dA.${m.role}`,
+        proB, op: `lora.bwd.dA.${m.role}`,
       },
     };
   });
@@ -131,9 +135,8 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
       const gu2 = gu('fc2', g2.R);
       linearLoraBackward(vit, g2, dh, dBr, W(r('fc2.w')), gu2, N, drop);
       geluBackward(gpu, dh, dh, a.h, N * I, false);
-      geluForward(gpu, a.g, a.h, N * I); // the adapter's input, for its A gradient
-      // now: dBr is overwritten by the attention branch below
-      matmulMulti(gpu, loraGradCalls(vit, g2, a.g, dBr, C, a.u.get('fc2')!, gu2, N, drop), 'lora.bwd.grads.fc2');
+      // now (dBr is overwritten by the attention branch below); the input gelu(h) is recomputed
+      matmulMulti(gpu, loraGradCalls(vit, g2, a.h, dBr, C, a.u.get('fc2')!, gu2, N, drop, true), 'lora.bwd.grads.fc2');
     } else if (full) {
       matmul(gpu, dh, dBr, W(r('fc2.w')), { M: N, N: I, K: C, geluGrad: { H: a.h }, op: 'fc2.bwd.dx+dgelu' });
     } else {

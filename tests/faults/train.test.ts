@@ -10,7 +10,9 @@
  *     in a new checkpoint if the checkpoint fits, then the run stops naming the file;
  *   - ENOSPC and a kill at one write of every kind a run does (config, results, each file of a
  *     checkpoint, its rename into place): the error names the file, and after a later process's
- *     recovery every checkpoint in sight is complete, loadable and finite, and resuming works.
+ *     recovery every checkpoint in sight is complete, loadable and finite, and resuming works;
+ *   - the GPU device lost in the middle of a step (the batched dispatch path: the loss surfaces at
+ *     the step's flush): the run stops naming it, and the last checkpoint resumes on a new device.
  * Run: npx vitest run tests/faults/train.test.ts
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -27,6 +29,8 @@ import { TrainStep } from '../../src/train/step';
 import { nodeStore } from '../../src/train/store-node';
 import { Trainer, type TrainEvent } from '../../src/train/trainer';
 import type { OutputFs } from '../../src/util/output-node';
+import type { Gpu } from '../../src/gpu/device';
+import { requestNodeGpu } from '../../src/gpu/node';
 import { nodeGpu } from '../helpers/node-gpu';
 import { FaultyFs, hiddenEntries, syntheticData, TINY, trainConfig, visibleTree, type FaultMode } from './helpers';
 
@@ -46,6 +50,7 @@ afterEach(() => {
 
 interface RunOpts {
   fs?: OutputFs;
+  gpu?: Gpu;
   stopAfter?: number;
   ck?: LoadedCheckpoint;
   onCheckpoint?: (name: string) => void;
@@ -57,7 +62,7 @@ async function train(cfg: TrainConfig, out: string, o: RunOpts = {}) {
   const events: TrainEvent[] = [];
   const store = nodeStore(out, o.fs);
   const t = new Trainer({
-    gpu: await nodeGpu(), checkpoint: ck, config: cfg, train: syntheticData(), store, signal: ctl.signal,
+    gpu: o.gpu ?? (await nodeGpu()), checkpoint: ck, config: cfg, train: syntheticData(), store, signal: ctl.signal,
     resume: cfg.resume_from_checkpoint ? { store, folder: cfg.resume_from_checkpoint } : null,
     onEvent: (e) => {
       events.push(e);
@@ -159,6 +164,27 @@ describe('resume refusals change nothing in output_dir', () => {
     const { error } = await train(trainConfig({ epochs: 1, resume_from_checkpoint: 'latest' }), out);
     expect(error?.message).toMatch(/resume_from_checkpoint .*checkpoint-epoch-1: that run is complete \(step 3 of 3\); nothing was changed\. To train longer, raise epochs \(now 1\)/);
     expect(visibleTree(out)).toEqual(before);
+  });
+});
+
+describe('device loss', () => {
+  test('a device lost in the middle of a step stops the run naming it; the last checkpoint resumes on a new device', async () => {
+    const out = fresh();
+    const gpu = await requestNodeGpu(); // its own device: this one is lost
+    let calls = 0;
+    const run = TrainStep.prototype.run;
+    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (this: TrainStep, ...args: Parameters<TrainStep['run']>) {
+      const loss = run.apply(this, args); // recorded, not yet submitted
+      if (++calls === 3) this.vit.gpu.device.destroy(); // the driver resets under step 3
+      return loss;
+    });
+    const { error } = await train(trainConfig({ save_steps: 1 }), out, { gpu });
+    expect(error?.message).toMatch(/GPU device lost/);
+    expect(await expectCheckpointsSound(out, 'device loss')).toEqual(['checkpoint-step-1', 'checkpoint-step-2']);
+    vi.restoreAllMocks();
+    const rest = await train(trainConfig({ save_steps: 1, resume_from_checkpoint: 'latest' }), out);
+    expect(rest.error).toBeNull();
+    expect(rest.r!.steps).toBe(3);
   });
 });
 

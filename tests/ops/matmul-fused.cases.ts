@@ -34,7 +34,7 @@ interface FusedProblem {
   accum?: boolean;
   bias?: boolean;
   proA?: 'gelu' | 'dropout' | 'kscale';
-  proB?: 'gelu' | 'dropout';
+  proB?: 'gelu' | 'dropout' | 'geludrop';
   /** Second product over K2 (same transposes). */
   K2?: number;
   colScale?: boolean;
@@ -62,8 +62,9 @@ function keep(i: number): boolean {
   return dropoutKeep(DROP.seed0, DROP.seed1, DROP.base + i, dropoutThreshold(DROP.p));
 }
 
-function applyPro(kind: 'gelu' | 'dropout' | 'kscale' | undefined, x: number, i: number, k = 0, ks?: Float64Array): number {
+function applyPro(kind: 'gelu' | 'dropout' | 'geludrop' | 'kscale' | undefined, x: number, i: number, k = 0, ks?: Float64Array): number {
   if (kind === 'gelu') return gelu(x);
+  if (kind === 'geludrop') return keep(i) ? gelu(x) / (1 - DROP.p) : 0;
   if (kind === 'kscale') return x * ks![k];
   if (kind === 'dropout') return keep(i) ? x / (1 - DROP.p) : 0;
   return x;
@@ -143,7 +144,7 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
     bias: P.bias ? mk(bias) : undefined,
     proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA === 'kscale' ? { kind: 'kscale', v: mk(kscale) } : P.proA ? { kind: 'gelu' } : undefined,
-    proB: P.proB === 'dropout' ? { kind: 'dropout', ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
+    proB: P.proB === 'dropout' || P.proB === 'geludrop' ? { kind: P.proB, ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
     second: K2 ? { A: mk(A2, h('A2')), B: mk(B2, h('B2')), K: K2 } : undefined,
     colScale: P.colScale ? mk(cs) : undefined,
     pre: gpre,
@@ -200,6 +201,7 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'f16-dx-dgelu', M: 20, N: 48, K: 16, geluGrad: true, proA: 'kscale', f16: ['B', 'H'] },
   { name: 'f16-dA-dropout', M: 5, N: 12, K: 29, transA: true, proB: 'dropout', accum: true, f16: ['B'] },
   { name: 'f16-accum-out', M: 9, N: 14, K: 7, accum: true, f16: ['A', 'C'] },
+  { name: 'f16-dA-geludrop', M: 5, N: 12, K: 29, transA: true, proB: 'geludrop', accum: true, f16: ['B'] },
   { name: 'inplace-k2-tAtB', M: 12, N: 20, K: 8, K2: 4, transA: true, transB: true, residual: 'inplace', ls: true },
 ];
 
@@ -212,7 +214,7 @@ const PROBLEMS: FusedProblem[] = [
 const SUBSET: Record<string, string[]> = {
   scalar_quad: ['lora-u-odd', 'linear+lora-odd', 'fc2-residual-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
   vec4: ['lora-u', 'linear+lora', 'fc1-gelu', 'f16-linear+lora', 'f16-dx-dgelu', 'lora-dA'],
-  tiled: ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA', 'f16-fc1-gelu-odd', 'f16-dA-dropout'],
+  tiled: ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA', 'f16-fc1-gelu-odd', 'f16-dA-geludrop'],
   tiled_128x64: ['linear+lora-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
   tiled_64x64_8x8: ['linear+lora-odd', 'f16-dA-dropout'],
   tiled_128x128: ['linear+lora-odd', 'f16-dA-dropout'],
