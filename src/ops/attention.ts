@@ -33,10 +33,9 @@
  * is ~4x slower than 'matmul' there, and a fused kernel without workgroup memory ~10x
  * (shaders/dev/attention_fwd_v1_rows.wgsl).
  *
- * The previous API (separate q, k, v [B,T,C], P [B,H,T,T] saved per layer, RoPE as separate
- * passes: `attentionForwardSavedP` / `attentionBackwardSavedP`) is still reachable through the
- * old argument lists of attentionForward / attentionBackward until src/model/vit.ts moves to the
- * packed layout; the benchmark times it as the peer of the fused op.
+ * The previous, unfused op (separate q, k, v [B,T,C], P [B,H,T,T] saved per layer, RoPE as
+ * separate passes) stays as `attentionForwardSavedP` / `attentionBackwardSavedP`: the benchmark
+ * (bench/ops/attention.bench.ts) times it as the peer of the fused op.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
@@ -182,23 +181,9 @@ function pick(gpu: Gpu, l: Layout): { variant: AttentionVariant; bc: number } {
 // ---------------------------------------------------------------- public API
 
 /** out [B*T, C] and lse [B*H*T] from the packed qkv [B*T, ld] (see the file comment). */
-export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, shape: AttentionShape): void;
-/**
- * @deprecated the unfused API (separate q, k, v [B,T,C]; P [B,H,T,T] saved in `att`):
- * `attentionForwardSavedP`, kept until src/model/vit.ts moves to the packed one.
- */
-export function attentionForward(
-  gpu: Gpu, out: GPUBuffer, att: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer,
-  B: number, T: number, C: number, H: number,
-): void;
-export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, ...rest: unknown[]): void {
-  if (rest.length !== 1) {
-    const [k, v, B, T, C, H] = rest as [GPUBuffer, GPUBuffer, number, number, number, number];
-    attentionForwardSavedP(gpu, out, lse, qkv, k, v, B, T, C, H);
-    return;
-  }
+export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, shape: AttentionShape): void {
   const op = 'attention.fwd';
-  const l = layoutOf(op, rest[0] as AttentionShape);
+  const l = layoutOf(op, shape);
   checkBuffers(op, l, [['qkv', qkv]], [['out', out]], lse);
   const { variant, bc } = pick(gpu, l);
   if (variant === 'flash') flashForward(gpu, out, lse, qkv, l, bc);
@@ -211,18 +196,7 @@ export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: 
  */
 export function attentionBackward(
   gpu: Gpu, dqkv: GPUBuffer, dout: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, shape: AttentionShape,
-): void;
-/** @deprecated the unfused API: `attentionBackwardSavedP`, kept until src/model/vit.ts moves. */
-export function attentionBackward(
-  gpu: Gpu, dq: GPUBuffer | null, dk: GPUBuffer | null, dv: GPUBuffer | null, datt: GPUBuffer, dout: GPUBuffer,
-  q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, att: GPUBuffer, B: number, T: number, C: number, H: number,
-): void;
-export function attentionBackward(gpu: Gpu, ...args: unknown[]): void {
-  if (args.length !== 6) {
-    attentionBackwardSavedP(gpu, ...(args as SavedPBackwardArgs));
-    return;
-  }
-  const [dqkv, dout, out, lse, qkv, shape] = args as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer, AttentionShape];
+): void {
   const op = 'attention.bwd';
   const l = layoutOf(op, shape);
   checkBuffers(op, l, [['qkv', qkv], ['dqkv', dqkv]], [['out', out], ['dout', dout]], lse);
@@ -231,7 +205,6 @@ export function attentionBackward(gpu: Gpu, ...args: unknown[]): void {
   else matmulBackward(gpu, dqkv, dout, out, lse, qkv, l);
 }
 
-type SavedPBackwardArgs = Parameters<typeof attentionBackwardSavedP> extends [Gpu, ...infer R] ? R : never;
 
 // ---------------------------------------------------------------- flash
 

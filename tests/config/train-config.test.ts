@@ -85,6 +85,8 @@ describe('defaults', () => {
       use_rslora: false,
       use_gradient_cache: true,
       gradient_cache_chunk_size: 8,
+      fp16: false,
+      bf16: false,
       logging_steps: 10,
       save_steps: 0,
       eval_steps: 0,
@@ -170,6 +172,7 @@ describe('vembed-factory YAML', () => {
       learning_rate: 2e-5, // from `lr`
       use_gradient_cache: false, // defaults.yaml says false
       gradient_cache_chunk_size: 8,
+      fp16: true, // defaults.yaml asks for mixed precision: f16 storage here
       overwrite_output_dir: true, // Hugging Face's key, read here (see schema.ts)
     });
     // topk_tokens appears twice with the same value: no note for that.
@@ -184,7 +187,6 @@ describe('vembed-factory YAML', () => {
         "config.yaml:31: persistent_workers: true is ignored here: a PyTorch DataLoader setting; images are decoded by this trainer",
         "config.yaml:32: enable_image_cache: false is ignored here: vembed-factory's in-memory PIL image cache",
         "config.yaml:36: skip_invalid_records: true is ignored here: vembed-factory's loader skips records with missing fields; here record checks follow validate_data and the data loader",
-        "config.yaml:49: fp16: true is ignored here: PyTorch mixed precision; this trainer computes in f32",
         "config.yaml:59: encoder_mode: "auto" is ignored here: vembed-factory's collator choice; the family (DINOv3 or DINOv2) is read from the model's config.json here",
         "config.yaml:79: mrl_dims: [768,512,256,128] is ignored here: used only with use_mrl: true, which is not supported here",
         "config.yaml:80: mrl_weights: [1,1,1,1] is ignored here: used only with use_mrl: true, which is not supported here",
@@ -412,12 +414,9 @@ describe('--config_override key=value', () => {
       val_data_path: null,
       model_name: '123',
       output_dir: 'runs/a b',
+      fp16: false,
     });
-    expect(notes).toMatchInlineSnapshot(`
-      [
-        "--config_override fp16=false: fp16: false is ignored here: PyTorch mixed precision; this trainer computes in f32",
-      ]
-    `);
+    expect(notes).toEqual([]);
   });
 
   test('an override replaces the file value under either spelling; a later override wins', () => {
@@ -531,6 +530,8 @@ describe('toYaml', () => {
       use_rslora: false
       use_gradient_cache: true
       gradient_cache_chunk_size: 8
+      fp16: false
+      bf16: false
       logging_steps: 10
       save_steps: 500
       eval_steps: 0
