@@ -1,7 +1,8 @@
 /**
- * Browser page (tests/e2e/ops.html): runs every `gpuCases` entry of tests/ops/*.cases.ts, in
- * order, on one device from `requestBrowserGpu()`, and publishes `window.__opsReport`
- * (tests/e2e/reports.ts) for tests/e2e/browser-ops.test.ts.
+ * Browser page (tests/e2e/ops.html): runs the `gpuCases` entries of tests/ops/*.cases.ts that
+ * `runsInBrowser` picks (all but most GEMM schedules), in order, on one device from
+ * `requestBrowserGpu()`, and publishes `window.__opsReport` (tests/e2e/reports.ts) for
+ * tests/e2e/browser-ops.test.ts.
  *
  * Cases files are imported one by one, so a file that fails to load is reported as a failed
  * `(import)` entry for that file instead of stopping the page. After each case the device is
@@ -10,7 +11,7 @@
  */
 import { requestBrowserGpu } from '../../src/gpu/browser';
 import type { Gpu } from '../../src/gpu/device';
-import type { CasesModule, GpuCase } from '../helpers/cases';
+import { runsInBrowser, type CasesModule, type GpuCase } from '../helpers/cases';
 import type { OpsReport } from './reports';
 
 /** A case still running after this is marked failed and the page moves on. */
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     const file = path.replace(/^.*\//, '').replace(/\.cases\.ts$/, '');
     try {
       const mod = await load();
-      files.push({ file, cases: mod.gpuCases ?? [] });
+      files.push({ file, cases: (mod.gpuCases ?? []).filter((c) => runsInBrowser(file, c.name)) });
     } catch (e) {
       report.results.push({
         file,
