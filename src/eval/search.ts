@@ -63,14 +63,14 @@ export function searchPlan(Q: number, G: number, D: number, K: number, limits: S
   if (maxOutRows < 1) throw new Error(`search: K=${K} results per query exceed one storage binding`);
   const queryRows = Math.max(1, Math.min(Q, opts.queryRows ?? 8192, maxOutRows, Math.floor(limits.maxBufferBytes / rowBytes)));
   const sharedBuffer = shared && queryRows >= Q && galleryRows >= G;
-  const topk = topkPlan(Math.max(queryRows, 1), Math.max(galleryRows, 1), D, maxBinding, opts);
+  const topk = topkPlan(Math.max(queryRows, 1), Math.max(galleryRows, 1), D, maxBinding, opts, K);
   const parts = {
     gallery: galleryRows * rowBytes,
     queries: sharedBuffer ? 0 : queryRows * rowBytes,
     outputs: 2 * queryRows * K * 4,
     readback: queryRows * K * 4, // one staging buffer at a time (indices, then scores)
-    tile: topk.chunkRows * topk.queryBlock * 4,
-    scratch: (topk.copyGallery ? topk.chunkRows * rowBytes : 0) + (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
+    tile: topk.tileStride * topk.queryBlock * 4,
+    scratch: topk.queryBlock * (topk.candidates * 8 + 4) + (topk.copyGallery ? topk.chunkRows * rowBytes : 0) + (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
   };
   const peakBytes = Object.values(parts).reduce((a, b) => a + b, 0);
   return { queryRows, galleryRows, topk, sharedBuffer, peakBytes, parts };
@@ -131,7 +131,7 @@ export async function searchTopK(
   const selfOffset = opts.selfOffset ?? 0;
   const topkOpts: TopkOpts = {
     excludeSelf: opts.excludeSelf, chunkRows: opts.chunkRows, queryBlock: opts.queryBlock,
-    tileBytes: opts.tileBytes, maxBindingBytes: opts.maxBindingBytes,
+    tileBytes: opts.tileBytes, maxBindingBytes: opts.maxBindingBytes, candidates: opts.candidates,
   };
   const outIdx = gpu.buffer(queryRows * K * 4, 'search indices');
   const outSc = gpu.buffer(queryRows * K * 4, 'search scores');
