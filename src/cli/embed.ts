@@ -19,7 +19,7 @@ import { loadCheckpoint } from '../model/load';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 import { resolveModel } from './model-arg';
-import { ProgressBar } from './progress';
+import { firstLines, ProgressBar, skipReason } from './progress';
 
 /** Image files under the given files/folders (folders recursively, sorted, by extension). */
 export async function listImages(inputs: string[]): Promise<string[]> {
@@ -89,7 +89,7 @@ export async function embedCommand(args: string[]): Promise<void> {
   const tmp = `${outPath}.tmp-${process.pid}`;
   await writeFile(tmp, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
   await rename(tmp, outPath);
-  for (const s of skipped) process.stderr.write(`skipped ${s.path}: ${s.error}\n`);
+  process.stderr.write(firstLines(skipped.map((s) => `skipped ${skipReason(s)}`), `the "skipped" metadata of ${outPath}`));
   process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
   vit.destroy();
   gpu.destroy();

@@ -63,6 +63,10 @@ export const TrainConfig = z.object({
   output_dir: z.string().min(1).default('output'),
   /** Passes over the training records. Default 3. */
   epochs: int(1).default(3),
+  /** Stop after this many optimizer steps (the schedule decays over them); a positive value
+   *  overrides `epochs`, as in HF transformers' TrainingArguments. -1 = off. Default -1. */
+  max_steps: int(-1).refine((v) => v !== 0).default(-1)
+    .meta({ allowed: 'a positive number of steps, or -1 (train for `epochs`)' }),
   /** Records per optimizer micro-step (in-batch negatives come from this batch). Default 32. */
   batch_size: int(1).default(32),
   /** Batch size for embedding the validation set; null = batch_size. Default null. */

@@ -60,6 +60,7 @@ describe('defaults', () => {
       validate_data: false,
       output_dir: 'output',
       epochs: 3,
+      max_steps: -1,
       batch_size: 32,
       eval_batch_size: null,
       gradient_accumulation_steps: 1,
@@ -504,6 +505,7 @@ describe('toYaml', () => {
       validate_data: false
       output_dir: experiments/output_sop_dinov3_i2i
       epochs: 10
+      max_steps: -1
       batch_size: 128
       eval_batch_size: null
       gradient_accumulation_steps: 1
