@@ -561,7 +561,7 @@ export class Engine {
       } else {
         q = await embedOne(index, await decodeImageBlob(query.blob, query.name));
       }
-      const hits = await searchIndex(gpu, index, q, k, exclude);
+      const hits = await searchIndex(index, q, k, exclude);
       return {
         model: index.model, gallery: index.paths.length,
         query: { path: qPath, label: qPath ? data.labelOf(qPath) : null, blob: qPath ? await imageBlob(data.source, qPath) : null },

@@ -15,7 +15,7 @@ import type { RgbImage } from '../data/image';
 import { embedImages } from '../eval/embed';
 import { evaluateRetrieval, validationSet } from '../eval/jsonl';
 import { recallAtK } from '../eval/recall';
-import { searchTopK } from '../eval/search';
+import { ResidentGallery, searchTopK } from '../eval/search';
 import type { Gpu } from '../gpu/device';
 import { embedBatch } from '../model/embed';
 import type { LoadedCheckpoint } from '../model/load';
@@ -81,8 +81,8 @@ export async function measureRecall(gpu: Gpu, ck: LoadedCheckpoint, name: string
   }
 }
 
-/** The dataset's images embedded by one model: what Search looks through. Holds the model on the
- *  GPU for query images; `destroy()` frees it. */
+/** The dataset's images embedded by one model: what Search looks through. Holds the model and
+ *  the embeddings on the GPU (a query uploads only itself); `destroy()` frees both. */
 export interface GalleryIndex {
   key: string;
   model: string;
@@ -92,6 +92,7 @@ export interface GalleryIndex {
   D: number;
   vit: Vit;
   pp: Preprocessor;
+  gallery: ResidentGallery;
   destroy(): void;
 }
 
@@ -103,9 +104,13 @@ export async function buildIndex(gpu: Gpu, key: string, ck: LoadedCheckpoint, na
     const r = await embedImages(vit, pp, g.paths, (p) => loadImage(data.source, p), {
       batchSize: EMBED_BATCH, onProgress: (d, t) => onProgress(`indexing ${d}/${t} images with ${name}`, d, t),
     });
+    const gallery = new ResidentGallery(gpu, r.emb, r.kept.length, r.D);
     return {
-      key, model: name, paths: r.kept.map((i) => g.paths[i]), labels: r.kept.map((i) => g.labels[i]), emb: r.emb, D: r.D, vit, pp,
-      destroy: () => vit.destroy(),
+      key, model: name, paths: r.kept.map((i) => g.paths[i]), labels: r.kept.map((i) => g.labels[i]), emb: r.emb, D: r.D, vit, pp, gallery,
+      destroy: () => {
+        gallery.destroy();
+        vit.destroy();
+      },
     };
   } catch (e) {
     vit.destroy();
@@ -120,10 +125,11 @@ export async function embedOne(index: GalleryIndex, img: RgbImage): Promise<Floa
 }
 
 /** Top-K of one query embedding against the index (`exclude`: a gallery row to leave out). */
-export async function searchIndex(gpu: Gpu, index: GalleryIndex, q: Float32Array, K: number, exclude: number | null): Promise<{ row: number; score: number }[]> {
+export async function searchIndex(index: GalleryIndex, q: Float32Array, K: number, exclude: number | null): Promise<{ row: number; score: number }[]> {
   const G = index.paths.length;
   const k = Math.min(K, G);
-  const res = await searchTopK(gpu, q, index.emb, 1, G, index.D, k, exclude === null ? {} : { excludeSelf: true, selfOffset: exclude });
+  if (k < 1) return [];
+  const res = await index.gallery.search(q, 1, k, exclude === null ? {} : { excludeSelf: true, selfOffset: exclude });
   const out: { row: number; score: number }[] = [];
   for (let i = 0; i < k; i++) {
     const row = res.indices[i];
