@@ -57,14 +57,15 @@ export async function embedImages(
   vit: Vit,
   pp: Preprocessor,
   paths: readonly string[],
-  load: (path: string) => Promise<RgbImage>,
+  load: ((path: string) => Promise<RgbImage>) | null,
   opts: EmbedImagesOptions,
 ): Promise<EmbedImagesResult> {
   const batch = opts.batchSize;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size ${batch}: expected a positive integer`);
   const pooling = opts.pooling ?? 'cls';
   const D = embeddingDim(vit, pooling);
-  const prepare = opts.prepare ?? prepareWith(load, pp);
+  if (!load && !opts.prepare) throw new Error('embedImages: give `load` or `prepare`');
+  const prepare = opts.prepare ?? prepareWith(load!, pp);
   type Item = PreparedImage & { i: number };
   const skipped: { path: string; error: string }[] = [];
   let decodeSeconds = 0;
