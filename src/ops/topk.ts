@@ -10,7 +10,8 @@
  *
  * Memory stays bounded for any Q, G: the gallery is processed in chunks of `chunkRows` rows and
  * the queries in blocks of `queryBlock` rows; per (chunk, block) our matmul writes the similarity
- * tile [queryBlock, chunkRows] (each query's row contiguous) into scratch, and the selection
+ * tile [queryBlock, chunkRows] (each query's row contiguous; for 4 queries or fewer, a dot-product
+ * kernel of its own, shaders/ops/topk.similarity.wgsl, does) into scratch, and the selection
  * merges it into the running lists, which live in the output buffers as heaps (worst entry at
  * the root) until a last pass sorts them. The selection does little more than read the tile
  * once: after a block's first chunk (scanned with heap updates), `collect` compares each value
@@ -86,6 +87,8 @@ export function topkPlan(Q: number, G: number, D: number, maxBinding: number, op
 }
 
 const WG = 64;
+/** Up to this many queries, the similarities come from topk.similarity instead of matmul. */
+const FEW_QUERIES = 4;
 
 /**
  * The gallery chunks [g0, rows] in order: a first chunk of ~2K rows (scanned with heap updates),
@@ -147,12 +150,24 @@ export async function topkForward(
     gpu.copy(src, scratch, n * D * 4, r0 * D * 4);
     return [scratch, 0];
   };
+  // A few queries (the app's Search: one) would leave most of matmul's register tile idle: those
+  // go through topk.similarity (4 gallery rows per invocation). Chosen per call, not per block,
+  // so that blocking never changes a result.
+  const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
   /** Similarities of query rows q0.. with gallery rows g0.. into the tile, then the selection. */
   const step = (q0: number, nq: number, [qSrc, qOff]: [GPUBuffer, number],
     g0: number, ng: number, [gSrc, gOff]: [GPUBuffer, number]) => {
-    matmul(gpu, tile, qSrc, gSrc, {
-      M: nq, N: ng, K: D, transB: true, offA: qOff, offB: gOff, ldc: tileStride, op: 'topk.similarity',
-    });
+    if (fewQueries) {
+      gpu.dispatch({
+        op: 'topk.similarity', shapes, shader: 'ops/topk.similarity', constants: { WG },
+        buffers: [tile, qSrc, gSrc], params: packParams([nq, ng, D, tileStride, qOff, gOff, 0, 0]),
+        workgroups: [cdiv(cdiv(ng, 4), WG), nq],
+      });
+    } else {
+      matmul(gpu, tile, qSrc, gSrc, {
+        M: nq, N: ng, K: D, transB: true, offA: qOff, offB: gOff, ldc: tileStride, op: 'topk.similarity',
+      });
+    }
     if (g0 > 0) select('collect', q0, nq, g0, ng);
     select('merge', q0, nq, g0, ng, g0 === 0);
   };

@@ -5,7 +5,8 @@
  * - on random unit vectors: scores within atol 1e-6 + rtol 1e-5, and an index may differ from the
  *   reference only where the two candidates' exact scores are within that tolerance (near-ties
  *   that f32 rounding can legitimately reorder).
- * Also K > G (tail filled with 0xFFFFFFFF / -Infinity), excludeSelf (with offsets), forced small
+ * Also up to 4 queries (their own similarity kernel), K > G (tail filled with 0xFFFFFFFF /
+ * -Infinity), excludeSelf (with offsets), forced small
  * gallery chunks / query blocks and the copy path for buffers larger than one binding, all
  * giving bit-identical results to the unchunked run.
  */
@@ -132,6 +133,15 @@ export const gpuCases: GpuCase[] = [
   { name: 'topk 1 query, 1 gallery row, K=1', run: (g) => randomCase(g, 1, 1, 37, 1).then(() => {}) },
   { name: 'topk random unit vectors Q=13 G=50 D=37 K=5', run: (g) => randomCase(g, 13, 50, 37, 5).then(() => {}) },
   { name: 'topk random unit vectors Q=8 G=300 D=768 K=100', run: (g) => randomCase(g, 8, 300, 768, 100).then(() => {}) },
+  {
+    name: 'topk up to 4 queries (topk.similarity instead of matmul): random, exact with ties, excludeSelf, chunked',
+    run: async (g) => {
+      await randomCase(g, 1, 300, 64, 20);
+      await randomCase(g, 3, 301, 8, 7, { excludeSelf: true, selfOffset: 150 });
+      await exactCase(g, 4, 50, 16, 12, 6, { chunkRows: 7 });
+      await exactCase(g, 2, 41, 4, 41, 41, { excludeSelf: true, selfOffset: 3 });
+    },
+  },
   {
     name: 'topk ties (duplicate gallery rows) broken by lower gallery index, exact',
     run: async (g) => {
