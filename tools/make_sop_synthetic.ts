@@ -105,10 +105,15 @@ function imagePixels(cls: number, size: number, rng: Rng): Buffer {
   return px;
 }
 
-/** Which of n items (0..n-1) are picked, `k` of them spread evenly (deterministic). */
-function spread(n: number, k: number, phase: number): Set<number> {
+/** `k` of the items 0..n-1 spread evenly (deterministic), none of those in `taken`. */
+function spread(n: number, k: number, phase: number, taken = new Set<number>()): Set<number> {
+  if (k + taken.size > n) throw new Error(`cannot pick ${k} of ${n} images besides ${taken.size} others`);
   const out = new Set<number>();
-  for (let j = 0; j < k; j++) out.add(Math.min(n - 1, Math.floor(((j + phase) * n) / k)));
+  for (let j = 0; j < k; j++) {
+    let i = Math.min(n - 1, Math.floor(((j + phase) * n) / k));
+    while (taken.has(i) || out.has(i)) i = (i + 1) % n;
+    out.add(i);
+  }
   return out;
 }
 
@@ -131,7 +136,7 @@ export async function makeSyntheticSop(opts: SyntheticSopOptions): Promise<Synth
     const sizes = classSizes(images, classes, rng);
     const half = (n: number) => (split === 'train' ? Math.floor(n / 2) : n - Math.floor(n / 2));
     const bad = spread(images, half(corrupt), 0.5);
-    const gone = spread(images, half(missing), 0.25);
+    const gone = spread(images, half(missing), 0.25, bad);
     const lines = [HEADER];
     let i = 0;
     for (let c = 0; c < classes; c++, classId++) {
@@ -143,7 +148,7 @@ export async function makeSyntheticSop(opts: SyntheticSopOptions): Promise<Synth
         lines.push(`${lines.length} ${classId} ${sup + 1} ${rel}`);
         info.push(`${info.length} ${classId} ${sup + 1} ${rel}`);
         const px = imagePixels(classId, size, rng); // drawn for every image: the others do not depend on bad ones
-        if (gone.has(i) && !bad.has(i)) {
+        if (gone.has(i)) {
           result.missing.push(rel);
         } else if (bad.has(i)) {
           result.corrupt.push(rel);
