@@ -1,9 +1,9 @@
 /**
  * Browser page (bench/bench.html): times every entry of bench/ops/*.bench.ts, then of
- * bench/model/*.bench.ts, on the page's WebGPU adapter, ours (src/ops through `Gpu`) next to the
- * peer: TensorFlow.js on its WebGPU backend (the same adapter, its own device), or a custom peer
- * (onnxruntime-web WebGPU for the model rows, a CPU brute force for topk; see bench/types.ts),
- * and publishes `window.__bench` (bench/types.ts).
+ * bench/model/*.bench.ts and bench/gpu/*.bench.ts, on the page's WebGPU adapter, ours (src/ops
+ * through `Gpu`) next to the peer: TensorFlow.js on its WebGPU backend (the same adapter, its
+ * own device), or a custom peer (onnxruntime-web WebGPU for the model rows, a CPU brute force for
+ * topk; see bench/types.ts), and publishes `window.__bench` (bench/types.ts).
  *
  * Query: `quick=1` keeps the entries marked `quick`; by default entries marked `heavy` are left
  * out unless `all=1`; `filter=<substring>` keeps entries whose `op shape` contains it;
@@ -15,7 +15,8 @@
  * where the GPU reports the work done: `gpu.sync()` for ours; for tfjs its pending command
  * encoder is submitted and `queue.onSubmittedWorkDone()` awaited; a custom peer's `run()`
  * resolves when its work is done (onnxruntime-web: outputs read back). A peer that fails leaves
- * its row with null peer fields and a `note` (ours is still reported).
+ * its row with null peer fields and a `note` (ours is still reported). Entries with `measure`
+ * (bench/gpu/dispatch.bench.ts: host-side dispatch cost) time themselves and their peer.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -28,6 +29,7 @@ const MAX_ITERS = 50;
 
 const opModules = import.meta.glob<{ entries: BenchEntry[] }>('./ops/*.bench.ts', { eager: true });
 const modelModules = import.meta.glob<{ entries: BenchEntry[] }>('./model/*.bench.ts', { eager: true });
+const gpuModules = import.meta.glob<{ entries: BenchEntry[] }>('./gpu/*.bench.ts', { eager: true });
 
 const report: BenchReport = {
   done: false,
@@ -84,10 +86,11 @@ async function tfSync(): Promise<void> {
   await b.queue.onSubmittedWorkDone();
 }
 
-async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
+async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<{ ms: number; note?: string }> {
+  if (!e.setup) throw new Error(`${e.op}: the entry has neither setup nor measure`);
   const r = await e.setup(gpu);
   try {
-    return await timeIt(() => r.run(), () => gpu.sync());
+    return { ms: await timeIt(() => r.run(), () => gpu.sync()), note: r.note };
   } finally {
     r.dispose();
     await gpu.sync();
@@ -95,7 +98,7 @@ async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<number> {
 }
 
 /** The peer's ms per iteration (tfjs or custom), or null when the entry has none. */
-async function benchPeer(e: BenchEntry): Promise<number | null> {
+async function benchPeer(e: BenchEntry, gpu: Gpu): Promise<number | null> {
   if (e.peer) {
     const r = e.peer.setup(tf);
     try {
@@ -105,7 +108,7 @@ async function benchPeer(e: BenchEntry): Promise<number | null> {
     }
   }
   if (e.customPeer) {
-    const r = await e.customPeer.setup();
+    const r = await e.customPeer.setup(gpu);
     try {
       return await timeIt(() => r.run(), async () => {}, !e.customPeer.noWarmup);
     } finally {
@@ -126,7 +129,7 @@ async function main(): Promise<void> {
   const filter = q.get('filter') ?? '';
   const all = q.get('all') === '1';
   const noPeer = q.get('peer') === '0';
-  const entries = [opModules, modelModules]
+  const entries = [opModules, modelModules, gpuModules]
     .flatMap((m) => Object.keys(m).sort().flatMap((k) => m[k].entries))
     .filter((e) => (quick ? e.quick : all || !e.heavy))
     .filter((e) => `${e.op} ${e.shape}`.includes(filter));
@@ -145,15 +148,17 @@ async function main(): Promise<void> {
   for (const [i, e] of entries.entries()) {
     const label = `${e.op} ${e.shape}`;
     try {
-      const ours = await benchOurs(gpu, e);
-      let peerMs: number | null = null;
-      let note: string | undefined;
-      const name = peerName(e);
-      if (name !== null && !noPeer) {
+      const self = e.measure ? await e.measure(gpu) : null;
+      const mine = self ? null : await benchOurs(gpu, e);
+      const ours = self ? self.ours_ms : mine!.ms;
+      let peerMs: number | null = self?.peer_ms ?? null;
+      let note: string | undefined = self?.note ?? mine?.note;
+      const name = self ? self.peer : peerName(e);
+      if (!self && name !== null && !noPeer) {
         try {
-          peerMs = await benchPeer(e);
+          peerMs = await benchPeer(e, gpu);
         } catch (err) {
-          note = `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`;
+          note = [note, `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`].filter(Boolean).join('; ');
         }
       }
       const res: BenchResult = {

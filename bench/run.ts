@@ -3,7 +3,8 @@
  * the peer (TensorFlow.js WebGPU for ops, onnxruntime-web WebGPU for the ViT-S/16 model row, a
  * CPU brute force for topk; same adapter, same page). Starts Vite and Chromium
  * (tests/e2e/browser.ts), opens bench/bench.html (bench/bench-page.ts), prints progress and a
- * markdown table, and writes
+ * markdown table, and merges its rows into bench/results.json (rows of this run replace the rows
+ * with the same op and shape; the others are kept):
  *   bench/results.json  [{ op, shape, ours_ms, ours_gflops, peer, peer_ms, peer_gflops, ratio,
  *                          and optionally ours_gbps, peer_gbps, ours_items_per_s,
  *                          peer_items_per_s, note }]  (bench/types.ts BenchResult)
@@ -17,6 +18,8 @@
  * The LoRA training row (vit-s16.train-lora, bench/model/train.bench.ts) gets its pytorch-cpu
  * row the same way (tools/bench_torch_cpu.py --train: same model, pairs, LoRA and optimizer
  * settings; images/s counting the 2 * pairs images of a step).
+ The Node (Dawn) row of dispatch.overhead (bench/gpu/dispatch.ts) is measured first, by
+ * bench/dispatch-node.ts in a child process, before the browser starts.
  *
  * Options (flags after `npm run bench --`, or environment variables):
  *   --quick              | BENCH_QUICK=1        a few batch-8 entries (minutes on SwiftShader)
@@ -30,9 +33,10 @@
  * peers; on a GPU, seconds.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser';
+import { DISPATCH_SHAPE } from './gpu/dispatch';
 import { MODEL_BENCHES, modelLabel, TRAIN_BENCHES, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
 
@@ -66,9 +70,13 @@ function markdownTable(rows: BenchResult[]): string {
     '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|',
   ];
   for (const r of rows) {
+    // count rows (train.dispatches, train.memory): the values go in the ms columns, with their unit
+    const unit = r.unit ? ` ${r.unit}` : '';
+    const ours = r.ours_value !== undefined ? `${r.ours_value}${unit}` : fmt(r.ours_ms, 1);
+    const peer = r.ours_value !== undefined ? (r.peer_value === null || r.peer_value === undefined ? '–' : `${r.peer_value}${unit}`) : fmt(r.peer_ms, 1);
     lines.push(
-      `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms, 1)} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
-        `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${fmt(r.peer_ms, 1)} | ${fmt(r.peer_gflops, 2)} | ` +
+      `| ${r.op} | ${r.shape} | ${ours} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
+        `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${peer} | ${fmt(r.peer_gflops, 2)} | ` +
         `${fmtRate(r.peer_items_per_s)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`,
     );
   }
@@ -167,8 +175,8 @@ function torchRows(results: BenchResult[]): BenchResult[] {
       const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string };
       row.peer = 'pytorch-cpu';
       row.peer_ms = t.ms;
-      row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms) / t.ms;
-      row.ratio = t.ms / ours.ours_ms;
+      row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms!) / t.ms;
+      row.ratio = t.ms / ours.ours_ms!;
       row.peer_items_per_s = m.images / (t.ms / 1000);
       row.note = `torch ${t.torch}, ${t.threads} CPU threads, after the browser closed`;
     }
@@ -176,6 +184,49 @@ function torchRows(results: BenchResult[]): BenchResult[] {
     rows.push(row);
   }
   return rows;
+}
+
+/**
+ * Rows measured in Node by `script` (bench/dispatch-node.ts, bench/train-step-node.ts), each
+ * printed as one JSON line (a BenchResult) on stdout; or an error message.
+ */
+function nodeRows(script: string): BenchResult[] | { error: string } {
+  const r = spawnSync(resolve(ROOT, 'node_modules/.bin/vite-node'), [script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  const rows = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{'));
+  if (r.status !== 0 || rows.length === 0) {
+    const why = r.error?.message ?? ((r.stderr || r.stdout || '').trim().split('\n').pop() ?? '');
+    return { error: `${script} exited ${r.status ?? r.signal}: ${why}` };
+  }
+  return rows.map((l) => JSON.parse(l) as BenchResult);
+}
+
+/** The Node scripts and the rows they make (for --filter). */
+const NODE_SCRIPTS: { script: string; label: string }[] = [
+  { script: 'bench/dispatch-node.ts', label: `dispatch.overhead ${DISPATCH_SHAPE}, Node (Dawn)` },
+  { script: 'bench/train-step-node.ts', label: 'train.dispatches train.memory ViT-B/16 LoRA step' },
+];
+
+/** `old` rows with each op+shape of `fresh` replaced by the fresh rows (in place; new ones last). */
+function mergeResults(old: BenchResult[], fresh: BenchResult[]): BenchResult[] {
+  const key = (r: BenchResult) => `${r.op}\n${r.shape}`;
+  const byKey = new Map<string, BenchResult[]>();
+  for (const r of fresh) byKey.set(key(r), [...(byKey.get(key(r)) ?? []), r]);
+  const out: BenchResult[] = [];
+  const placed = new Set<string>();
+  for (const r of old) {
+    const k = key(r);
+    if (!byKey.has(k)) out.push(r);
+    else if (!placed.has(k)) {
+      out.push(...byKey.get(k)!);
+      placed.add(k);
+    }
+  }
+  for (const [k, rows] of byKey) if (!placed.has(k)) out.push(...rows);
+  return out;
 }
 
 async function main(): Promise<number> {
@@ -187,6 +238,16 @@ async function main(): Promise<number> {
   if (!opts.peer) query.set('peer', '0');
   const t0 = Date.now();
   ensureOnnx(opts);
+  const nodeResults: BenchResult[] = [];
+  const nodeFailures: string[] = [];
+  for (const { script, label } of NODE_SCRIPTS) {
+    if (!label.includes(opts.filter) && !label.split(' ').some((w) => w.includes(opts.filter))) continue;
+    console.log(`measuring ${label} (${script}) ...`);
+    const rows = nodeRows(script);
+    if ('error' in rows) nodeFailures.push(`${label}: ${rows.error}`);
+    else nodeResults.push(...rows);
+    console.log(`  ${'error' in rows ? rows.error : rows.map((x) => x.note).join('\n  ')}`);
+  }
 
   const report = await withBrowser(async ({ vite, browser }) => {
     const handle = await openPage(browser, `${vite.url}/bench/bench.html?${query}`, (type, text) => {
@@ -207,6 +268,9 @@ async function main(): Promise<number> {
     console.error(`bench failed: ${report.error}`);
     return 1;
   }
+  report.results.unshift(...nodeResults);
+  report.failures.unshift(...nodeFailures);
+  report.total = (report.total ?? 0) + nodeResults.length + nodeFailures.length;
   const pageRows = report.results.length;
   if (opts.peer) {
     // Each PyTorch row goes right after its model's row(s).
@@ -217,7 +281,9 @@ async function main(): Promise<number> {
   }
   const seconds = (Date.now() - t0) / 1000;
   if (report.results.length) {
-    writeFileSync(resolve(ROOT, 'bench/results.json'), JSON.stringify(report.results, null, 2) + '\n');
+    const file = resolve(ROOT, 'bench/results.json');
+    const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult[]) : [];
+    writeFileSync(file, JSON.stringify(mergeResults(old, report.results), null, 2) + '\n');
     writeFileSync(
       resolve(ROOT, 'bench/adapter.json'),
       JSON.stringify(
@@ -245,7 +311,7 @@ async function main(): Promise<number> {
       (extra ? ` (+${extra} pytorch-cpu row${extra > 1 ? 's' : ''})` : '') + '\n',
   );
   console.log(markdownTable(report.results));
-  if (report.results.length) console.log('\nwrote bench/results.json and bench/adapter.json');
+  if (report.results.length) console.log('\nmerged into bench/results.json; wrote bench/adapter.json');
   if (report.failures.length) {
     console.error(`\n${report.failures.length} entries failed:\n  ${report.failures.join('\n  ')}`);
     return 1;

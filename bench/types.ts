@@ -19,6 +19,14 @@ export type Tf = typeof TfModule;
 export interface BenchRun {
   run(): void | Promise<void>;
   dispose(): void;
+  /** Goes into the row's `note` (e.g. which kernel variant ran). */
+  note?: string;
+  /**
+   * Optional sanity check of the last `run()`'s output (reads it back): null when it looks right,
+   * else what is wrong (e.g. a non-finite loss). Harnesses that report numbers from hardware they
+   * cannot watch (tools/gpu-bench) call it after the warm-up.
+   */
+  check?(): Promise<string | null>;
 }
 
 /**
@@ -42,7 +50,8 @@ export interface CustomPeerRun {
 
 export interface CustomPeer {
   name: string;
-  setup(): CustomPeerRun | Promise<CustomPeerRun>;
+  /** `gpu` is our device, for a peer that is another implementation on it (attention). */
+  setup(gpu: Gpu): CustomPeerRun | Promise<CustomPeerRun>;
   /** Skip the warm-up iteration (plain CPU code: nothing to compile or upload). */
   noWarmup?: boolean;
 }
@@ -66,17 +75,32 @@ export interface BenchEntry {
   quick?: boolean;
   /** Too slow for the default run on a CPU adapter: runs only with `--all`. */
   heavy?: boolean;
-  setup(gpu: Gpu): BenchRun | Promise<BenchRun>;
+  /** Exactly one of `setup` (timed by the harness) and `measure`. */
+  setup?(gpu: Gpu): BenchRun | Promise<BenchRun>;
+  /**
+   * An entry that times itself (host-side costs the harness's wall clock around `gpu.sync()`
+   * cannot isolate, such as dispatch overhead): ours and its peer, measured in one go.
+   */
+  measure?(gpu: Gpu): Promise<SelfTimed>;
   /** TensorFlow.js WebGPU peer. At most one of `peer` and `customPeer`. */
   peer?: { name: string; setup(tf: Tf): PeerRun };
   customPeer?: CustomPeer;
+}
+
+/** What a self-timing entry (`measure`) reports: ms per iteration of ours and of its peer. */
+export interface SelfTimed {
+  ours_ms: number;
+  peer: string | null;
+  peer_ms: number | null;
+  note?: string;
 }
 
 /** One row of bench/results.json. */
 export interface BenchResult {
   op: string;
   shape: string;
-  ours_ms: number;
+  /** null for rows that count something instead of timing it (see `ours_value`). */
+  ours_ms: number | null;
   ours_gflops: number | null;
   peer: string | null;
   peer_ms: number | null;
@@ -93,6 +117,13 @@ export interface BenchResult {
    */
   ours_items_per_s?: number;
   peer_items_per_s?: number | null;
+  /**
+   * Optional, for rows that count rather than time (train.dispatches, train.memory): the value, its
+   * unit, and the peer's (e.g. the same count before a change); ratio = peer_value / ours_value.
+   */
+  ours_value?: number;
+  peer_value?: number | null;
+  unit?: string;
   /** Optional: why the peer fields are null (peer missing or failed), or how it was measured. */
   note?: string;
 }

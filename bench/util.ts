@@ -21,6 +21,16 @@ export function normalizeRows(a: Float32Array, rows: number, D: number): Float32
   return a;
 }
 
+/** null when each of the `rows` rows of length D of `a` is finite with L2 norm 1 (1e-3), else why not. */
+export function unitRows(a: Float32Array, rows: number, D: number): string | null {
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += a[r * D + d] * a[r * D + d];
+    if (!(Math.abs(Math.sqrt(s) - 1) < 1e-3)) return `embedding row ${r} has norm ${Math.sqrt(s)} (want 1)`;
+  }
+  return null;
+}
+
 /** Tokens per image of DINOv3 at 224 px, patch 16: 1 CLS + 4 registers + 14 x 14 patches. */
 export const VIT_T = 201;
 

@@ -6,7 +6,7 @@ Run with Debian's torch:   /usr/bin/python3 tools/export_onnx.py [--model s16|b1
 Writes bench/model/vit-<model>.onnx (default), ~86 MB for S/16, ~343 MB for B/16 (f32, not in git).
 
 The model is the PyTorch reference tools/torch_ref/dino.py (ONNX-friendly: no Tile, explicit
-matmul + softmax attention, plain tuple outputs) with the DINOv3 config of spec §1.1 (4 registers)
+matmul + softmax attention, plain tuple outputs) with the DINOv3 config of docs/model.md#dinov3-config (4 registers)
 and seeded random weights of the real shapes: linear and patch weights ~N(0, 0.02), biases
 ~N(0, 0.01), LayerNorm weight 1 / bias 0, LayerScale 1, CLS / register tokens ~N(0, 1).
 torch.onnx.export, opset 17 (LayerNormalization is a single op; exact GELU exports as Erf),
@@ -35,7 +35,7 @@ import dino  # noqa: E402
 
 REPO = os.path.dirname(HERE)
 
-# spec §1.1: facebook/dinov3-vits16-pretrain-lvd1689m / -vitb16-
+# docs/model.md#dinov3-config: facebook/dinov3-vits16-pretrain-lvd1689m / -vitb16-
 CONFIGS = {
     "s16": dict(model_type="dinov3_vit", hidden_size=384, intermediate_size=1536, num_hidden_layers=12,
                 num_attention_heads=6, patch_size=16, num_register_tokens=4, image_size=224),

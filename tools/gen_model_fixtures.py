@@ -213,11 +213,11 @@ def readback_file(path, tensors, default_dtype=None):
 
 
 # ================================================================================================
-# spec checks
+# reference-value checks (docs/model.md)
 # ================================================================================================
 
 def checks_rope():
-    # inv_freq (f32) for Dh=64, theta=100 (spec §1.4.1)
+    # inv_freq (f32) for Dh=64, theta=100 (docs/model.md#rope-reference)
     spec_inv = [1.0, 0.74989420, 0.56234133, 0.42169651, 0.31622776, 0.23713739, 0.17782794, 0.13335215,
                 0.1, 0.074989416, 0.056234129, 0.042169649, 0.031622779, 0.023713736, 0.017782794, 0.013335215]
     inv = dino.rope_inv_freq(64, 100.0, dtype=torch.float32)
@@ -274,7 +274,8 @@ def torch_resize_matrix(n_in, n_out, axis):
 
 
 def checks_bicubic():
-    # spec §2.4 reference weights for 37 -> 16 (clamped duplicate taps are summed in the matrix form)
+    # docs/model.md#position-table reference weights for 37 -> 16
+    # (clamped duplicate taps are summed in the matrix form)
     spec = {
         0: ([0, 0, 1, 2], [-0.058159, 0.384285, 0.784904, -0.111031]),
         1: ([1, 2, 3, 4], [-0.000710, 0.024864, 0.997841, -0.021996]),
@@ -467,7 +468,8 @@ def build_dinov3(w: Writer, summary):
     cfg = dict(DINOV3_TINY)
     model = dino.build_model(cfg).eval()
     randomize_(model, SEED_DINOV3)
-    assert set(model.state_dict()) == set(expected_dinov3_keys(cfg)), "DINOv3 key set differs from spec §1.2"
+    assert set(model.state_dict()) == set(expected_dinov3_keys(cfg)), \
+        "DINOv3 key set differs from docs/model.md#checkpoint-dinov3"
     pixels = make_pixels(DINOV3_CASES, SEED_PIX_DINOV3)
     mx, sd_ = prenorm_stats(model, pixels[1])
     assert 0.3 < sd_ < 10 and mx < 50, f"DINOv3 activation scale off: max {mx} std {sd_}"
@@ -504,7 +506,8 @@ def build_dinov2(w: Writer, summary):
     cfg = dict(DINOV2_TINY)
     model = dino.build_model(cfg).eval()
     randomize_(model, SEED_DINOV2)
-    assert set(model.state_dict()) == set(expected_dinov2_keys(cfg)), "DINOv2 key set differs from spec §2.2"
+    assert set(model.state_dict()) == set(expected_dinov2_keys(cfg)), \
+        "DINOv2 key set differs from docs/model.md#checkpoint-dinov2"
     assert model.embeddings.position_embeddings.shape == (1, 26, 32)
     pixels = make_pixels(DINOV2_CASES, SEED_PIX_DINOV2)
     mx, sd_ = prenorm_stats(model, pixels[1])
@@ -634,8 +637,9 @@ Expected outputs are computed in float64 (model and inputs cast to double) and s
   numbers; these fixtures do NOT follow that legacy behaviour.
 * Exact (erf) GELU, attention scale head_dim^-0.5, softmax without mask, LayerScale before each residual add.
 
-The generator asserts, among others: token counts; RoPE values against the spec's 14x14 / head_dim 64
-reference numbers; the bicubic 37->16 weights against the spec (via `F.interpolate` on one-hot grids); agreement
+The generator asserts, among others: token counts; RoPE values against the 14x14 / head_dim 64 numbers of
+docs/model.md#rope-reference; the bicubic 37->16 weights of docs/model.md#position-table (via `F.interpolate`
+on one-hot grids); agreement
 (<= 1e-10) with an independent NumPy float64 forward (`tools/torch_ref/numpy_ref.py`); BF16 rounding equal to
 torch's; and that every written safetensors file reads back to identical bytes and tensors.
 Further checks of the reference (float64 gradcheck through both models, train-mode RoPE augmentation, loading

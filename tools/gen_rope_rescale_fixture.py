@@ -1,4 +1,4 @@
-"""DINOv3 train-time RoPE coordinate rescale fixture (spec §1.4.6).
+"""DINOv3 train-time RoPE coordinate rescale fixture (docs/model.md#rope-rescale).
 
 HF multiplies the patch-centre coordinates by one scalar s = exp(U(-ln R, ln R)) per forward in
 training mode (R = pos_embed_rescale = 2). This writes, for fixed scales s, the embeddings

@@ -22,7 +22,7 @@ import { requestNodeGpu } from '../src/gpu/node';
 import { registerShaders } from '../src/gpu/shaders';
 import { autotuneMatmul } from '../src/ops/autotune';
 import type { Gpu } from '../src/gpu/device';
-import { matmulKernels, matmulLegal, matmulWith, type MatmulArgs, type MatmulKernel } from '../src/ops/matmul';
+import { matmulKernel, matmulKernels, matmulLegal, matmulWith, type MatmulArgs, type MatmulKernel } from '../src/ops/matmul';
 import * as ref from '../src/ref/linear';
 import { Rng, randomArray } from '../src/util/random';
 
@@ -79,9 +79,9 @@ const DEV_KERNELS: MatmulKernel[] = [
   dev('v6_quad_8x8', 8, 8, [4, 4], true, true),
   dev('v6_quad_8x16', 8, 16, [4, 4], true, true),
   dev('v6_quad_16x16', 16, 16, [4, 4], true, true),
-  ...([[2, 2], [8, 4], [4, 8], [8, 8]] as [number, number][]).map((wg) =>
-    dev(`v6_quad_16x8_wg${wg[0]}x${wg[1]}`, 16, 8, wg, true, true, 'ops/matmul_vec4_quad'),
-  ),
+  ...([[2, 2], [8, 4], [4, 8], [8, 8]] as [number, number][]).map((wg) => ({
+    ...matmulKernel('vec4_quad'), name: `v6_quad_16x8_wg${wg[0]}x${wg[1]}`, wg, fallback: undefined,
+  })),
   dev('v7_scalar_8x8_u1', 8, 8, [4, 4], false),
   dev('v8_squad_8x8_u1', 8, 8, [4, 4], false, true),
   dev('v8_squad_16x8_u1', 16, 8, [4, 4], false, true),

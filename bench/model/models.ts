@@ -1,8 +1,9 @@
 /**
- * The model rows of the benchmark (pure data, no GPU: shared by bench/model/vit.bench.ts in the
- * page and by bench/run.ts in Node): DINOv3 ViT-S/16 and ViT-B/16 (spec §1.1; 4 registers) at
- * 224 x 224, batch 8, with random weights of the real shapes. Each row measures embeddings/s
- * through `Vit.forward` (last_hidden_state and pooler_output).
+ * The model rows of the benchmark (pure data and seeded weights, no GPU: shared by
+ * bench/model/vit.bench.ts in the page, bench/run.ts in Node and tools/gpu-bench): DINOv3
+ * ViT-S/16 and ViT-B/16 (docs/model.md#dinov3-config; 4 registers) at 224 x 224, batch 8, with random weights of
+ * the real shapes (`randomWeights`). Each row measures embeddings/s through `Vit.forward`
+ * (last_hidden_state and pooler_output).
  *   pixels [8, 3, 224, 224] -> T = 1 + 4 + 14 * 14 = 201 tokens -> pooler_output [8, C]
  * Peers: onnxruntime-web (WebGPU EP) on the ONNX export of tools/torch_ref/dino.py (ViT-S only,
  * `onnx` below, written by tools/export_onnx.py), and PyTorch on the CPU (tools/bench_torch_cpu.py,
@@ -10,6 +11,9 @@
  * Also the LoRA training row of ViT-S/16 (`TRAIN_BENCHES`, bench/model/train.bench.ts; its
  * PyTorch CPU peer is tools/bench_torch_cpu.py --train).
  */
+import { parseModelConfig } from '../../src/model/config';
+import { expectedTensors } from '../../src/model/weights';
+import { Rng } from '../../src/util/random';
 
 export interface ModelBench {
   /** Row op name. */
@@ -53,6 +57,31 @@ export const MODEL_BENCHES: ModelBench[] = [
   },
 ];
 
+/**
+ * Seeded random weights for every tensor of `expectedTensors(spec)` (optional ones left out).
+ * Used by the embed rows (vit.bench.ts), the LoRA training row (train.bench.ts) and tools/gpu-bench.
+ */
+export function randomWeights(m: ModelBench): Map<string, Float32Array> {
+  const spec = parseModelConfig(m.config);
+  const rng = new Rng(2024);
+  const w = new Map<string, Float32Array>();
+  const std002 = 0.02 * Math.sqrt(3); // uniform(-a, a) has std a / sqrt(3)
+  for (const t of expectedTensors(spec)) {
+    if (t.optional) continue;
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    const a = new Float32Array(n);
+    const role = t.role;
+    if (/norm\d?\.w$/.test(role) || /ls\d$/.test(role)) a.fill(1);
+    else if (/norm\d?\.b$/.test(role)) a.fill(0);
+    else {
+      const scale = role.endsWith('.b') ? 0.01 : role === 'cls' || role === 'reg' ? 1 : std002;
+      for (let i = 0; i < n; i++) a[i] = scale * rng.uniform();
+    }
+    w.set(role, a);
+  }
+  return w;
+}
+
 /** `op shape` as the page's --filter matches it. */
 export const modelLabel = (m: ModelBench) => `${m.op} ${m.shape}`;
 
@@ -90,6 +119,8 @@ export interface TrainBench {
   lr: number;
   weightDecay: number;
   maxGradNorm: number;
+  /** Images per gradient-cache chunk (TrainStep `chunk`); absent: direct (all at once). */
+  chunk?: number;
 }
 
 const VIT_S16 = MODEL_BENCHES[0];

@@ -7,7 +7,7 @@
  * src/train/trainer.ts records a step (without its loss readback).
  *   query, positive pixels [8, 3, 224, 224] -> embeddings [8, 384] each -> loss [1]
  *   LoRA on q and v of all 12 layers: A [16, 384], B [384, 16], s = 32 / 16, dropout 0.05
- * Weights: the seeded random base of the embed row (vit.bench.ts `randomWeights`, frozen), LoRA A
+ * Weights: the seeded random base of the embed row (models.ts `randomWeights`, frozen), LoRA A
  * PEFT Kaiming-uniform U(-1/sqrt(384), 1/sqrt(384)), B zero; pixels seeded uniform in [-2, 2).
  * `items` = 16 images: a step embeds and back-propagates 8 queries + 8 positives (the trainer's
  * images/s counts the same 2 * B). FLOPs: `trainLoraFlops` (~2.1x the forward of 16 images:
@@ -23,10 +23,10 @@ import { mixSeed, TrainStep, type Batch } from '../../src/train/step';
 import { Rng } from '../../src/util/random';
 import type { BenchEntry } from '../types';
 import { randomF32 } from '../util';
-import { TRAIN_BENCHES, trainLoraFlops, type TrainBench } from './models';
-import { randomWeights } from './vit.bench';
+import { randomWeights, TRAIN_BENCHES, trainLoraFlops, type TrainBench } from './models';
 
-function entry(t: TrainBench): BenchEntry {
+/** The training row of `t` (also timed by tools/gpu-bench at batch 128 with gradient caching). */
+export function trainEntry(t: TrainBench): BenchEntry {
   const m = t.model;
   const B = t.pairs, S = m.image;
   return {
@@ -53,7 +53,7 @@ function entry(t: TrainBench): BenchEntry {
       const step = new TrainStep(
         vit,
         { type: 'infonce', temperature: t.temperature, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 },
-        Infinity,
+        t.chunk ?? Infinity,
       );
       const n = B * 3 * S * S;
       const batch: Batch = {
@@ -65,11 +65,17 @@ function entry(t: TrainBench): BenchEntry {
         W: S,
       };
       let k = 0;
+      let loss: GPUBuffer | null = null;
       return {
         run() {
           vit.zeroGrads();
-          step.run(batch, mixSeed(0xd40, k++));
+          loss = step.run(batch, mixSeed(0xd40, k++));
           opt.update(t.lr);
+        },
+        async check() {
+          // InfoNCE over B pairs: finite and positive (about log B at the start).
+          const [l] = await gpu.read(loss!, 1);
+          return Number.isFinite(l) && l > 0 ? null : `loss ${l} (want a finite positive value)`;
         },
         dispose() {
           step.destroy();
@@ -81,4 +87,4 @@ function entry(t: TrainBench): BenchEntry {
   };
 }
 
-export const entries: BenchEntry[] = TRAIN_BENCHES.map(entry);
+export const entries: BenchEntry[] = TRAIN_BENCHES.map(trainEntry);

@@ -1,8 +1,8 @@
 /**
  * Model rows (bench/model/models.ts): embeddings/s of DINOv3 ViT-S/16 and ViT-B/16 at 224 x 224,
  * batch 8, through `Vit.forward` (src/model/vit.ts) with seeded random weights of the real shapes
- * (`expectedTensors`): linear and patch weights uniform with std ~0.02, biases small, LayerNorm
- * weights 1, LayerScale 1, CLS/register tokens uniform.
+ * (models.ts `randomWeights`: linear and patch weights uniform with std ~0.02, biases small,
+ * LayerNorm weights 1, LayerScale 1, CLS/register tokens uniform).
  *   pixels [8, 3, 224, 224] -> last_hidden_state [8, 201, C], pooler_output [8, C]
  * `items` = 8 images: the row reports images/s. FLOPs: `vitFlops` (matmuls).
  * One iteration takes tens of seconds on SwiftShader (ViT-S ~23 s, ViT-B ~50 s; the peer minutes):
@@ -15,39 +15,13 @@
  */
 import { parseModelConfig } from '../../src/model/config';
 import { Vit } from '../../src/model/vit';
-import { expectedTensors } from '../../src/model/weights';
-import { Rng } from '../../src/util/random';
 import type { BenchEntry } from '../types';
-import { randomF32 } from '../util';
-import { MODEL_BENCHES, vitFlops, type ModelBench } from './models';
+import { randomF32, unitRows } from '../util';
+import { MODEL_BENCHES, randomWeights, vitFlops, type ModelBench } from './models';
 import { loadOrt } from './ort';
 
-/**
- * Seeded random weights for every tensor of `expectedTensors(spec)` (optional ones left out).
- * Also used by the LoRA training row (bench/model/train.bench.ts).
- */
-export function randomWeights(m: ModelBench): Map<string, Float32Array> {
-  const spec = parseModelConfig(m.config);
-  const rng = new Rng(2024);
-  const w = new Map<string, Float32Array>();
-  const std002 = 0.02 * Math.sqrt(3); // uniform(-a, a) has std a / sqrt(3)
-  for (const t of expectedTensors(spec)) {
-    if (t.optional) continue;
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const a = new Float32Array(n);
-    const role = t.role;
-    if (/norm\d?\.w$/.test(role) || /ls\d$/.test(role)) a.fill(1);
-    else if (/norm\d?\.b$/.test(role)) a.fill(0);
-    else {
-      const scale = role.endsWith('.b') ? 0.01 : role === 'cls' || role === 'reg' ? 1 : std002;
-      for (let i = 0; i < n; i++) a[i] = scale * rng.uniform();
-    }
-    w.set(role, a);
-  }
-  return w;
-}
-
-function entry(m: ModelBench): BenchEntry {
+/** The embed row of a model (also timed by tools/gpu-bench at other batch sizes). */
+export function modelEntry(m: ModelBench): BenchEntry {
   const { batch: B, image: S } = m;
   const onnx = m.onnx;
   return {
@@ -60,9 +34,15 @@ function entry(m: ModelBench): BenchEntry {
     setup(gpu) {
       const vit = new Vit(gpu, parseModelConfig(m.config), randomWeights(m));
       const pixels = gpu.upload(randomF32(B * 3 * S * S, 7).map((v) => 2 * v), 'pixels');
+      let emb: GPUBuffer | null = null;
       return {
         run() {
-          vit.forward(pixels, B, S, S);
+          emb = vit.forward(pixels, B, S, S).emb;
+        },
+        async check() {
+          // Embeddings are L2-normalized: every row has norm 1.
+          const e = await gpu.read(emb!, B * vit.spec.hidden);
+          return unitRows(e, B, vit.spec.hidden);
         },
         dispose() {
           vit.destroy();
@@ -103,4 +83,4 @@ function entry(m: ModelBench): BenchEntry {
   };
 }
 
-export const entries: BenchEntry[] = MODEL_BENCHES.map(entry);
+export const entries: BenchEntry[] = MODEL_BENCHES.map(modelEntry);

@@ -4,7 +4,7 @@
  *   LoRA of ViT-S/16, r = 8 on q_proj and v_proj of the 12 layers: 12 * 2 * 8 * (384 + 384)
  *     = 147,456 parameters (one buffer; the trainer steps one buffer per tensor, so more
  *     dispatches of the same total size);
- *   the full ViT-S/16: 21,596,544 parameters (spec §1.1).
+ *   the full ViT-S/16: 21,596,544 parameters (docs/model.md#dinov3-config).
  * param, m, v, grad [n]. Memory-bound: no FLOP figure; GB/s from adamw 4 (7 n) bytes (param, m,
  * v, grad read; param, m, v written), sumSquares 4 n. No peer (ours only).
  */

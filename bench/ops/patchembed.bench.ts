@@ -3,7 +3,7 @@
  * patches of 3 * 16 * 16 = 768 values), into the token rows 5..200 of [B, 201, C] (after CLS and
  * 4 registers), C = 384 (ViT-S/16) / 768 (ViT-B/16), batch 8 and 32:
  *   fwd: out[b, 5 + q] = patch(b, q) W^T + bias;  bwd: dweight += ..., dbias += ... (no pixel
- *   gradient; LoRA training never runs it: spec §6, it is timed for completeness).
+ *   gradient; LoRA training never runs it: docs/model.md#backward, it is timed for completeness).
  * FLOPs: 2 B P 768 C per direction (the matmul). All in the default run (~1.3 s per iteration at
  * most on SwiftShader). No peer (ours only).
  */

@@ -16,7 +16,11 @@ struct Params { N: u32, };
 
 @group(0) @binding(0) var<storage, read_write> dinp: array<f32>;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
+//#if F16_INP
+@group(0) @binding(2) var<storage, read> inp: array<u32>; // packed f16 (src/gpu/f16.ts)
+//#else
 @group(0) @binding(2) var<storage, read> inp: array<f32>;
+//#endif
 @group(0) @binding(3) var<uniform> p: Params;
 
 const INV_SQRT2: f32 = 0.70710678118654752;
@@ -27,7 +31,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let n = (wid.y * nwg.x + wid.x) * WG + lid;
   if (n >= p.N) { return; }
+//#if F16_INP
+  let x = unpack2x16float(inp[n >> 1u])[n & 1u];
+//#else
   let x = inp[n];
+//#endif
   let cdf = 0.5 * erfc_f32(-x * INV_SQRT2);
   let pdf = INV_SQRT_2PI * exp(-0.5 * x * x);
   let d = cdf + x * pdf;

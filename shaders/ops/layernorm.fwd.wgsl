@@ -1,29 +1,48 @@
 // LayerNorm forward over the last dim (torch.nn.LayerNorm: biased variance, eps inside sqrt):
 //   out[n, c] = (inp[n, c] - mean[n]) * rstd[n] * weight[c] + bias[c]
-//   inp, out: [N, C]; weight, bias: [C]; mean, rstd: [N], saved for the backward.
+//   inp, out: [N, C]; weight, bias: [C]; stats: [N, 2] = (mean, rstd), saved for the backward.
 // Variance by two passes over the row, never E[x^2] - E[x]^2 (residual streams carry rows with
 // |mean| >> std): pass 1 gives m0 = mean(x); pass 2 sums e = x - m0 (exact when x ~ m0) and e^2,
 // and the small mean(e) corrects both the mean and the variance (corrected two-pass algorithm:
 // var = mean(e^2) - mean(e)^2). Pass 3 writes ((x - m0) - mean(e)) * rstd * w + b.
 // Everything accumulates in f32.
+//
+// LORA: also the LoRA down-projections of the normalized row for the adapters that read it
+// (LoRA inside the LayerNorm that feeds the adapted linears: no separate pass over the row):
+//   u[n, r] = scale_s * sum_c drop_s(out[n, c]) * A[r, c]      r in segment s = [r0_s, r1_s)
+// A = P[offA ..] is [R, C] (the adapters' A matrices stacked), u is [N, R]; segment s is one
+// adapter (up to 3) with its scale alpha/r and its own dropout mask, the counter-based mask of
+// ops/dropout.wgsl at index base + n * C + c with seeds (seed0, seed1_s) (DROPOUT; else none).
+// The r are done 16 at a time: each invocation keeps 16 partial sums, then the row's TPR
+// invocations add theirs in workgroup memory.
+//
+// F16_OUT (a define): `out` is packed f16 (src/gpu/f16.ts), written in pairs (C even).
+//
 // Layout: a workgroup holds RPW rows of TPR invocations each (TPR a power of 2); the TPR
 // partial sums of a row meet in a tree reduction in workgroup memory. TPR = 1 (one invocation
 // per row) suits CPU backends such as SwiftShader; TPR = 64, RPW = 1 suits GPUs.
 // Workgroups are laid out on a 2-D grid; rows past N compute nothing and store nothing.
+//#include "common/lnlora.wgsl"
 override TPR: u32 = 64u;
 override RPW: u32 = 1u;
+override LORA: bool = false;
+override DROPOUT: bool = false;
 
-struct Params { N: u32, C: u32, eps: f32, };
-
+//#if F16_OUT
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+//#else
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(2) var<storage, read_write> rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> inp: array<f32>;
-@group(0) @binding(4) var<storage, read> weight: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<uniform> p: Params;
+//#endif
+@group(0) @binding(1) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> P: array<f32>;
+@group(0) @binding(6) var<storage, read_write> u: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 var<workgroup> red: array<vec2<f32>, TPR * RPW>;
+var<workgroup> red16: array<array<f32, 16>, select(1u, TPR * RPW, TPR > 1u)>;
 
 // Sum of v over the TPR invocations of this row (every invocation gets the total).
 fn row_sum(v: vec2<f32>, lid: u32, lane: u32) -> vec2<f32> {
@@ -36,6 +55,22 @@ fn row_sum(v: vec2<f32>, lid: u32, lane: u32) -> vec2<f32> {
   }
   let total = red[lid - lane];
   workgroupBarrier(); // before `red` is reused
+  return total;
+}
+
+// Adds the 16 partial sums of the row's TPR invocations; lane 0 gets the totals.
+fn row_sum16(acc: array<f32, 16>, lid: u32, lane: u32) -> array<f32, 16> {
+  if (TPR == 1u) { return acc; }
+  red16[lid] = acc;
+  workgroupBarrier();
+  for (var w = TPR / 2u; w > 0u; w /= 2u) {
+    if (lane < w) {
+      for (var i = 0u; i < 16u; i++) { red16[lid][i] += red16[lid + w][i]; }
+    }
+    workgroupBarrier();
+  }
+  let total = red16[lid - lane];
+  workgroupBarrier();
   return total;
 }
 
@@ -60,11 +95,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = row_sum(d, lid, lane) / Cf; // (mean(e), mean(e^2))
   let rs = inverseSqrt(max(t.y - t.x * t.x, 0.0) + p.eps);
 
+//#if F16_OUT
+  for (var j2 = lane; j2 < C / 2u; j2 += TPR) {
+    let j = 2u * j2;
+    let y0 = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];
+    let y1 = ((inp[base + j + 1u] - m0) - t.x) * rs * weight[j + 1u] + bias[j + 1u];
+    out[(base >> 1u) + j2] = pack2x16float(vec2<f32>(y0, y1));
+  }
+//#else
   for (var j = lane; j < C; j += TPR) {
     out[base + j] = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];
   }
+//#endif
   if (lane == 0u && row < p.N) {
-    mean[row] = m0 + t.x;
-    rstd[row] = rs;
+    stats[2u * row] = m0 + t.x;
+    stats[2u * row + 1u] = rs;
+  }
+  if (!LORA) { return; } // uniform: an override constant
+
+  for (var r0 = 0u; r0 < p.R; r0 += 16u) {
+    var acc = array<f32, 16>(); // zeroed for each chunk
+    for (var j = lane; j < C; j += TPR) {
+      let y = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];
+      // the row value as each adapter sees it (its own dropout mask)
+      var ys = vec3<f32>(y);
+      if (DROPOUT) {
+        let idx = p.base + base + j;
+        ys = vec3<f32>(dropped(y, idx, 0u), dropped(y, idx, 1u), dropped(y, idx, 2u));
+      }
+      for (var i = 0u; i < 16u; i++) {
+        let r = r0 + i;
+        if (r < p.R) { acc[i] += ys[segOf(r)] * P[p.offA + r * p.C + j]; }
+      }
+    }
+    let tot = row_sum16(acc, lid, lane);
+    if (lane == 0u && row < p.N) {
+      for (var i = 0u; i < 16u; i++) {
+        let r = r0 + i;
+        if (r < p.R) { u[row * p.R + r] = segScale(segOf(r)) * tot[i]; }
+      }
+    }
   }
 }

@@ -1,4 +1,4 @@
-// DINOv3 2-D RoPE (spec §1.4), applied in place to q or k in [B, T, C] layout, every head,
+// DINOv3 2-D RoPE (docs/model.md#rope), applied in place to q or k in [B, T, C] layout, every head,
 // patch rows only: row n >= PREFIX of each image uses table row n - PREFIX; the first PREFIX
 // rows (CLS + registers) are left alone.  cos, sin: [P, Dh] with P = T - PREFIX.
 // Half-split (NeoX) rotation of the pairs (d, d + Dh/2), d < Dh/2 (hd = Dh/2), in each head:

@@ -15,6 +15,7 @@ import { setupConfig } from './config';
 import { setupData } from './data';
 import { setupEvaluate } from './evaluate';
 import { setupExport } from './export';
+import { showFallbackNotice } from './gpu-notice';
 import { setupModel } from './model';
 import { setupRuns } from './runs';
 import { setupSearch } from './search';
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
   const runsRef: { changed: () => void; exists: (r: string) => boolean } = { changed: () => {}, exists: () => false };
   const train = setupTrain(app, config, { runsChanged: () => runsRef.changed(), runExists: (r) => runsRef.exists(r) });
   train.setGpu(init.gpu);
+  showFallbackNotice(['model-fallback', 'train-fallback'], init.gpu.isFallback);
   const model = setupModel(app, (name) => config.setKey('model_name', name), storageChanged);
   const runs = setupRuns(app, { data, model, config, train, storageChanged });
   runsRef.changed = () => {

@@ -3,12 +3,32 @@
  * with an optional token, downloaded into IndexedDB with progress (bytes, speed, ETA) and
  * cancel (a later Load resumes); the models cached in this browser with sizes and Delete; or a
  * local model folder (config.json + model.safetensors + preprocessor_config.json).
+ * A hub mirror can come from the page's link (?hub_endpoint=); the access token is sent to it only
+ * after the user ticks the box that names it (a crafted link must not collect tokens).
  */
 import { DEMO_MODEL_ID, MODEL_PRESETS } from '../worker/presets';
 import type { DownloadProgress, ModelInput, SessionInfo } from '../worker/protocol';
 import { proxy, type App } from './app';
 import { modelInputOf, pickFolder } from './data';
 import { $, formatBytes, formatCount, formatDuration, frameThrottle, h, show, showError } from './ui';
+
+/**
+ * The hub mirror named by the page's link (?hub_endpoint=), or null: only an http(s) URL, and not
+ * huggingface.co itself (the default needs no confirmation).
+ */
+export function linkEndpoint(search: string): string | null {
+  const raw = new URLSearchParams(search).get('hub_endpoint');
+  if (!raw) return null;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+  if (u.origin === 'https://huggingface.co') return null;
+  return raw.replace(/\/+$/, '');
+}
 
 export interface ModelSection {
   load(input: ModelInput): Promise<boolean>;
@@ -29,9 +49,15 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
   const error = $('model-error');
   const info = $('model-info');
   let downloading = false;
-  // A hub mirror with the same URL layout (e.g. ?hub_endpoint=https://hf-mirror.com).
-  const endpoint = new URLSearchParams(location.search).get('hub_endpoint');
-  if (endpoint) idField.title = `Downloads from ${endpoint}`;
+  // A hub mirror with the same URL layout (e.g. ?hub_endpoint=https://hf-mirror.com). A link can
+  // carry it, so a token goes there only once the user ticks the box naming it (linkEndpoint).
+  const endpoint = linkEndpoint(location.search);
+  const endpointOk = $<HTMLInputElement>('model-endpoint-ok');
+  if (endpoint) {
+    idField.title = `Downloads from ${endpoint}`;
+    $('model-endpoint-name').textContent = endpoint;
+    show($('model-endpoint-row'), true);
+  }
 
   for (const p of MODEL_PRESETS) preset.append(h('option', { value: p.id }, p.label));
   preset.append(h('option', { value: '' }, 'Other hub id…'));
@@ -134,7 +160,14 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
 
   loadBtn.addEventListener('click', () => {
     const id = idField.value.trim();
-    void load(id === DEMO_MODEL_ID ? { kind: 'demo' } : { kind: 'hub', id, token: token.value.trim() || null, endpoint });
+    const t = token.value.trim() || null;
+    if (id !== DEMO_MODEL_ID && t && endpoint && !endpointOk.checked) {
+      showError(error, `Your access token was not sent anywhere: this page's link names the hub mirror ${endpoint} (?hub_endpoint=), ` +
+        `which you did not choose. Tick "Send my access token to ${endpoint}" if you trust it, clear the token to download without it, ` +
+        'or open the app without ?hub_endpoint= to use huggingface.co.');
+      return;
+    }
+    void load(id === DEMO_MODEL_ID ? { kind: 'demo' } : { kind: 'hub', id, token: t, endpoint });
   });
   idField.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !loadBtn.disabled) loadBtn.click();

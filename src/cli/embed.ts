@@ -3,16 +3,18 @@
  *              [--batch_size 8] [--pooling cls|cls_mean] [--hf_token T]
  * Decodes, preprocesses (as the model's preprocessor_config.json says), embeds and L2-normalizes
  * every image; decoding runs ahead of the GPU (one batch in flight). Unreadable images are skipped
- * and reported, never embedded as black images. Output: `embeddings` [N, D] (F32), with the image
+ * and reported, never embedded as black images; when none can be read (or an embedding is NaN),
+ * nothing is written. --output is checked before any work. Output: `embeddings` [N, D] (F32), with the image
  * paths (and skipped ones) as JSON in the file's metadata. (The loop is src/eval/embed.ts.)
  */
-import { readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
 import { preprocessorFromConfig } from '../data/preprocess';
 import { IMAGE_EXTENSIONS, isImageName } from '../data/source';
-import { embedImages } from '../eval/embed';
+import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { commandGpu } from './gpu';
+import type { Gpu } from '../gpu/device';
 import { writeSafetensors } from '../io/safetensors';
 import { embeddingDim, type Pooling } from '../model/embed';
 import { loadCheckpoint } from '../model/load';
@@ -20,6 +22,7 @@ import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 import { resolveModel } from './model-arg';
 import { firstLines, ProgressBar, skipReason } from './progress';
+import { checkOutputFile, writeFileAtomic } from '../util/output-node';
 
 /** Image files under the given files/folders (folders recursively, sorted, by extension). */
 export async function listImages(inputs: string[]): Promise<string[]> {
@@ -41,7 +44,8 @@ export async function listImages(inputs: string[]): Promise<string[]> {
   return out;
 }
 
-export async function embedCommand(args: string[]): Promise<void> {
+/** `env.gpu`: a GPU to use instead of the command's own (tests; it is not destroyed). */
+export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Promise<void> {
   const o = parseOptions('embed', args, {
     model: { type: 'string', help: 'model folder or hub id (e.g. facebook/dinov2-small)', required: true },
     images: { type: 'string', multiple: true, help: 'image files or folders (repeatable; also positional)' },
@@ -60,37 +64,41 @@ export async function embedCommand(args: string[]): Promise<void> {
   if (inputs.length === 0) throw new Error('no images given (--images <files or folders>)');
   const paths = await listImages(inputs);
   if (paths.length === 0) throw new Error(`no images (${[...IMAGE_EXTENSIONS].join(', ')}) under ${inputs.join(', ')}`);
+  const outPath = v.output as string;
+  await checkOutputFile(outPath, '--output');
 
   const src = await resolveModel(v.model as string, v.hf_token as string | undefined);
   const ck = await loadCheckpoint(src);
   if (!ck.preprocessor) throw new Error(`${src.where}: no preprocessor_config.json; cannot know how to resize images`);
   const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${src.where}/preprocessor_config.json`);
-  const gpu = await commandGpu();
+  const gpu = env.gpu ?? (await commandGpu());
   const vit = new Vit(gpu, ck.spec, ck.weights);
-  const D = embeddingDim(vit, pooling);
+  try {
+    const D = embeddingDim(vit, pooling);
 
-  const bar = new ProgressBar('embed', paths.length);
-  const r = await embedImages(vit, pp, paths, decodeImageFile, {
-    batchSize: batch,
-    pooling,
-    onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
-  });
-  bar.done();
-  const done = r.kept.map((i) => paths[i]);
-  const { skipped, emb } = r;
-  const meta = {
-    format: 'pt',
-    model: v.model as string,
-    pooling,
-    paths: JSON.stringify(done),
-    skipped: JSON.stringify(skipped),
-  };
-  const outPath = v.output as string;
-  const tmp = `${outPath}.tmp-${process.pid}`;
-  await writeFile(tmp, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
-  await rename(tmp, outPath);
-  process.stderr.write(firstLines(skipped.map((s) => `skipped ${skipReason(s)}`), `the "skipped" metadata of ${outPath}`));
-  process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
-  vit.destroy();
-  gpu.destroy();
+    const bar = new ProgressBar('embed', paths.length);
+    const r = await embedImages(vit, pp, paths, decodeImageFile, {
+      batchSize: batch,
+      pooling,
+      onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
+    });
+    bar.done();
+    requireEmbedded(r, paths.length);
+    const done = r.kept.map((i) => paths[i]);
+    const { skipped, emb } = r;
+    checkEmbeddings(emb, done.length, D, done, v.model as string);
+    const meta = {
+      format: 'pt',
+      model: v.model as string,
+      pooling,
+      paths: JSON.stringify(done),
+      skipped: JSON.stringify(skipped),
+    };
+    await writeFileAtomic(outPath, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
+    process.stderr.write(firstLines(skipped.map((s) => `skipped ${skipReason(s)}`), `the "skipped" metadata of ${outPath}`));
+    process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
+  } finally {
+    vit.destroy();
+    if (!env.gpu) gpu.destroy();
+  }
 }

@@ -7,19 +7,23 @@
  *   ahead of the GPU), L2-normalized, and searched against all the others on the GPU (exact
  *   cosine top-K, the query itself excluded, bounded memory). Recall@K as vembed-factory computes
  *   it (src/eval/recall.ts). Writes <output_dir>/sop_report.json and prints a table. Unreadable
- *   images are skipped and listed in the report, never a crash. --save_embeddings keeps the
+ *   images are skipped and listed in the report, never a crash (none readable: an error). Each
+ *   image path counts once (repeats in the list are removed and counted); a --topk beyond the
+ *   other images is refused (default Ks beyond them are left out, with a note); NaN embeddings
+ *   are refused before the search; list paths stay in the SOP folder unless
+ *   --allow_absolute_paths; outputs are checked before any work and written atomically. --save_embeddings keeps the
  *   embeddings (+ class labels, paths in the metadata) so that --embeddings can search them again
  *   without the model.
  *
  * vembed eval compare <before.json> <after.json>
  *   The recall@K of two reports side by side (zero-shot vs fine-tuned) with deltas in points.
  */
-import { readdir, readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
 import { preprocessorFromConfig } from '../data/preprocess';
-import { readEbayList } from '../data/sop';
-import { embedImages } from '../eval/embed';
+import { readEbayList, uniqueEbayRecords } from '../data/sop';
+import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { l2normalizeRows } from '../model/embed';
 import { parseKs, recallAtK } from '../eval/recall';
 import { searchTopK, type SearchOpts } from '../eval/search';
@@ -32,8 +36,10 @@ import { loadAdapter, mergeAdapter } from '../model/lora';
 import { dirSource } from '../model/node-source';
 import { Vit } from '../model/vit';
 import { parseOptions, UsageError } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
 import { firstLines, formatBytes, formatDuration, ProgressBar, skipReason } from './progress';
+import { checkOutputFile, checkOutputFolder, writeFileAtomic } from '../util/output-node';
 
 /** For tests and embedding callers: a GPU to use (not destroyed), where the table goes, search tuning. */
 export interface EvalEnv {
@@ -73,6 +79,8 @@ export interface SopReport {
   [recall: `recall@${number}`]: number;
   skipped_images: number;
   skipped: { path: string; error: string }[];
+  /** Image paths listed more than once (Ebay_test.txt or an embeddings file), searched once. */
+  repeated_paths_removed: number;
   decode_images_per_s: number | null;
   embed_images_per_s: number | null;
   search: { seconds: number; peak_gpu_bytes: number; query_rows: number; gallery_rows: number; chunk_rows: number; query_block: number };
@@ -117,6 +125,7 @@ export async function loadEvalModel(
     const m = (e as Error).message;
     throw new Error(m.startsWith('--model ') ? `--model_path ${m.slice(8)}` : m);
   };
+  modelPath = await resolveCheckpointPath(modelPath, log);
   if ((await isDir(modelPath)) && (await isFile(join(modelPath, 'adapter_config.json')))) {
     const cfgFile = join(modelPath, 'adapter_config.json');
     let cfg: Record<string, unknown>;
@@ -194,11 +203,24 @@ async function readEmbeddings(file: string): Promise<EmbeddingSet> {
 
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Keeps the first row of each image path of an embeddings file; returns how many were dropped. */
+function dropRepeatedPaths(set: EmbeddingSet): number {
+  const seen = new Set<string>();
+  const keep = set.paths.map((p) => !seen.has(p) && !!seen.add(p));
+  const rows = keep.flatMap((k, i) => (k ? [i] : []));
+  if (rows.length === set.N) return 0;
+  const emb = new Float32Array(rows.length * set.D);
+  rows.forEach((i, j) => emb.set(set.emb.subarray(i * set.D, (i + 1) * set.D), j * set.D));
+  const dropped = set.N - rows.length;
+  Object.assign(set, { emb, N: rows.length, paths: rows.map((i) => set.paths[i]), labels: set.labels ? Int32Array.from(rows, (i) => set.labels![i]) : null });
+  return dropped;
+}
+
 async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   const out = env.out ?? ((t: string) => process.stdout.write(t));
   const err = env.err ?? ((t: string) => process.stderr.write(t));
   const o = parseOptions('eval sop', args, {
-    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter, or hub id' },
+    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter (.safetensors or .bin; checkpoint-<N> accepted), or hub id' },
     base_model: { type: 'string', help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)' },
     sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
     batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },
@@ -207,13 +229,14 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
     save_embeddings: { type: 'string', help: 'also write the embeddings (+ labels, paths) to this safetensors file' },
     embeddings: { type: 'string', help: 'search the embeddings of this file (from --save_embeddings) instead of embedding' },
     pooling: { type: 'string', help: 'cls (default) or cls_mean' },
+    allow_absolute_paths: { type: 'boolean', help: 'allow list paths that are absolute or lead out of the SOP folder with ..' },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
   }, '--model_path <dir|hub id> --sop_root <dir> [--batch_size 128] [--topk 1,10,100] [--output_dir <dir>] [--save_embeddings <file>] [--embeddings <file>]');
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   if (o.positionals.length) throw new UsageError(`eval sop: unexpected argument "${o.positionals[0]}"`);
   const t0 = performance.now();
-  const ks = parseKs((v.topk ?? '1,10,100').split(',').map((s) => (s.trim() === '' ? NaN : Number(s))), `--topk ${v.topk}`);
+  let ks = parseKs((v.topk ?? '1,10,100').split(',').map((s) => (s.trim() === '' ? NaN : Number(s))), `--topk ${v.topk}`);
   const batch = Number(v.batch_size ?? 128);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch_size ${v.batch_size}: expected a positive integer`);
   const pooling = (v.pooling ?? 'cls') as Pooling;
@@ -222,11 +245,34 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   if (!v.embeddings && !v.model_path) throw new UsageError('missing --model_path (or --embeddings <file> to reuse saved embeddings)');
   if (!v.embeddings && !v.sop_root) throw new UsageError('missing --sop_root (the Stanford Online Products folder)');
   const outDir = v.output_dir ?? 'benchmark_output_sop';
+  // Outputs checked before any work.
+  await checkOutputFolder(outDir, '--output_dir');
+  if (v.save_embeddings) await checkOutputFile(v.save_embeddings, '--save_embeddings');
 
-  // The list (needed to embed, or to label embeddings that carry no labels).
+  // The list (needed to embed, or to label embeddings that carry no labels), one record per path:
+  // a path listed twice would find itself and inflate Recall@K.
   const listFile = v.sop_root ? await findSopList(v.sop_root) : null;
-  const list = listFile ? readEbayList(await readFile(listFile, 'utf8'), listFile) : null;
+  let list = listFile ? readEbayList(await readFile(listFile, 'utf8'), listFile, o.values.allow_absolute_paths === true) : null;
   if (list && list.length === 0) throw new Error(`${listFile}: no images listed`);
+  let repeats = 0;
+  if (list) {
+    ({ records: list, repeats } = uniqueEbayRecords(list, listFile!));
+    if (repeats) err(`${listFile}: ${repeats} repeated image paths removed (each image is searched once; a repeat would find itself)\n`);
+  }
+  // Recall@K needs K other images to rank: a larger K would report 100% for any model. Given
+  // with --topk it is refused while nothing has been computed yet (`source`: where n comes from);
+  // after the embedding (unreadable images lowered n), and for the default Ks, it is left out.
+  const checkKs = (n: number, when: string, source: string | null) => {
+    const big = ks.filter((k) => k > n - 1);
+    if (!big.length) return;
+    if (v.topk !== undefined && source) {
+      throw new UsageError(`--topk ${big.join(',')}: larger than the ${n - 1} other images each query is ranked against (${source}); use K <= ${n - 1}`);
+    }
+    ks = ks.filter((k) => k <= n - 1);
+    err(`recall@${big.join(', recall@')} left out: each query has only ${n - 1} other images to rank (${when})\n`);
+    if (!ks.length) throw new Error(`${n} images: too few to measure Recall@K (need at least 2)`);
+  };
+  if (list) checkKs(list.length, 'listed', `${listFile} lists ${list.length}`);
 
   let set: EmbeddingSet;
   let decodeRate: number | null = null;
@@ -236,6 +282,10 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   try {
     if (v.embeddings) {
       set = await readEmbeddings(v.embeddings);
+      const dropped = dropRepeatedPaths(set);
+      if (dropped) err(`${v.embeddings}: ${dropped} repeated image paths removed (each image is searched once)\n`);
+      repeats += dropped;
+      checkEmbeddings(set.emb, set.N, set.D, set.paths, v.embeddings);
       l2normalizeRows(set.emb, set.N, set.D); // (rows from embedImages already are)
       if (!set.labels) {
         if (!list) throw new Error(`${v.embeddings}: no "labels" tensor; give --sop_root to take the classes from Ebay_test.txt`);
@@ -263,6 +313,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
         });
         bar.done();
         err(firstLines(r.skipped.map((s) => `skipped ${skipReason(s)}`), join(outDir, 'sop_report.json')));
+        requireEmbedded(r, paths.length);
         decodeRate = r.decodeSeconds > 0 ? round(paths.length / r.decodeSeconds) : null;
         embedRate = r.embedSeconds > 0 ? round(r.kept.length / r.embedSeconds) : null;
         set = {
@@ -278,18 +329,19 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
           paths: JSON.stringify(set.paths), skipped: JSON.stringify(set.skipped),
         };
         if (set.base) meta.base_model = set.base;
-        const tmp = `${v.save_embeddings}.tmp-${process.pid}`;
-        await writeFile(tmp, writeSafetensors([
+        await writeFileAtomic(v.save_embeddings, writeSafetensors([
           { name: 'embeddings', shape: [set.N, set.D], data: set.emb },
           { name: 'labels', dtype: 'I64', shape: [set.N], data: set.labels! },
         ], meta));
-        await rename(tmp, v.save_embeddings);
         err(`wrote ${set.N} embeddings of dimension ${set.D} to ${v.save_embeddings}\n`);
       }
     }
 
     // Search: every image against all others.
     const { N, D } = set;
+    checkEmbeddings(set.emb, N, D, set.paths, v.model_path ?? v.embeddings!);
+    if (v.embeddings) checkKs(N, 'in the embeddings file', `${v.embeddings} holds ${N}`);
+    else checkKs(N, `${list!.length - N} of the ${list!.length} listed images could not be read`, null);
     const emb = set.emb;
     const K = ks[ks.length - 1];
     const tS = performance.now();
@@ -315,6 +367,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       ...rec.recall,
       skipped_images: set.skipped.length,
       skipped: set.skipped,
+      repeated_paths_removed: repeats,
       decode_images_per_s: decodeRate,
       embed_images_per_s: embedRate,
       search: {
@@ -325,11 +378,8 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       list: listFile ?? '',
       ...(v.embeddings ? { embeddings_file: v.embeddings } : {}),
     };
-    await mkdir(outDir, { recursive: true });
     const reportFile = join(outDir, 'sop_report.json');
-    const tmp = `${reportFile}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(report, null, 2) + '\n');
-    await rename(tmp, reportFile);
+    await writeFileAtomic(reportFile, JSON.stringify(report, null, 2) + '\n');
     out(formatSopTable(report) + `report: ${reportFile}\n`);
   } finally {
     if (ownGpu) gpu.destroy();

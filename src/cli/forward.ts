@@ -3,7 +3,9 @@
  * Every tensor X of shape [B,3,H,W] in the input (normalized pixels) gives X.last_hidden_state
  * [B,T,C] and X.pooler_output [B,C] in the output. A debugging and parity tool.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { nonFiniteText } from '../util/finite';
+import { checkOutputFile, writeFileAtomic } from '../util/output-node';
 import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
 import { loadCheckpoint } from '../model/load';
@@ -12,6 +14,7 @@ import { dirSource } from '../model/node-source';
 import { resolveModel } from './model-arg';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
 
 export async function forwardCommand(args: string[]): Promise<void> {
   const o = parseOptions('forward', args, {
@@ -23,17 +26,20 @@ export async function forwardCommand(args: string[]): Promise<void> {
   }, '--model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]');
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
+  await checkOutputFile(v.output!, '--output');
   const input = SafetensorsFile.parse(await readFile(v.input!), v.input!);
   const jobs: { name: string; shape: number[] }[] = [];
   for (const t of input.tensors.values()) {
     if (t.shape.length !== 4 || t.shape[1] !== 3) {
       throw new Error(`${v.input}: tensor "${t.name}" has shape [${t.shape.join(', ')}]; expected [B, 3, H, W] pixel values`);
     }
+    const bad = nonFiniteText(input.f32(t.name));
+    if (bad) throw new Error(`${v.input}: tensor "${t.name}" has ${bad}; pixel values must be finite`);
     jobs.push({ name: t.name, shape: t.shape });
   }
   if (jobs.length === 0) throw new Error(`${v.input}: no tensors`);
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(v.adapter)));
+  if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter, (l) => process.stderr.write(`${l}\n`)))));
   const gpu = await commandGpu();
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const out: TensorToWrite[] = [];
@@ -47,9 +53,7 @@ export async function forwardCommand(args: string[]): Promise<void> {
     px.destroy();
     process.stderr.write(`${j.name}: [${j.shape.join(', ')}] -> T=${r.grid.T}\n`);
   }
-  const tmp = `${v.output}.tmp-${process.pid}`;
-  await writeFile(tmp, writeSafetensors(out, { format: 'pt' }));
-  await rename(tmp, v.output!);
+  await writeFileAtomic(v.output!, writeSafetensors(out, { format: 'pt' }));
   vit.destroy();
   gpu.destroy();
 }

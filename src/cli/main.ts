@@ -2,55 +2,17 @@
  * `vembed` command line (Node, Dawn). Subcommands:
  *   embed    --model <dir|hub id> --images <files/folders> --output <embeddings.safetensors>
  *   eval     sop --model_path <dir|adapter|hub id> --sop_root <dir> | compare <before.json> <after.json>
- *   train    <config.yaml> [--config_override key=value ...]
- *   prepare  sop --root <dir> [--seed S] [--val_from_train F]
+ *   train    <config.yaml> [--config_override key=value ...] [--<config key> value ...]
+ *   prepare  sop --root <dir> [--seed S] [--val_from_train F] | sop_i2i [--root <dir>]
  *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
- * Run `vembed <command> --help` for details.
+ * `vembed <command> --help` (or `vembed help <command>`) prints a command's options. `--verbose`
+ * anywhere shows what is quiet by default (Dawn's own adapter-probing messages: src/gpu/node.ts).
+ * SIGINT / SIGTERM / SIGHUP: `train` saves a checkpoint and exits with 128 + the signal number;
+ * the other commands exit at once (their outputs are written atomically; see ./signals.ts).
  */
-import { embedCommand } from './embed';
-import { evalCommand } from './eval';
-import { forwardCommand } from './forward';
-import { mergeCommand } from './merge';
-import { prepareCommand } from './prepare';
-import { trainCommand } from './train';
+import { runCli } from './commands';
+import { installStopSignals } from './signals';
 
-const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
-  embed: { run: embedCommand, help: 'embed images (files or folders) into L2-normalized vectors' },
-  forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
-  eval: { run: (a) => evalCommand(a), help: 'Recall@K on Stanford Online Products (sop); compare two reports (compare)' },
-  train: { run: trainCommand, help: 'fine-tune (LoRA or full) from a vembed-factory YAML config' },
-  prepare: { run: prepareCommand, help: 'turn a dataset folder into train.jsonl / val.jsonl (sop)' },
-  merge: { run: mergeCommand, help: 'merge a LoRA adapter into its base model (a plain checkpoint)' },
-};
-
-function usage(): string {
-  return (
-    'usage: vembed <command> [options]\n\ncommands:\n' +
-    Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`).join('\n') +
-    '\n'
-  );
-}
-
-async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(usage());
-    return cmd ? 0 : 2;
-  }
-  const c = COMMANDS[cmd];
-  if (!c) {
-    process.stderr.write(`vembed: unknown command "${cmd}"\n\n${usage()}`);
-    return 2;
-  }
-  try {
-    await c.run(rest);
-    return 0;
-  } catch (e) {
-    process.stderr.write(`vembed ${cmd}: ${(e as Error).message}\n`);
-    if (process.env.VEMBED_DEBUG) console.error(e);
-    return 1;
-  }
-}
-
-main(process.argv.slice(2)).then((code) => process.exit(code));
+installStopSignals();
+runCli(process.argv.slice(2)).then((code) => process.exit(code));

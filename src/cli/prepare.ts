@@ -1,5 +1,7 @@
 /**
  * vembed prepare sop --root <dir> [--seed 42] [--val_from_train FRACTION]
+ * vembed prepare sop_i2i [--root data/stanford_online_products]   (vembed-factory's name for it:
+ *   `python examples/prepare_data.py sop_i2i`; the folder defaults to where its guide puts SOP)
  * Turns a Stanford Online Products folder (Ebay_train.txt, Ebay_test.txt, the images) into
  * train.jsonl and val.jsonl beside the lists: one record {query_image, positive, label} per image,
  * the positive another image of the same class drawn with the seed (src/data/sop.ts). val.jsonl
@@ -8,14 +10,19 @@
  * Single-image classes and missing image files are skipped and counted; a malformed list line is
  * an error naming file:line. Files are written atomically (temporary file, then rename).
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeSplit, pairsToJsonl, prepareSop } from '../data/sop';
 import { nodeSource } from '../data/source-node';
 import { parseOptions, UsageError } from './args';
+import { writeFileAtomic } from '../util/output-node';
+
+/** Where vembed-factory's guide (and its prepare_data.py sop_i2i) puts Stanford Online Products. */
+export const GUIDE_SOP_ROOT = 'data/stanford_online_products';
 
 const SUBCOMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
-  sop: { run: prepareSopCommand, help: 'Stanford Online Products folder -> train.jsonl + val.jsonl' },
+  sop: { run: (a) => prepareSopCommand(a, 'sop'), help: 'Stanford Online Products folder -> train.jsonl + val.jsonl' },
+  sop_i2i: { run: (a) => prepareSopCommand(a, 'sop_i2i'), help: `the same, as vembed-factory names it; --root defaults to ${GUIDE_SOP_ROOT}` },
 };
 
 function usage(): string {
@@ -38,18 +45,16 @@ export async function prepareCommand(args: string[]): Promise<void> {
   await sub.run(rest);
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
-async function prepareSopCommand(args: string[]): Promise<void> {
-  const o = parseOptions('prepare sop', args, {
-    root: { type: 'string', help: 'the SOP folder (Ebay_train.txt, Ebay_test.txt, images); outputs go here', required: true },
+async function prepareSopCommand(args: string[], name: 'sop' | 'sop_i2i'): Promise<void> {
+  const guide = name === 'sop_i2i';
+  const o = parseOptions(`prepare ${name}`, args, {
+    root: {
+      type: 'string', required: !guide,
+      help: `the SOP folder (Ebay_train.txt, Ebay_test.txt, images); outputs go here${guide ? ` (default ${GUIDE_SOP_ROOT})` : ''}`,
+    },
     seed: { type: 'string', help: 'seed of the positive draws and the held-out classes (default 42)' },
     val_from_train: { type: 'string', help: 'hold out this fraction of the training classes as val.jsonl instead of Ebay_test.txt' },
-  }, '--root <dir> [--seed 42] [--val_from_train FRACTION]');
+  }, `${guide ? '[--root <dir>]' : '--root <dir>'} [--seed 42] [--val_from_train FRACTION]`);
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   if (o.positionals.length) throw new UsageError(`unexpected argument ${o.positionals[0]} (the folder goes after --root)`);
@@ -60,13 +65,19 @@ async function prepareSopCommand(args: string[]): Promise<void> {
     valFromTrain = Number(v.val_from_train);
     if (!(valFromTrain > 0 && valFromTrain < 1)) throw new UsageError(`--val_from_train ${v.val_from_train}: expected a fraction between 0 and 1 (exclusive)`);
   }
-  const root = v.root as string;
+  const root = v.root ?? GUIDE_SOP_ROOT;
+  if (guide && !(await stat(root).catch(() => null))?.isDirectory()) {
+    throw new Error(
+      `${root}: no such folder. Download Stanford Online Products (https://cvgl.stanford.edu/projects/lifted_struct/) ` +
+        `and extract it there (Ebay_train.txt, Ebay_test.txt and the *_final folders), or give --root <folder>; nothing is downloaded here`,
+    );
+  }
   const { train, val } = await prepareSop(nodeSource(root), { seed, valFromTrain });
   if (train.pairs.length === 0) throw new Error(`${join(root, 'Ebay_train.txt')}: no training records (every class has a single image, or the files are missing)\n${describeSplit('train.jsonl', train)}`);
-  await writeAtomic(join(root, 'train.jsonl'), pairsToJsonl(train.pairs));
+  await writeFileAtomic(join(root, 'train.jsonl'), pairsToJsonl(train.pairs));
   const lines = [describeSplit('train.jsonl', train)];
   if (val) {
-    await writeAtomic(join(root, 'val.jsonl'), pairsToJsonl(val.pairs));
+    await writeFileAtomic(join(root, 'val.jsonl'), pairsToJsonl(val.pairs));
     lines.push(describeSplit('val.jsonl', val));
     if (val.pairs.length === 0) process.stderr.write(`warning: val.jsonl has no records\n`);
   }

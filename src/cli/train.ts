@@ -1,11 +1,17 @@
 /**
  * vembed train <config.yaml> [--config_override key=value ...] [--hf_token T]
  * The same YAML keys as vembed-factory. Shows a progress bar (epoch, step, loss, lr, images/s,
- * ETA) and a log line every logging_steps; Ctrl-C saves a checkpoint before exiting (twice:
- * exit at once).
+ * ETA) and a log line every logging_steps. Ctrl-C, SIGTERM or SIGHUP (to this process or to the
+ * `vembed` launcher) saves a checkpoint after the current step and exits with 130 / 143 / 129;
+ * another one more than a second later exits at once (./signals.ts).
+ * Before any work: output_dir must be empty, or be resumed from, or overwrite_output_dir: true
+ * (src/train/output-dir-node.ts); an empty dataset or one whose images are all missing is an error.
+ * Config keys may also be given as flags (`--data_path X`, src/cli/config-flags.ts), and
+ * learning_rate 0 means "evaluate model_name on val_data_path, no training"
+ * (src/cli/evaluate-only.ts), as in the vembed-factory guide.
  */
 import { decodeImageBytes } from '../data/decode-node';
-import { loadPairDataset, validateImages } from '../data/datasets';
+import { loadPairDataset, requireRecords, validateImages } from '../data/datasets';
 import { nodeSource } from '../data/source-node';
 import { existingFiles } from '../data/source';
 import { checkReadyToTrain } from '../config';
@@ -13,32 +19,49 @@ import { readTrainConfigFile } from '../config/node';
 import { validateJsonl } from '../eval/jsonl';
 import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
+import { checkTrainOutput } from '../train/output-dir-node';
 import { nodeStore } from '../train/store-node';
 import { Trainer, trainingLength, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
+import { resolveCheckpointPath } from './checkpoint-path';
+import { configFlagsToOverrides } from './config-flags';
+import { evaluateOnly } from './evaluate-only';
 import { resolveModel } from './model-arg';
 import { firstLines, formatDuration, ProgressBar, skipReason } from './progress';
+import { onStop } from './signals';
 
-export async function trainCommand(args: string[]): Promise<void> {
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { args, overrides: flagOverrides } = configFlagsToOverrides(argv);
   const o = parseOptions('train', args, {
     config_override: { type: 'string', multiple: true, help: 'key=value, overriding the YAML (repeatable; several after one flag too)' },
     hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '<config.yaml> [--config_override key=value ...]');
+  }, '<config.yaml> [--config_override key=value ...] [--<config key> value ...]\n\n' +
+    'Keys and defaults: vembed-factory\'s (see README). --<config key> value (e.g. --data_path train.jsonl)\n' +
+    'overrides the YAML and --config_override, as in vembed-factory\'s run.py. lr=0 (learning_rate 0)\n' +
+    'evaluates model_name (a checkpoint folder too) on val_data_path without training.');
   if (!o) return;
   const [file, ...more] = o.positionals;
   if (!file) throw new Error('missing the config file: vembed train <config.yaml>');
   // `--config_override a=1 b=2` : values after the flag are positionals too
-  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more];
+  const overrides = [...((o.values.config_override as string[] | undefined) ?? []), ...more, ...flagOverrides];
   const bad = overrides.find((x) => !x.includes('='));
   if (bad) throw new Error(`--config_override ${bad}: expected key=value`);
   const { config, notes } = await readTrainConfigFile(file, overrides);
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
+  if (config.learning_rate === 0) {
+    await evaluateOnly(config, { token: o.values.hf_token as string | undefined });
+    return;
+  }
   checkReadyToTrain(config);
+  const output = await checkTrainOutput(config);
+  for (const n of output.notes) process.stderr.write(`note: ${n}\n`);
 
   const src = nodeSource(process.cwd());
-  const ds = await loadPairDataset(src, { dataPath: config.data_path!, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+  const dataOpts = { imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed, allowOutsideRoot: config.allow_absolute_paths };
+  const ds = await loadPairDataset(src, { dataPath: config.data_path!, ...dataOpts });
   for (const p of ds.problems) process.stderr.write(`data: ${p}\n`);
+  requireRecords(ds, config.data_path!);
   process.stderr.write(`data: ${ds.records.length} pairs in ${ds.numClasses} classes (${ds.format}) from ${config.data_path}\n`);
   const load = async (path: string) => {
     try {
@@ -81,7 +104,8 @@ export async function trainCommand(args: string[]): Promise<void> {
   const { epochs } = trainingLength(config, records.length);
   let validate: ConstructorParameters<typeof Trainer>[0]['validate'] = null;
   if (config.val_data_path) {
-    const val = await loadPairDataset(src, { dataPath: config.val_data_path, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+    const val = await loadPairDataset(src, { dataPath: config.val_data_path, ...dataOpts });
+    requireRecords(val, config.val_data_path);
     process.stderr.write(`validation: ${val.records.length} pairs from ${config.val_data_path} (queries vs the gallery of positives, by label)\n`);
     validate = (vit, pp) => validateJsonl(vit, pp, val.records, load, { batchSize: config.eval_batch_size ?? config.batch_size });
   }
@@ -91,19 +115,14 @@ export async function trainCommand(args: string[]): Promise<void> {
   const store = nodeStore(config.output_dir);
   let resume = null;
   if (config.resume_from_checkpoint) {
-    resume = config.resume_from_checkpoint === 'latest'
-      ? { store, folder: 'latest' }
-      : { store: nodeStore(dirname(resolve(config.resume_from_checkpoint))), folder: basename(resolve(config.resume_from_checkpoint)) };
+    const at = config.resume_from_checkpoint === 'latest' ? null : resolve(await resolveCheckpointPath(config.resume_from_checkpoint, (l) => process.stderr.write(`${l}\n`)));
+    resume = at === null ? { store, folder: 'latest' } : { store: nodeStore(dirname(at)), folder: basename(at) };
   }
   const ctl = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\nstopping: saving a checkpoint after this step (Ctrl-C again to quit at once)\n');
+  const offStop = onStop((why) => {
+    process.stderr.write(`\n${why}: stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n`);
     ctl.abort();
-  };
-  process.on('SIGINT', onSigint);
+  });
   let bar: ProgressBar | null = null;
   let skippedSeen = 0;
   const trainer = new Trainer({
@@ -129,14 +148,17 @@ export async function trainCommand(args: string[]): Promise<void> {
     },
   });
   try {
+    await output.commit();
     const r = await trainer.run();
     (bar as ProgressBar | null)?.done();
     process.stderr.write(
-      `${r.stopped_early ? 'stopped' : 'done'}: ${r.steps}/${r.total_steps} steps, final loss ${r.final.loss?.toFixed(5)}, ` +
-        `${formatDuration(r.final.seconds)}; last checkpoint ${config.output_dir}/${r.final.checkpoint}; results in ${config.output_dir}/train_results.json\n`,
+      `${r.stopped_early ? 'stopped' : 'done'}: ${r.steps}/${r.total_steps} steps, final loss ${r.final.loss?.toFixed(5) ?? '-'}, ` +
+        `${formatDuration(r.final.seconds)}; ${r.final.checkpoint ? `last checkpoint ${config.output_dir}/${r.final.checkpoint}` : 'no checkpoint saved'}; ` +
+        `results in ${config.output_dir}/train_results.json` +
+        (r.stopped_early ? '; continue with --config_override resume_from_checkpoint=latest' : '') + '\n',
     );
   } finally {
-    process.off('SIGINT', onSigint);
+    offStop();
     trainer.destroy();
     gpu.destroy();
   }

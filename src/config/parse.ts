@@ -59,7 +59,7 @@ const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: 
 
 /** The first line of a yaml error message, without its position. */
 const yamlMessage = (m: string) => m.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-const fmt = (v: unknown): string => (v === undefined ? 'undefined' : JSON.stringify(v));
+const fmt = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v));
 const KNOWN_KEYS = [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)];
 const isKnownKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
 const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null)) as TrainConfigKey | null;
@@ -234,6 +234,9 @@ function checkValue(key: TrainConfigKey, spelling: string, given: unknown, where
   const coerced = coerce(key, value);
   const result = field(key).safeParse(coerced);
   if (result.success) return { value: coerced };
+  if (typeof coerced === 'number' && Number.isInteger(coerced) && !Number.isSafeInteger(coerced) && schema.type === 'integer') {
+    return { problems: [`${where}: ${spelling}: ${fmt(given)} is too large; expected ${allowedWithDefault(key)}, below 2^53`] };
+  }
   const unknownKeys = result.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
   if (unknownKeys.length) {
     const names = Object.keys(schema.anyOf?.find((s) => s.type === 'object')?.properties ?? {});
@@ -299,7 +302,14 @@ function validate(raw: Raw, notes: string[]): ParsedConfig {
   }
 
   if (problems.length) throw new ConfigError(problems);
-  return { config: TrainConfig.parse(input), notes };
+  const config = TrainConfig.parse(input);
+  if (config.bf16) {
+    notes.push(
+      'bf16: true selects f16 storage (WGSL has no bf16 type): the frozen weights and the activations the ' +
+        'GEMMs read are stored as f16, everything is computed in f32 (as fp16: true)',
+    );
+  }
+  return { config, notes };
 }
 
 // ── API ──────────────────────────────────────────────────────────────────────────────────────
@@ -331,6 +341,9 @@ export function checkReadyToTrain(config: TrainConfig): void {
   const missing = (['model_name', 'data_path'] as const).filter((k) => config[k] === null);
   if (missing.length) {
     throw new ConfigError(missing.map((k) => `${k} is not set; training needs ${k === 'model_name' ? 'a hub id or a local model folder (model_name or model_name_or_path)' : 'a JSONL file of training records'}`));
+  }
+  if (config.learning_rate === 0) {
+    throw new ConfigError('learning_rate is 0: nothing would train (`vembed train` reads lr=0 as "evaluate model_name on val_data_path"; evaluate a run from its Evaluate step)');
   }
 }
 

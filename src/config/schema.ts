@@ -47,6 +47,11 @@ export const TrainConfig = z.object({
   /** Folder that relative image paths in the records are resolved against; null or "" = none.
    *  Default null. */
   image_root: path().default(null),
+  /** Image paths in the records may be absolute, or lead out of image_root (or, without it, the
+   *  folder paths are relative to) with "..". Off, such a record is an error naming the file and
+   *  line, so a dataset file cannot make the trainer read files elsewhere. Our own option.
+   *  Default false. */
+  allow_absolute_paths: z.boolean().default(false),
   /** Record column names by role, e.g. {query_image: img, positive: pos, label: class_id}.
    *  Default null (the roles' own names). */
   column_mapping: z
@@ -61,20 +66,27 @@ export const TrainConfig = z.object({
   // ── schedule ───────────────────────────────────────────────────────────────────────────────
   /** Where checkpoints, train_config.yaml and train_results.json go. Default "output". */
   output_dir: z.string().min(1).default('output'),
-  /** Passes over the training records. Default 3. */
-  epochs: int(1).default(3),
+  /** Train into an output_dir that already holds another run (Hugging Face's key). Without it a
+   *  non-empty output_dir is refused unless resuming from it. With it, the earlier run's files
+   *  (checkpoint-* folders, train_results.json, train_config.yaml) are moved into
+   *  output_dir/replaced-<n>/ first, never deleted and never mixed with the new run. Default false. */
+  overwrite_output_dir: z.boolean().default(false),
+  /** Passes over the training records, at most 1,000,000. Default 3. */
+  epochs: int(1).max(1_000_000).default(3),
   /** Stop after this many optimizer steps (the schedule decays over them); a positive value
    *  overrides `epochs`, as in HF transformers' TrainingArguments. -1 = off. Default -1. */
   max_steps: int(-1).refine((v) => v !== 0).default(-1)
     .meta({ allowed: 'a positive number of steps, or -1 (train for `epochs`)' }),
-  /** Records per optimizer micro-step (in-batch negatives come from this batch). Default 32. */
-  batch_size: int(1).default(32),
+  /** Records per optimizer micro-step (in-batch negatives come from this batch, so >= 2).
+   *  Default 32. */
+  batch_size: int(2).default(32).meta({ allowed: 'an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch)' }),
   /** Batch size for embedding the validation set; null = batch_size. Default null. */
   eval_batch_size: int(1).nullable().default(null),
   /** Micro-batches whose gradients are summed before one optimizer step. Default 1. */
   gradient_accumulation_steps: int(1).default(1),
-  /** AdamW peak learning rate. Default 2e-5 (defaults.yaml `lr: 2.0e-5`). Alias: `lr`. */
-  learning_rate: z.number().positive().default(2e-5),
+  /** AdamW peak learning rate. Default 2e-5 (defaults.yaml `lr: 2.0e-5`). Alias: `lr`. 0 trains
+   *  nothing: `vembed train` then only evaluates model_name (vembed-factory's guide does this). */
+  learning_rate: z.number().min(0).default(2e-5),
   /** AdamW decoupled weight decay. Default 0.01. */
   weight_decay: z.number().min(0).default(0.01),
   /** Clip the global gradient norm to this; 0 = no clipping. Default 1.0. */
@@ -130,6 +142,13 @@ export const TrainConfig = z.object({
   /** Images per gradient-cache chunk. Default 8 (vembed-factory's defaults.yaml; its dataclass
    *  says 4, but a YAML run gets 8). */
   gradient_cache_chunk_size: int(1).default(8),
+  /** Mixed precision as vembed-factory names it: store the big frozen weights and the activations
+   *  the GEMMs read as f16 (half the memory and bandwidth); arithmetic, the residual stream, LoRA
+   *  parameters, gradients and optimizer state stay f32 (docs/model.md#f16-storage). Default false. */
+  fp16: z.boolean().default(false),
+  /** bf16 has no WGSL type: true selects the same f16 storage path as fp16 (said in a note).
+   *  Default false. */
+  bf16: z.boolean().default(false),
 
   // ── logging and checkpoints ────────────────────────────────────────────────────────────────
   /** Log loss and learning rate every N optimizer steps. Default 10. */

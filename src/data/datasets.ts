@@ -14,11 +14,13 @@
  *   imagefolder  a folder with one subfolder of images per class (root/<class>/<image>, subfolders of
  *                a class included); classes numbered in name order; paired as SOP.
  * Errors name the file and line; things skipped (single-image classes, missing SOP files) are listed
- * in `problems`.
+ * in `problems`. Image paths are confined to their root (image_root, the SOP folder) unless
+ * allowOutsideRoot (allow_absolute_paths) says otherwise: an absolute or "../" path is an error.
  */
 import type { TrainConfig } from '../config/schema';
 import { DataFormatError, makePairs, prepareSop } from './sop';
 import { isImageName, joinPath, subSource, type DataSource } from './source';
+import { outsideRootProblem } from '../util/paths';
 
 export { DataFormatError } from './sop';
 
@@ -53,6 +55,8 @@ export interface LoadPairOptions {
   columnMapping?: ColumnMapping | null;
   /** Seed of the positive draws (SOP, ImageFolder). Default 42. */
   seed?: number;
+  /** Image paths may be absolute or lead out of their root with ".." (allow_absolute_paths). Default false. */
+  allowOutsideRoot?: boolean;
 }
 
 export const ACCEPTED_FORMATS =
@@ -75,7 +79,7 @@ export async function loadPairDataset(source: DataSource, opts: LoadPairOptions)
   const seed = opts.seed ?? 42;
   if (/\.jsonl$/i.test(dataPath)) {
     if (!(await source.exists(dataPath))) throw new DataFormatError(`${dataPath}: no such file (in ${source.where})`);
-    return readJsonlPairs(await source.readText(dataPath), dataPath, opts.imageRoot ?? null, opts.columnMapping ?? null);
+    return readJsonlPairs(await source.readText(dataPath), dataPath, opts.imageRoot ?? null, opts.columnMapping ?? null, opts.allowOutsideRoot ?? false);
   }
   let entries;
   try {
@@ -84,14 +88,16 @@ export async function loadPairDataset(source: DataSource, opts: LoadPairOptions)
     if (await source.exists(dataPath)) throw new DataFormatError(`${dataPath}: not a dataset this trainer reads; ${ACCEPTED_FORMATS}`);
     throw new DataFormatError(`${dataPath}: no such file or folder (in ${source.where})`);
   }
-  if (entries.some((e) => e.name === 'Ebay_train.txt' && !e.dir)) return loadSop(source, dataPath, seed);
+  if (entries.some((e) => e.name === 'Ebay_train.txt' && !e.dir)) return loadSop(source, dataPath, seed, opts.allowOutsideRoot ?? false);
   const folder = await loadImageFolder(source, dataPath, entries, seed);
   if (folder) return folder;
   throw new DataFormatError(`${dataPath}: a folder with neither Ebay_train.txt nor class subfolders of images; ${ACCEPTED_FORMATS}`);
 }
 
-/** JSONL records (see the header). `name` is the file as named in errors (`name:line: ...`). */
-export function readJsonlPairs(text: string, name: string, imageRoot: string | null, columnMapping: ColumnMapping | null): PairDataset {
+/** JSONL records (see the header). `name` is the file as named in errors (`name:line: ...`). An
+ *  image path must stay inside image_root (or the source root) unless `allowOutsideRoot`. */
+export function readJsonlPairs(text: string, name: string, imageRoot: string | null, columnMapping: ColumnMapping | null, allowOutsideRoot = false): PairDataset {
+  const rootName = imageRoot ? `image_root (${imageRoot})` : 'the folder the paths are relative to (no image_root)';
   const cm = columnMapping ?? {};
   const qKey = cm.query_image ?? 'query_image';
   const pKey = cm.positive ?? 'positive';
@@ -117,6 +123,8 @@ export function readJsonlPairs(text: string, name: string, imageRoot: string | n
       if (!(key in r)) throw new DataFormatError(`${at}: no "${key}" field${keyHint(role, key)}; the record has: ${keys}`);
       const v = r[key];
       if (typeof v !== 'string' || v === '') throw new DataFormatError(`${at}: "${key}" must be an image path (a non-empty string), got ${show(v)}`);
+      const outside = outsideRootProblem(v, rootName, allowOutsideRoot);
+      if (outside) throw new DataFormatError(`${at}: "${key}": ${outside}`);
       return joinPath(imageRoot, v);
     };
     const query = path('query_image', qKey);
@@ -153,8 +161,18 @@ export function readJsonlPairs(text: string, name: string, imageRoot: string | n
   return { format: 'jsonl', records, numClasses: ids.size, problems };
 }
 
-async function loadSop(source: DataSource, dir: string, seed: number): Promise<PairDataset> {
-  const { train } = await prepareSop(subSource(source, dir), { seed, withVal: false });
+/** Throws unless the dataset has records: an empty file is an error naming it, not "0 images". */
+export function requireRecords(ds: PairDataset, dataPath: string): void {
+  if (ds.records.length > 0) return;
+  const why = ds.problems.length ? ds.problems.join('; ') : 'no records';
+  throw new DataFormatError(
+    `${dataPath}: nothing to train or evaluate on (${why})` +
+      (ds.format === 'jsonl' ? '; expected one JSON object {query_image, positive, label} per line' : ''),
+  );
+}
+
+async function loadSop(source: DataSource, dir: string, seed: number, allowOutsideRoot: boolean): Promise<PairDataset> {
+  const { train } = await prepareSop(subSource(source, dir), { seed, withVal: false, allowOutsideRoot });
   const file = joinPath(dir, 'Ebay_train.txt');
   const problems: string[] = [];
   if (train.singleImageClasses.length) problems.push(`${file}: skipped ${train.singleImageClasses.length} single-image classes: ${listSome(train.singleImageClasses)}`);

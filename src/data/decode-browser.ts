@@ -15,6 +15,8 @@
  * UNPACK_PREMULTIPLY_ALPHA false and read back with readPixels), which keeps the stored colour
  * exactly, as PIL does. Without WebGL2 (or beyond its texture size) the 2D result is kept.
  *
+ * An image of more than MAX_IMAGE_PIXELS (./image-header.ts) is refused from its header before
+ * createImageBitmap decodes it (which would take all of its pixels' memory).
  * Errors (an ImageDecodeError naming the file, never a partly black image): Chromium refuses
  * truncated and corrupt files outright ("The source image could not be decoded"); a file whose
  * first bytes are a known image signature is reported as "corrupt or truncated image file", any
@@ -24,6 +26,7 @@
  * 8 bits (PIL clips); animated images give their first frame.
  */
 import type { RgbImage } from './image';
+import { MAX_IMAGE_PIXELS, pixelLimitProblem } from './image-header';
 
 export class ImageDecodeError extends Error {}
 
@@ -34,8 +37,11 @@ const BITMAP_OPTIONS: ImageBitmapOptions = {
 };
 
 /** Decodes an encoded image (JPEG, PNG, WebP; also GIF, BMP, AVIF as the browser supports). */
-export async function decodeImageBlob(blob: Blob, name: string): Promise<RgbImage> {
+export async function decodeImageBlob(blob: Blob, name: string, maxPixels = MAX_IMAGE_PIXELS): Promise<RgbImage> {
   if (blob.size === 0) throw new ImageDecodeError(`${name}: empty file, not an image`);
+  // The header (JPEG markers may come after large EXIF/ICC segments: read up to 256 KiB).
+  const tooBig = pixelLimitProblem(name, new Uint8Array(await blob.slice(0, 256 << 10).arrayBuffer()), maxPixels);
+  if (tooBig) throw new ImageDecodeError(tooBig);
   let bmp: ImageBitmap;
   try {
     bmp = await createImageBitmap(blob, BITMAP_OPTIONS);
@@ -67,8 +73,8 @@ export async function decodeImageBlob(blob: Blob, name: string): Promise<RgbImag
 }
 
 /** Decodes an encoded image held in memory; `name` (a file name or path) is used in error messages. */
-export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise<RgbImage> {
-  return decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+export async function decodeImageBytes(bytes: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXELS): Promise<RgbImage> {
+  return decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name, maxPixels);
 }
 
 /** JPEG, PNG, WebP, GIF, BMP, ICO, AVIF/HEIF (ISO-BMFF `ftyp`): formats a browser may decode. */

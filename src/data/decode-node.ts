@@ -10,13 +10,16 @@
  * A file that is not an image, or is corrupt or truncated, throws an ImageDecodeError naming the file;
  * it never comes back as a partly black image. sharp's failOn is 'error': truncation and decode errors
  * abort, mere decoder warnings (e.g. "extraneous bytes before marker", which PIL also ignores) do not.
- * Animated inputs (GIF, WebP) give their first frame, as PIL does.
+ * Animated inputs (GIF, WebP) give their first frame, as PIL does. An image of more than
+ * MAX_IMAGE_PIXELS (./image-header.ts) is refused from its header, before decoding; sharp's own
+ * limitInputPixels is set to the same value for formats whose header we do not read (TIFF).
  * Known differences from PIL: CMYK JPEGs (sharp converts through a CMYK profile, PIL with a naive
  * formula) and 16-bit grayscale PNGs (PIL clips the 16-bit values to 0..255, sharp scales them).
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { RgbImage } from './image';
+import { MAX_IMAGE_PIXELS, pixelLimitProblem, pixelLimitText } from './image-header';
 
 export class ImageDecodeError extends Error {}
 
@@ -32,13 +35,16 @@ export async function decodeImageFile(path: string): Promise<RgbImage> {
 }
 
 /** Decodes an encoded image held in memory; `name` (a file name or URL) is used in error messages. */
-export async function decodeImageBytes(bytes: Uint8Array, name: string): Promise<RgbImage> {
+export async function decodeImageBytes(bytes: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXELS): Promise<RgbImage> {
   if (bytes.length === 0) throw new ImageDecodeError(`${name}: empty file, not an image`);
-  const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true, autoOrient: true, pages: 1 })
+  const tooBig = pixelLimitProblem(name, bytes, maxPixels);
+  if (tooBig) throw new ImageDecodeError(tooBig);
+  const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true, autoOrient: true, pages: 1, limitInputPixels: maxPixels })
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true })
     .catch((e: unknown): never => {
       const msg = String((e as Error)?.message ?? e).split('\n')[0];
+      if (/exceeds pixel limit/i.test(msg)) throw new ImageDecodeError(pixelLimitText(name, null, maxPixels));
       if (/unsupported image format/i.test(msg)) {
         throw new ImageDecodeError(`${name}: unsupported or unrecognized image format (not a JPEG, PNG or WebP file?)`);
       }

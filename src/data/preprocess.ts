@@ -1,6 +1,6 @@
 /**
- * Image preprocessing exactly as Hugging Face's image processors do it (spec §4,
- * ../shared/spec/dino-models.md). Pure TypeScript, no Node APIs: it runs in the browser too.
+ * Image preprocessing exactly as Hugging Face's image processors do it (docs/model.md#preprocessing).
+ * Pure TypeScript, no Node APIs: it runs in the browser too.
  *
  *   preprocessorFromConfig(json, family)  parses preprocessor_config.json (zod) into a `Preprocessor`
  *   preprocess(img, pp)                   RgbImage [H0, W0, 3] uint8  ->  pixel_values [3, H, W] float32 (CHW)
@@ -14,7 +14,7 @@
  *   rounding to uint8 after each pass (so the result is bit-identical to PIL's Image.resize) -> center
  *   crop (top = floor((h - ch) / 2)) -> float32 * rescale_factor -> (x - mean) / std.
  *
- * Both use one separable resampler (`resampleAA`): the PIL-compatible antialiased kernel of spec §4.3,
+ * Both use one separable resampler (`resampleAA`): the PIL-compatible antialiased kernel of docs/model.md#resample-aa,
  * horizontal pass first, then vertical; it is parameterized by the filter and by the rounding
  * ('f32': torch's float32 weights and values; 'pil-u8': PIL's float64 weights in 22-bit fixed point,
  * uint8 values).
@@ -223,7 +223,7 @@ export function outputSize(pp: Preprocessor, width: number, height: number): { h
 }
 
 // --------------------------------------------------------------------------------------------
-// the antialiased separable resampler (spec §4.3)
+// the antialiased separable resampler (docs/model.md#resample-aa)
 // --------------------------------------------------------------------------------------------
 
 const f32 = Math.fround;
@@ -277,7 +277,7 @@ const PRECISION_BITS = 32 - 8 - 2; // PIL's fixed point for 8-bit images
 const ONE = 2 ** PRECISION_BITS;
 
 /**
- * Weights for resampling one axis of length `inSize` to `outSize` (spec §4.3).
+ * Weights for resampling one axis of length `inSize` to `outSize` (docs/model.md#resample-aa).
  * 'pil-u8': PIL's precompute_coeffs in float64, then normalize_coeffs_8bpc (22-bit fixed point).
  * 'f32': torch's _compute_weights_aa for float32 tensors, every float32 rounding reproduced (scale,
  * center, the filter argument, the running weight sum and the division by it are floats).

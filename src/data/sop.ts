@@ -16,6 +16,7 @@
  */
 import { Rng } from '../util/random';
 import { existingFiles, type DataSource } from './source';
+import { outsideRootProblem } from '../util/paths';
 
 export class DataFormatError extends Error {}
 
@@ -36,8 +37,9 @@ export interface Pair {
   label: number;
 }
 
-/** Parses an Ebay_*.txt list; `file` names it in errors (`file:line: ...`). Blank lines are skipped. */
-export function readEbayList(text: string, file: string): EbayRecord[] {
+/** Parses an Ebay_*.txt list; `file` names it in errors (`file:line: ...`). Blank lines are
+ *  skipped. A path must stay inside the list's folder unless `allowOutsideRoot`. */
+export function readEbayList(text: string, file: string, allowOutsideRoot = false): EbayRecord[] {
   const lines = text.split(/\r?\n/);
   let i = 0;
   while (i < lines.length && lines[i].trim() === '') i++;
@@ -60,9 +62,33 @@ export function readEbayList(text: string, file: string): EbayRecord[] {
       }
       return Number(s);
     });
+    const outside = outsideRootProblem(f[3], 'the folder of the list', allowOutsideRoot, 'allow_absolute_paths: true (vembed eval: --allow_absolute_paths)');
+    if (outside) throw new DataFormatError(`${file}:${i + 1}: path ${outside}`);
     out.push({ imageId: ids[0], classId: ids[1], superClassId: ids[2], path: f[3] });
   }
   return out;
+}
+
+/**
+ * One record per image path, for evaluation: a path listed twice would find itself as its own
+ * nearest neighbour and inflate Recall@K. Repeats of a path with the same class are dropped and
+ * counted; the same path under two classes is an error (which class is right cannot be known).
+ */
+export function uniqueEbayRecords(records: readonly EbayRecord[], file: string): { records: EbayRecord[]; repeats: number } {
+  const first = new Map<string, EbayRecord>();
+  const out: EbayRecord[] = [];
+  for (const r of records) {
+    const f = first.get(r.path);
+    if (!f) {
+      first.set(r.path, r);
+      out.push(r);
+    } else if (f.classId !== r.classId) {
+      throw new DataFormatError(
+        `${file}: ${r.path} is listed as class ${f.classId} (image_id ${f.imageId}) and as class ${r.classId} (image_id ${r.imageId}); an image can be in one class only`,
+      );
+    }
+  }
+  return { records: out, repeats: records.length - out.length };
 }
 
 export interface PairSet {
@@ -171,12 +197,14 @@ export interface PrepareSopOptions {
   valFromTrain?: number | null;
   /** Also prepare the validation split (default true). */
   withVal?: boolean;
+  /** List paths may be absolute or lead out of the folder with ".." (default false). */
+  allowOutsideRoot?: boolean;
 }
 
-async function readList(source: DataSource, name: string, required: string): Promise<EbayRecord[]> {
+async function readList(source: DataSource, name: string, required: string, allowOutsideRoot = false): Promise<EbayRecord[]> {
   if (!(await source.exists(name))) throw new DataFormatError(`${source.where}: no ${name} (${required})`);
   const where = source.where === '' || source.where === '.' ? name : `${source.where}/${name}`;
-  return readEbayList(await source.readText(name), where);
+  return readEbayList(await source.readText(name), where, allowOutsideRoot);
 }
 
 async function pairSplit(source: DataSource, records: EbayRecord[], from: string, seed: number): Promise<SopSplit> {
@@ -192,7 +220,8 @@ async function pairSplit(source: DataSource, records: EbayRecord[], from: string
  * Ebay_test.txt is never read). Missing image files are skipped and listed.
  */
 export async function prepareSop(source: DataSource, opts: PrepareSopOptions): Promise<{ train: SopSplit; val: SopSplit | null }> {
-  const trainList = await readList(source, 'Ebay_train.txt', 'not a Stanford Online Products folder?');
+  const allow = opts.allowOutsideRoot ?? false;
+  const trainList = await readList(source, 'Ebay_train.txt', 'not a Stanford Online Products folder?', allow);
   if (opts.withVal === false) return { train: await pairSplit(source, trainList, 'Ebay_train.txt', opts.seed), val: null };
   if (opts.valFromTrain != null) {
     const { train, val } = holdOutClasses(trainList, opts.valFromTrain, opts.seed);
@@ -201,7 +230,7 @@ export async function prepareSop(source: DataSource, opts: PrepareSopOptions): P
       val: await pairSplit(source, val, 'Ebay_train.txt (held-out classes)', opts.seed),
     };
   }
-  const testList = await readList(source, 'Ebay_test.txt', 'needed for the validation split; or hold out training classes with --val_from_train');
+  const testList = await readList(source, 'Ebay_test.txt', 'needed for the validation split; or hold out training classes with --val_from_train', allow);
   return {
     train: await pairSplit(source, trainList, 'Ebay_train.txt', opts.seed),
     val: await pairSplit(source, testList, 'Ebay_test.txt', opts.seed),

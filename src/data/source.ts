@@ -4,6 +4,7 @@
  * relative to the source root (an absolute path is passed through; only the Node source can
  * open one). Also the path helpers the dataset readers share (no Node APIs here).
  */
+import { isAbsolutePath } from '../util/paths';
 
 export interface DirEntry {
   name: string;
@@ -22,10 +23,7 @@ export interface DataSource {
   list(dir: string): Promise<DirEntry[]>;
 }
 
-/** True for '/x', '\\x' and 'C:\x' / 'C:/x'. */
-export function isAbsolutePath(p: string): boolean {
-  return p.startsWith('/') || p.startsWith('\\') || /^[A-Za-z]:[\\/]/.test(p);
-}
+export { isAbsolutePath };
 
 /**
  * Joins path parts with '/', dropping '' and '.' segments and resolving '..' where it can; a

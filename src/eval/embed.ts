@@ -15,6 +15,7 @@ import type { RgbImage } from '../data/image';
 import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
 import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
 import type { Vit } from '../model/vit';
+import { firstNonFiniteRow } from '../util/finite';
 
 /** One image ready for the GPU: pixel_values [3, h, w]. */
 export interface PreparedImage {
@@ -117,4 +118,26 @@ export async function embedImages(
   skipped.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
   // rows come L2-normalized from embedBatch
   return { emb: emb.subarray(0, kept.length * D), D, kept, skipped, decodeSeconds, embedSeconds };
+}
+
+/**
+ * Before a search: every row of `emb` [N, D] must be finite, or the search would silently rank a
+ * NaN row anywhere and Recall@K would be wrong. `names[i]` names row i (an image path) in the error.
+ */
+export function checkEmbeddings(emb: Float32Array, N: number, D: number, names: readonly string[], source: string): void {
+  const bad = firstNonFiniteRow(emb, N, D);
+  if (bad < 0) return;
+  let count = 0;
+  for (let n = bad; n < N; n++) if (firstNonFiniteRow(emb.subarray(n * D, (n + 1) * D), 1, D) === 0) count++;
+  throw new Error(
+    `${source}: the embedding of ${names[bad] ?? `row ${bad}`} has NaN/Inf values` +
+      (count > 1 ? ` (${count} of ${N} embeddings do)` : '') + '; nothing was searched: a model or file that gives NaN cannot be evaluated',
+  );
+}
+
+/** Throws when no image could be embedded (naming the first failure), instead of an empty result. */
+export function requireEmbedded(r: Pick<EmbedImagesResult, 'kept' | 'skipped'>, total: number): void {
+  if (r.kept.length > 0 || total === 0) return;
+  const f = r.skipped[0];
+  throw new Error(`none of the ${total} images could be read${f ? ` (first: ${f.path}: ${f.error})` : ''}; nothing was written`);
 }

@@ -7,8 +7,11 @@
  *   downloadFile(cache, id, file, url)    one file: streamed, resumable, size- and sha256-checked
  *   ensureModel(id, cache, opts)          config.json, preprocessor_config.json (optional),
  *                                         model.safetensors, or, if that is 404,
- *                                         model.safetensors.index.json and every shard it lists;
- *                                         returns a FileSource for loadCheckpoint
+ *                                         model.safetensors.index.json and every shard it lists,
+ *                                         else pytorch_model.bin or pytorch_model.bin.index.json
+ *                                         and its shards; returns a FileSource for loadCheckpoint.
+ *                                         An id that is not on the hub (401 without a token, 404)
+ *                                         and is close to a known one gets a did-you-mean
  *
  * Resume: the cache keeps the bytes received so far (`<file>.part` in Node, committed chunks in
  * IndexedDB). A new attempt sends `Range: bytes=N-` and appends on 206 (whose Content-Range must
@@ -35,7 +38,9 @@
  * repository and the file.
  */
 import type { FileSource } from '../model/load';
+import { plainRelativePath } from '../util/paths';
 import type { ManifestFile, ModelCache, ModelManifest } from './cache';
+import { suggestModelId } from './known-models';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -73,9 +78,7 @@ export function validateRepoId(id: string): string {
 
 /** Throws unless `file` is a plain relative path inside a repository (no `..`, no `\`). */
 export function validateFileName(file: string, where: string): string {
-  const ok = typeof file === 'string' && file.length > 0 && file.length <= 255 && !file.includes('\\') &&
-    !/[\x00-\x1f]/.test(file) && file.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
-  if (!ok) throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
+  if (!plainRelativePath(file)) throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
   return file;
 }
 
@@ -162,6 +165,14 @@ function httpError(status: number, statusText: string, id: string, file: string,
     );
   }
   return new HubError(`${id}: ${file}: HTTP ${status}${statusText ? ` ${statusText}` : ''} from ${url}`, 'http', info);
+}
+
+/** A not-found (or, without a token, 401) error for an id close to a known one, with a did-you-mean. */
+function withSuggestion(err: unknown, id: string): unknown {
+  if (!(err instanceof HubError) || (err.kind !== 'not-found' && err.kind !== 'auth')) return err;
+  const guess = suggestModelId(id);
+  if (!guess) return err;
+  return new HubError(`${err.message} Did you mean "${guess}"?`, err.kind, err.info);
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -491,34 +502,44 @@ export async function ensureModel(id: string, cache: ModelCache, opts: EnsureOpt
     }
   };
 
-  await get('config.json', false);
+  try {
+    await get('config.json', false);
+  } catch (err) {
+    throw withSuggestion(err, id);
+  }
   await get('preprocessor_config.json', true);
-  if (!(await get('model.safetensors', true))) {
-    const index = 'model.safetensors.index.json';
-    try {
-      await get(index, false);
-    } catch (err) {
-      if (err instanceof HubError && err.kind === 'not-found') {
-        throw new HubError(
-          `${id}: neither model.safetensors nor ${index} found at ${endpoint}/${id} (revision ${revision})`,
-          'not-found', err.info,
-        );
-      }
-      throw err;
+  // The weights, in transformers' order of preference: safetensors, then PyTorch's .bin (many
+  // fine-tunes ship only pytorch_model.bin), each whole or sharded behind an index.
+  let found = false;
+  for (const [whole, index] of [['model.safetensors', 'model.safetensors.index.json'], ['pytorch_model.bin', 'pytorch_model.bin.index.json']]) {
+    if (await get(whole, true)) {
+      found = true;
+      break;
     }
-    for (const shard of await shardNames(id, cache)) await get(shard, false);
+    if (await get(index, true)) {
+      for (const shard of await shardNames(id, cache, index)) await get(shard, false);
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    throw new HubError(
+      `${id}: no weights at ${endpoint}/${id} (revision ${revision}): none of model.safetensors, ` +
+        'model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json',
+      'not-found',
+    );
   }
   m.complete = true;
   await save();
   return cache.source(id);
 }
 
-/** Shard file names listed by a cached model.safetensors.index.json. */
-async function shardNames(id: string, cache: ModelCache): Promise<string[]> {
-  const where = `${id}/model.safetensors.index.json`;
+/** Shard file names listed by a cached model.safetensors.index.json (or pytorch_model.bin.index.json). */
+async function shardNames(id: string, cache: ModelCache, index = 'model.safetensors.index.json'): Promise<string[]> {
+  const where = `${id}/${index}`;
   let idx: { weight_map?: unknown };
   try {
-    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes('model.safetensors.index.json')));
+    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes(index)));
   } catch (e) {
     throw new HubError(`${where}: not valid JSON (${(e as Error).message})`, 'format');
   }

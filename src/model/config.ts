@@ -1,7 +1,7 @@
 /**
  * config.json of Hugging Face DINOv3 (`model_type: "dinov3_vit"`) and DINOv2 (`"dinov2"`)
  * checkpoints, parsed with zod (class defaults from transformers' configuration files; see
- * ../shared/spec/dino-models.md §1.1 and §2.1), and reduced to one `VitSpec` the engine uses.
+ * docs/model.md#dinov3-config and docs/model.md#dinov2-config), and reduced to one `VitSpec` the engine uses.
  *
  * Unsupported variants (DINOv3 gated MLP `use_gated_mlp: true`, DINOv2 `use_swiglu_ffn: true`,
  * hidden_act other than exact "gelu", DINOv3 pos_embed_shift/jitter in use) are refused with a

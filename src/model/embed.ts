@@ -1,7 +1,7 @@
 /**
  * Image embeddings for retrieval: the L2-normalized pooler_output (CLS after the final norm), or
  * optionally `cls_mean`: CLS concatenated with the mean of the patch tokens (registers excluded),
- * then L2-normalized (spec §5). Pixels come preprocessed ([3, H, W] each, all of one size).
+ * then L2-normalized (docs/model.md#embeddings). Pixels come preprocessed ([3, H, W] each, all of one size).
  *
  *   embedBatch(vit, pixels[B*3*H*W], B, H, W, pooling) -> Float32Array [B, D]
  *   D = C for `cls`, 2C for `cls_mean`.

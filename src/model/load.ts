@@ -1,9 +1,13 @@
 /**
  * Loading a Hugging Face model folder (config.json + model.safetensors, or a sharded
- * model.safetensors.index.json + shards) from any file source: a Node directory, browser file
- * handles, or the IndexedDB cache. Errors name the file.
+ * model.safetensors.index.json + shards; else PyTorch's pytorch_model.bin or a sharded
+ * pytorch_model.bin.index.json, read by src/io/torch-bin.ts) from any file source: a Node
+ * directory, browser file handles, or the IndexedDB cache. Errors name the file. Shards named by
+ * an index must be files of the folder itself (no absolute path, no ".."); weights with NaN/Inf
+ * are refused (./weights.ts).
  */
-import { SafetensorsFile } from '../io/safetensors';
+import { parseTensorFile, type TensorFile } from '../io/tensor-file';
+import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
 
@@ -33,19 +37,32 @@ async function readJson(src: FileSource, name: string): Promise<Record<string, u
   }
 }
 
-/** Names of the weight files: one model.safetensors or the shards of an index. */
+/** Weight files of a model folder, in the order transformers prefers them. */
+export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
+
+/** Names of the weight files: one model.safetensors or pytorch_model.bin, or the shards of an index. */
 export async function weightFiles(src: FileSource): Promise<string[]> {
-  if (await src.exists('model.safetensors')) return ['model.safetensors'];
-  if (await src.exists('model.safetensors.index.json')) {
-    const idx = await readJson(src, 'model.safetensors.index.json');
+  for (const name of WEIGHT_FILES) {
+    if (!(await src.exists(name))) continue;
+    if (!name.endsWith('.index.json')) return [name];
+    const idx = await readJson(src, name);
     const map = idx.weight_map as Record<string, string> | undefined;
     if (!map || typeof map !== 'object') {
-      throw new ModelLoadError(`${src.where}/model.safetensors.index.json: no "weight_map" object`);
+      throw new ModelLoadError(`${src.where}/${name}: no "weight_map" object`);
     }
-    return [...new Set(Object.values(map))].sort();
+    const files = [...new Set(Object.values(map))].sort();
+    // A shard is a file of this folder: never an absolute path or one that climbs out with "..".
+    const bad = Object.entries(map).find(([, f]) => typeof f !== 'string' || !plainRelativePath(f));
+    if (bad) {
+      throw new ModelLoadError(
+        `${src.where}/${name}: weight_map "${bad[0]}" names ${JSON.stringify(bad[1])}; ` +
+          'expected a file name inside the model folder (no absolute path, no "..")',
+      );
+    }
+    return files;
   }
   throw new ModelLoadError(
-    `${src.where}: no model.safetensors or model.safetensors.index.json (a Hugging Face model folder is expected)`,
+    `${src.where}: no ${WEIGHT_FILES.join(', ')} (a Hugging Face model folder is expected)`,
   );
 }
 
@@ -58,9 +75,9 @@ export async function loadCheckpoint(src: FileSource): Promise<LoadedCheckpoint>
   const preprocessor = (await src.exists('preprocessor_config.json'))
     ? await readJson(src, 'preprocessor_config.json')
     : null;
-  const files: SafetensorsFile[] = [];
+  const files: TensorFile[] = [];
   for (const name of await weightFiles(src)) {
-    files.push(SafetensorsFile.parse(await src.bytes(name), `${src.where}/${name}`));
+    files.push(parseTensorFile(await src.bytes(name), name, `${src.where}/${name}`));
   }
   return { spec, weights: collectWeights(spec, files), config, preprocessor };
 }

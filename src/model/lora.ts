@@ -1,11 +1,17 @@
 /**
- * PEFT LoRA adapters on disk (spec §7): adapter_config.json + adapter_model.safetensors.
+ * PEFT LoRA adapters on disk (docs/model.md#peft-format): adapter_config.json +
+ * adapter_model.safetensors (or adapter_model.bin, PyTorch's format, which vembed-factory and
+ * older PEFT versions write).
  * Reading: keys `base_model.model.<module path>.lora_A.weight` [r, in] / `.lora_B.weight` [out, r]
  * (a wrapper prefix such as `dinov2.` and an adapter name are tolerated), scale
  * s = lora_alpha / r, or lora_alpha / sqrt(r) with use_rslora, with rank_pattern / alpha_pattern.
  * Merging: W <- W + s * B A (and b <- b + s * lora_B.bias with lora_bias) under the original names.
+ * The config values used are checked by a schema (AdapterConfig: a non-numeric lora_alpha, a bad
+ * rank_pattern regex are errors naming the key), and NaN/Inf tensor values are refused.
  */
-import { SafetensorsFile } from '../io/safetensors';
+import { z } from 'zod';
+import { parseTensorFile } from '../io/tensor-file';
+import { nonFiniteText } from '../util/finite';
 import type { VitSpec } from './config';
 import type { FileSource } from './load';
 import { linearModulePath } from './weights';
@@ -39,10 +45,58 @@ export function modulePaths(spec: VitSpec): Map<string, { layer: number; role: L
   return m;
 }
 
+/** A key of rank_pattern / alpha_pattern: a regular expression (PEFT matches it with re). */
+const patternKey = (k: string) => {
+  try {
+    new RegExp(`(.*\\.)?(${k})$`);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const Patterns = <T extends z.ZodType>(value: T) =>
+  z.record(z.string().refine(patternKey, { message: 'is not a valid regular expression' }), value).nullish();
+
+/** The adapter_config.json values this reader uses (the others are PEFT's and ignored). */
+const AdapterConfig = z.looseObject({
+  peft_type: z.literal('LORA', { message: 'only "LORA" is supported' }),
+  r: z.number().int().positive().nullish(),
+  lora_alpha: z.number().nullish(),
+  use_rslora: z.boolean().nullish(),
+  use_dora: z.literal(false, { message: '"use_dora": true (DoRA) is not supported' }).nullish(),
+  fan_in_fan_out: z.literal(false, { message: '"fan_in_fan_out": true is not supported (it is for GPT-2 style Conv1D layers)' }).nullish(),
+  rank_pattern: Patterns(z.number().int().positive()),
+  alpha_pattern: Patterns(z.number()),
+});
+
+/** Checks adapter_config.json against AdapterConfig; the error names the file, the key and the value. */
+function checkAdapterConfig(config: Record<string, unknown>, cfgName: string): z.infer<typeof AdapterConfig> {
+  const r = AdapterConfig.safeParse(config);
+  if (r.success) return r.data;
+  throw new AdapterError(r.error.issues.map((i) => {
+    const key = i.path.map(String).join('.');
+    let v: unknown = config;
+    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p as PropertyKey];
+    if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
+    const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
+    if (i.code === 'invalid_key') {
+      return `${cfgName}: "${i.path.slice(0, -1).join('.')}" key ${JSON.stringify(String(i.path.at(-1)))} is not a valid regular expression (PEFT matches it with re)`;
+    }
+    return `${cfgName}: "${key}" is ${JSON.stringify(v)}; ` + (custom ? i.message : `expected ${describeExpected(key)}`);
+  }).join('\n'));
+}
+
+function describeExpected(key: string): string {
+  if (key === 'r' || key.startsWith('rank_pattern')) return 'a positive integer (the LoRA rank)';
+  if (key === 'lora_alpha' || key.startsWith('alpha_pattern')) return 'a number (the LoRA alpha; scale = alpha / r)';
+  if (key === 'use_rslora') return 'true or false';
+  if (key === 'rank_pattern' || key === 'alpha_pattern') return 'a mapping of module-name patterns to numbers';
+  return 'another value';
+}
+
 /** PEFT's get_pattern_key: a pattern key matches a module name as `(.*\.)?(key)$`. */
-function patternValue(patterns: unknown, path: string): number | undefined {
-  if (!patterns || typeof patterns !== 'object') return undefined;
-  for (const [k, v] of Object.entries(patterns as Record<string, number>)) {
+function patternValue(patterns: Record<string, number> | null | undefined, path: string): number | undefined {
+  for (const [k, v] of Object.entries(patterns ?? {})) {
     if (new RegExp(`(.*\\.)?(${k})$`).test(path)) return v;
   }
   return undefined;
@@ -57,18 +111,17 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
   } catch (e) {
     throw new AdapterError(`${cfgName}: not valid JSON (${(e as Error).message})`);
   }
-  if (config.peft_type !== 'LORA') throw new AdapterError(`${cfgName}: "peft_type" is ${JSON.stringify(config.peft_type)}; only "LORA" is supported`);
-  if (config.use_dora) throw new AdapterError(`${cfgName}: "use_dora": true (DoRA) is not supported`);
-  if (config.fan_in_fan_out) throw new AdapterError(`${cfgName}: "fan_in_fan_out": true is not supported (it is for GPT-2 style Conv1D layers)`);
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new AdapterError(`${cfgName}: expected a JSON object`);
+  const cfg = checkAdapterConfig(config, cfgName);
   const mts = config.modules_to_save;
   if (Array.isArray(mts) && mts.length > 0) {
     throw new AdapterError(`${cfgName}: "modules_to_save" ${JSON.stringify(mts)} is not supported (an embedding model has no head)`);
   }
-  const wname = 'adapter_model.safetensors';
-  if (!(await src.exists(wname))) throw new AdapterError(`${src.where}/${wname}: not found`);
-  const file = SafetensorsFile.parse(await src.bytes(wname), `${src.where}/${wname}`);
-  const alpha = Number(config.lora_alpha ?? 8);
-  const rslora = Boolean(config.use_rslora);
+  const wname = (await src.exists('adapter_model.safetensors')) ? 'adapter_model.safetensors' : 'adapter_model.bin';
+  if (!(await src.exists(wname))) throw new AdapterError(`${src.where}/adapter_model.safetensors: not found (nor adapter_model.bin)`);
+  const file = parseTensorFile(await src.bytes(wname), wname, `${src.where}/${wname}`);
+  const alpha = cfg.lora_alpha ?? 8;
+  const rslora = cfg.use_rslora ?? false;
   const byPath = new Map<string, { A?: string; B?: string; bias?: string }>();
   for (const key of file.tensors.keys()) {
     const m = /^(?:base_model\.model\.)?(?:dinov2\.|dinov3_vit\.)?(.+?)\.lora_([AB])(?:\.[^.]+)?\.(weight|bias)$/.exec(key);
@@ -89,10 +142,16 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
     if (file.info(e.A).shape.length !== 2 || file.info(e.B).shape.length !== 2 || rB !== r) {
       throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape}] and lora_B [${file.info(e.B).shape}] do not fit ([r,in] and [out,r])`);
     }
-    const rr = patternValue(config.rank_pattern, path) ?? r;
-    const a = patternValue(config.alpha_pattern, path) ?? alpha;
+    const rr = patternValue(cfg.rank_pattern, path) ?? r;
+    const a = patternValue(cfg.alpha_pattern, path) ?? alpha;
     const scale = rslora ? a / Math.sqrt(rr) : a / rr;
-    modules.push({ path, r, scale, A: file.f32(e.A), B: file.f32(e.B), bias: e.bias ? file.f32(e.bias) : null, inF, outF });
+    const t = (key: string) => {
+      const data = file.f32(key);
+      const bad = nonFiniteText(data);
+      if (bad) throw new AdapterError(`${file.file}: tensor "${key}" has ${bad}; a damaged adapter (or one saved from a diverged run)`);
+      return data;
+    };
+    modules.push({ path, r, scale, A: t(e.A), B: t(e.B), bias: e.bias ? t(e.bias) : null, inF, outF });
   }
   if (modules.length === 0) throw new AdapterError(`${file.file}: no LoRA tensors`);
   return { config, modules };

@@ -1,5 +1,5 @@
 /**
- * DINOv2 learned position table, resized to the patch grid of the input (spec §2.3-2.4).
+ * DINOv2 learned position table, resized to the patch grid of the input (docs/model.md#position-table).
  *
  * Follows current transformers (`interpolate_pos_encoding` with `size=(Hp, Wp)`): PyTorch
  * `F.interpolate(mode="bicubic", align_corners=False)` without antialias on the [H, G, G] grid,
@@ -32,7 +32,7 @@ export function bicubicTaps(inN: number, outN: number): { idx: number[][]; w: nu
 
 /**
  * DINOv2 position-table interpolation as a matrix: posN [T, C] = Interp [T, 1 + G*G] @ pos.
- * Row 0 (CLS) is the identity; patch rows hold the bicubic weights of spec §2.4 (see
+ * Row 0 (CLS) is the identity; patch rows hold the bicubic weights of docs/model.md#position-table (see
  * posembed.ts), or the identity when the grid is the table's own.
  */
 export function positionInterpMatrix(G: number, Hp: number, Wp: number): Float32Array {

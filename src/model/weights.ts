@@ -1,14 +1,15 @@
 /**
- * Checkpoint tensors of a ViT: the expected names and shapes for each family (spec §1.2, §2.2),
+ * Checkpoint tensors of a ViT: the expected names and shapes for each family (docs/model.md#checkpoint),
  * validated against config.json, and looked up by name (never by position). A known wrapper
- * prefix (`dinov2.`) is stripped. Errors name the file and the tensor.
+ * prefix (`dinov2.`) is stripped. A NaN or Inf value is refused. Errors name the file and the tensor.
  *
  * Internally both families use one set of role names per layer:
  *   norm1.{w,b} q.{w,b} k.{w,b} v.{w,b} o.{w,b} ls1 norm2.{w,b} fc1.{w,b} fc2.{w,b} ls2
  * and globally: patch.{w,b} cls reg pos norm.{w,b}.
  */
 import type { VitSpec } from './config';
-import { SafetensorsFile } from '../io/safetensors';
+import type { TensorFile } from '../io/tensor-file';
+import { nonFiniteText } from '../util/finite';
 
 export class CheckpointError extends Error {}
 
@@ -85,12 +86,12 @@ export function expectedTensors(spec: VitSpec): ExpectedTensor[] {
 const WRAPPER_PREFIXES = ['dinov2.', 'dinov3_vit.', 'model.'];
 
 /**
- * Collects the model's tensors as f32 arrays from one or more safetensors files (sharded
+ * Collects the model's tensors as f32 arrays from one or more tensor files (sharded
  * checkpoints pass every shard). Checks presence and shapes; extra tensors are ignored, except
  * that a checkpoint with no expected key at all is refused as the wrong model.
  */
-export function collectWeights(spec: VitSpec, files: SafetensorsFile[]): Map<string, Float32Array> {
-  const where = new Map<string, { file: SafetensorsFile; key: string }>();
+export function collectWeights(spec: VitSpec, files: TensorFile[]): Map<string, Float32Array> {
+  const where = new Map<string, { file: TensorFile; key: string }>();
   for (const f of files) {
     for (const key of f.tensors.keys()) {
       let k = key;
@@ -120,7 +121,14 @@ export function collectWeights(spec: VitSpec, files: SafetensorsFile[]): Map<str
         `${loc.file.file}: tensor "${loc.key}" has shape [${info.shape.join(', ')}], but config.json implies [${t.shape.join(', ')}]`,
       );
     }
-    out.set(t.role, loc.file.f32(loc.key));
+    const data = loc.file.f32(loc.key);
+    const bad = t.optional ? null : nonFiniteText(data); // optional ones (mask_token) are never used
+    if (bad) {
+      throw new CheckpointError(
+        `${loc.file.file}: tensor "${loc.key}" has ${bad}; a damaged checkpoint (or one saved from a diverged run): every embedding would be NaN`,
+      );
+    }
+    out.set(t.role, data);
   }
   return out;
 }

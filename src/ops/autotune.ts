@@ -10,24 +10,26 @@
  *
  * matmul: candidates are the kernels the adapter supports, except, on software adapters
  * (SwiftShader), those staging tiles in workgroup memory (barriers run as coroutines there: 10x
- * slower in tools/kernel-lab.ts, and 0.5 s to compile). The problem is a linear forward with
- * bias (transB, 4-aligned so the vec4 kernels run, and the pipeline the model's linears reuse):
- * 192^3 on software adapters (a few ms per call), 1024^3 on GPUs. Per candidate: one warm-up call
- * (compiles the pipeline: 0.1-0.3 s each on SwiftShader, most of the ~1 s tuning takes there; its
- * output is compared with the first candidate's, and a candidate that disagrees or fails is
- * dropped), then the best of `reps` timings of `iters` calls, candidates interleaved so that
- * load from other processes hits them alike.
+ * slower in tools/kernel-lab.ts, and 0.5 s to compile). On GPUs the problems are the model's own
+ * shapes, the three kinds of a ViT-B/16 linear at 8 images of 201 tokens: forward (x W^T with
+ * bias, transB), input gradient (dy W) and weight gradient (dy^T x, transA); a candidate's score
+ * is its total time over them. On software adapters one 192^3 linear forward (a few ms per call).
+ * Per candidate and problem: one warm-up call (compiles the pipeline: 0.1-0.3 s each on
+ * SwiftShader, most of the ~1 s tuning takes there; its output is compared with the first
+ * candidate's, and a candidate that disagrees or fails is dropped), then the best of `reps`
+ * timings of `iters` calls, candidates interleaved so that load from other processes hits them
+ * alike.
  */
 import type { Gpu } from '../gpu/device';
 import { Rng, randomArray } from '../util/random';
-import { matmulKernels, matmulSupported, matmulWith, type MatmulArgs, type MatmulKernel } from './matmul';
+import { matmulKernels, matmulLegal, matmulSupported, matmulWith, type MatmulArgs, type MatmulKernel } from './matmul';
 
 export interface TuneResult {
   /** Op family, the key in `gpu.variants`. */
   op: string;
   /** The variant now in `gpu.variants`. */
   choice: string;
-  /** Best milliseconds per call of each candidate measured (NaN: dropped). */
+  /** Milliseconds per call of each candidate (best of the reps, summed over the problems; NaN: dropped). */
   ms: Record<string, number>;
   /** Wall time the tuning took, in milliseconds (0 when a choice was already set). */
   totalMs: number;
@@ -36,7 +38,7 @@ export interface TuneResult {
 export interface TuneOptions {
   /** Tune even when `gpu.variants` already has a choice. */
   force?: boolean;
-  /** Problem size M = N = K (default: 256 on software adapters, 1024 on GPUs). */
+  /** One square problem M = N = K instead of the default problems. */
   size?: number;
   reps?: number;
   iters?: number;
@@ -52,52 +54,70 @@ export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<
   if (current !== undefined && !opts.force) return { op: 'matmul', choice: current, ms: {}, totalMs: 0 };
   const t0 = performance.now();
   const soft = gpu.report.isFallback;
-  const n = opts.size ?? (soft ? 192 : 1024);
   const reps = opts.reps ?? 4;
   const iters = opts.iters ?? (soft ? 2 : 5);
-  const bias = gpu.zeros(n, 'autotune bias');
-  const args: MatmulArgs = { M: n, N: n, K: n, transB: true, bias, op: 'autotune.matmul' };
+  const shapes: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; bias?: boolean }[] =
+    opts.size || soft
+      ? [{ M: opts.size ?? 192, N: opts.size ?? 192, K: opts.size ?? 192, transB: true, bias: true }]
+      : [
+          { M: 1608, N: 2304, K: 768, transB: true, bias: true }, // q|k|v forward, x W^T + b
+          { M: 1608, N: 768, K: 2304 }, // its input gradient, dy W
+          { M: 2304, N: 768, K: 1608, transA: true }, // its weight gradient, dy^T x
+        ];
   await gpu.sync(); // surface earlier errors to the caller, not to a candidate
 
   const rng = new Rng(7);
-  const A = gpu.upload(new Float32Array(randomArray(rng, n * n)), 'autotune A');
-  const B = gpu.upload(new Float32Array(randomArray(rng, n * n)), 'autotune B');
-  const C = gpu.zeros(n * n, 'autotune C');
+  const problems = shapes.map((sh) => {
+    const a = gpu.upload(new Float32Array(randomArray(rng, sh.M * sh.K)), 'autotune A');
+    const b = gpu.upload(new Float32Array(randomArray(rng, sh.K * sh.N)), 'autotune B');
+    const c = gpu.zeros(sh.M * sh.N, 'autotune C');
+    const bias = sh.bias ? gpu.zeros(sh.N, 'autotune bias') : undefined;
+    const args: MatmulArgs = { M: sh.M, N: sh.N, K: sh.K, transA: sh.transA, transB: sh.transB, bias, op: 'autotune.matmul' };
+    return { a, b, c, bias, args, K: sh.K };
+  });
   const ms: Record<string, number> = {};
   try {
     // Warm-up and check: the first kernel (the general one) is the reference for the others.
     const candidates: MatmulKernel[] = [];
-    let want: Float32Array | null = null;
+    const want: (Float32Array | null)[] = problems.map(() => null);
     const kernels = matmulKernels().filter((k) => matmulSupported(gpu, k) && !(soft && k.workgroupMemory));
     for (const k of kernels) {
       try {
-        matmulWith(gpu, k, C, A, B, args);
-        const got = await gpu.read(C);
-        matmulWith(gpu, k, C, A, B, args); // a second untimed call: the first runs are slower
-        await gpu.sync();
-        want ??= got;
-        if (!close(got, want, n)) throw new Error('wrong result');
+        for (const [i, p] of problems.entries()) {
+          if (!matmulLegal(gpu, k, p.a, p.b, p.args)) throw new Error('not legal here');
+          matmulWith(gpu, k, p.c, p.a, p.b, p.args);
+          const got = await gpu.read(p.c);
+          matmulWith(gpu, k, p.c, p.a, p.b, p.args); // a second untimed call: the first runs are slower
+          await gpu.sync();
+          want[i] ??= got;
+          if (!close(got, want[i]!, p.K)) throw new Error('wrong result');
+        }
         candidates.push(k);
         ms[k.name] = Infinity;
       } catch {
         ms[k.name] = NaN;
       }
     }
-    for (let r = 0; r < reps; r++) {
-      for (const k of candidates) {
-        await gpu.sync();
-        const t = performance.now();
-        for (let i = 0; i < iters; i++) matmulWith(gpu, k, C, A, B, args);
-        await gpu.sync();
-        ms[k.name] = Math.min(ms[k.name], (performance.now() - t) / iters);
+    for (const k of candidates) ms[k.name] = 0;
+    for (const p of problems) {
+      const best = new Map<string, number>();
+      for (let r = 0; r < reps; r++) {
+        for (const k of candidates) {
+          await gpu.sync();
+          const t = performance.now();
+          for (let i = 0; i < iters; i++) matmulWith(gpu, k, p.c, p.a, p.b, p.args);
+          await gpu.sync();
+          best.set(k.name, Math.min(best.get(k.name) ?? Infinity, (performance.now() - t) / iters));
+        }
       }
+      for (const k of candidates) ms[k.name] += best.get(k.name)!;
     }
     if (candidates.length === 0) throw new Error('autotune: no matmul kernel ran correctly');
     const best = candidates.reduce((a, b) => (ms[b.name] < ms[a.name] ? b : a));
     gpu.variants.set('matmul', best.name);
     return { op: 'matmul', choice: best.name, ms, totalMs: performance.now() - t0 };
   } finally {
-    for (const b of [A, B, C, bias]) b.destroy();
+    for (const p of problems) for (const b of [p.a, p.b, p.c, p.bias]) b?.destroy();
   }
 }
 

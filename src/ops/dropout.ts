@@ -6,10 +6,14 @@
  * gradient-cache re-forward reproduces the first forward exactly.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dropoutThreshold } from '../ref/dropout';
 import { grid } from './support';
 
 const WG = 256;
+
+/** keep(i) <=> hash(seed, i) >= threshold = round(p * 2^32) (the CPU reference has its own copy). */
+export function dropoutThreshold(p: number): number {
+  return Math.min(0xffffffff, Math.round(p * 2 ** 32));
+}
 
 export function dropoutForward(
   gpu: Gpu,

@@ -8,6 +8,7 @@
  * apply it alone, for tests.
  */
 import { packParams, type Gpu } from '../gpu/device';
+import { isF16 } from '../gpu/f16';
 import { dummyBuffer } from './matmul';
 import { grid } from './support';
 
@@ -50,6 +51,7 @@ export function geluBackward(
     op: 'gelu.bwd',
     shapes: `inp[${N}]${inPlace ? ' in place' : ''}`,
     shader: 'ops/gelu.bwd',
+    defines: { F16_INP: isF16(inp) },
     constants: { WG, ACCUM: accumulate ? 1 : 0, IN_PLACE: inPlace ? 1 : 0 },
     buffers: [dinp, inPlace ? dummyBuffer(gpu) : dout, inp],
     params: packParams([N]),

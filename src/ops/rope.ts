@@ -1,5 +1,5 @@
 /**
- * rope: DINOv3's 2-D rotary position embedding (spec §1.4).
+ * rope: DINOv3's 2-D rotary position embedding (docs/model.md#rope).
  *   ropeTables(Hp, Wp, Dh): cos, sin as Float32Array [P, Dh], P = Hp * Wp patches, computed in
  *     float64 and rounded to f32 (HF computes them in f32; the difference is f32 rounding).
  *   ropeForward(gpu, x, cos, sin, B, T, C, H, prefix): rotates q or k [B, T, C] in place,

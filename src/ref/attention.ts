@@ -1,48 +1,101 @@
 /**
- * CPU reference for multi-head attention (no mask), in float64. Same names and argument order
- * as src/ops/attention.ts.
- *   q, k, v, out: [B, T, C], C = H * Dh, head h owns channels [h*Dh, (h+1)*Dh);
- *   att, datt:    [B, H, T, T]; scale = Dh^-0.5.
- * Written as plain loops over (b, h), independently of the GPU's matmul decomposition.
+ * CPU reference for multi-head attention (no mask) on the packed qkv layout, in float64. Same
+ * names and argument order as src/ops/attention.ts (without the Gpu):
+ *   qkv  [B*T, ld]: q, k, v are the column blocks [offQ, offQ+C), [offK, ..), [offV, ..),
+ *        C = H * Dh, head h owns columns h*Dh .. h*Dh+Dh-1 of each block (defaults: ld = 3C,
+ *        offsets 0, C, 2C);
+ *   rope (DINOv3): q and k rows n >= prefix of each image are rotated with table row n - prefix
+ *        (tables [P, Dh] from src/ref/rope.ts `ropeTables`) before the scores;
+ *   out  [B*T, C]: out_i = sum_j P_ij v_j per head, P = softmax_j(scale q_i . k_j),
+ *        scale = Dh^-0.5;
+ *   lse  [B*H*T] at (b*H + h)*T + i: log sum_j exp(scale q_i . k_j).
+ * Backward (dqkv [B*T, ld], its q, k, v blocks overwritten, other columns untouched):
+ *   P_ij = exp(scale q_i . k_j - lse_i) (recomputed), D_i = dO_i . O_i,
+ *   dS_ij = P_ij (dO_i . v_j - D_i), dq_i = scale sum_j dS_ij k_j, dk_j = scale sum_i dS_ij q_i,
+ *   dv_j = sum_i P_ij dO_i; dq, dk then go through the RoPE backward (gradients w.r.t. the
+ *   un-rotated q, k). Plain loops, composed with the RoPE reference of src/ref/rope.ts.
  */
-import { softmaxBackward, softmaxForward } from './softmax';
+import { ropeBackward, ropeForward } from './rope';
+
+export interface AttentionShape {
+  B: number;
+  T: number;
+  H: number;
+  Dh: number;
+  ld?: number;
+  offQ?: number;
+  offK?: number;
+  offV?: number;
+  rope: { cos: Float64Array; sin: Float64Array; prefix: number } | null;
+}
+
+interface Packed {
+  B: number; T: number; H: number; Dh: number; C: number;
+  ld: number; offQ: number; offK: number; offV: number;
+}
+
+function packed(s: AttentionShape): Packed {
+  const C = s.H * s.Dh;
+  return {
+    B: s.B, T: s.T, H: s.H, Dh: s.Dh, C,
+    ld: s.ld ?? 3 * C, offQ: s.offQ ?? 0, offK: s.offK ?? C, offV: s.offV ?? 2 * C,
+  };
+}
+
+/** Column block `off` of the packed [B*T, ld] matrix as a dense [B*T, C] array. */
+function gather(qkv: Float64Array, p: Packed, off: number): Float64Array {
+  const x = new Float64Array(p.B * p.T * p.C);
+  for (let r = 0; r < p.B * p.T; r++) {
+    for (let c = 0; c < p.C; c++) x[r * p.C + c] = qkv[r * p.ld + off + c];
+  }
+  return x;
+}
+
+function scatter(dqkv: Float64Array, p: Packed, off: number, x: Float64Array): void {
+  for (let r = 0; r < p.B * p.T; r++) {
+    for (let c = 0; c < p.C; c++) dqkv[r * p.ld + off + c] = x[r * p.C + c];
+  }
+}
+
+/** q, k (rotated when `rope`), v as dense [B*T, C] arrays. */
+function qkvDense(qkv: Float64Array, s: AttentionShape, p: Packed) {
+  const q = gather(qkv, p, p.offQ), k = gather(qkv, p, p.offK), v = gather(qkv, p, p.offV);
+  if (s.rope) {
+    ropeForward(q, s.rope.cos, s.rope.sin, p.B, p.T, p.C, p.H, s.rope.prefix);
+    ropeForward(k, s.rope.cos, s.rope.sin, p.B, p.T, p.C, p.H, s.rope.prefix);
+  }
+  return { q, k, v };
+}
+
+/** scale * q_i . k_j of head h of image b (dense [B*T, C] arrays). */
+function score(q: Float64Array, k: Float64Array, p: Packed, b: number, h: number, i: number, j: number): number {
+  let s = 0;
+  for (let d = 0; d < p.Dh; d++) s += q[(b * p.T + i) * p.C + h * p.Dh + d] * k[(b * p.T + j) * p.C + h * p.Dh + d];
+  return s / Math.sqrt(p.Dh);
+}
 
 export function attentionForward(
   out: Float64Array,
-  att: Float64Array,
-  q: Float64Array,
-  k: Float64Array,
-  v: Float64Array,
-  B: number,
-  T: number,
-  C: number,
-  H: number,
+  lse: Float64Array,
+  qkv: Float64Array,
+  shape: AttentionShape,
 ): void {
-  const Dh = C / H;
-  const scale = 1 / Math.sqrt(Dh);
+  const p = packed(shape);
+  const { q, k, v } = qkvDense(qkv, shape, p);
+  const { B, T, H, Dh, C } = p;
+  const s = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const a0 = (b * H + h) * T * T;
       for (let i = 0; i < T; i++) {
-        for (let j = 0; j < T; j++) {
-          let s = 0;
-          for (let d = 0; d < Dh; d++) {
-            s += q[(b * T + i) * C + h * Dh + d] * k[(b * T + j) * C + h * Dh + d];
-          }
-          att[a0 + i * T + j] = s;
-        }
-      }
-    }
-  }
-  softmaxForward(att, att, B * H * T, T, scale);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const a0 = (b * H + h) * T * T;
-      for (let i = 0; i < T; i++) {
+        let m = -Infinity;
+        for (let j = 0; j < T; j++) m = Math.max(m, (s[j] = score(q, k, p, b, h, i, j)));
+        let sum = 0;
+        for (let j = 0; j < T; j++) sum += (s[j] = Math.exp(s[j] - m));
+        lse[(b * H + h) * T + i] = m + Math.log(sum);
         for (let d = 0; d < Dh; d++) {
-          let s = 0;
-          for (let j = 0; j < T; j++) s += att[a0 + i * T + j] * v[(b * T + j) * C + h * Dh + d];
-          out[(b * T + i) * C + h * Dh + d] = s;
+          let o = 0;
+          for (let j = 0; j < T; j++) o += s[j] * v[(b * T + j) * C + h * Dh + d];
+          out[(b * T + i) * C + h * Dh + d] = o / sum;
         }
       }
     }
@@ -50,53 +103,43 @@ export function attentionForward(
 }
 
 export function attentionBackward(
-  dq: Float64Array | null,
-  dk: Float64Array | null,
-  dv: Float64Array | null,
-  datt: Float64Array,
+  dqkv: Float64Array,
   dout: Float64Array,
-  q: Float64Array,
-  k: Float64Array,
-  v: Float64Array,
-  att: Float64Array,
-  B: number,
-  T: number,
-  C: number,
-  H: number,
+  out: Float64Array,
+  lse: Float64Array,
+  qkv: Float64Array,
+  shape: AttentionShape,
 ): void {
-  const Dh = C / H;
+  const p = packed(shape);
+  const { q, k, v } = qkvDense(qkv, shape, p);
+  const { B, T, H, Dh, C } = p;
   const scale = 1 / Math.sqrt(Dh);
-  const ix = (b: number, t: number, h: number, d: number) => (b * T + t) * C + h * Dh + d;
+  const [dq, dk, dv] = [0, 1, 2].map(() => new Float64Array(B * T * C));
+  const at = (b: number, t: number, h: number, d: number) => (b * T + t) * C + h * Dh + d;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      const a0 = (b * H + h) * T * T;
       for (let i = 0; i < T; i++) {
+        let D = 0;
+        for (let d = 0; d < Dh; d++) D += dout[at(b, i, h, d)] * out[at(b, i, h, d)];
         for (let j = 0; j < T; j++) {
-          const p = att[a0 + i * T + j];
-          let dp = 0;
+          const P = Math.exp(score(q, k, p, b, h, i, j) - lse[(b * H + h) * T + i]);
+          let dP = 0;
+          for (let d = 0; d < Dh; d++) dP += dout[at(b, i, h, d)] * v[at(b, j, h, d)];
+          const dS = P * (dP - D);
           for (let d = 0; d < Dh; d++) {
-            dp += dout[ix(b, i, h, d)] * v[ix(b, j, h, d)];
-            if (dv) dv[ix(b, j, h, d)] += p * dout[ix(b, i, h, d)];
-          }
-          datt[a0 + i * T + j] = dp;
-        }
-      }
-    }
-  }
-  // dS (w.r.t. the scaled scores) = P ⊙ (dP - rowsum(dP ⊙ P)); the scale goes into dq, dk.
-  softmaxBackward(datt, datt, att, B * H * T, T, 1, false);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const a0 = (b * H + h) * T * T;
-      for (let i = 0; i < T; i++) {
-        for (let j = 0; j < T; j++) {
-          const ds = scale * datt[a0 + i * T + j];
-          for (let d = 0; d < Dh; d++) {
-            if (dq) dq[ix(b, i, h, d)] += ds * k[ix(b, j, h, d)];
-            if (dk) dk[ix(b, j, h, d)] += ds * q[ix(b, i, h, d)];
+            dq[at(b, i, h, d)] += scale * dS * k[at(b, j, h, d)];
+            dk[at(b, j, h, d)] += scale * dS * q[at(b, i, h, d)];
+            dv[at(b, j, h, d)] += P * dout[at(b, i, h, d)];
           }
         }
       }
     }
   }
+  if (shape.rope) {
+    ropeBackward(dq, shape.rope.cos, shape.rope.sin, B, T, C, H, shape.rope.prefix);
+    ropeBackward(dk, shape.rope.cos, shape.rope.sin, B, T, C, H, shape.rope.prefix);
+  }
+  scatter(dqkv, p, p.offQ, dq);
+  scatter(dqkv, p, p.offK, dk);
+  scatter(dqkv, p, p.offV, dv);
 }

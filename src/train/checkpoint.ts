@@ -63,8 +63,9 @@ export async function adapterTensors(vit: Vit): Promise<TensorToWrite[]> {
   const out: TensorToWrite[] = [];
   for (const m of vit.lora.values()) {
     const path = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
-    out.push({ name: `${path}.lora_A.weight`, shape: [m.r, m.inF], data: await vit.gpu.read(m.A, m.r * m.inF) });
-    out.push({ name: `${path}.lora_B.weight`, shape: [m.outF, m.r], data: await vit.gpu.read(m.B, m.outF * m.r) });
+    const { A, B } = await vit.loras.read(m);
+    out.push({ name: `${path}.lora_A.weight`, shape: [m.r, m.inF], data: A });
+    out.push({ name: `${path}.lora_B.weight`, shape: [m.outF, m.r], data: B });
   }
   return out;
 }
@@ -79,8 +80,7 @@ export async function modelTensors(vit: Vit, extra: Map<string, Float32Array>): 
     let data: Float32Array | undefined;
     if (t.role === 'cls') data = prefix.slice(0, C);
     else if (t.role === 'reg') data = prefix.slice(C, C * (1 + spec.registers));
-    else if (vit.w.has(t.role)) data = await vit.gpu.read(vit.w.get(t.role)!);
-    else data = extra.get(t.role); // e.g. mask_token, unused by training but kept
+    else data = (await vit.readWeight(t.role)) ?? extra.get(t.role); // extra: e.g. mask_token, unused by training but kept
     if (data) out.push({ name: t.key, shape: t.shape, data });
   }
   return out;

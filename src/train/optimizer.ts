@@ -17,13 +17,14 @@ export interface Param {
   decay: boolean;
 }
 
+/**
+ * LoRA: one parameter, the adapter arena (every A and B; src/model/lora-params.ts), so AdamW and
+ * the gradient norm take one dispatch each. Full fine-tuning: one per weight tensor (q|k|v packed).
+ */
 export function trainableParams(vit: Vit): Param[] {
   const out: Param[] = [];
-  for (const [key, m] of vit.lora) {
-    if (!m.dA || !m.dB) continue;
-    out.push({ name: `${key}.lora_A`, param: m.A, grad: m.dA, n: m.r * m.inF, decay: true });
-    out.push({ name: `${key}.lora_B`, param: m.B, grad: m.dB, n: m.outF * m.r, decay: true });
-  }
+  const L = vit.loras;
+  if (L.P && L.dP) out.push({ name: 'lora', param: L.P, grad: L.dP, n: L.size, decay: true });
   for (const [role, grad] of vit.grads) {
     const noDecay = role.endsWith('.b') || /(^|\.)norm\d?\.w$/.test(role);
     out.push({ name: role, param: vit.w.get(role)!, grad, n: grad.size / 4, decay: !noDecay });

@@ -6,8 +6,12 @@
  *   logs every logging_steps, checkpoints every save_steps and at each epoch end,
  *   train_results.json and train_config.yaml kept up to date in output_dir. With max_steps > 0
  *   the run is that many steps (epochs as needed, the last one cut short and checkpointed).
+ * Every step's loss and gradient norm go through TrainingHealth (./health.ts): NaN/Inf stops the run
+ * before anything of that step is saved; a stall (a zero gradient norm, step after step) is warned about.
+ * A results file that cannot be written (a full disk) saves a checkpoint if it can, then stops.
  * Resuming restores weights, AdamW moments, the step and the position in the epoch's data order,
- * so the losses after resuming equal those of an uninterrupted run with the same seed.
+ * so the losses after resuming equal those of an uninterrupted run with the same seed; a resume
+ * that does not fit (other data, seed, lora_r, a finished run) is refused before anything is written.
  */
 import { toYaml, type TrainConfig } from '../config';
 import { resolveLoraTargets } from '../config/lora';
@@ -18,8 +22,10 @@ import { SafetensorsFile } from '../io/safetensors';
 import type { LoadedCheckpoint } from '../model/load';
 import { LINEAR_ROLES, Vit } from '../model/vit';
 import { expectedTensors, linearModulePath } from '../model/weights';
+import { nonFiniteText } from '../util/finite';
 import { Rng } from '../util/random';
 import { latestCheckpoint, loadTrainingState, saveCheckpoint, type CheckpointStore, type TrainerState } from './checkpoint';
+import { TrainError, TrainingHealth } from './health';
 import { AdamW, trainableParams } from './optimizer';
 import { lrMultiplier, warmupFor } from './schedule';
 import { mixSeed, TrainStep, type Batch } from './step';
@@ -83,7 +89,7 @@ export interface TrainResults {
   final: { loss: number | null; seconds: number; checkpoint: string | null };
 }
 
-export class TrainError extends Error {}
+export { TrainError };
 
 /** Steps per epoch, total steps (max_steps when positive) and epochs begun, for N records. */
 export function trainingLength(c: Pick<TrainConfig, 'batch_size' | 'epochs' | 'max_steps'>, N: number): { stepsPerEpoch: number; total: number; epochs: number } {
@@ -136,7 +142,9 @@ export class Trainer {
     this.H = a.height;
     this.W = a.width;
     if (o.train.records.length < 2) throw new TrainError(`the training data has ${o.train.records.length} pairs; at least 2 are needed for in-batch negatives`);
-    this.vit = new Vit(o.gpu, spec, o.checkpoint.weights);
+    // fp16 / bf16: packed-f16 storage (src/model/vit.ts); LoRA keeps the frozen weights in f16 too
+    const f16 = c.fp16 || c.bf16 ? (c.use_lora ? 'weights+acts' : 'acts') : undefined;
+    this.vit = new Vit(o.gpu, spec, o.checkpoint.weights, { f16 });
   }
 
   private emit(e: TrainEvent): void {
@@ -174,14 +182,29 @@ export class Trainer {
   /** Loads weights and optimizer state of a checkpoint folder written by this trainer. */
   private async restore(store: CheckpointStore, folder: string): Promise<TrainerState> {
     const vit = this.vit, where = `${store.where}/${folder}`;
+    const finite = (file: SafetensorsFile, key: string) => {
+      const data = file.f32(key);
+      const bad = nonFiniteText(data);
+      if (bad) throw new TrainError(`${file.file}: tensor "${key}" has ${bad}; this checkpoint cannot be resumed (resume from an earlier one)`);
+      return data;
+    };
     if (this.c.use_lora) {
       if (!(await store.hasFile(folder, 'adapter_model.safetensors'))) throw new TrainError(`${where}: no adapter_model.safetensors (use_lora is true)`);
       const f = SafetensorsFile.parse(await store.readFile(folder, 'adapter_model.safetensors'), `${where}/adapter_model.safetensors`);
-      for (const m of vit.lora.values()) {
-        const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
-        if (!f.has(`${k}.lora_A.weight`)) throw new TrainError(`${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`);
-        vit.gpu.write(m.A, f.f32(`${k}.lora_A.weight`));
-        vit.gpu.write(m.B, f.f32(`${k}.lora_B.weight`));
+      for (const g of vit.loras.groups) {
+        const values = new Map(g.modules.map((m) => {
+          const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
+          if (!f.has(`${k}.lora_A.weight`)) throw new TrainError(`${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`);
+          const r = f.info(`${k}.lora_A.weight`).shape[0];
+          if (r !== m.r) {
+            throw new TrainError(
+              `resume_from_checkpoint ${where}: it was trained with lora_r ${r}, the config says lora_r ${m.r}; ` +
+                'resuming needs the LoRA settings it was saved with (set lora_r back, or start a new run in another output_dir)',
+            );
+          }
+          return [m.role, { A: finite(f, `${k}.lora_A.weight`), B: finite(f, `${k}.lora_B.weight`) }];
+        }));
+        vit.loras.writeGroup(g, values);
       }
     } else {
       if (!(await store.hasFile(folder, 'model.safetensors'))) throw new TrainError(`${where}: no model.safetensors (use_lora is false)`);
@@ -190,10 +213,10 @@ export class Trainer {
       const prefix = new Float32Array((1 + vit.spec.registers) * C);
       for (const t of expectedTensors(vit.spec)) {
         if (!f.has(t.key)) continue;
-        const data = f.f32(t.key);
+        const data = finite(f, t.key);
         if (t.role === 'cls') prefix.set(data, 0);
         else if (t.role === 'reg') prefix.set(data, C);
-        else if (vit.w.has(t.role)) vit.gpu.write(vit.w.get(t.role)!, data);
+        else vit.writeWeight(t.role, data);
       }
       vit.gpu.write(vit.w.get('prefix')!, prefix);
     }
@@ -243,7 +266,6 @@ export class Trainer {
       model: c.model_name ?? '', steps: 0, total_steps: total, epochs_done: 0, stopped_early: false,
       log: [], epochs: [], skipped_images: [...(o.unreadable ?? [])], final: { loss: null, seconds: 0, checkpoint: null },
     };
-    await o.store.writeFile('train_config.yaml', new TextEncoder().encode(toYaml(c)));
 
     let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: c.seed, stepsPerEpoch, numRecords: N };
     if (o.resume) {
@@ -268,8 +290,17 @@ export class Trainer {
           /* a damaged results file is rewritten from here on */
         }
       }
+      if (state.step >= total) {
+        throw new TrainError(
+          `resume_from_checkpoint ${o.resume.store.where}/${folder}: that run is complete (step ${state.step} of ${total}); nothing was changed. ` +
+            `To train longer, raise ${c.max_steps > 0 ? `max_steps (now ${c.max_steps})` : `epochs (now ${c.epochs})`}; to train again from the start, use another output_dir`,
+        );
+      }
+      this.results.final.checkpoint = folder;
       this.emit({ kind: 'info', message: `resumed from ${folder} at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch})` });
     }
+    // Written only once the resume checks passed: a refused resume changes nothing in output_dir.
+    await o.store.writeFile('train_config.yaml', new TextEncoder().encode(toYaml(c)));
 
     const save = async (name: string) => {
       const s: TrainerState = { ...state, seed: c.seed, stepsPerEpoch, numRecords: N };
@@ -285,6 +316,25 @@ export class Trainer {
       this.emit({ kind: 'checkpoint', name, step: state.step });
     };
 
+    /** Results on disk; when that fails (a full disk), keep the steps since the last checkpoint if possible, then stop. */
+    const writeResultsOrStop = async () => {
+      try {
+        await this.writeResults();
+      } catch (e) {
+        const before = this.results.final.checkpoint;
+        let saved: string;
+        try {
+          await save(`checkpoint-step-${state.step}`);
+          saved = `saved checkpoint-step-${state.step} before stopping`;
+        } catch (e2) {
+          saved = `could not save a checkpoint either (${(e2 as Error).message})` + (before ? '' : '; no checkpoint was saved in this run');
+        }
+        throw new TrainError(`${(e as Error).message}; ${saved}; training stopped at step ${state.step}: make room, then resume with resume_from_checkpoint: latest`);
+      }
+    };
+
+    const health = new TrainingHealth(c, () => this.results.final.checkpoint);
+    let gradNorm = 0;
     let imagesDone = 0;
     const tRun = performance.now();
     const startStep = state.step;
@@ -310,11 +360,15 @@ export class Trainer {
           const lossBuf = this.step.run(batch, dropSeed, ropeScale);
           this.opt.update(lr);
           const [loss] = await gpu.read(lossBuf, 1);
-          if (!Number.isFinite(loss)) throw new TrainError(`loss is ${loss} at step ${state.step + 1}; lower learning_rate or check the data`);
+          gradNorm = Math.sqrt((await gpu.read(this.opt.sumSq, 1))[0]);
+          const warning = health.observe(state.step + 1, loss, gradNorm, batch.B);
+          if (warning) this.emit({ kind: 'info', message: warning });
           lastLoss = loss;
           epochLoss += loss;
           epochSteps++;
           imagesDone += 2 * batch.B;
+        } else if (batchIds(b).length < 2) {
+          this.emit({ kind: 'info', message: `step ${state.step + 1}: the last batch of epoch ${epoch + 1} has 1 pair (${N} pairs in batches of ${B}); skipped, as in-batch negatives need 2` });
         } else {
           this.emit({ kind: 'info', message: `step ${state.step + 1}: fewer than 2 readable pairs in the batch; skipped` });
         }
@@ -325,12 +379,11 @@ export class Trainer {
         const eta = (el / Math.max(1, state.step - startStep)) * stepsLeft;
         this.emit({ kind: 'step', step: state.step, totalSteps: total, epoch, loss: lastLoss ?? NaN, lr, imagesPerSec: ips, etaSec: eta });
         if (state.step % c.logging_steps === 0 || state.step === total) {
-          const gradNorm = Math.sqrt((await gpu.read(this.opt.sumSq, 1))[0]);
           const row = { step: state.step, epoch: epoch + 1, loss: lastLoss ?? NaN, lr, grad_norm: gradNorm, images_per_s: ips };
           this.results.log.push(row);
           this.results.steps = state.step;
           this.emit({ kind: 'log', step: state.step, totalSteps: total, epoch, loss: row.loss, lr, gradNorm, imagesPerSec: ips, etaSec: eta });
-          await this.writeResults();
+          await writeResultsOrStop();
         }
         if (c.save_steps > 0 && state.step % c.save_steps === 0) await save(`checkpoint-step-${state.step}`);
         if (o.signal?.aborted) {
@@ -355,7 +408,7 @@ export class Trainer {
         this.results.epochs_done = epoch + 1;
         this.emit({ kind: 'epoch', epoch: epoch + 1, meanLoss, validation });
         await save(`checkpoint-epoch-${epoch + 1}`);
-        await this.writeResults();
+        await writeResultsOrStop();
       }
     }
     this.results.steps = state.step;

@@ -33,10 +33,18 @@ export function splitProblem(p: string, lines: Map<string, number>): ConfigCheck
   return { line, key, message };
 }
 
+/** lr=0 trains nothing; the command line reads it as evaluate-only, the app has an Evaluate step. */
+function checkLearningRate(config: TrainConfig): void {
+  if (config.learning_rate === 0) {
+    throw new ConfigError('learning_rate: 0 trains nothing (on the command line lr=0 means "evaluate only"); use the Evaluate step to evaluate a model');
+  }
+}
+
 /** Checks the text; `config` is the parsed config when it is valid. */
 export function checkConfigYaml(yaml: string): Omit<ConfigCheck, 'run'> & { config: TrainConfig | null } {
   try {
     const { config, notes } = parseTrainConfigYaml(yaml, CONFIG_FILE);
+    checkLearningRate(config);
     return { ok: true, problems: [], notes, config };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;

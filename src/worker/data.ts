@@ -18,7 +18,7 @@
 import { loadPairDataset, type PairRecord } from '../data/datasets';
 import { decodeImageBytes } from '../data/decode-browser';
 import type { RgbImage } from '../data/image';
-import { readEbayList, type EbayRecord } from '../data/sop';
+import { readEbayList, uniqueEbayRecords, type EbayRecord } from '../data/sop';
 import { basename, dirname, existingFiles, joinPath, type DataSource } from '../data/source';
 import { pathListSource } from '../data/source-browser';
 import type { DatasetInfo, PageFileReader, SampleImage } from './protocol';
@@ -149,9 +149,11 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   let valDataPath: string | null = null;
   if (sopTest) {
     say(`Reading ${name}: ${plural(sopTest.length, 'evaluation image')} listed in Ebay_test.txt; looking for them…`);
-    const present = await existingFiles(source, sopTest.map((r) => r.path));
-    const kept = sopTest.filter((r) => present.has(r.path));
-    if (kept.length < sopTest.length) problems.push(`Ebay_test.txt: ${plural(sopTest.length - kept.length, 'listed image')} missing (left out of evaluation)`);
+    const unique = uniqueEbayRecords(sopTest, `${name}/Ebay_test.txt`);
+    if (unique.repeats) problems.push(`Ebay_test.txt: ${plural(unique.repeats, 'repeated image path')} removed (each image is searched once; a repeat would find itself)`);
+    const present = await existingFiles(source, unique.records.map((r) => r.path));
+    const kept = unique.records.filter((r) => present.has(r.path));
+    if (kept.length < unique.records.length) problems.push(`Ebay_test.txt: ${plural(unique.records.length - kept.length, 'listed image')} missing (left out of evaluation)`);
     const classes = new Set(kept.map((r) => r.classId)).size;
     split = {
       protocol: 'sop',

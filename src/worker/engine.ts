@@ -20,7 +20,7 @@
 import * as Comlink from 'comlink';
 import { createStore, del, get, set } from 'idb-keyval';
 import { checkReadyToTrain, ConfigError, parseTrainConfigYaml, type TrainConfig } from '../config';
-import { loadPairDataset, validateImages } from '../data/datasets';
+import { loadPairDataset, requireRecords, validateImages } from '../data/datasets';
 import { decodeImageBlob, decodeImageBytes } from '../data/decode-browser';
 import { directorySource, fileListSource } from '../data/source-browser';
 import { existingFiles, type DataSource } from '../data/source';
@@ -371,8 +371,10 @@ export class Engine {
       if (config.val_data_path) config.val_data_path = await this.resolve(data, 'val_data_path', config.val_data_path, false, send);
       checkReadyToTrain(config);
 
-      const ds = await loadPairDataset(data.source, { dataPath: config.data_path!, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+      const dataOpts = { imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed, allowOutsideRoot: config.allow_absolute_paths };
+      const ds = await loadPairDataset(data.source, { dataPath: config.data_path!, ...dataOpts });
       for (const p of ds.problems) send({ kind: 'info', message: `data: ${p}` });
+      requireRecords(ds, config.data_path!);
       let records = ds.records;
       const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
       const found = await existingFiles(data.source, paths);
@@ -394,7 +396,8 @@ export class Engine {
       const load = (p: string) => loadImage(data.source, p);
       let validate = null;
       if (config.val_data_path) {
-        const val = await loadPairDataset(data.source, { dataPath: config.val_data_path, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+        const val = await loadPairDataset(data.source, { dataPath: config.val_data_path, ...dataOpts });
+        requireRecords(val, config.val_data_path);
         validate = (vit: Parameters<typeof validateJsonl>[0], pp: Parameters<typeof validateJsonl>[1]) =>
           validateJsonl(vit, pp, val.records, load, { batchSize: config.eval_batch_size ?? config.batch_size });
       }

@@ -7,7 +7,7 @@
  */
 import { outputSize, preprocessorFromConfig } from '../data/preprocess';
 import type { ModelCache, ModelManifest } from '../hub/cache';
-import { loadCheckpoint, type FileSource, type LoadedCheckpoint } from '../model/load';
+import { loadCheckpoint, WEIGHT_FILES, type FileSource, type LoadedCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter, modulePaths, type Adapter } from '../model/lora';
 import type { CheckpointStore } from '../train/checkpoint';
 import { DEMO_MODEL_ID } from './presets';
@@ -92,9 +92,9 @@ export async function checkpointModel(base: LoadedCheckpoint, store: CheckpointS
     const adapter = await loadAdapter(src);
     return { ck: { ...base, weights: mergedWeights(base, adapter) }, lora: true, adapter };
   }
-  if (await src.exists('model.safetensors')) {
+  if ((await Promise.all(WEIGHT_FILES.map((f) => src.exists(f)))).some(Boolean)) {
     const ck = await loadCheckpoint(src);
     return { ck: { ...ck, preprocessor: ck.preprocessor ?? base.preprocessor }, lora: false, adapter: null };
   }
-  throw new Error(`${src.where}: neither adapter_model.safetensors nor model.safetensors; not a checkpoint`);
+  throw new Error(`${src.where}: neither adapter_config.json nor model weights (${WEIGHT_FILES.join(', ')}); not a checkpoint`);
 }

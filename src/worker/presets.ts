@@ -3,6 +3,7 @@
  * config pasted from vembed-factory works in the same editor). Plain data: the page imports it
  * directly.
  */
+import { HUB_PRESETS } from '../hub/known-models';
 import type { ConfigPreset } from './protocol';
 
 /** The bundled demo model's id in the model cache (IndexedDB), and its model_name. */
@@ -10,10 +11,7 @@ export const DEMO_MODEL_ID = 'vembed/demo-dinov3-tiny';
 
 export const MODEL_PRESETS: { label: string; id: string }[] = [
   { label: 'Demo model (bundled)', id: DEMO_MODEL_ID },
-  { label: 'DINOv3 ViT-S/16 (gated: needs a token)', id: 'facebook/dinov3-vits16-pretrain-lvd1689m' },
-  { label: 'DINOv3 ViT-B/16 (gated: needs a token)', id: 'facebook/dinov3-vitb16-pretrain-lvd1689m' },
-  { label: 'DINOv2 small', id: 'facebook/dinov2-small' },
-  { label: 'DINOv2 base', id: 'facebook/dinov2-base' },
+  ...HUB_PRESETS,
 ];
 
 export const CONFIG_PRESETS: ConfigPreset[] = [

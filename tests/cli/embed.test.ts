@@ -63,7 +63,8 @@ test('embeds a folder of images, skipping and reporting broken ones', async () =
 });
 
 test('a path that is neither a folder nor a hub id is refused', async () => {
-  const r = await run(process.execPath, ['bin/vembed.mjs', 'embed', '--model', 'no/such/dir', '--images', IMG, '--output', '/tmp/x']).catch((e) => e);
+  const out = join(mkdtempSync(join(tmpdir(), 'vembed-embed-')), 'x.safetensors');
+  const r = await run(process.execPath, ['bin/vembed.mjs', 'embed', '--model', 'no/such/dir', '--images', IMG, '--output', out]).catch((e) => e);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/--model no\/such\/dir: no such folder, and not a hub id of the form owner\/name/);
 });

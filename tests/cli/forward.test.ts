@@ -37,6 +37,12 @@ describe('vembed forward', () => {
     const output = join(dir, 'out.safetensors');
     const r = await vembed('forward', '--model', `${FIX}/dinov2-tiny`, '--input', input, '--output', output);
     expect(r.stderr).toMatch(/WebGPU: /);
+    // On the SwiftShader fallback (CI) the line says so, followed once by how to get the GPU used.
+    if (/software fallback/.test(r.stderr)) {
+      expect(r.stderr).toMatch(/slow CPU fallback \(SwiftShader\)[^\n]*\n  To use the GPU instead: /);
+      expect(r.stderr.match(/To use the GPU instead/g)).toHaveLength(1);
+      expect(r.stderr).toMatch(/vulkaninfo --summary/);
+    }
     expect(r.code).toBe(0);
     const out = SafetensorsFile.parse(readFileSync(output), output);
     expect(out.metadata).toEqual({ format: 'pt' });

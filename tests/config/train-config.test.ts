@@ -56,9 +56,11 @@ describe('defaults', () => {
       data_path: null,
       val_data_path: null,
       image_root: null,
+      allow_absolute_paths: false,
       column_mapping: null,
       validate_data: false,
       output_dir: 'output',
+      overwrite_output_dir: false,
       epochs: 3,
       max_steps: -1,
       batch_size: 32,
@@ -84,6 +86,8 @@ describe('defaults', () => {
       use_rslora: false,
       use_gradient_cache: true,
       gradient_cache_chunk_size: 8,
+      fp16: false,
+      bf16: false,
       logging_steps: 10,
       save_steps: 0,
       eval_steps: 0,
@@ -169,11 +173,12 @@ describe('vembed-factory YAML', () => {
       learning_rate: 2e-5, // from `lr`
       use_gradient_cache: false, // defaults.yaml says false
       gradient_cache_chunk_size: 8,
+      fp16: true, // defaults.yaml asks for mixed precision: f16 storage here
+      overwrite_output_dir: true, // Hugging Face's key, read here (see schema.ts)
     });
     // topk_tokens appears twice with the same value: no note for that.
     expect(notes).toMatchInlineSnapshot(`
       [
-        "config.yaml:13: overwrite_output_dir: true is ignored here: vembed-factory's trainer does not read it either",
         "config.yaml:16: save_strategy: "epoch" is ignored here: vembed-factory's trainer does not read it either; checkpoints follow save_steps there and here",
         "config.yaml:24: max_seq_length: 128 is ignored here: a text tokenizer length; this trainer has no text encoder",
         "config.yaml:25: max_image_size: 224 is ignored here: vembed-factory's trainer does not read it either; the input size comes from the model's preprocessor_config.json",
@@ -183,7 +188,6 @@ describe('vembed-factory YAML', () => {
         "config.yaml:31: persistent_workers: true is ignored here: a PyTorch DataLoader setting; images are decoded by this trainer",
         "config.yaml:32: enable_image_cache: false is ignored here: vembed-factory's in-memory PIL image cache",
         "config.yaml:36: skip_invalid_records: true is ignored here: vembed-factory's loader skips records with missing fields; here record checks follow validate_data and the data loader",
-        "config.yaml:49: fp16: true is ignored here: PyTorch mixed precision; this trainer computes in f32",
         "config.yaml:59: encoder_mode: "auto" is ignored here: vembed-factory's collator choice; the family (DINOv3 or DINOv2) is read from the model's config.json here",
         "config.yaml:79: mrl_dims: [768,512,256,128] is ignored here: used only with use_mrl: true, which is not supported here",
         "config.yaml:80: mrl_weights: [1,1,1,1] is ignored here: used only with use_mrl: true, which is not supported here",
@@ -258,9 +262,9 @@ describe('errors name the key, the value and what is allowed', () => {
   test('wrong type', () => {
     expect(problems('epochs: ten\nuse_lora: maybe\nbatch_size: 2.5\noutput_dir: [a, b]\ncolumn_mapping: img\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: epochs: "ten" is not allowed; expected an integer >= 1 (default 3)",
+        "config.yaml:1: epochs: "ten" is not allowed; expected an integer in [1, 1000000] (default 3)",
         "config.yaml:2: use_lora: "maybe" is not allowed; expected true or false (default false)",
-        "config.yaml:3: batch_size: 2.5 is not allowed; expected an integer >= 1 (default 32)",
+        "config.yaml:3: batch_size: 2.5 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
         "config.yaml:4: output_dir: ["a","b"] is not allowed; expected a non-empty string (default "output")",
         "config.yaml:5: column_mapping: "img" is not allowed; expected a mapping with keys among query_image, positive, negatives, label, query or null (default null)",
       ]
@@ -270,9 +274,9 @@ describe('errors name the key, the value and what is allowed', () => {
   test('out of range', () => {
     expect(problems('epochs: 0\nbatch_size: -1\nlearning_rate: -1.0e-4\nwarmup_ratio: 1.5\nlora_dropout: 1\nmax_grad_norm: -1\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: epochs: 0 is not allowed; expected an integer >= 1 (default 3)",
-        "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 1 (default 32)",
-        "config.yaml:3: learning_rate: -0.0001 is not allowed; expected a number > 0 (default 0.00002)",
+        "config.yaml:1: epochs: 0 is not allowed; expected an integer in [1, 1000000] (default 3)",
+        "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
+        "config.yaml:3: learning_rate: -0.0001 is not allowed; expected a number >= 0 (default 0.00002)",
         "config.yaml:4: warmup_ratio: 1.5 is not allowed; expected a number in [0, 1] (default 0.1)",
         "config.yaml:5: lora_dropout: 1 is not allowed; expected a number in [0, 1) (default 0.05)",
         "config.yaml:6: max_grad_norm: -1 is not allowed; expected a number >= 0 (default 1)",
@@ -280,7 +284,7 @@ describe('errors name the key, the value and what is allowed', () => {
     `);
     expect(problems('lr: -2.0e-5\n')).toMatchInlineSnapshot(`
       [
-        "config.yaml:1: lr: -0.00002 is not allowed; expected a number > 0 (default 0.00002)",
+        "config.yaml:1: lr: -0.00002 is not allowed; expected a number >= 0 (default 0.00002)",
       ]
     `);
   });
@@ -411,12 +415,9 @@ describe('--config_override key=value', () => {
       val_data_path: null,
       model_name: '123',
       output_dir: 'runs/a b',
+      fp16: false,
     });
-    expect(notes).toMatchInlineSnapshot(`
-      [
-        "--config_override fp16=false: fp16: false is ignored here: PyTorch mixed precision; this trainer computes in f32",
-      ]
-    `);
+    expect(notes).toEqual([]);
   });
 
   test('an override replaces the file value under either spelling; a later override wins', () => {
@@ -437,8 +438,8 @@ describe('--config_override key=value', () => {
     `);
     expect(problems('', ['epochs=abc', 'batch_size=0'])).toMatchInlineSnapshot(`
       [
-        "--config_override epochs=abc: epochs: "abc" is not allowed; expected an integer >= 1 (default 3)",
-        "--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 1 (default 32)",
+        "--config_override epochs=abc: epochs: "abc" is not allowed; expected an integer in [1, 1000000] (default 3)",
+        "--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
       ]
     `);
     expect(problems('', ['lr=1e-4', 'learning_rate=2e-4'])).toMatchInlineSnapshot(`
@@ -457,7 +458,7 @@ describe('--config_override key=value', () => {
     const base = parse(dinov3Example).config;
     const { config } = applyOverrides(base, ['batch_size=64', 'use_lora=false']);
     expect(config).toEqual({ ...base, batch_size: 64, use_lora: false });
-    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow('--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 1 (default 32)');
+    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow('--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)');
   });
 
   test('validateTrainConfig checks a plain object the same way', () => {
@@ -501,9 +502,11 @@ describe('toYaml', () => {
       data_path: data/stanford_online_products/train.jsonl
       val_data_path: data/stanford_online_products/val.jsonl
       image_root: data/stanford_online_products
+      allow_absolute_paths: false
       column_mapping: null
       validate_data: false
       output_dir: experiments/output_sop_dinov3_i2i
+      overwrite_output_dir: false
       epochs: 10
       max_steps: -1
       batch_size: 128
@@ -529,6 +532,8 @@ describe('toYaml', () => {
       use_rslora: false
       use_gradient_cache: true
       gradient_cache_chunk_size: 8
+      fp16: false
+      bf16: false
       logging_steps: 10
       save_steps: 500
       eval_steps: 0

@@ -58,7 +58,7 @@ describe('jsonl', () => {
         '{"query_image": "c/1.jpg", "positive": "c/2.jpg", "id": 7, "negatives": ["x.jpg"]}\n' +
         '{"query_image": "d/1.jpg", "positive": "d/2.jpg"}\n   \n',
     });
-    const ds = await loadPairDataset(nodeSource(d), { dataPath: 'data/train.jsonl', imageRoot: 'images/' });
+    const ds = await loadPairDataset(nodeSource(d), { dataPath: 'data/train.jsonl', imageRoot: 'images/', allowOutsideRoot: true });
     expect(ds).toEqual({
       format: 'jsonl',
       records: [

@@ -223,7 +223,7 @@ describe('prepare sop', () => {
     expect(await errorOf(() => prepare(['sop', '--root', root, '--val_from_train', '1.5']))).toMatch(/^--val_from_train 1.5: expected a fraction between 0 and 1 \(exclusive\)/);
     expect(await errorOf(() => prepare(['sop', '--root', root, '--seed', 'abc']))).toMatch(/^--seed abc: expected a non-negative integer/);
     expect(await errorOf(() => prepare(['sop']))).toMatch(/^missing --root/);
-    expect(await errorOf(() => prepare(['cub', '--root', root]))).toMatch(/^unknown dataset "cub" \(known: sop\)/);
+    expect(await errorOf(() => prepare(['cub', '--root', root]))).toMatch(/^unknown dataset "cub" \(known: sop, sop_i2i\)/);
     expect(await errorOf(() => prepare(['sop', '--root', join(root, 'bicycle_final')]), root)).toMatchInlineSnapshot(`"<root>/bicycle_final: no Ebay_train.txt (not a Stanford Online Products folder?)"`);
     rmSync(join(root, 'Ebay_test.txt'));
     expect(await errorOf(() => prepare(['sop', '--root', root]), root)).toMatchInlineSnapshot(`"<root>: no Ebay_test.txt (needed for the validation split; or hold out training classes with --val_from_train)"`);

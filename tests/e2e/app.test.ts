@@ -10,7 +10,9 @@
  * Long tasks on the main thread are recorded with PerformanceObservers (Long Tasks, and Long
  * Animation Frames for what ran in them) while training runs: none of the app's may exceed
  * 200 ms (test-results/app/long-tasks.json has them all). More tests: a model from a local hub
- * stand-in (progress, cancel, resume with Range, the cached list, delete); a full disk (a real
+ * stand-in (progress, cancel, resume with Range, the cached list, delete); a hub endpoint given by
+ * the page link (?hub_endpoint=) that gets the access token only once the user ticks the box
+ * naming it; a full disk (a real
  * small quota through the DevTools protocol) stops training with a clear message; Chromium
  * without WebGPU gets the page that says what is needed. Screenshots of every step go to
  * test-results/app/ (01-loaded.png ... 16-storage-full.png).
@@ -162,6 +164,18 @@ test('the app end to end with the demo: data, model, config, train/pause/resume/
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
   await expect.poll(() => page.locator('#gpu-chip').textContent()).toMatch(/swiftshader/i);
+  // SwiftShader is a fallback adapter: before any training the page says so, next to the Train
+  // button and in the Model section, with how to get the GPU used.
+  for (const id of ['#train-fallback', '#model-fallback']) {
+    const notice = page.locator(id);
+    expect(await notice.isVisible(), id).toBe(true);
+    const text = await notice.textContent();
+    expect(text).toMatch(/software adapter \(SwiftShader\)/);
+    expect(text).toMatch(/hardware acceleration/);
+    expect(text).toMatch(/--enable-features=Vulkan/);
+    expect(text).toMatch(/chrome:\/\/gpu/);
+  }
+  expect(await page.getByRole('note', { name: 'Software GPU adapter' }).count()).toBe(2);
   await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   for (const name of ['Choose dataset folder', 'Load model', 'Start training', 'Pause training', 'Resume training', 'Evaluate', 'Search by image', 'Export adapter']) {
     expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(1);
@@ -419,6 +433,51 @@ test('model from a hub: download progress, cancel, resume with Range, cached lis
   } finally {
     await context.close();
     await hub.close();
+  }
+});
+
+test('a hub endpoint from the page link gets the access token only after the user ticks the box naming it', { timeout: 90_000 }, async () => {
+  const files = fixtureFiles();
+  const hostile = new HubServer(); // another origin than the app's, named by a crafted link
+  hostile.addRepo('org/public', files);
+  hostile.addRepo('org/gated', files);
+  await hostile.start();
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const page = await context.newPage();
+    const errors = watch(page);
+    await page.goto(`${url}?hub_endpoint=${encodeURIComponent(hostile.url)}`, { waitUntil: 'load' });
+    await page.waitForSelector('body[data-ready=true]', { timeout: 60_000 });
+    const load = async (id: string, token: string) => {
+      await page.getByRole('textbox', { name: 'Hub model id' }).fill(id);
+      await page.locator('#model-token').fill(token);
+      await page.getByRole('button', { name: 'Load model' }).click();
+    };
+    // A token typed while the endpoint came from the link: nothing is sent, not even a request.
+    await load('org/gated', 'hf_secret_token');
+    await expect.poll(async () => hostile.log.length > 0 || (await page.locator('#model-error').isVisible()), { timeout: 30_000 }).toBe(true);
+    expect(hostile.log.filter((r) => r.auth !== null)).toEqual([]); // the token never left
+    expect(hostile.log).toEqual([]);
+    expect(await page.locator('#model-error').textContent()).toContain(`Your access token was not sent anywhere: this page's link names the hub mirror ${hostile.url}`);
+    const box = page.getByRole('checkbox', { name: /Send my access token to/ });
+    expect(await page.locator('#model-endpoint-name').textContent()).toBe(hostile.url);
+    expect(await box.isChecked()).toBe(false);
+    // Without a token the download goes ahead (nothing secret is sent)...
+    await load('org/public', '');
+    await expect.poll(() => page.locator('#model-info').textContent(), { timeout: 30_000 }).toContain('Loaded org/public');
+    expect(hostile.log.length).toBeGreaterThan(0);
+    expect(hostile.log.every((r) => r.auth === null)).toBe(true);
+    // ...and once the user ticks the box naming the endpoint, the token goes there.
+    await box.check();
+    await load('org/gated', 'hf_secret_token');
+    await expect.poll(() => page.locator('#model-info').textContent(), { timeout: 30_000 }).toContain('Loaded org/gated');
+    const gets = hostile.log.filter((r) => r.repo === 'org/gated' && r.method === 'GET');
+    expect(gets.length).toBeGreaterThan(0);
+    expect(gets.every((r) => r.auth === 'Bearer hf_secret_token')).toBe(true);
+    expect(errors.filter((e) => !e.includes('ERR_'))).toEqual([]);
+  } finally {
+    await context.close();
+    await hostile.close();
   }
 });
 

@@ -4,9 +4,10 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { packParams } from '../../src/gpu/device';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
+import { colsum } from '../../src/ops/matmul';
 import { nodeGpu } from '../helpers/node-gpu';
 
 afterAll(async () => (await nodeGpu()).destroy());
@@ -30,9 +31,32 @@ describe('adapter', () => {
   test('falls back to SwiftShader by itself and says it is a slow CPU fallback', async () => {
     const lines: string[] = [];
     const gpu = await requestNodeGpu({ prefer: 'swiftshader', log: (l) => lines.push(l) });
+    const again = await requestNodeGpu({ prefer: 'swiftshader', log: (l) => lines.push(l) });
     try {
       expect(gpu.report.isFallback).toBe(true);
-      expect(lines.join('\n')).toMatch(/slow CPU fallback \(SwiftShader\)/);
+      const text = lines.join('\n');
+      expect(text).toMatch(/slow CPU fallback \(SwiftShader\)\n  To use the GPU instead: /);
+      expect(text).toMatch(/libvulkan1/);
+      expect(text).toMatch(/VK_DRIVER_FILES/);
+      // Two devices, two adapter lines, the how-to once.
+      expect(text.match(/slow CPU fallback/g)).toHaveLength(2);
+      expect(text.match(/To use the GPU instead/g)).toHaveLength(1);
+    } finally {
+      gpu.destroy();
+      again.destroy();
+    }
+  });
+
+  test('unsafeFeatures: Dawn toggles for experimental features, extra features requested when offered', async () => {
+    let adapter: GPUAdapter | null = null;
+    const gpu = await requestNodeGpu({ unsafeFeatures: true, onAdapter: (a) => (adapter = a) });
+    try {
+      expect(adapter).not.toBeNull();
+      const offered = [...adapter!.features];
+      for (const f of EXTRA_FEATURES) expect(gpu.hasFeature(f), f).toBe(offered.includes(f));
+      // The adapter's other properties pass through the wrapper that adds the features.
+      expect(gpu.report.limits.maxStorageBufferBindingSize).toBe(adapter!.limits.maxStorageBufferBindingSize);
+      expect(UNSAFE_FEATURE_TOGGLES).toContain('vulkan_enable_f16_on_nvidia');
     } finally {
       gpu.destroy();
     }
@@ -42,8 +66,14 @@ describe('adapter', () => {
 describe('shaders and pipelines', () => {
   test('every shader under shaders/ is registered and compiles', async () => {
     const gpu = await nodeGpu();
-    expect(shaderNames()).toContain('ops/matmul');
-    for (const name of shaderNames()) {
+    expect(shaderNames()).toContain('ops/colsum');
+    // common/ holds pieces that compile inside the shaders including them (their Params, bindings)
+    const common = shaderNames().filter((n) => n.startsWith('common/'));
+    const kernels = shaderNames().filter((n) => !n.startsWith('common/') && !n.startsWith('gen/'));
+    for (const c of common) {
+      expect(kernels.some((k) => shaderSource(k).includes(shaderSource(c).trim().split('\n').slice(-1)[0])), `${c} is included somewhere`).toBe(true);
+    }
+    for (const name of kernels) {
       const mod = gpu.device.createShaderModule({ code: shaderSource(name) });
       const info = await mod.getCompilationInfo();
       const errors = info.messages.filter((m) => m.type === 'error');
@@ -52,7 +82,7 @@ describe('shaders and pipelines', () => {
   });
 
   test('unknown shader names are an error that lists the known ones', () => {
-    expect(() => shaderSource('ops/nope')).toThrow(/unknown shader "ops\/nope" \(known: .*ops\/matmul/);
+    expect(() => shaderSource('ops/nope')).toThrow(/unknown shader "ops\/nope" \(known: .*ops\/colsum/);
   });
 
   test('pipelines are cached by shader, entry point and override constants', async () => {
@@ -98,8 +128,10 @@ describe('errors', () => {
   test('a validation error is thrown at flush, naming the op and its shapes', async () => {
     const gpu = await nodeGpu();
     const b = gpu.zeros(16);
-    linearForward(gpu, b, b, b, null, 2, 2, 2); // same buffer as output and input
-    await expect(gpu.flush()).rejects.toThrow(/GPU error in linear\.fwd op\(A\)\[2,2\] op\(B\)\[2,2\]ᵀ -> C\[2,2\]/);
+    colsum(gpu, b, b, 2, 2); // same buffer as output and input
+    await expect(gpu.flush()).rejects.toThrow(/GPU error in colsum x\[2,2\] -> out\[2\]/);
+    // a matmul refuses an output that is one of its operands before recording anything
+    expect(() => linearForward(gpu, b, b, b, null, 2, 2, 2)).toThrow(/linear\.fwd: the output C is also an operand/);
     // The error is reported once; the device keeps working.
     const x = gpu.upload(new Float32Array([1, 2, 3, 4]));
     const w = gpu.upload(new Float32Array([1, 0, 0, 1]));

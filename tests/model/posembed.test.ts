@@ -1,4 +1,4 @@
-/** DINOv2 position-table resize: PyTorch bicubic taps and weights (spec §2.4 reference values). */
+/** DINOv2 position-table resize: PyTorch bicubic taps and weights (docs/model.md#position-table reference values). */
 import { expect, test } from 'vitest';
 import { bicubicTaps, positionInterpMatrix } from '../../src/model/posembed';
 

@@ -8,6 +8,7 @@ import type { Gpu } from '../../src/gpu/device';
 import { layernormBackward, layernormForward } from '../../src/ops/layernorm';
 import type { RowVariant } from '../../src/ops/support';
 import * as ref from '../../src/ref/layernorm';
+import { readF16, zerosF16 } from '../../src/gpu/f16';
 import { Rng, randomArray } from '../../src/util/random';
 import { checkGradFD, dotLoss, expectClose, f32, sampleIndices, type Tol } from '../helpers/check';
 import type { GpuCase, RefCase } from '../helpers/cases';
@@ -82,22 +83,23 @@ async function lnCase(
 
   gpu.variants.set('layernorm', variant);
   const gx = gpu.upload(f32(x)), gw = gpu.upload(f32(w)), gb = gpu.upload(f32(b));
-  const gy = gpu.zeros(N * C), gm = gpu.zeros(N), gr = gpu.zeros(N);
+  const gy = gpu.zeros(N * C), gst = gpu.zeros(2 * N);
   const gdy = gpu.upload(f32(dy)), gdx = gpu.upload(f32(dx0));
   const gdw = gpu.upload(f32(dw0)), gdb = gpu.upload(f32(db0));
   try {
-    layernormForward(gpu, gy, gm, gr, gx, gw, gb, N, C, eps);
-    layernormBackward(gpu, gdx, gdw, gdb, gdy, gx, gw, gm, gr, N, C);
+    layernormForward(gpu, gy, gst, gx, gw, gb, N, C, eps);
+    layernormBackward(gpu, gdx, gdw, gdb, gdy, gx, gw, gst, N, C);
     const s = `[${variant}] ${kind} N=${N} C=${C} eps=${eps}`;
+    const st = await gpu.read(gst);
     expectClose(await gpu.read(gy), yRef, tol.out, `layernorm.fwd out ${s}`);
-    expectClose(await gpu.read(gm), mRef, tol.mean, `layernorm.fwd mean ${s}`);
-    expectClose(await gpu.read(gr), rRef, tol.rstd, `layernorm.fwd rstd ${s}`);
+    expectClose(st.filter((_, i) => i % 2 === 0), mRef, tol.mean, `layernorm.fwd mean ${s}`);
+    expectClose(st.filter((_, i) => i % 2 === 1), rRef, tol.rstd, `layernorm.fwd rstd ${s}`);
     expectClose(await gpu.read(gdx), dxRef, tol.dinp, `layernorm.bwd dinp ${s}`);
     expectClose(await gpu.read(gdw), dwRef, tol.dweight, `layernorm.bwd dweight ${s}`);
     expectClose(await gpu.read(gdb), dbRef, tol.dbias, `layernorm.bwd dbias ${s}`);
   } finally {
     gpu.variants.delete('layernorm');
-    for (const buf of [gx, gw, gb, gy, gm, gr, gdy, gdx, gdw, gdb]) buf.destroy();
+    for (const buf of [gx, gw, gb, gy, gst, gdy, gdx, gdw, gdb]) buf.destroy();
   }
 }
 
@@ -138,19 +140,77 @@ gpuCases.push(
       const dx = new Float64Array(N * C), dw = new Float64Array(C), db = new Float64Array(C);
       ref.layernormBackward(dx, dw, db, dy, x, w, m, r, N, C);
       const gx = gpu.upload(f32(x)), gw = gpu.upload(f32(w)), gb = gpu.upload(f32(b));
-      const gy = gpu.zeros(N * C), gm = gpu.zeros(N), gr = gpu.zeros(N), gdy = gpu.upload(f32(dy));
+      const gy = gpu.zeros(N * C), gst = gpu.zeros(2 * N), gdy = gpu.upload(f32(dy));
       const gdx = gpu.zeros(N * C), gdw = gpu.zeros(C), gdb = gpu.zeros(C);
-      layernormForward(gpu, gy, gm, gr, gx, gw, gb, N, C, eps);
-      layernormBackward(gpu, gdx, null, null, gdy, gx, gw, gm, gr, N, C); // LoRA: frozen LN
-      layernormBackward(gpu, null, gdw, null, gdy, gx, gw, gm, gr, N, C);
-      layernormBackward(gpu, null, null, gdb, gdy, gx, gw, gm, gr, N, C);
+      layernormForward(gpu, gy, gst, gx, gw, gb, N, C, eps);
+      layernormBackward(gpu, gdx, null, null, gdy, gx, gw, gst, N, C); // LoRA: frozen LN
+      layernormBackward(gpu, null, gdw, null, gdy, gx, gw, gst, N, C);
+      layernormBackward(gpu, null, null, gdb, gdy, gx, gw, gst, N, C);
       expectClose(await gpu.read(gdx), dx, TOL.dinp, 'dinp alone');
       expectClose(await gpu.read(gdw), dw, TOL.dweight, 'dweight alone');
       expectClose(await gpu.read(gdb), db, TOL.dbias, 'dbias alone');
-      for (const buf of [gx, gw, gb, gy, gm, gr, gdy, gdx, gdw, gdb]) buf.destroy();
+      for (const buf of [gx, gw, gb, gy, gst, gdy, gdx, gdw, gdb]) buf.destroy();
     },
   },
 );
+
+/**
+ * LayerNorm with the LoRA adapters that read its output fused in (the q|k|v group: adapters on
+ * q and v of a [N, 3C] fused linear; or one adapter, fc1-like, with a wider output), with and
+ * without dropout, vs the reference (which composes the plain pieces).
+ */
+async function lnLoraCase(gpu: Gpu, variant: RowVariant, N: number, C: number, rs: number[], outF: number, cols: number[], p: number, f16 = false): Promise<void> {
+  const rng = new Rng(N * 31 + C + rs.length);
+  const R = rs.reduce((a, b) => a + b, 0);
+  const ldy = Math.max(...cols) + outF;
+  const segs = rs.map((r, i) => {
+    const r0 = rs.slice(0, i).reduce((a, b) => a + b, 0);
+    return { r0, r1: r0 + r, scale: 2 / (i + 1), seed1: 17 + i, col0: cols[i] };
+  });
+  const dropout = p > 0 ? { p, seed0: 99, base: 3 * C } : null;
+  const x = randomArray(rng, N * C, -2, 2), w = randomArray(rng, C, 0.5, 1.5), b = randomArray(rng, C);
+  const A = randomArray(rng, R * C), B = randomArray(rng, ldy * R);
+  const dy = randomArray(rng, N * ldy), dout = randomArray(rng, N * C), dx0 = randomArray(rng, N * C);
+  const base = { A, B, R, outF, segs, dropout };
+  const y = new Float64Array(N * C), m = new Float64Array(N), r = new Float64Array(N), u = new Float64Array(N * R);
+  ref.layernormForward(y, m, r, x, w, b, N, C, 1e-5, { ...base, u });
+  const dxRef = dx0.slice(), doutRef = dout.slice(), gu = new Float64Array(N * R);
+  ref.layernormBackward(dxRef, null, null, doutRef, x, w, m, r, N, C, { ...base, dy, ldy, gu });
+
+  // the arena: some padding, A, then B
+  const offA = 5, offB = offA + R * C + 3;
+  const P = new Float64Array(offB + ldy * R);
+  P.set(A, offA);
+  P.set(B, offB);
+  gpu.variants.set('layernorm', variant);
+  const bufs = [x, w, b, P, dy, dout, dx0].map((a) => gpu.upload(f32(a)));
+  const [gx, gw, gb, gP, gdy, gdout, gdx] = bufs;
+  const gy = f16 ? zerosF16(gpu, N * C) : gpu.zeros(N * C), gst = gpu.zeros(2 * N), gu2 = gpu.zeros(N * R), ggu = gpu.zeros(N * R);
+  const lora = { P: gP, offA, offB, R, outF, segs, dropout };
+  try {
+    layernormForward(gpu, gy, gst, gx, gw, gb, N, C, 1e-5, { ...lora, u: gu2 });
+    layernormBackward(gpu, gdx, null, null, gdout, gx, gw, gst, N, C, { ...lora, dy: gdy, ldy, gu: ggu });
+    const what = `[${variant}] N=${N} C=${C} ranks ${rs} p=${p}${f16 ? ' f16 out' : ''}`;
+    const tol = { atol: 2e-5 * Math.sqrt(C), rtol: 1e-4 };
+    expectClose(f16 ? await readF16(gpu, gy) : await gpu.read(gy), y, f16 ? { atol: 1e-3, rtol: 1e-3 } : TOL.out, `layernorm.fwd+lora out ${what}`);
+    expectClose(await gpu.read(gu2), u, tol, `layernorm.fwd+lora u ${what}`);
+    expectClose(await gpu.read(ggu), gu, { atol: 2e-5 * Math.sqrt(outF), rtol: 1e-4 }, `layernorm.bwd+lora gu ${what}`);
+    expectClose(await gpu.read(gdout), doutRef, tol, `layernorm.bwd+lora dout (in place) ${what}`);
+    expectClose(await gpu.read(gdx), dxRef, { atol: 1e-4, rtol: 1e-4 }, `layernorm.bwd+lora dinp ${what}`);
+  } finally {
+    gpu.variants.delete('layernorm');
+    for (const buf of [...bufs, gy, gst, gu2, ggu]) buf.destroy();
+  }
+}
+
+for (const variant of ['row', 'wg'] as RowVariant[]) {
+  gpuCases.push(
+    { name: `layernorm+lora [${variant}] q,v adapters of a fused q|k|v, dropout`, run: (g) => lnLoraCase(g, variant, 37, 24, [4, 4], 24, [0, 48], 0.2) },
+    { name: `layernorm+lora [${variant}] q,k,v ranks 3,20,1, no dropout`, run: (g) => lnLoraCase(g, variant, 9, 40, [3, 20, 1], 40, [0, 40, 80], 0) },
+    { name: `layernorm+lora [${variant}] one adapter, wider output (fc1)`, run: (g) => lnLoraCase(g, variant, 13, 16, [8], 64, [0], 0.1) },
+    { name: `layernorm+lora [${variant}] packed-f16 output (fp16 path)`, run: (g) => lnLoraCase(g, variant, 11, 24, [4, 4], 24, [0, 48], 0.2, true) },
+  );
+}
 
 export const refCases: RefCase[] = [
   {

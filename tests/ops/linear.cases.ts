@@ -109,10 +109,13 @@ export const gpuCases: GpuCase[] = [
     run: async (gpu) => {
       const small = gpu.zeros(4);
       const x = gpu.zeros(64);
-      // W is far too small for 8x8 -> validation error or robust-access; shapes must be named.
-      linearForward(gpu, small, x, small, null, 8, 8, 8);
-      // A buffer bound twice as writable and read-only in one dispatch is a validation error.
-      await expectThrows(() => gpu.flush(), /linear\.fwd .*\[8,8\]/, 'aliasing out and weight');
+      // An output that is also an operand is refused when recorded, naming the op.
+      await expectThrows(async () => linearForward(gpu, small, x, small, null, 8, 8, 8), /linear\.fwd: the output C is also an operand/, 'aliasing out and weight');
+      // A buffer destroyed before the work runs is a GPU error at flush, naming the op and shapes.
+      const w = gpu.zeros(64);
+      w.destroy();
+      linearForward(gpu, x, gpu.zeros(64), w, null, 8, 8, 8);
+      await expectThrows(() => gpu.flush(), /linear\.fwd .*\[8,8\]/, 'destroyed weight');
       small.destroy(); x.destroy();
     },
   },

@@ -1,5 +1,5 @@
 /**
- * rope (DINOv3 2-D RoPE): tables vs the spec's reference numbers, GPU vs float64 reference on
+ * rope (DINOv3 2-D RoPE): tables vs docs/model.md#rope-reference, GPU vs float64 reference on
  * non-square grids with a 5-row prefix (CLS + 4 registers), forward-then-backward identity,
  * and the reference backward vs finite differences.
  */
@@ -94,7 +94,7 @@ export const gpuCases: GpuCase[] = [
 
 export const refCases: RefCase[] = [
   {
-    name: 'rope tables match the spec reference numbers (14x14, Dh=64, theta 100)',
+    name: 'rope tables match the docs/model.md reference numbers (14x14, Dh=64, theta 100)',
     run: () => {
       const specInvFreq = [
         1.0, 0.7498942, 0.56234133, 0.42169651, 0.31622776, 0.23713739, 0.17782794, 0.13335215,

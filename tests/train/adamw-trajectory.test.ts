@@ -55,8 +55,9 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
     for (const [p, { layer, role }] of paths) {
       const m = vit.lora.get(`layer.${layer}.${role}`)!;
       const k = `adamw.final.base_model.model.${p}`;
-      expectClose(await vit.gpu.read(m.A), fx.f32(`${k}.lora_A.weight`), { atol: 2e-3, rtol: 1e-3 }, `${k}.lora_A`);
-      expectClose(await vit.gpu.read(m.B), fx.f32(`${k}.lora_B.weight`), { atol: 2e-3, rtol: 1e-3 }, `${k}.lora_B`);
+      const { A, B } = await vit.loras.read(m);
+      expectClose(A, fx.f32(`${k}.lora_A.weight`), { atol: 2e-3, rtol: 1e-3 }, `${k}.lora_A`);
+      expectClose(B, fx.f32(`${k}.lora_B.weight`), { atol: 2e-3, rtol: 1e-3 }, `${k}.lora_B`);
     }
     step.destroy();
     opt.destroy();

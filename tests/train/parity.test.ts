@@ -61,8 +61,9 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
         const m = vit.lora.get(`layer.${layer}.${role}`);
         if (!m) continue;
         const k = `${prefix}.base_model.model.${path}`;
-        expectClose(await vit.gpu.read(m.dA!), fx.f32(`${k}.lora_A.weight`), TOL, `${k}.lora_A`);
-        expectClose(await vit.gpu.read(m.dB!), fx.f32(`${k}.lora_B.weight`), TOL, `${k}.lora_B`);
+        const d = await vit.loras.read(m, 'dP');
+        expectClose(d.A, fx.f32(`${k}.lora_A.weight`), TOL, `${k}.lora_A`);
+        expectClose(d.B, fx.f32(`${k}.lora_B.weight`), TOL, `${k}.lora_B`);
       }
     };
 
@@ -102,7 +103,7 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
           let got: Float32Array;
           if (t.role === 'cls') got = prefix.subarray(0, C);
           else if (t.role === 'reg') got = prefix.subarray(C, C + vit.spec.registers * C);
-          else got = await vit.gpu.read(vit.grads.get(t.role)!);
+          else got = (await vit.readWeight(t.role, true))!;
           expectClose(got, fx.f32(key), TOL, key);
           checked++;
         }

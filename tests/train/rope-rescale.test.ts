@@ -1,5 +1,5 @@
 /**
- * DINOv3 train-time RoPE coordinate rescale (HF training mode, spec §1.4.6): with the patch
+ * DINOv3 train-time RoPE coordinate rescale (HF training mode, docs/model.md#rope-rescale): with the patch
  * coordinates scaled by s, embeddings match the PyTorch reference with the same s
  * (tools/gen_rope_rescale_fixture.py), and a training step with s gives the same gradients
  * direct and gradient-cached (the re-forward uses the same s).
@@ -49,7 +49,7 @@ test('a rescaled step gives the same LoRA gradients direct and gradient-cached',
     vit.zeroGrads();
     const step = new TrainStep(vit, { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 }, chunk);
     step.run(batch, null, 1.37);
-    grads.push(await vit.gpu.read(m.dA!));
+    grads.push((await vit.loras.read(m, 'dP')).A);
     step.destroy();
   }
   expectClose(grads[1], grads[0], { atol: 1e-6, rtol: 1e-4 }, 'dA cached vs direct');

@@ -1,6 +1,7 @@
 """Plain-PyTorch reference for DINOv3-ViT (`dinov3_vit`) and DINOv2 (`dinov2`).
 
-Written from docs/spec (dino-models.md §1-§3, §5). State-dict keys match the Hugging Face layout
+Written from docs/model.md#dinov3, docs/model.md#rope, docs/model.md#dinov2 and docs/model.md#embeddings.
+State-dict keys match the Hugging Face layout
 (`DINOv3ViTModel` / `Dinov2Model`, no prefix), so `save_pretrained` writes files that transformers can read
 and `load_pretrained` reads HF checkpoints.
 
@@ -175,13 +176,13 @@ class LayerScale(nn.Module):
 # ================================================================================================
 
 def rope_inv_freq(head_dim: int, theta: float, dtype=torch.float32, device=None) -> torch.Tensor:
-    """inv_freq[k] = 1 / theta^(4k/Dh), k < Dh/4 (spec §1.4.1)."""
+    """inv_freq[k] = 1 / theta^(4k/Dh), k < Dh/4 (docs/model.md#rope-frequencies)."""
     e = torch.arange(0, head_dim // 4, dtype=dtype, device=device) * (4.0 / head_dim)
     return 1.0 / (theta ** e)
 
 
 def patch_center_coords(hp: int, wp: int, dtype=torch.float32, device=None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-axis normalized patch-centre coordinates in [-1, 1]: (ys [hp], xs [wp]) (spec §1.4.2)."""
+    """Per-axis normalized patch-centre coordinates in [-1, 1]: (ys [hp], xs [wp]) (docs/model.md#rope-coordinates)."""
     ys = torch.arange(0, hp, dtype=dtype, device=device) + 0.5
     xs = torch.arange(0, wp, dtype=dtype, device=device) + 0.5
     ys = 2.0 * (ys / hp) - 1.0
@@ -192,7 +193,7 @@ def patch_center_coords(hp: int, wp: int, dtype=torch.float32, device=None) -> T
 def rope_angles(hp: int, wp: int, head_dim: int, theta: float, dtype=torch.float32, device=None,
                 coord_scale: Optional[torch.Tensor] = None,
                 coord_shift: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """RoPE angles [hp*wp, head_dim] for DINOv3 2-D RoPE (spec §1.4.3).
+    """RoPE angles [hp*wp, head_dim] for DINOv3 2-D RoPE (docs/model.md#rope-channels).
 
     ang[p, a*K + k] = 2*pi * coord[p, a] * inv_freq[k] for axis a in (y, x), K = Dh/4; then the [P, Dh/2]
     block is repeated twice along channels (built with cat, not tile).

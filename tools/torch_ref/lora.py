@@ -1,6 +1,6 @@
 """Plain-PyTorch LoRA with PEFT semantics (no dependency on the `peft` package).
 
-Written from docs/spec dino-models.md §6.1 and §7. Works on the modules of `dino.py` (every linear is an
+Written from docs/model.md#lora and docs/model.md#peft-format. Works on the modules of `dino.py` (every linear is an
 `nn.Linear` under its HF name).
 
     y = x W^T + b + s * (dropout(x) A^T) B^T,   s = alpha / r   (alpha / sqrt(r) with use_rslora)

@@ -1,5 +1,6 @@
-"""Independent float64 NumPy forward for DINOv3 / DINOv2, written straight from the spec's pseudo-code
-(dino-models.md §1.3, §1.4 scalar form, §2.3, §2.4 cubic weights). Used only to cross-check dino.py.
+"""Independent float64 NumPy forward for DINOv3 / DINOv2, written straight from the pseudo-code
+of docs/model.md#dinov3-forward, docs/model.md#rope-rotation (scalar form), docs/model.md#dinov2-forward and
+docs/model.md#position-table (cubic weights). Used only to cross-check dino.py.
 
 Deliberately different from dino.py: explicit patch loops, scalar-pair RoPE, hand-made LayerNorm/erf-GELU,
 per-head loops, bicubic resize from the per-axis tap/weight formula.
@@ -75,7 +76,8 @@ def rope_apply(x, cos, sin):
 
 
 def cubic_taps(n_in, n_out, A=-0.75):
-    """Per output index: (4 clamped tap indices, 4 weights) for bicubic align_corners=False (spec §2.4)."""
+    """Per output index: (4 clamped tap indices, 4 weights) for bicubic align_corners=False
+    (docs/model.md#position-table)."""
     def cc1(x):
         return ((A + 2) * x - (A + 3)) * x * x + 1
 

@@ -1,6 +1,6 @@
 """Minimal safetensors writer/reader (no dependency on the `safetensors` package).
 
-File layout (see docs/spec: dino-models.md §0):
+File layout (see docs/model.md#safetensors):
   * 8-byte little-endian u64 header length N,
   * N bytes of UTF-8 JSON: {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}},
     padded with spaces so that N is a multiple of 8 (the data section is then 8-byte aligned),
