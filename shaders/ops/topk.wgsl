@@ -1,66 +1,195 @@
-// Top-K selection for cosine-similarity search, merged chunk by chunk into a running list.
-//   tile    [ng, nq]   similarities of gallery rows g0..g0+ng-1 (rows) with queries
-//                      q0..q0+nq-1 (columns), from matmul
-//   scores  [Q, K] f32 and indices [Q, K] u32: the running top-K of each query, sorted by
-//                      descending score, ties broken by the lower gallery index; empty slots hold
-//                      (-Infinity, 0xFFFFFFFF). With `first` the rows are reset to empty first.
-// One invocation per query (column of the tile: neighbouring invocations read neighbouring
-// addresses). A candidate enters when it beats the current K-th entry, by insertion from the end.
-// NaN similarities never enter. EXCLUDE_SELF skips gallery index q + selfOffset (u32 wrapping, so
-// a negative offset works).
+// Top-K selection for cosine-similarity search, merged gallery chunk by gallery chunk into a
+// running list per query (src/ops/topk.ts records the dispatches).
+//   tile    [nq, ldt]  similarities of queries q0..q0+nq-1 (rows) with gallery rows g0..g0+ng-1
+//                      (columns 0..ng-1; ldt = ng rounded up to 16, the rest is ignored), from
+//                      matmul: each query's row is contiguous, read 16 values (4 vec4) per step
+//   scores  [Q, K] f32 and indices [Q, K] u32: per query a binary heap of its K best so far,
+//                      ROOT = WORST (lowest score, then highest index); empty slots hold
+//                      (-Infinity, 0xFFFFFFFF). `finish` sorts each heap into the final order:
+//                      descending score, ties broken by the lower gallery index.
+//   cand    [nq, cap]  (score bits, gallery index) that beat the K-th score before this chunk
+//   counts  [nq]       how many did (may exceed cap: then `merge` rescans the tile row)
+// Entry points, per chunk: the first chunk of a query block goes straight to `merge` with
+// rescan = 1 (heap filled while scanning); later chunks run `collect` (one compare per value
+// against the K-th score, which after the first chunk skips nearly everything: no heap work,
+// little divergence), then `merge` (the few candidates into the heap). After the last chunk,
+// `finish`. One invocation per query throughout. NaN similarities never enter. EXCLUDE_SELF
+// skips gallery index q + selfOffset (u32 wrapping, so a negative offset works).
 override WG: u32 = 64u;
 override EXCLUDE_SELF: bool = false;
 
 struct Params {
   q0: u32, nq: u32, g0: u32, ng: u32,
   K: u32, selfOffset: u32, first: u32, negInfBits: u32,
+  ldt: u32, cap: u32, rescan: u32, _pad: u32,
 };
 
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(1) var<storage, read_write> indices: array<u32>;
-@group(0) @binding(2) var<storage, read> tile: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> tile: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> cand: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+const NONE = 0xffffffffu;
 
 // (s, g) ranks before (t, ti)
 fn better(s: f32, g: u32, t: f32, ti: u32) -> bool {
   return s > t || (s == t && g < ti);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let ql = gid.x;
-  if (ql >= p.nq) { return; }
-  let q = p.q0 + ql;
-  let K = p.K;
-  let base = q * K;
-  let last = base + K - 1u;
-  if (p.first != 0u) {
-    let negInf = bitcast<f32>(p.negInfBits); // not a literal: const-evaluated inf is an error
-    for (var k = 0u; k < K; k++) {
-      scores[base + k] = negInf;
-      indices[base + k] = 0xffffffffu;
+// Sifts (s, g) down from the root of the heap [base, base + n): the root's old entry is dropped.
+fn siftDown(base: u32, n: u32, s: f32, g: u32) {
+  var i = 0u;
+  loop {
+    let l = 2u * i + 1u;
+    if (l >= n) { break; }
+    var c = l;
+    var cs = scores[base + l];
+    var ci = indices[base + l];
+    if (l + 1u < n) {
+      let rs = scores[base + l + 1u];
+      let ri = indices[base + l + 1u];
+      if (better(cs, ci, rs, ri)) { c = l + 1u; cs = rs; ci = ri; }
+    }
+    if (!better(s, g, cs, ci)) { break; }
+    scores[base + i] = cs;
+    indices[base + i] = ci;
+    i = c;
+  }
+  scores[base + i] = s;
+  indices[base + i] = g;
+}
+
+// A candidate of this chunk: in range, not the query itself, and better than (ts, ti).
+fn takes(s: f32, g: u32, q: u32, ts: f32, ti: u32) -> bool {
+  return g < p.g0 + p.ng && better(s, g, ts, ti) && !(EXCLUDE_SELF && g == q + p.selfOffset);
+}
+
+// State of the invocation's query while it scans its row.
+var<private> q: u32;
+var<private> base: u32; // of its heap in scores / indices
+var<private> ts: f32;   // the heap root: the K-th entry so far
+var<private> ti: u32;
+var<private> n: u32;    // candidates found (collect)
+
+fn loadRoot() {
+  ts = scores[base];
+  ti = indices[base];
+}
+
+// collect: appends the values of s (gallery rows g..g+3) that beat the root as it was.
+fn collect4(s: vec4<f32>, g: u32) {
+  for (var c = 0u; c < 4u; c++) {
+    if (takes(s[c], g + c, q, ts, ti)) {
+      if (n < p.cap) { cand[(q - p.q0) * p.cap + n] = vec2<u32>(bitcast<u32>(s[c]), g + c); }
+      n++;
     }
   }
-  var ts = scores[last];
-  var ti = indices[last];
-  for (var gl = 0u; gl < p.ng; gl++) {
-    let g = p.g0 + gl;
-    if (EXCLUDE_SELF && g == q + p.selfOffset) { continue; }
-    let s = tile[gl * p.nq + ql];
-    if (!better(s, g, ts, ti)) { continue; }
-    var k = K - 1u;
-    loop {
-      if (k == 0u) { break; }
-      let ps = scores[base + k - 1u];
-      let pi = indices[base + k - 1u];
-      if (!better(s, g, ps, pi)) { break; }
-      scores[base + k] = ps;
-      indices[base + k] = pi;
-      k -= 1u;
+}
+
+// rescan: puts the values of s (gallery rows g..g+3) that beat the root into the heap.
+fn insert4(s: vec4<f32>, g: u32) {
+  for (var c = 0u; c < 4u; c++) {
+    if (takes(s[c], g + c, q, ts, ti)) {
+      siftDown(base, p.K, s[c], g + c);
+      loadRoot();
     }
-    scores[base + k] = s;
-    indices[base + k] = g;
-    ts = scores[last];
-    ti = indices[last];
+  }
+}
+
+// Scans the invocation's tile row, 16 values per step: one cheap test for all 16 (an empty root,
+// fewer than K so far, takes anything), then per vec4, then per value.
+fn scanRow(ql: u32, rescan: bool) {
+  let row = ql * (p.ldt / 4u);
+  for (var j = 0u; 16u * j < p.ng; j++) {
+    let at = row + 4u * j;
+    let s0 = tile[at];
+    let s1 = tile[at + 1u];
+    let s2 = tile[at + 2u];
+    let s3 = tile[at + 3u];
+    let t = vec4<f32>(ts);
+    let h0 = s0 > t;
+    let h1 = s1 > t;
+    let h2 = s2 > t;
+    let h3 = s3 > t;
+    let empty = ti == NONE;
+    if (!any(h0 | h1 | h2 | h3) && !empty) { continue; }
+    let g = p.g0 + 16u * j;
+    if (rescan) {
+      if (empty || any(h0)) { insert4(s0, g); }
+      if (empty || any(h1)) { insert4(s1, g + 4u); }
+      if (empty || any(h2)) { insert4(s2, g + 8u); }
+      if (empty || any(h3)) { insert4(s3, g + 12u); }
+    } else {
+      if (empty || any(h0)) { collect4(s0, g); }
+      if (empty || any(h1)) { collect4(s1, g + 4u); }
+      if (empty || any(h2)) { collect4(s2, g + 8u); }
+      if (empty || any(h3)) { collect4(s3, g + 12u); }
+    }
+  }
+}
+
+// Collects this chunk's values that beat the K-th score (the heap root before the chunk).
+@compute @workgroup_size(WG)
+fn collect(@builtin(global_invocation_id) gid: vec3<u32>) {
+  _ = &indices;
+  let ql = gid.x;
+  if (ql >= p.nq) { return; }
+  q = p.q0 + ql;
+  base = q * p.K;
+  loadRoot();
+  n = 0u;
+  scanRow(ql, false);
+  counts[ql] = n;
+}
+
+// Puts this chunk's candidates into the heap; with `rescan` (first chunk) or when `collect`
+// found more than `cap`, scans the tile row itself, updating the heap as it goes.
+@compute @workgroup_size(WG)
+fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let ql = gid.x;
+  if (ql >= p.nq) { return; }
+  q = p.q0 + ql;
+  base = q * p.K;
+  if (p.first != 0u) {
+    let negInf = bitcast<f32>(p.negInfBits); // not a literal: const-evaluated inf is an error
+    for (var k = 0u; k < p.K; k++) {
+      scores[base + k] = negInf;
+      indices[base + k] = NONE;
+    }
+  }
+  loadRoot();
+  if (p.rescan == 0u && counts[ql] <= p.cap) {
+    let c0 = ql * p.cap;
+    for (var k = 0u; k < counts[ql]; k++) {
+      let c = cand[c0 + k];
+      let s = bitcast<f32>(c.x);
+      if (better(s, c.y, ts, ti)) {
+        siftDown(base, p.K, s, c.y);
+        loadRoot();
+      }
+    }
+    return;
+  }
+  scanRow(ql, true);
+}
+
+// Heap -> sorted by descending score, ties by the lower index (heap sort: the worst entry,
+// at the root, goes to the end of the shrinking heap).
+@compute @workgroup_size(WG)
+fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+  _ = &tile; // every entry point has the same bindings
+  _ = &cand;
+  _ = &counts;
+  let ql = gid.x;
+  if (ql >= p.nq) { return; }
+  let base = (p.q0 + ql) * p.K;
+  for (var n = p.K; n > 1u; n--) {
+    let ws = scores[base];
+    let wi = indices[base];
+    siftDown(base, n - 1u, scores[base + n - 1u], indices[base + n - 1u]);
+    scores[base + n - 1u] = ws;
+    indices[base + n - 1u] = wi;
   }
 }

@@ -9,7 +9,7 @@
 import { DEMO_MODEL_ID, MODEL_PRESETS } from '../worker/presets';
 import type { DownloadProgress, ModelInput, SessionInfo } from '../worker/protocol';
 import { proxy, type App } from './app';
-import { pickFolder } from './data';
+import { modelInputOf, pickFolder } from './data';
 import { $, formatBytes, formatCount, formatDuration, frameThrottle, h, show, showError } from './ui';
 
 /**
@@ -176,7 +176,7 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
   folder.addEventListener('click', async () => {
     try {
       const inp = await pickFolder(input, 'vembed-model');
-      if (inp) await load(inp.kind === 'handle' ? inp : inp.kind === 'files' ? inp : { kind: 'demo' });
+      if (inp) await load(await modelInputOf(inp));
     } catch (e) {
       showError(error, e);
     }

@@ -43,7 +43,9 @@ export function setupSearch(app: App): SearchSection {
       queryEl.append(h('figure', { class: 'thumb', style: 'margin: 0' },
         qBlob ? h('img', { src: blobUrl(queryEl, qBlob), alt: 'query image' }) : null,
         h('span', {}, r.query.label ?? ('name' in query ? query.name : 'query'))));
-      $('search-meta').textContent = `Top ${r.hits.length} of ${r.gallery} dataset images by cosine similarity, model ${r.model} (${(r.seconds * 1000).toFixed(0)} ms)` +
+      const from = { memory: '', stored: ', index read from browser storage', built: ', index built now and saved' }[r.index];
+      $('search-meta').textContent = `Top ${r.hits.length} of ${r.gallery.toLocaleString('en-US')} dataset images by cosine similarity, model ${r.model} ` +
+        `(search ${r.searchMs.toFixed(0)} ms, ${(r.seconds * 1000).toFixed(0)} ms in all${from})` +
         (r.query.label ? '. Green: same product/class as the query.' : '.');
       hitsEl.replaceChildren(...r.hits.map((x, i) => h('figure', {
         class: `thumb${r.query.label && x.label === r.query.label ? ' same' : ''}`, style: 'margin: 0', title: x.path,

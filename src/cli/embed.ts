@@ -21,7 +21,7 @@ import { loadCheckpoint } from '../model/load';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 import { resolveModel } from './model-arg';
-import { ProgressBar } from './progress';
+import { firstLines, ProgressBar, skipReason } from './progress';
 import { checkOutputFile, writeFileAtomic } from '../util/output-node';
 
 /** Image files under the given files/folders (folders recursively, sorted, by extension). */
@@ -83,7 +83,6 @@ export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Pro
       onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
     });
     bar.done();
-    for (const s of r.skipped) process.stderr.write(`skipped ${s.path}: ${s.error}\n`);
     requireEmbedded(r, paths.length);
     const done = r.kept.map((i) => paths[i]);
     const { skipped, emb } = r;
@@ -96,6 +95,7 @@ export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Pro
       skipped: JSON.stringify(skipped),
     };
     await writeFileAtomic(outPath, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
+    process.stderr.write(firstLines(skipped.map((s) => `skipped ${skipReason(s)}`), `the "skipped" metadata of ${outPath}`));
     process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
   } finally {
     vit.destroy();

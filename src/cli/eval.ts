@@ -38,7 +38,7 @@ import { Vit } from '../model/vit';
 import { parseOptions, UsageError } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
-import { formatBytes, formatDuration, ProgressBar } from './progress';
+import { firstLines, formatBytes, formatDuration, ProgressBar, skipReason } from './progress';
 import { checkOutputFile, checkOutputFolder, writeFileAtomic } from '../util/output-node';
 
 /** For tests and embedding callers: a GPU to use (not destroyed), where the table goes, search tuning. */
@@ -312,7 +312,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
           onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
         });
         bar.done();
-        for (const s of r.skipped) err(`skipped ${s.path}: ${s.error}\n`);
+        err(firstLines(r.skipped.map((s) => `skipped ${skipReason(s)}`), join(outDir, 'sop_report.json')));
         requireEmbedded(r, paths.length);
         decodeRate = r.decodeSeconds > 0 ? round(paths.length / r.decodeSeconds) : null;
         embedRate = r.embedSeconds > 0 ? round(r.kept.length / r.embedSeconds) : null;

@@ -18,6 +18,20 @@ export function formatDuration(sec: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/**
+ * The first `max` lines of a long list, then how many more there are and where all of them are
+ * (a few hundred unreadable images among 120k must not flood the terminal).
+ */
+export function firstLines(lines: string[], fullList: string, max = 20): string {
+  const more = lines.length - max;
+  return lines.slice(0, max).map((l) => `${l}\n`).join('') + (more > 0 ? `... and ${more} more (all ${lines.length} in ${fullList})\n` : '');
+}
+
+/** "path: why" for a skipped image (decode errors already start with the path). */
+export function skipReason(s: { path: string; error: string }): string {
+  return s.error.startsWith(s.path) ? s.error : `${s.path}: ${s.error}`;
+}
+
 export class ProgressBar {
   private start = performance.now();
   private lastLen = 0;

@@ -21,14 +21,14 @@ import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
 import { checkTrainOutput } from '../train/output-dir-node';
 import { nodeStore } from '../train/store-node';
-import { Trainer, type PairData } from '../train/trainer';
+import { Trainer, trainingLength, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { configFlagsToOverrides } from './config-flags';
 import { evaluateOnly } from './evaluate-only';
 import { resolveModel } from './model-arg';
-import { formatDuration, ProgressBar } from './progress';
+import { firstLines, formatDuration, ProgressBar, skipReason } from './progress';
 import { onStop } from './signals';
 
 export async function trainCommand(argv: string[]): Promise<void> {
@@ -87,18 +87,21 @@ export async function trainCommand(argv: string[]): Promise<void> {
     records = records.filter((r) => !miss.has(r.query) && !miss.has(r.positive));
     process.stderr.write(`data: ${missing.length} missing images; ${ds.records.length - records.length} pairs dropped\n`);
   }
+  let unreadable: { path: string; error: string }[] = [];
   if (config.validate_data) {
     let vbar: ProgressBar | null = null;
     const problems = await validateImages(src, records, decodeImageBytes, {
       onProgress: (d, t) => (vbar ??= new ProgressBar('validate_data', t)).update(d),
     });
     (vbar as ProgressBar | null)?.done();
-    for (const p of problems) process.stderr.write(`unreadable: ${p.path}: ${p.reason}\n`);
+    process.stderr.write(firstLines(problems.map((p) => `unreadable: ${skipReason({ path: p.path, error: p.reason })}`), `${config.output_dir}/train_results.json (skipped_images)`));
+    unreadable = problems.map((p) => ({ path: p.path, error: p.reason }));
     const badPaths = new Set(problems.map((p) => p.path));
     records = records.filter((r) => !badPaths.has(r.query) && !badPaths.has(r.positive));
     process.stderr.write(`validate_data: ${problems.length} unreadable images; ${ds.records.length - records.length} pairs dropped\n`);
   }
   const train: PairData = { records, load };
+  const { epochs } = trainingLength(config, records.length);
   let validate: ConstructorParameters<typeof Trainer>[0]['validate'] = null;
   if (config.val_data_path) {
     const val = await loadPairDataset(src, { dataPath: config.val_data_path, ...dataOpts });
@@ -121,12 +124,13 @@ export async function trainCommand(argv: string[]): Promise<void> {
     ctl.abort();
   });
   let bar: ProgressBar | null = null;
+  let skippedSeen = 0;
   const trainer = new Trainer({
-    gpu, checkpoint: ck, config, train, validate, store, resume, signal: ctl.signal,
+    gpu, checkpoint: ck, config, train, validate, store, resume, signal: ctl.signal, unreadable,
     onEvent: (e) => {
       if (e.kind === 'step') {
         bar ??= new ProgressBar('train', e.totalSteps, 'step');
-        bar.update(e.step, `epoch ${e.epoch + 1}/${config.epochs} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.imagesPerSec.toFixed(2)} img/s`);
+        bar.update(e.step, `epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.imagesPerSec.toFixed(2)} img/s`);
       } else if (e.kind === 'log') {
         process.stderr.write(`\nstep ${e.step}/${e.totalSteps} epoch ${e.epoch + 1} loss ${e.loss.toFixed(5)} lr ${e.lr.toExponential(3)} grad_norm ${e.gradNorm.toFixed(4)} ${e.imagesPerSec.toFixed(2)} img/s ETA ${formatDuration(e.etaSec)}\n`);
       } else if (e.kind === 'checkpoint') {
@@ -135,7 +139,9 @@ export async function trainCommand(argv: string[]): Promise<void> {
         const v = e.validation ? ' ' + Object.entries(e.validation).map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`).join(' ') : '';
         process.stderr.write(`\nepoch ${e.epoch}: mean loss ${e.meanLoss.toFixed(5)}${v}\n`);
       } else if (e.kind === 'skipped') {
-        process.stderr.write(`\nskipped ${e.path}: ${e.error}\n`);
+        // The first 20 as they come; all of them go to train_results.json (skipped_images).
+        if (++skippedSeen <= 20) process.stderr.write(`\nskipped ${skipReason(e)}\n`);
+        else if (skippedSeen === 21) process.stderr.write(`\nmore images skipped: all are listed in ${config.output_dir}/train_results.json\n`);
       } else if (e.kind === 'info') {
         process.stderr.write(`${e.message}\n`);
       }

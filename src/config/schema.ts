@@ -73,6 +73,10 @@ export const TrainConfig = z.object({
   overwrite_output_dir: z.boolean().default(false),
   /** Passes over the training records, at most 1,000,000. Default 3. */
   epochs: int(1).max(1_000_000).default(3),
+  /** Stop after this many optimizer steps (the schedule decays over them); a positive value
+   *  overrides `epochs`, as in HF transformers' TrainingArguments. -1 = off. Default -1. */
+  max_steps: int(-1).refine((v) => v !== 0).default(-1)
+    .meta({ allowed: 'a positive number of steps, or -1 (train for `epochs`)' }),
   /** Records per optimizer micro-step (in-batch negatives come from this batch, so >= 2).
    *  Default 32. */
   batch_size: int(2).default(32).meta({ allowed: 'an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch)' }),

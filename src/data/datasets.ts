@@ -228,13 +228,14 @@ export type DecodeFn = (bytes: Uint8Array, name: string) => Promise<unknown>;
 /**
  * The `validate_data` pass: reads and decodes every image the records name (each path once) and
  * returns the ones that are missing or unreadable, in record order. `concurrency` decodes run at
- * once (default 4); `onProgress(done, total)` after each.
+ * once (default 4); `onProgress(done, total)` after each. Once `signal` is aborted no new image
+ * is started, and the problems among the images checked so far are returned.
  */
 export async function validateImages(
   source: DataSource,
   records: readonly PairRecord[],
   decode: DecodeFn,
-  opts: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { concurrency?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
 ): Promise<ImageProblem[]> {
   const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
   const reasons: (string | null)[] = new Array(paths.length).fill(null);
@@ -257,7 +258,7 @@ export async function validateImages(
   let next = 0;
   let done = 0;
   const worker = async () => {
-    while (next < paths.length) {
+    while (next < paths.length && !opts.signal?.aborted) {
       const i = next++;
       reasons[i] = await check(paths[i]);
       opts.onProgress?.(++done, paths.length);

@@ -2,8 +2,12 @@
  * Embedding a list of images for evaluation (Node CLI and browser alike: images come through a
  * `load` function, no Node APIs here):
  *   paths [N] -> emb [M, D] f32 (L2-normalized), kept [M] (indices into paths), skipped (M <= N)
- * Decoding + preprocessing of the next batch runs while the GPU embeds the current one. An image
- * that cannot be read or decoded is skipped and listed, never embedded as a black image.
+ * Decoding + preprocessing of the next batch runs while the GPU embeds the current one; with
+ * `prepare` both happen elsewhere (the browser's decode-worker pool) and this thread only
+ * assembles batches. An image that cannot be read or decoded is skipped and listed, never
+ * embedded as a black image. Memory: the [N, D] result is allocated once and filled batch by
+ * batch, plus one batch of pixels being embedded and one being decoded (60,502 SOP test images
+ * at D = 768: 186 MB of embeddings).
  * Timing: `decodeSeconds` is the wall time of the decode+preprocess batches, `embedSeconds` the
  * time spent in the model; as the two overlap, each rate is measured on its own busy time.
  */
@@ -13,11 +17,22 @@ import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
 import type { Vit } from '../model/vit';
 import { firstNonFiniteRow } from '../util/finite';
 
+/** One image ready for the GPU: pixel_values [3, h, w]. */
+export interface PreparedImage {
+  px: Float32Array;
+  h: number;
+  w: number;
+}
+
 export interface EmbedImagesOptions {
   batchSize: number;
   pooling?: Pooling;
   /** After each batch: images attempted so far, total, skipped so far. */
   onProgress?: (done: number, total: number, skipped: number) => void;
+  /** Decodes and preprocesses one image elsewhere (instead of `load` + preprocess here). */
+  prepare?: (path: string) => Promise<PreparedImage>;
+  /** Stops between batches (the error is the signal's reason). */
+  signal?: AbortSignal;
 }
 
 export interface EmbedImagesResult {
@@ -30,18 +45,29 @@ export interface EmbedImagesResult {
   embedSeconds: number;
 }
 
+/** `load` then `preprocess` on this thread. */
+export function prepareWith(load: (path: string) => Promise<RgbImage>, pp: Preprocessor): (path: string) => Promise<PreparedImage> {
+  return async (path) => {
+    const img = await load(path);
+    const { height, width } = outputSize(pp, img.width, img.height);
+    return { px: preprocess(img, pp), h: height, w: width };
+  };
+}
+
 export async function embedImages(
   vit: Vit,
   pp: Preprocessor,
   paths: readonly string[],
-  load: (path: string) => Promise<RgbImage>,
+  load: ((path: string) => Promise<RgbImage>) | null,
   opts: EmbedImagesOptions,
 ): Promise<EmbedImagesResult> {
   const batch = opts.batchSize;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size ${batch}: expected a positive integer`);
   const pooling = opts.pooling ?? 'cls';
   const D = embeddingDim(vit, pooling);
-  type Item = { i: number; px: Float32Array; h: number; w: number };
+  if (!load && !opts.prepare) throw new Error('embedImages: give `load` or `prepare`');
+  const prepare = opts.prepare ?? prepareWith(load!, pp);
+  type Item = PreparedImage & { i: number };
   const skipped: { path: string; error: string }[] = [];
   let decodeSeconds = 0;
   let embedSeconds = 0;
@@ -50,9 +76,7 @@ export async function embedImages(
     const t0 = performance.now();
     const items = await Promise.all(paths.slice(start, start + batch).map(async (path, k) => {
       try {
-        const img = await load(path);
-        const { height, width } = outputSize(pp, img.width, img.height);
-        return { i: start + k, px: preprocess(img, pp), h: height, w: width };
+        return { i: start + k, ...(await prepare(path)) };
       } catch (e) {
         skipped.push({ path, error: (e as Error).message });
         return null;
@@ -63,38 +87,37 @@ export async function embedImages(
   };
 
   const kept: number[] = [];
-  const chunks: Float32Array[] = [];
+  const emb = new Float32Array(paths.length * D);
   let next = loadBatch(0);
-  for (let start = 0; start < paths.length; start += batch) {
-    const items = await next;
-    next = start + batch < paths.length ? loadBatch(start + batch) : Promise.resolve([]);
-    // One GPU batch per run of equal-sized images (all equal unless the processor keeps aspect).
-    for (let i = 0; i < items.length;) {
-      let j = i + 1;
-      while (j < items.length && items[j].h === items[i].h && items[j].w === items[i].w) j++;
-      const group = items.slice(i, j);
-      const { h, w } = group[0];
-      const px = new Float32Array(group.length * 3 * h * w);
-      group.forEach((it, k) => px.set(it.px, k * 3 * h * w));
-      const t0 = performance.now();
-      chunks.push(await embedBatch(vit, px, group.length, h, w, pooling));
-      embedSeconds += (performance.now() - t0) / 1000;
-      kept.push(...group.map((g) => g.i));
-      i = j;
+  try {
+    for (let start = 0; start < paths.length; start += batch) {
+      const items = await next;
+      opts.signal?.throwIfAborted();
+      next = start + batch < paths.length ? loadBatch(start + batch) : Promise.resolve([]);
+      // One GPU batch per run of equal-sized images (all equal unless the processor keeps aspect).
+      for (let i = 0; i < items.length;) {
+        let j = i + 1;
+        while (j < items.length && items[j].h === items[i].h && items[j].w === items[i].w) j++;
+        const { h, w } = items[i];
+        const n = 3 * h * w;
+        const px = new Float32Array((j - i) * n);
+        for (let k = i; k < j; k++) px.set(items[k].px, (k - i) * n);
+        const t0 = performance.now();
+        emb.set(await embedBatch(vit, px, j - i, h, w, pooling), kept.length * D);
+        embedSeconds += (performance.now() - t0) / 1000;
+        for (let k = i; k < j; k++) kept.push(items[k].i);
+        i = j;
+      }
+      opts.onProgress?.(Math.min(start + batch, paths.length), paths.length, skipped.length);
     }
-    opts.onProgress?.(Math.min(start + batch, paths.length), paths.length, skipped.length);
-  }
-  await next;
-  const emb = new Float32Array(kept.length * D);
-  let off = 0;
-  for (const c of chunks) {
-    emb.set(c, off);
-    off += c.length;
+  } finally {
+    await next.catch(() => {});
   }
   // Skips are pushed as decodes finish; report them in list order.
   const order = new Map(paths.map((p, i) => [p, i]));
   skipped.sort((a, b) => order.get(a.path)! - order.get(b.path)!);
-  return { emb, D, kept, skipped, decodeSeconds, embedSeconds }; // rows come L2-normalized from embedBatch
+  // rows come L2-normalized from embedBatch
+  return { emb: emb.subarray(0, kept.length * D), D, kept, skipped, decodeSeconds, embedSeconds };
 }
 
 /**

@@ -63,14 +63,14 @@ export function searchPlan(Q: number, G: number, D: number, K: number, limits: S
   if (maxOutRows < 1) throw new Error(`search: K=${K} results per query exceed one storage binding`);
   const queryRows = Math.max(1, Math.min(Q, opts.queryRows ?? 8192, maxOutRows, Math.floor(limits.maxBufferBytes / rowBytes)));
   const sharedBuffer = shared && queryRows >= Q && galleryRows >= G;
-  const topk = topkPlan(Math.max(queryRows, 1), Math.max(galleryRows, 1), D, maxBinding, opts);
+  const topk = topkPlan(Math.max(queryRows, 1), Math.max(galleryRows, 1), D, maxBinding, opts, K);
   const parts = {
     gallery: galleryRows * rowBytes,
     queries: sharedBuffer ? 0 : queryRows * rowBytes,
     outputs: 2 * queryRows * K * 4,
     readback: queryRows * K * 4, // one staging buffer at a time (indices, then scores)
-    tile: topk.chunkRows * topk.queryBlock * 4,
-    scratch: (topk.copyGallery ? topk.chunkRows * rowBytes : 0) + (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
+    tile: topk.tileStride * topk.queryBlock * 4,
+    scratch: topk.queryBlock * (topk.candidates * 8 + 4) + (topk.copyGallery ? topk.chunkRows * rowBytes : 0) + (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
   };
   const peakBytes = Object.values(parts).reduce((a, b) => a + b, 0);
   return { queryRows, galleryRows, topk, sharedBuffer, peakBytes, parts };
@@ -108,6 +108,35 @@ function mergeInto(
   }
 }
 
+/** Searches query rows q0..q0+nq-1 (in qBuf) against one gallery slab (rows g0..) and merges
+ *  the [nq, K] result into the running lists (the first slab is copied in). */
+async function slabPass(
+  gpu: Gpu, res: { indices: Uint32Array; scores: Float32Array }, out: [GPUBuffer, GPUBuffer],
+  qBuf: GPUBuffer, q0: number, nq: number, gBuf: GPUBuffer, g0: number, ng: number, D: number, K: number,
+  opts: TopkOpts, first: boolean,
+): Promise<void> {
+  await topkForward(gpu, out[0], out[1], qBuf, gBuf, nq, ng, D, K, { ...opts, selfOffset: q0 + (opts.selfOffset ?? 0) - g0 });
+  const sIdx = await gpu.readU32(out[0], nq * K);
+  const sSc = await gpu.read(out[1], nq * K);
+  if (first) {
+    res.indices.set(sIdx, q0 * K);
+    res.scores.set(sSc, q0 * K);
+  } else mergeInto(res.indices, res.scores, sIdx, sSc, q0, nq, K, g0);
+}
+
+function topkOptsOf(opts: SearchOpts): TopkOpts {
+  return {
+    excludeSelf: opts.excludeSelf, selfOffset: opts.selfOffset, chunkRows: opts.chunkRows, queryBlock: opts.queryBlock,
+    tileBytes: opts.tileBytes, maxBindingBytes: opts.maxBindingBytes, candidates: opts.candidates,
+  };
+}
+
+function checkArgs(queries: Float32Array, Q: number, G: number, D: number, K: number): void {
+  if (queries.length !== Q * D) throw new Error(`search: ${queries.length} query values for [${Q}, ${D}]`);
+  if (!Number.isInteger(K) || K < 1) throw new Error(`search: K must be an integer >= 1 (got ${K})`);
+  if (!Number.isInteger(G) || G < 0) throw new Error(`search: gallery of ${G} rows`);
+}
+
 export async function searchTopK(
   gpu: Gpu,
   queries: Float32Array,
@@ -118,9 +147,8 @@ export async function searchTopK(
   K: number,
   opts: SearchOpts = {},
 ): Promise<SearchResult> {
-  if (queries.length !== Q * D) throw new Error(`search: ${queries.length} query values for [${Q}, ${D}]`);
+  checkArgs(queries, Q, G, D, K);
   if (gallery.length !== G * D) throw new Error(`search: ${gallery.length} gallery values for [${G}, ${D}]`);
-  if (!Number.isInteger(K) || K < 1) throw new Error(`search: K must be an integer >= 1 (got ${K})`);
   const lim = gpu.device.limits;
   const plan = searchPlan(Q, G, D, K, { maxBindingBytes: lim.maxStorageBufferBindingSize, maxBufferBytes: lim.maxBufferSize },
     opts, queries === gallery);
@@ -128,14 +156,9 @@ export async function searchTopK(
   const scores = new Float32Array(Q * K).fill(-Infinity);
   if (Q === 0) return { indices, scores, plan };
   const { queryRows, galleryRows } = plan;
-  const selfOffset = opts.selfOffset ?? 0;
-  const topkOpts: TopkOpts = {
-    excludeSelf: opts.excludeSelf, chunkRows: opts.chunkRows, queryBlock: opts.queryBlock,
-    tileBytes: opts.tileBytes, maxBindingBytes: opts.maxBindingBytes,
-  };
-  const outIdx = gpu.buffer(queryRows * K * 4, 'search indices');
-  const outSc = gpu.buffer(queryRows * K * 4, 'search scores');
-  const held: GPUBuffer[] = [outIdx, outSc];
+  const topkOpts = topkOptsOf(opts);
+  const out: [GPUBuffer, GPUBuffer] = [gpu.buffer(queryRows * K * 4, 'search indices'), gpu.buffer(queryRows * K * 4, 'search scores')];
+  const held: GPUBuffer[] = [...out];
   try {
     const nSlabs = Math.max(1, Math.ceil(G / galleryRows));
     for (let s = 0; s < nSlabs; s++) {
@@ -147,13 +170,7 @@ export async function searchTopK(
         const nq = Math.min(queryRows, Q - q0);
         const qBuf = plan.sharedBuffer ? gBuf : gpu.upload(queries.subarray(q0 * D, (q0 + nq) * D), 'search queries');
         try {
-          await topkForward(gpu, outIdx, outSc, qBuf, gBuf, nq, ng, D, K, { ...topkOpts, selfOffset: q0 + selfOffset - g0 });
-          const sIdx = await gpu.readU32(outIdx, nq * K);
-          const sSc = await gpu.read(outSc, nq * K);
-          if (s === 0) {
-            indices.set(sIdx, q0 * K);
-            scores.set(sSc, q0 * K);
-          } else mergeInto(indices, scores, sIdx, sSc, q0, nq, K, g0);
+          await slabPass(gpu, { indices, scores }, out, qBuf, q0, nq, gBuf, g0, ng, D, K, topkOpts, s === 0);
         } finally {
           if (qBuf !== gBuf) qBuf.destroy();
         }
@@ -166,4 +183,55 @@ export async function searchTopK(
     for (const b of held) b.destroy();
   }
   return { indices, scores, plan };
+}
+
+/**
+ * A gallery kept on the GPU for many searches (the app's Search): uploaded once, in slabs of at
+ * most `galleryBytes` (default 1 GiB, and maxBufferSize) each; a search uploads only its query
+ * rows. Same results as searchTopK with the same gallery.
+ */
+export class ResidentGallery {
+  private slabs: { buf: GPUBuffer; g0: number; n: number }[] = [];
+
+  constructor(readonly gpu: Gpu, emb: Float32Array, readonly G: number, readonly D: number, opts: { galleryBytes?: number } = {}) {
+    if (emb.length !== G * D) throw new Error(`search: ${emb.length} gallery values for [${G}, ${D}]`);
+    const rows = Math.max(1, Math.floor(Math.min(opts.galleryBytes ?? 2 ** 30, gpu.device.limits.maxBufferSize) / (D * 4)));
+    try {
+      for (let g0 = 0; g0 < G; g0 += rows) {
+        const n = Math.min(rows, G - g0);
+        this.slabs.push({ buf: gpu.upload(emb.subarray(g0 * D, (g0 + n) * D), 'resident gallery'), g0, n });
+      }
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  /** Bytes held on the GPU. */
+  get bytes(): number {
+    return this.G * this.D * 4;
+  }
+
+  /** Top-K of Q query rows (excludeSelf / selfOffset as in searchTopK, in gallery rows). */
+  async search(queries: Float32Array, Q: number, K: number, opts: TopkOpts = {}): Promise<{ indices: Uint32Array; scores: Float32Array }> {
+    checkArgs(queries, Q, this.G, this.D, K);
+    const res = { indices: new Uint32Array(Q * K).fill(TOPK_NONE), scores: new Float32Array(Q * K).fill(-Infinity) };
+    if (Q === 0 || this.G === 0) return res;
+    const gpu = this.gpu;
+    const qBuf = gpu.upload(queries, 'search queries');
+    const out: [GPUBuffer, GPUBuffer] = [gpu.buffer(Q * K * 4, 'search indices'), gpu.buffer(Q * K * 4, 'search scores')];
+    try {
+      for (const [s, { buf, g0, n }] of this.slabs.entries()) {
+        await slabPass(gpu, res, out, qBuf, 0, Q, buf, g0, n, this.D, K, opts, s === 0);
+      }
+    } finally {
+      for (const b of [qBuf, ...out]) b.destroy();
+    }
+    return res;
+  }
+
+  destroy(): void {
+    for (const s of this.slabs) s.buf.destroy();
+    this.slabs = [];
+  }
 }

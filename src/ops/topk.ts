@@ -9,16 +9,23 @@
  * or contains it from row selfOffset on).
  *
  * Memory stays bounded for any Q, G: the gallery is processed in chunks of `chunkRows` rows and
- * the queries in blocks of `queryBlock` rows; per (chunk, block) a matmul writes the similarity
- * tile [chunkRows, queryBlock] into scratch and the selection kernel merges it into the running
- * [Q,K] lists (which live in the output buffers). Extra memory: the tile, plus a copy of one
- * chunk / block when the gallery / query buffer is larger than one storage-buffer binding
- * (Gpu.dispatch binds whole buffers, so rows are then copied out with copyBufferToBuffer).
- * At Q = G = 60,502, D = 768, K = 100: 64 MiB tile (4096 x 4096), 48 MiB of outputs.
+ * the queries in blocks of `queryBlock` rows; per (chunk, block) our matmul writes the similarity
+ * tile [queryBlock, chunkRows] (each query's row contiguous; for 4 queries or fewer, a dot-product
+ * kernel of its own, shaders/ops/topk.similarity.wgsl, does) into scratch, and the selection
+ * merges it into the running lists, which live in the output buffers as heaps (worst entry at
+ * the root) until a last pass sorts them. The selection does little more than read the tile
+ * once: after a block's first chunk (scanned with heap updates), `collect` compares each value
+ * with the query's K-th score so far and keeps the few that beat it, `merge` puts those into
+ * the heap (or rescans the row when more than `candidates` did: exact whatever the data order).
+ * Extra memory: the tile, the candidate slots [queryBlock, candidates] (8 bytes each), plus a
+ * copy of one chunk / block when the gallery / query buffer is larger than one storage-buffer
+ * binding (Gpu.dispatch binds whole buffers, so rows are then copied out with
+ * copyBufferToBuffer). At Q = G = 60,502, D = 768, K = 100: 64 MiB tile (4096 x 4096), 8 MiB of
+ * candidates, 48 MiB of outputs.
  * Returns after the work is submitted (it flushes once per outer chunk); read the outputs as usual.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer, matmul } from './matmul';
+import { matmul } from './matmul';
 
 /** Index of an empty slot (fewer than K candidates). */
 export const TOPK_NONE = 0xffffffff;
@@ -36,6 +43,8 @@ export interface TopkOpts {
   tileBytes?: number;
   /** Largest buffer bound as a whole; default device.limits.maxStorageBufferBindingSize. */
   maxBindingBytes?: number;
+  /** Candidate slots per query and chunk; default 2K rounded up to 16 (at least 64). */
+  candidates?: number;
 }
 
 export interface TopkPlan {
@@ -47,27 +56,52 @@ export interface TopkPlan {
   copyQueries: boolean;
   /** Loop over query blocks outside and gallery chunks inside (fewer copies). */
   queriesOuter: boolean;
+  /** Row stride of the tile in floats (chunkRows rounded up to 16). */
+  tileStride: number;
+  /** Candidate slots per query and chunk (beyond them the row is rescanned). */
+  candidates: number;
 }
 
-export function topkPlan(Q: number, G: number, D: number, maxBinding: number, opts: TopkOpts = {}): TopkPlan {
+export function topkPlan(Q: number, G: number, D: number, maxBinding: number, opts: TopkOpts = {}, K = 100): TopkPlan {
   const rowBytes = D * 4;
   const maxRows = Math.floor(maxBinding / rowBytes);
   if (maxRows < 1) throw new Error(`topk: one row of D=${D} exceeds the binding limit ${maxBinding}`);
   const tileBudget = Math.min(opts.tileBytes ?? 64 * 2 ** 20, maxBinding);
+  const pad16 = (n: number) => Math.ceil(n / 16) * 16;
   let queryBlock = Math.max(1, Math.min(Q, opts.queryBlock ?? 4096, maxRows));
   let chunkRows: number;
   if (opts.chunkRows !== undefined) {
     chunkRows = Math.max(1, Math.min(G, opts.chunkRows, maxRows));
-    queryBlock = Math.max(1, Math.min(queryBlock, Math.floor(tileBudget / (chunkRows * 4))));
+    queryBlock = Math.max(1, Math.min(queryBlock, Math.floor(tileBudget / (pad16(chunkRows) * 4))));
   } else {
-    chunkRows = Math.max(1, Math.min(G, maxRows, Math.floor(tileBudget / (queryBlock * 4))));
+    chunkRows = Math.max(1, Math.min(G, maxRows, Math.floor(tileBudget / (queryBlock * 4 * 16)) * 16));
   }
   const copyGallery = G * rowBytes > maxBinding;
   const copyQueries = Q * rowBytes > maxBinding;
-  return { chunkRows, queryBlock, copyGallery, copyQueries, queriesOuter: copyQueries && !copyGallery };
+  // Enough slots for a chunk's usual newcomers (~K / chunks seen so far on unordered data).
+  const candidates = Math.max(1, Math.min(opts.candidates ?? Math.max(64, pad16(2 * K)), Math.floor(maxBinding / (queryBlock * 8))));
+  return {
+    chunkRows, queryBlock, copyGallery, copyQueries, queriesOuter: copyQueries && !copyGallery,
+    tileStride: pad16(chunkRows), candidates,
+  };
 }
 
 const WG = 64;
+/** Up to this many queries, the similarities come from topk.similarity instead of matmul. */
+const FEW_QUERIES = 4;
+
+/**
+ * The gallery chunks [g0, rows] in order: a first chunk of ~2K rows (scanned with heap updates),
+ * then each at most as large as all rows seen so far, up to chunkRows: on data in no particular
+ * order, a chunk of c rows after s brings ~K c / s values above the K-th score so far, so at
+ * most ~K, which fit the 2K candidate slots.
+ */
+export function galleryChunks(G: number, chunkRows: number, K: number): [number, number][] {
+  const out: [number, number][] = [];
+  let n = Math.min(chunkRows, Math.ceil((2 * K) / 16) * 16);
+  for (let g0 = 0; g0 < G; g0 += n, n = Math.min(chunkRows, g0)) out.push([g0, Math.min(n, G - g0)]);
+  return out;
+}
 
 export async function topkForward(
   gpu: Gpu,
@@ -87,22 +121,26 @@ export async function topkForward(
   if (Q * K * 4 > gpu.device.limits.maxStorageBufferBindingSize) {
     throw new Error(`topk: outputs [${Q},${K}] exceed one storage binding; split the queries`);
   }
-  const plan = topkPlan(Q, G, D, maxBinding, opts);
-  const { chunkRows, queryBlock } = plan;
+  const plan = topkPlan(Q, G, D, maxBinding, opts, K);
+  const { chunkRows, queryBlock, tileStride, candidates } = plan;
   const shapes = `queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}`;
-  const tile = gpu.zeros(chunkRows * queryBlock, 'topk tile');
+  const tile = gpu.zeros(queryBlock * tileStride, 'topk tile');
+  const cand = gpu.buffer(queryBlock * candidates * 8, 'topk candidates');
+  const counts = gpu.buffer(queryBlock * 4, 'topk counts');
   const gScratch = plan.copyGallery ? gpu.zeros(chunkRows * D, 'topk gallery chunk') : null;
   const qScratch = plan.copyQueries ? gpu.zeros(queryBlock * D, 'topk query block') : null;
   const selfOffset = (opts.selfOffset ?? 0) >>> 0;
 
-  const select = (q0: number, nq: number, g0: number, ng: number, first: boolean) =>
+  const select = (entry: 'collect' | 'merge' | 'finish', q0: number, nq: number, g0: number, ng: number, rescan = false) =>
     gpu.dispatch({
-      op: 'topk.select',
+      op: `topk.${entry}`,
       shapes,
       shader: 'ops/topk',
+      entry,
       constants: { WG, EXCLUDE_SELF: opts.excludeSelf ? 1 : 0 },
-      buffers: [scores, indices, ng > 0 ? tile : dummyBuffer(gpu)],
-      params: packParams([q0, nq, g0, ng, K, selfOffset, first ? 1 : 0, 0xff800000]),
+      buffers: [scores, indices, tile, cand, counts],
+      params: packParams([q0, nq, g0, ng, K, selfOffset, g0 === 0 && entry === 'merge' ? 1 : 0, 0xff800000,
+        tileStride, candidates, rescan ? 1 : 0, 0]),
       workgroups: [cdiv(nq, WG)],
     });
 
@@ -112,21 +150,33 @@ export async function topkForward(
     gpu.copy(src, scratch, n * D * 4, r0 * D * 4);
     return [scratch, 0];
   };
-  /** Similarities of gallery rows g0.. with query rows q0.. into the tile, then the merge. */
+  // A few queries (the app's Search: one) would leave most of matmul's register tile idle: those
+  // go through topk.similarity (4 gallery rows per invocation). Chosen per call, not per block,
+  // so that blocking never changes a result.
+  const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
+  /** Similarities of query rows q0.. with gallery rows g0.. into the tile, then the selection. */
   const step = (q0: number, nq: number, [qSrc, qOff]: [GPUBuffer, number],
     g0: number, ng: number, [gSrc, gOff]: [GPUBuffer, number]) => {
-    matmul(gpu, tile, gSrc, qSrc, {
-      M: ng, N: nq, K: D, transB: true, offA: gOff, offB: qOff, op: 'topk.similarity',
-    });
-    select(q0, nq, g0, ng, g0 === 0);
+    if (fewQueries) {
+      gpu.dispatch({
+        op: 'topk.similarity', shapes, shader: 'ops/topk.similarity', constants: { WG },
+        buffers: [tile, qSrc, gSrc], params: packParams([nq, ng, D, tileStride, qOff, gOff, 0, 0]),
+        workgroups: [cdiv(cdiv(ng, 4), WG), nq],
+      });
+    } else {
+      matmul(gpu, tile, qSrc, gSrc, {
+        M: nq, N: ng, K: D, transB: true, offA: qOff, offB: gOff, ldc: tileStride, op: 'topk.similarity',
+      });
+    }
+    if (g0 > 0) select('collect', q0, nq, g0, ng);
+    select('merge', q0, nq, g0, ng, g0 === 0);
   };
 
   try {
     if (G === 0) {
-      select(0, Q, 0, 0, true); // nothing to search: all slots empty
+      select('merge', 0, Q, 0, 0, true); // nothing to search: all slots empty
     } else if (!plan.queriesOuter) {
-      for (let g0 = 0; g0 < G; g0 += chunkRows) {
-        const ng = Math.min(chunkRows, G - g0);
+      for (const [g0, ng] of galleryChunks(G, chunkRows, K)) {
         const gRows = rows(gallery, gScratch, g0, ng);
         for (let q0 = 0; q0 < Q; q0 += queryBlock) {
           const nq = Math.min(queryBlock, Q - q0);
@@ -139,16 +189,16 @@ export async function topkForward(
       for (let q0 = 0; q0 < Q; q0 += queryBlock) {
         const nq = Math.min(queryBlock, Q - q0);
         const qRows = rows(queries, qScratch, q0, nq);
-        for (let g0 = 0; g0 < G; g0 += chunkRows) {
-          const ng = Math.min(chunkRows, G - g0);
+        for (const [g0, ng] of galleryChunks(G, chunkRows, K)) {
           step(q0, nq, qRows, g0, ng, rows(gallery, gScratch, g0, ng));
         }
         await gpu.flush();
       }
     }
+    select('finish', 0, Q, 0, 0);
     await gpu.flush();
   } finally {
     // flush() has submitted every command that uses the scratch, so it can go.
-    for (const b of [tile, gScratch, qScratch]) b?.destroy();
+    for (const b of [tile, cand, counts, gScratch, qScratch]) b?.destroy();
   }
 }

@@ -4,7 +4,8 @@
  *   GPU -> TrainStep (forward, loss, backward; gradient-cached when the batch is larger than
  *   gradient_cache_chunk_size) -> AdamW with clipping at the scheduled learning rate ->
  *   logs every logging_steps, checkpoints every save_steps and at each epoch end,
- *   train_results.json and train_config.yaml kept up to date in output_dir.
+ *   train_results.json and train_config.yaml kept up to date in output_dir. With max_steps > 0
+ *   the run is that many steps (epochs as needed, the last one cut short and checkpointed).
  * Every step's loss and gradient norm go through TrainingHealth (./health.ts): NaN/Inf stops the run
  * before anything of that step is saved; a stall (a zero gradient norm, step after step) is warned about.
  * A results file that cannot be written (a full disk) saves a checkpoint if it can, then stops.
@@ -63,6 +64,8 @@ export interface TrainerOptions {
   onEvent?: (e: TrainEvent) => void;
   /** Aborting stops after the current step, saves a checkpoint and returns. */
   signal?: AbortSignal;
+  /** Images found unreadable before training (their pairs dropped): listed first in skipped_images. */
+  unreadable?: { path: string; error: string }[];
 }
 
 export interface LogRow {
@@ -87,6 +90,13 @@ export interface TrainResults {
 }
 
 export { TrainError };
+
+/** Steps per epoch, total steps (max_steps when positive) and epochs begun, for N records. */
+export function trainingLength(c: Pick<TrainConfig, 'batch_size' | 'epochs' | 'max_steps'>, N: number): { stepsPerEpoch: number; total: number; epochs: number } {
+  const stepsPerEpoch = Math.ceil(N / Math.min(c.batch_size, N));
+  const total = c.max_steps > 0 ? c.max_steps : c.epochs * stepsPerEpoch;
+  return { stepsPerEpoch, total, epochs: Math.ceil(total / stepsPerEpoch) };
+}
 
 /** Seeded permutation of 0..n-1 (Fisher-Yates). */
 export function permutation(n: number, seed: number): number[] {
@@ -250,12 +260,11 @@ export class Trainer {
     this.setupParams();
     const N = o.train.records.length;
     const B = Math.min(c.batch_size, N);
-    const stepsPerEpoch = Math.ceil(N / B);
-    const total = c.epochs * stepsPerEpoch;
+    const { stepsPerEpoch, total, epochs } = trainingLength(c, N);
     const warm = warmupFor(c.warmup_steps, c.warmup_ratio, total);
     this.results = {
       model: c.model_name ?? '', steps: 0, total_steps: total, epochs_done: 0, stopped_early: false,
-      log: [], epochs: [], skipped_images: [], final: { loss: null, seconds: 0, checkpoint: null },
+      log: [], epochs: [], skipped_images: [...(o.unreadable ?? [])], final: { loss: null, seconds: 0, checkpoint: null },
     };
 
     let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: c.seed, stepsPerEpoch, numRecords: N };
@@ -284,7 +293,7 @@ export class Trainer {
       if (state.step >= total) {
         throw new TrainError(
           `resume_from_checkpoint ${o.resume.store.where}/${folder}: that run is complete (step ${state.step} of ${total}); nothing was changed. ` +
-            `To train longer, raise epochs (now ${c.epochs}); to train again from the start, use another output_dir`,
+            `To train longer, raise ${c.max_steps > 0 ? `max_steps (now ${c.max_steps})` : `epochs (now ${c.epochs})`}; to train again from the start, use another output_dir`,
         );
       }
       this.results.final.checkpoint = folder;
@@ -331,14 +340,15 @@ export class Trainer {
     const startStep = state.step;
     let lastLoss: number | null = null;
     let stopped = false;
-    for (let epoch = state.epoch; epoch < c.epochs && !stopped; epoch++) {
+    for (let epoch = state.epoch; epoch < epochs && state.step < total && !stopped; epoch++) {
       const order = permutation(N, mixSeed(c.seed, 0xe90c, epoch));
       const batchIds = (b: number) => order.slice(b * B, Math.min(N, (b + 1) * B));
       let next: Promise<Batch | null> | null = this.loadBatch(batchIds(state.batchInEpoch));
       let epochLoss = 0, epochSteps = 0;
-      for (let b = state.batchInEpoch; b < stepsPerEpoch; b++) {
+      const lastBatch = Math.min(stepsPerEpoch, state.batchInEpoch + total - state.step); // max_steps
+      for (let b = state.batchInEpoch; b < lastBatch; b++) {
         const batch = await next!;
-        next = b + 1 < stepsPerEpoch ? this.loadBatch(batchIds(b + 1)) : null; // decode ahead
+        next = b + 1 < lastBatch ? this.loadBatch(batchIds(b + 1)) : null; // decode ahead
         const lr = c.learning_rate * lrMultiplier(c.scheduler_type, state.step, warm, total);
         if (batch) {
           this.vit.zeroGrads();
@@ -381,6 +391,10 @@ export class Trainer {
           if (b + 1 < stepsPerEpoch) await save(`checkpoint-step-${state.step}`);
           break;
         }
+      }
+      if (!stopped && state.step === total && state.batchInEpoch < stepsPerEpoch) {
+        // max_steps ended the run inside an epoch: its last checkpoint (unless save_steps just wrote it)
+        if (!(c.save_steps > 0 && state.step % c.save_steps === 0)) await save(`checkpoint-step-${state.step}`);
       }
       if (epochSteps === 0 && state.batchInEpoch === stepsPerEpoch && !o.resume) {
         const first = this.results.skipped_images[0];

@@ -20,7 +20,8 @@ import { decodeImageBytes } from '../data/decode-browser';
 import type { RgbImage } from '../data/image';
 import { readEbayList, uniqueEbayRecords, type EbayRecord } from '../data/sop';
 import { basename, dirname, existingFiles, joinPath, type DataSource } from '../data/source';
-import type { DatasetInfo, SampleImage } from './protocol';
+import { pathListSource } from '../data/source-browser';
+import type { DatasetInfo, PageFileReader, SampleImage } from './protocol';
 
 export interface EvalSplit {
   protocol: 'sop' | 'jsonl';
@@ -58,6 +59,28 @@ export async function imageBlob(source: DataSource, path: string): Promise<Blob>
   return new Blob([(await source.readBytes(path)) as Uint8Array<ArrayBuffer>], { type: mimeOf(path) });
 }
 
+/**
+ * The source of a folder whose files the page holds (DatasetInput 'pagefiles'): reads that arrive
+ * together (a batch being decoded) go to the page as one request of up to 64 files.
+ */
+export function pageFilesSource(paths: string[], read: PageFileReader): DataSource {
+  let queue: { i: number; ok: (b: Uint8Array) => void; fail: (e: Error) => void }[] = [];
+  const flush = () => {
+    const all = queue;
+    queue = [];
+    for (let k = 0; k < all.length; k += 64) {
+      const part = all.slice(k, k + 64);
+      read(part.map((x) => x.i)).then(
+        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j] as string)) : x.ok(new Uint8Array(res[j] as ArrayBuffer)))),
+        (e: Error) => part.forEach((x) => x.fail(e)),
+      );
+    }
+  };
+  return pathListSource(paths, (i) => new Promise((ok, fail) => {
+    if (queue.push({ i, ok, fail }) === 1) setTimeout(flush, 0);
+  }));
+}
+
 /** Decodes an image of the source; errors carry `path` (the trainer reports skipped images by it). */
 export async function loadImage(source: DataSource, path: string): Promise<RgbImage> {
   try {
@@ -88,7 +111,9 @@ function listSome(items: string[], n = 5): string {
   return items.slice(0, n).join(', ') + (items.length > n ? `, ... (${items.length - n} more)` : '');
 }
 
-export async function openDataset(source: DataSource, name: string, kind: DatasetInfo['kind']): Promise<OpenDataset> {
+export async function openDataset(source: DataSource, name: string, kind: DatasetInfo['kind'], onProgress?: (message: string) => void): Promise<OpenDataset> {
+  const say = onProgress ?? (() => {});
+  say(`Reading ${name}: detecting the format…`);
   const top = await source.list('.');
   const file = (n: string) => top.some((e) => !e.dir && e.name === n);
   const problems: string[] = [];
@@ -109,6 +134,7 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   const format: DatasetInfo['format'] = isSop ? 'sop' : ds.format;
 
   // Missing image files of the training records (one listing per folder).
+  say(`Reading ${name}: ${plural(ds.records.length, 'training pair')}; looking for their images…`);
   const trainPaths = [...new Set(ds.records.flatMap((r) => [r.query, r.positive]))];
   const found = await existingFiles(source, trainPaths);
   const missing = trainPaths.filter((p) => !found.has(p));
@@ -122,6 +148,7 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   let split: EvalSplit;
   let valDataPath: string | null = null;
   if (sopTest) {
+    say(`Reading ${name}: ${plural(sopTest.length, 'evaluation image')} listed in Ebay_test.txt; looking for them…`);
     const unique = uniqueEbayRecords(sopTest, `${name}/Ebay_test.txt`);
     if (unique.repeats) problems.push(`Ebay_test.txt: ${plural(unique.repeats, 'repeated image path')} removed (each image is searched once; a repeat would find itself)`);
     const present = await existingFiles(source, unique.records.map((r) => r.path));
@@ -181,6 +208,7 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   for (const p of allPaths) allClasses.add(classOf.has(p) ? String(classOf.get(p)) : `path:${p}`);
 
   // A few samples, one per class, spread over the data.
+  say(`Reading ${name}: ${plural(allPaths.length, 'image')}; reading sample images…`);
   const samples: SampleImage[] = [];
   const seen = new Set<number | null>();
   for (const r of ds.records) {

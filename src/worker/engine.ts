@@ -37,18 +37,19 @@ import { latestCheckpoint, type CheckpointStore, type TrainerState } from '../tr
 import { opfsDelete, opfsListRuns, opfsStore, StorageFullError } from '../train/store-opfs';
 import type { TrainResults } from '../train/trainer';
 import { checkConfigYaml, runName } from './config-check';
-import { imageBlob, loadImage, openDataset, resolveInSource, type OpenDataset } from './data';
-import { buildIndex, embedOne, measureRecall, preprocessorOf, searchIndex, type GalleryIndex } from './evaluate';
+import { imageBlob, loadImage, openDataset, pageFilesSource, resolveInSource, type OpenDataset } from './data';
+import { DecodePool } from './decode-pool';
+import { buildIndex, embedOne, galleryIndex, measureRecall, preprocessorOf, searchIndex, type GalleryIndex, type Preparer } from './evaluate';
+import { indexId, loadIndex, modelFingerprint, saveIndex } from './index-store';
 import { checkpointModel, demoModelSource, describeModel } from './models';
 import type {
   CachedModel, ConfigCheck, DatasetInfo, DatasetInput, DownloadProgress, EvalResult, ExportFile, ExportKind, GpuInfo, ImageCheck,
-  InitResult, ModelInfo, ModelInput, RecallSet, SavedRun, SearchResults, SessionInfo, StageProgress, TrainUpdate,
+  InitResult, ModelInfo, ModelInput, PageFileReader, RecallSet, SavedRun, SearchResults, SessionInfo, StageProgress, TrainUpdate,
 } from './protocol';
 import { DEMO_MODEL_ID } from './presets';
 import { TrainingSession } from './training';
 import { fetchIndex, fileSourceOf, urlDataSource } from './url-source';
 
-const MAX_IMAGE_CHECK = 2000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -101,6 +102,8 @@ export class Engine {
   private zeroShot = new Map<string, RecallSet>();
   private index: GalleryIndex | null = null;
   private busy: Promise<unknown> = Promise.resolve();
+  private imageCheck: AbortController | null = null;
+  private pool: DecodePool | null = null;
 
   /** Runs `fn` after the GPU work queued before it (one at a time). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -160,7 +163,8 @@ export class Engine {
 
   // ───────────────────────────────────────────────────────────────────────────── dataset
 
-  async openDataset(input: DatasetInput): Promise<DatasetInfo> {
+  /** `read`: how to read the page's files (kind 'pagefiles'); `onProgress`: what is being done. */
+  async openDataset(input: DatasetInput, read?: PageFileReader | null, onProgress?: (p: StageProgress) => void): Promise<DatasetInfo> {
     if (this.training?.running) throw new Error('training is running: stop it before changing the dataset');
     let source: DataSource;
     let name: string;
@@ -171,13 +175,19 @@ export class Engine {
     } else if (input.kind === 'handle') {
       source = directorySource(input.handle);
       name = input.handle.name;
+    } else if (input.kind === 'pagefiles') {
+      if (!input.paths.length) throw new Error('the folder has no files');
+      if (!read) throw new Error('openDataset: a page folder needs its file reader');
+      source = pageFilesSource(input.paths, read);
+      name = source.where || 'picked files';
     } else {
       if (!input.files.length) throw new Error('the folder has no files');
       source = fileListSource(withPaths(input.files, input.paths));
       name = source.where || 'picked files';
     }
+    this.imageCheck?.abort();
     try {
-      this.data = await openDataset(source, name, input.kind);
+      this.data = await openDataset(source, name, input.kind, (message) => onProgress?.({ stage: 'dataset', message, done: 0, total: 0 }));
     } catch (e) {
       throw userError(e);
     }
@@ -185,24 +195,55 @@ export class Engine {
     return this.data.info;
   }
 
-  /** Decodes the dataset's images (up to 2000) and lists those that cannot be read. */
+  /**
+   * Decodes every image of the dataset (in the decode pool, in the background: other calls go on
+   * meanwhile) and lists those that cannot be read. cancelImageCheck() (or opening another
+   * dataset, or a new check) stops it; it then reports what was checked.
+   */
   async checkImages(onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
     const data = this.requireData();
+    this.imageCheck?.abort();
+    const ctl = new AbortController();
+    this.imageCheck = ctl;
     const { paths } = data.gallery();
-    const some = paths.slice(0, MAX_IMAGE_CHECK);
-    const records = some.map((p) => ({ query: p, positive: p, label: null }));
+    const records = paths.map((p) => ({ query: p, positive: p, label: null }));
+    const pool = this.decodePool();
     let last = 0;
-    const problems = await validateImages(data.source, records, decodeImageBytes, {
-      concurrency: 4,
-      onProgress: (done, total) => {
-        const now = performance.now();
-        if (done === total || now - last > 100) {
-          last = now;
-          onProgress?.({ stage: 'validate', message: `checking images ${done}/${total}`, done, total });
-        }
-      },
-    });
-    return { checked: some.length, total: paths.length, unreadable: problems };
+    let checked = 0;
+    const t0 = performance.now();
+    try {
+      const problems = await validateImages(data.source, records, (bytes, name) => pool.check(bytes, name), {
+        concurrency: 4 * pool.size,
+        signal: ctl.signal,
+        onProgress: (done, total) => {
+          checked = done;
+          const now = performance.now();
+          if (done === total || now - last > 100) {
+            last = now;
+            const rate = done / Math.max((now - t0) / 1000, 1e-3);
+            onProgress?.({ stage: 'validate', message: `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`, done, total });
+          }
+        },
+      });
+      return { checked, total: paths.length, unreadable: problems, cancelled: ctl.signal.aborted };
+    } finally {
+      if (this.imageCheck === ctl) this.imageCheck = null;
+    }
+  }
+
+  cancelImageCheck(): void {
+    this.imageCheck?.abort();
+  }
+
+  private decodePool(): DecodePool {
+    this.pool ??= new DecodePool();
+    return this.pool;
+  }
+
+  /** Images of `data` decoded and preprocessed in the decode pool. */
+  private preparer(data: OpenDataset): Preparer {
+    const pool = this.decodePool();
+    return (pp) => async (path) => pool.prepare(await data.source.readBytes(path), path, pp);
   }
 
   // ───────────────────────────────────────────────────────────────────────────── model
@@ -511,11 +552,11 @@ export class Engine {
       const zKey = `${model.key}|${data.key}`;
       let zeroShot = this.zeroShot.get(zKey) ?? null;
       if (!zeroShot) {
-        zeroShot = await measureRecall(gpu, model.ck, `${model.info.name} (zero-shot)`, data, progress);
+        zeroShot = await measureRecall(gpu, model.ck, `${model.info.name} (zero-shot)`, data, progress, this.preparer(data));
         this.zeroShot.set(zKey, zeroShot);
       }
       const { ft, why } = await this.fineTuned();
-      const fineTuned = ft ? await measureRecall(gpu, ft.ck, ft.name, data, progress) : null;
+      const fineTuned = ft ? await measureRecall(gpu, ft.ck, ft.name, data, progress, this.preparer(data)) : null;
       return { protocol: data.split.description, zeroShot, fineTuned, note: ft ? null : why };
     });
   }
@@ -530,7 +571,8 @@ export class Engine {
   /**
    * Top-K of a photo (`blob`) or a dataset image (`path`, itself left out) among the dataset's
    * images, with the fine-tuned model when there is one, else the loaded model. The gallery is
-   * embedded on first use and kept until the data or the model changes.
+   * embedded once per (dataset, model), kept on the GPU, and saved in OPFS (src/worker/
+   * index-store.ts): after a reload the same dataset and model search at once.
    */
   search(query: { path: string } | { blob: Blob; name: string }, k: number, onProgress?: (p: StageProgress) => void): Promise<SearchResults> {
     return this.exclusive(async () => {
@@ -540,14 +582,27 @@ export class Engine {
       const model = this.requireModel();
       const t0 = performance.now();
       const { ft } = await this.fineTuned();
-      const key = `${data.key}|${ft?.key ?? model.key}`;
-      if (this.index?.key !== key) {
+      const ck = ft?.ck ?? model.ck;
+      const name = ft?.name ?? model.info.name;
+      const sessionKey = `${data.key}|${ft?.key ?? model.key}`;
+      let source: SearchResults['index'] = 'memory';
+      if (this.index?.key !== sessionKey) {
         this.dropIndex();
-        const ck = ft?.ck ?? model.ck;
-        const name = ft?.name ?? model.info.name;
-        this.index = await buildIndex(gpu, key, ck, name, data, (message, done, total) => onProgress?.({ stage: 'index', message, done, total }));
+        const id = indexId(data.info.name, data.gallery().paths, modelFingerprint(ck));
+        onProgress?.({ stage: 'index', message: 'looking for a saved index of this dataset and model', done: 0, total: 1 });
+        const stored = await loadIndex(id).catch(() => null);
+        if (stored) {
+          this.index = galleryIndex(gpu, sessionKey, ck, name, stored);
+          source = 'stored';
+        } else {
+          this.index = await buildIndex(gpu, sessionKey, ck, name, data, (message, done, total) => onProgress?.({ stage: 'index', message, done, total }), this.preparer(data));
+          source = 'built';
+          const ix = this.index;
+          await saveIndex({ id, model: name, dataset: data.info.name, N: ix.paths.length, D: ix.D, paths: ix.paths, labels: ix.labels, emb: ix.emb })
+            .catch((e) => console.warn(`search index not saved (${(e as Error).message}); it serves this session`));
+        }
       }
-      const index = this.index;
+      const index = this.index!;
       onProgress?.({ stage: 'search', message: 'searching', done: 0, total: 1 });
       let q: Float32Array;
       let exclude: number | null = null;
@@ -564,9 +619,11 @@ export class Engine {
       } else {
         q = await embedOne(index, await decodeImageBlob(query.blob, query.name));
       }
-      const hits = await searchIndex(gpu, index, q, k, exclude);
+      const tQ = performance.now();
+      const hits = await searchIndex(index, q, k, exclude);
+      const searchMs = performance.now() - tQ;
       return {
-        model: index.model, gallery: index.paths.length,
+        model: index.model, gallery: index.paths.length, index: source, searchMs,
         query: { path: qPath, label: qPath ? data.labelOf(qPath) : null, blob: qPath ? await imageBlob(data.source, qPath) : null },
         hits: await Promise.all(hits.map(async (h) => ({
           path: index.paths[h.row], label: index.labels[h.row], score: h.score, blob: await imageBlob(data.source, index.paths[h.row]),

@@ -20,12 +20,18 @@ export type InitResult = { ok: true; gpu: GpuInfo } | { ok: false; error: string
 
 /**
  * Where a dataset comes from. A File list carries each file's path ("picked/sub/a.jpg") beside it:
- * `webkitRelativePath` does not survive the trip to the worker.
+ * `webkitRelativePath` does not survive the trip to the worker. 'pagefiles': a picked folder
+ * whose files stay in the page (only their paths cross; the engine reads a file through the
+ * PageFileReader given with it): posting 120k File objects would hold the page's thread ~30 s.
  */
 export type DatasetInput =
   | { kind: 'demo' }
   | { kind: 'handle'; handle: FileSystemDirectoryHandle }
-  | { kind: 'files'; files: File[]; paths: string[] };
+  | { kind: 'files'; files: File[]; paths: string[] }
+  | { kind: 'pagefiles'; paths: string[] };
+
+/** Reads files the page holds: for each index its bytes, or why it cannot be read. */
+export type PageFileReader = (indices: number[]) => Promise<(ArrayBuffer | string)[]>;
 
 export interface SampleImage {
   path: string;
@@ -60,6 +66,8 @@ export interface ImageCheck {
   checked: number;
   total: number;
   unreadable: { path: string; reason: string }[];
+  /** Stopped by cancelImageCheck() (or a newer check) before the end. */
+  cancelled: boolean;
 }
 
 export type ModelInput =
@@ -157,6 +165,13 @@ export interface RecallSet {
   queries: number;
   images: number;
   seconds: number;
+  /** Images embedded per second of the whole embedding pass (decode, preprocess, GPU). */
+  imagesPerSec: number;
+  /** Seconds of the all-pairs / gallery search. */
+  searchSeconds: number;
+  /** Images that could not be read (left out), the first 20 of them. */
+  skipped: number;
+  skippedFirst: { path: string; error: string }[];
 }
 
 export interface EvalResult {
@@ -177,6 +192,10 @@ export interface SearchHit {
 export interface SearchResults {
   model: string;
   gallery: number;
+  /** Where the gallery index came from: kept from an earlier search, read from OPFS, or built now. */
+  index: 'memory' | 'stored' | 'built';
+  /** Milliseconds of the query's top-K search against the GPU-resident gallery. */
+  searchMs: number;
   query: { path: string | null; label: string | null; blob: Blob | null };
   hits: SearchHit[];
   seconds: number;

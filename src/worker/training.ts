@@ -17,7 +17,7 @@ import type { RgbImage } from '../data/image';
 import type { Gpu } from '../gpu/device';
 import type { LoadedCheckpoint } from '../model/load';
 import type { CheckpointStore } from '../train/checkpoint';
-import { Trainer, type PairData, type PairRecord, type TrainResults } from '../train/trainer';
+import { Trainer, trainingLength, type PairData, type PairRecord, type TrainResults } from '../train/trainer';
 import type { TrainUpdate } from './protocol';
 
 export interface TrainingOptions {
@@ -123,7 +123,7 @@ export class TrainingSession {
     const c = o.config;
     const N = o.records.length;
     const B = Math.min(c.batch_size, N);
-    const stepsPerEpoch = Math.ceil(N / B);
+    const { stepsPerEpoch, total, epochs } = trainingLength(c, N);
     const train: PairData = { records: o.records, load: this.gatedLoad };
     this.running = true;
     const trainer = new Trainer({
@@ -137,7 +137,7 @@ export class TrainingSession {
             this.onStep(e.step, images);
             const r = this.rates();
             o.onUpdate({
-              kind: 'step', step: e.step, totalSteps: e.totalSteps, epoch: e.epoch, epochs: c.epochs, loss: e.loss, lr: e.lr,
+              kind: 'step', step: e.step, totalSteps: e.totalSteps, epoch: e.epoch, epochs, loss: e.loss, lr: e.lr,
               imagesPerSec: r ? r.ips : e.imagesPerSec, etaSec: r ? r.secPerStep * (e.totalSteps - e.step) : e.etaSec,
             });
             break;
@@ -160,7 +160,7 @@ export class TrainingSession {
       },
     });
     o.onUpdate({
-      kind: 'start', run: this.run, totalSteps: c.epochs * stepsPerEpoch, stepsPerEpoch, epochs: c.epochs,
+      kind: 'start', run: this.run, totalSteps: total, stepsPerEpoch, epochs,
       resumedFrom: o.resume ? o.resume.folder : null, pairs: N, history: o.history ?? [],
     });
     try {

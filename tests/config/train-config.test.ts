@@ -62,6 +62,7 @@ describe('defaults', () => {
       output_dir: 'output',
       overwrite_output_dir: false,
       epochs: 3,
+      max_steps: -1,
       batch_size: 32,
       eval_batch_size: null,
       gradient_accumulation_steps: 1,
@@ -507,6 +508,7 @@ describe('toYaml', () => {
       output_dir: experiments/output_sop_dinov3_i2i
       overwrite_output_dir: false
       epochs: 10
+      max_steps: -1
       batch_size: 128
       eval_batch_size: null
       gradient_accumulation_steps: 1

@@ -12,7 +12,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { evaluateRetrieval, labelRecallAtK, validationSet } from '../../src/eval/jsonl';
 import { bruteForceTopK, recallAtK } from '../../src/eval/recall';
-import { searchPlan, searchTopK } from '../../src/eval/search';
+import { ResidentGallery, searchPlan, searchTopK } from '../../src/eval/search';
 import { TOPK_NONE } from '../../src/ops/topk';
 import { Rng } from '../../src/util/random';
 import { nodeGpu } from '../helpers/node-gpu';
@@ -213,6 +213,25 @@ describe('GPU search vs the CPU reference (500 x 32, 37 classes)', () => {
     const r = await searchTopK(gpu, q, x, 30, n, D, K, { excludeSelf: true, selfOffset: 30, queryRows: 8, galleryRows: 25 });
     expect(r.plan.sharedBuffer).toBe(false);
     for (let i = 0; i < 30 * K; i++) expect(Math.abs(r.scores[i] - ref.scores[30 * K + i])).toBeLessThanOrEqual(1e-6);
+  });
+
+  test('a resident gallery (one or several slabs) answers queries as searchTopK does, bit for bit', async () => {
+    const gpu = await nodeGpu();
+    const n = 97, K = 13;
+    const x = clusteredUnit(new Rng(5), makeLabels(new Rng(6)), 1.0).subarray(0, n * D);
+    const q = x.slice(40 * D, 43 * D); // gallery rows 40..42 as queries, themselves left out
+    const want = await searchTopK(gpu, q, x, 3, n, D, K, { excludeSelf: true, selfOffset: 40 });
+    for (const galleryBytes of [undefined, 30 * D * 4]) {
+      const g = new ResidentGallery(gpu, x, n, D, { galleryBytes });
+      const live = gpu.memory.live;
+      for (let rep = 0; rep < 2; rep++) {
+        const r = await g.search(q, 3, K, { excludeSelf: true, selfOffset: 40 });
+        expect(Array.from(r.indices)).toEqual(Array.from(want.indices));
+        expect(Array.from(r.scores)).toEqual(Array.from(want.scores));
+      }
+      expect(gpu.memory.live).toBe(live); // nothing left behind per query
+      g.destroy();
+    }
   });
 
   test('K larger than the gallery: tails empty', async () => {

@@ -51,6 +51,10 @@ export const gpuCases: GpuCase[] = [
     run: (g) => patchCase(g, { B: 3, Himg: 18, Wimg: 13, patch: 4, C: 37, rowOffset: 5, T: 19 }),
   },
   // 40x35 at p=16: 2x2 patches, 8 bottom rows and 3 right columns left over
+  {
+    name: 'patchembed p=4 36x37 B=2 rowOffset 1 (81 patches: per-image batched matmul)',
+    run: (g) => patchCase(g, { B: 2, Himg: 36, Wimg: 37, patch: 4, C: 20, rowOffset: 1 }),
+  },
   { name: 'patchembed p=16 40x35 B=3, plain [B,P,C]', run: (g) => patchCase(g, { B: 3, Himg: 40, Wimg: 35, patch: 16, C: 24 }) },
   {
     name: 'patchembed p=16 40x35 B=1 rowOffset 1, no bias',

@@ -5,12 +5,13 @@
  * - on random unit vectors: scores within atol 1e-6 + rtol 1e-5, and an index may differ from the
  *   reference only where the two candidates' exact scores are within that tolerance (near-ties
  *   that f32 rounding can legitimately reorder).
- * Also K > G (tail filled with 0xFFFFFFFF / -Infinity), excludeSelf (with offsets), forced small
+ * Also up to 4 queries (their own similarity kernel), K > G (tail filled with 0xFFFFFFFF /
+ * -Infinity), excludeSelf (with offsets), forced small
  * gallery chunks / query blocks and the copy path for buffers larger than one binding, all
  * giving bit-identical results to the unchunked run.
  */
 import type { Gpu } from '../../src/gpu/device';
-import { TOPK_NONE, topkForward, topkPlan, type TopkOpts } from '../../src/ops/topk';
+import { galleryChunks, TOPK_NONE, topkForward, topkPlan, type TopkOpts } from '../../src/ops/topk';
 import * as ref from '../../src/ref/topk';
 import { Rng } from '../../src/util/random';
 import { expectEqual, f32 } from '../helpers/check';
@@ -133,6 +134,15 @@ export const gpuCases: GpuCase[] = [
   { name: 'topk random unit vectors Q=13 G=50 D=37 K=5', run: (g) => randomCase(g, 13, 50, 37, 5).then(() => {}) },
   { name: 'topk random unit vectors Q=8 G=300 D=768 K=100', run: (g) => randomCase(g, 8, 300, 768, 100).then(() => {}) },
   {
+    name: 'topk up to 4 queries (topk.similarity instead of matmul): random, exact with ties, excludeSelf, chunked',
+    run: async (g) => {
+      await randomCase(g, 1, 300, 64, 20);
+      await randomCase(g, 3, 301, 8, 7, { excludeSelf: true, selfOffset: 150 });
+      await exactCase(g, 4, 50, 16, 12, 6, { chunkRows: 7 });
+      await exactCase(g, 2, 41, 4, 41, 41, { excludeSelf: true, selfOffset: 3 });
+    },
+  },
+  {
     name: 'topk ties (duplicate gallery rows) broken by lower gallery index, exact',
     run: async (g) => {
       await exactCase(g, 9, 50, 16, 12, 6); // 6 distinct rows among 50: large tie groups
@@ -194,6 +204,21 @@ export const gpuCases: GpuCase[] = [
     },
   },
   {
+    name: 'topk gallery in ascending similarity: more newcomers than candidate slots, rows rescanned, exact',
+    run: async (g) => {
+      // Every row beats all earlier ones (ties in pairs), so each chunk overflows its slots.
+      const G = 200, D = 2, Q = 3;
+      const gallery = Float64Array.from({ length: G * D }, (_, k) => (k % 2 === 0 ? Math.floor(k / 4) / 64 : 0.5));
+      const queries = Float64Array.from([1, 0, 0.5, 0.25, -1, 0.25]);
+      for (const opts of [{ chunkRows: 16, candidates: 3 }, { chunkRows: 32, candidates: 64 }, { candidates: 1, excludeSelf: true, selfOffset: 150 }]) {
+        for (const K of [1, 5, 40]) {
+          const r = runRef(queries, gallery, Q, G, D, K, opts);
+          expectSame(await runGpu(g, queries, gallery, Q, G, D, K, opts), r, `topk ascending K=${K} ${JSON.stringify(opts)}`);
+        }
+      }
+    },
+  },
+  {
     name: 'topk buffers larger than one binding: rows copied to scratch, same result',
     run: async (g) => {
       const D = 37, K = 9;
@@ -211,6 +236,15 @@ export const gpuCases: GpuCase[] = [
 ];
 
 export const refCases: RefCase[] = [
+  {
+    name: 'topk gallery chunks: ~2K rows first, then at most the rows seen so far, up to chunkRows',
+    run: () => {
+      expectEqual(galleryChunks(5000, 1024, 100), [[0, 208], [208, 208], [416, 416], [832, 832], [1664, 1024],
+        [2688, 1024], [3712, 1024], [4736, 264]], 'chunks');
+      expectEqual(galleryChunks(10, 7, 100), [[0, 7], [7, 3]], 'small');
+      expectEqual(galleryChunks(0, 7, 1), [], 'empty');
+    },
+  },
   {
     name: 'topk reference: order, ties by lower index, K > G fill, excludeSelf',
     run: () => {

@@ -62,6 +62,23 @@ async function train(cfg: TrainConfig, out: string, opts: { stopAfter?: number; 
 }
 
 describe('trainer', () => {
+  test('max_steps: that many steps over as many epochs as needed, the schedule over them, the cut epoch checkpointed', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vembed-maxsteps-'));
+    // 3 steps per epoch: 7 steps = 2 whole epochs + 1 step of the third; epochs: 1 is overridden.
+    const { r, events } = await train(config({ epochs: 1, max_steps: 7, warmup_steps: 2, scheduler_type: 'linear' }), out);
+    expect([r.steps, r.total_steps, r.epochs_done]).toEqual([7, 7, 2]);
+    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-epoch-1', 'checkpoint-epoch-2', 'checkpoint-step-7']);
+    const lrs = events.flatMap((e) => (e.kind === 'step' ? [e.lr] : []));
+    expect(lrs.length).toBe(7);
+    // linear: warmup to the peak at step 2, then down towards 0 at step 7
+    expect(lrs[2]).toBeCloseTo(1e-3 * (1 - 0 / 5), 12);
+    expect(lrs[6]).toBeCloseTo(1e-3 * (1 - 4 / 5), 12);
+    // max_steps within the first epoch
+    const short = await train(config({ max_steps: 2 }), mkdtempSync(join(tmpdir(), 'vembed-maxsteps-')));
+    expect([short.r.steps, short.r.epochs_done, short.r.final.checkpoint]).toEqual([2, 0, 'checkpoint-step-2']);
+    expect(() => parseTrainConfigYaml('max_steps: 0\n', 'c.yaml')).toThrow('c.yaml:1: max_steps: 0 is not allowed; expected a positive number of steps, or -1 (train for `epochs`)');
+  });
+
   test('resuming from a checkpoint continues with the same losses as an uninterrupted run', async () => {
     const cfg = config({ use_lora: true, lora_r: 4, lora_alpha: 8, lora_dropout: 0.1, seed: 7, use_gradient_cache: true, gradient_cache_chunk_size: 3, rope_rescale_in_training: true });
     const full = await train(cfg, mkdtempSync(join(tmpdir(), 'vembed-full-')));
