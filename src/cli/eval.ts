@@ -21,7 +21,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
-import { preprocessorFromConfig } from '../data/preprocess';
 import { readEbayList, uniqueEbayRecords } from '../data/sop';
 import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { l2normalizeRows } from '../model/embed';
@@ -31,10 +30,10 @@ import type { Gpu } from '../gpu/device';
 import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import type { Pooling } from '../model/embed';
-import { loadCheckpoint, type LoadedCheckpoint } from '../model/load';
-import { loadAdapter, mergeAdapter } from '../model/lora';
+import { checkpointPreprocessor, loadCheckpoint, type LoadedCheckpoint } from '../model/load';
 import { dirSource } from '../model/node-source';
 import { Vit } from '../model/vit';
+import { withAdapter } from '../run/model';
 import { parseOptions, UsageError } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';
@@ -144,13 +143,9 @@ export async function loadEvalModel(
       const m = (e as Error).message.replace(/^--model /, '');
       throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`);
     }
-    const adapter = await loadAdapter(dirSource(modelPath));
-    mergeAdapter(ck.spec, ck.weights, adapter);
-    if (!ck.preprocessor && (await isFile(join(modelPath, 'preprocessor_config.json')))) {
-      ck.preprocessor = JSON.parse(await readFile(join(modelPath, 'preprocessor_config.json'), 'utf8'));
-    }
-    log(`merged ${adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
-    return { ck, base };
+    const merged = await withAdapter(ck, dirSource(modelPath));
+    log(`merged ${merged.adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
+    return { ck: merged.ck, base };
   }
   if (baseModel) throw new Error(`--base_model is for a checkpoint with a PEFT adapter; ${modelPath} has no adapter_config.json`);
   const src = await resolveModel(modelPath, token).catch(renamed);
@@ -300,8 +295,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       err(`read ${set.N} embeddings of dimension ${set.D} from ${v.embeddings}\n`);
     } else {
       const { ck, base } = await loadEvalModel(v.model_path!, v.base_model, v.hf_token, (l) => err(`${l}\n`));
-      if (!ck.preprocessor) throw new Error(`${base ?? v.model_path}: no preprocessor_config.json; cannot know how to resize images`);
-      const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${base ?? v.model_path}/preprocessor_config.json`);
+      const pp = checkpointPreprocessor(ck, base ?? v.model_path!);
       const root = dirname(listFile!);
       const paths = list!.map((r) => join(root, r.path));
       const vit = new Vit(gpu, ck.spec, ck.weights);

@@ -1,8 +1,8 @@
 /**
- * A dataset folder as the app sees it (in the engine worker): what format it is, its training
- * pairs, its evaluation split, labels for display, sample thumbnails, and images decoded for the
- * GPU. The folder is any DataSource: a picked or dropped directory handle, the files of an
- * `<input webkitdirectory>`, or the bundled demo over HTTP.
+ * A dataset folder as the app sees it: what format it is, its training pairs, its evaluation
+ * split, labels for display and sample thumbnails. The folder is any DataSource: in the app's
+ * engine worker a picked or dropped directory handle, the files of an `<input webkitdirectory>`
+ * or the bundled demo over HTTP; in Node a folder (src/data/source-node.ts, as the tests use it).
  *
  * Format detection (the folder's top level):
  *   Ebay_train.txt / Ebay_test.txt   Stanford Online Products layout: evaluation uses the SOP
@@ -16,12 +16,40 @@
  * training records come from train.jsonl, evaluation still from Ebay_test.txt.
  */
 import { loadPairDataset, type PairRecord } from '../data/datasets';
-import { decodeImageBytes } from '../data/decode-browser';
 import type { RgbImage } from '../data/image';
 import { readEbayList, uniqueEbayRecords, type EbayRecord } from '../data/sop';
 import { basename, dirname, existingFiles, joinPath, type DataSource } from '../data/source';
-import { pathListSource } from '../data/source-browser';
-import type { DatasetInfo, PageFileReader, SampleImage } from './protocol';
+
+/** Where the app's dataset came from (the page's DatasetInput kinds; 'folder' in Node). */
+export type DatasetKind = 'demo' | 'handle' | 'files' | 'pagefiles' | 'folder';
+
+export interface SampleImage {
+  path: string;
+  label: string;
+  blob: Blob;
+}
+
+export interface DatasetInfo {
+  /** Name of the picked folder (or "demo"). */
+  name: string;
+  kind: DatasetKind;
+  /** 'sop' (Stanford Online Products layout), 'jsonl', 'imagefolder'. */
+  format: 'sop' | 'jsonl' | 'imagefolder';
+  /** One line saying what was found, e.g. "Stanford Online Products layout with train.jsonl / val.jsonl". */
+  description: string;
+  images: number;
+  classes: number;
+  pairs: number;
+  /** Images of the evaluation split (SOP Ebay_test.txt or the validation JSONL), 0 when none. */
+  testImages: number;
+  /** data_path / val_data_path the config should use (relative to the folder). */
+  dataPath: string;
+  valDataPath: string | null;
+  /** How Evaluate will measure Recall@K on this data. */
+  evalProtocol: string;
+  problems: string[];
+  samples: SampleImage[];
+}
 
 export interface EvalSplit {
   protocol: 'sop' | 'jsonl';
@@ -60,34 +88,17 @@ export async function imageBlob(source: DataSource, path: string): Promise<Blob>
 }
 
 /**
- * The source of a folder whose files the page holds (DatasetInput 'pagefiles'): reads that arrive
- * together (a batch being decoded) go to the page as one request of up to 64 files.
+ * `decode` over the images of `source`; errors carry `path` (the trainer reports skipped images
+ * by it).
  */
-export function pageFilesSource(paths: string[], read: PageFileReader): DataSource {
-  let queue: { i: number; ok: (b: Uint8Array) => void; fail: (e: Error) => void }[] = [];
-  const flush = () => {
-    const all = queue;
-    queue = [];
-    for (let k = 0; k < all.length; k += 64) {
-      const part = all.slice(k, k + 64);
-      read(part.map((x) => x.i)).then(
-        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j] as string)) : x.ok(new Uint8Array(res[j] as ArrayBuffer)))),
-        (e: Error) => part.forEach((x) => x.fail(e)),
-      );
+export function imageLoader(source: DataSource, decode: (bytes: Uint8Array, path: string) => Promise<RgbImage>): (path: string) => Promise<RgbImage> {
+  return async (path) => {
+    try {
+      return await decode(await source.readBytes(path), path);
+    } catch (e) {
+      throw Object.assign(new Error((e as Error).message), { path });
     }
   };
-  return pathListSource(paths, (i) => new Promise((ok, fail) => {
-    if (queue.push({ i, ok, fail }) === 1) setTimeout(flush, 0);
-  }));
-}
-
-/** Decodes an image of the source; errors carry `path` (the trainer reports skipped images by it). */
-export async function loadImage(source: DataSource, path: string): Promise<RgbImage> {
-  try {
-    return await decodeImageBytes(await source.readBytes(path), path);
-  } catch (e) {
-    throw Object.assign(new Error((e as Error).message), { path });
-  }
 }
 
 /**
@@ -111,7 +122,7 @@ function listSome(items: string[], n = 5): string {
   return items.slice(0, n).join(', ') + (items.length > n ? `, ... (${items.length - n} more)` : '');
 }
 
-export async function openDataset(source: DataSource, name: string, kind: DatasetInfo['kind'], onProgress?: (message: string) => void): Promise<OpenDataset> {
+export async function openDataset(source: DataSource, name: string, kind: DatasetKind, onProgress?: (message: string) => void): Promise<OpenDataset> {
   const say = onProgress ?? (() => {});
   say(`Reading ${name}: detecting the format…`);
   const top = await source.list('.');

@@ -2,15 +2,13 @@
  * Models for the app (in the engine worker): from the hub into the IndexedDB cache (progress,
  * cancel, resume: src/hub/download.ts), from a local folder (config.json + model.safetensors),
  * or the bundled demo (public/demo/model), which is copied into the same cache so that it, like
- * a downloaded model, works offline after the first load. Also the fine-tuned model of a run:
- * the base model with the run's checkpoint (a PEFT adapter merged, or full weights).
+ * a downloaded model, works offline after the first load. (A run's fine-tuned model:
+ * src/run/model.ts.)
  */
 import { outputSize, preprocessorFromConfig } from '../data/preprocess';
 import type { ModelCache, ModelManifest } from '../hub/cache';
-import { loadCheckpoint, WEIGHT_FILES, type FileSource, type LoadedCheckpoint } from '../model/load';
-import { loadAdapter, mergeAdapter, modulePaths, type Adapter } from '../model/lora';
-import type { CheckpointStore } from '../train/checkpoint';
-import { DEMO_MODEL_ID } from './presets';
+import type { FileSource, LoadedCheckpoint } from '../model/load';
+import { DEMO_MODEL_ID } from '../run/presets';
 import type { ModelInfo } from './protocol';
 import { fetchBytes, fetchIndex } from './url-source';
 
@@ -58,43 +56,4 @@ export function describeModel(name: string, kind: ModelInfo['kind'], ck: LoadedC
     }
   }
   return { name, kind, family: s.family, hidden: s.hidden, layers: s.layers, heads: s.heads, patch: s.patch, inputSize, params, bytes: params * 4 };
-}
-
-/** A FileSource over one folder of a CheckpointStore. */
-export function storeFolderSource(store: CheckpointStore, folder: string): FileSource {
-  return { where: `${store.where}/${folder}`, exists: (n) => store.hasFile(folder, n), bytes: (n) => store.readFile(folder, n) };
-}
-
-/** The base weights with `adapter` merged, leaving `base` untouched (only merged tensors are copied). */
-export function mergedWeights(base: LoadedCheckpoint, adapter: Adapter): Map<string, Float32Array> {
-  const weights = new Map(base.weights);
-  const paths = modulePaths(base.spec);
-  for (const m of adapter.modules) {
-    const where = paths.get(m.path);
-    if (!where) continue; // mergeAdapter names the module in its error
-    for (const kind of ['w', 'b']) {
-      const role = `layer.${where.layer}.${where.role}.${kind}`;
-      const t = weights.get(role);
-      if (t) weights.set(role, t.slice());
-    }
-  }
-  mergeAdapter(base.spec, weights, adapter);
-  return weights;
-}
-
-/**
- * The model of a checkpoint folder: the base with its PEFT adapter merged (LoRA runs), or its
- * full weights (use_lora false). `lora` says which it was.
- */
-export async function checkpointModel(base: LoadedCheckpoint, store: CheckpointStore, folder: string): Promise<{ ck: LoadedCheckpoint; lora: boolean; adapter: Adapter | null }> {
-  const src = storeFolderSource(store, folder);
-  if (await src.exists('adapter_config.json')) {
-    const adapter = await loadAdapter(src);
-    return { ck: { ...base, weights: mergedWeights(base, adapter) }, lora: true, adapter };
-  }
-  if ((await Promise.all(WEIGHT_FILES.map((f) => src.exists(f)))).some(Boolean)) {
-    const ck = await loadCheckpoint(src);
-    return { ck: { ...ck, preprocessor: ck.preprocessor ?? base.preprocessor }, lora: false, adapter: null };
-  }
-  throw new Error(`${src.where}: neither adapter_config.json nor model weights (${WEIGHT_FILES.join(', ')}); not a checkpoint`);
 }

@@ -20,7 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { evalCommand, type SopReport } from '../../src/cli/eval';
 import { nodeSource } from '../../src/data/source-node';
-import { openDataset } from '../../src/worker/data';
+import { openDataset } from '../../src/run/dataset';
 import { makeSyntheticSop } from '../../tools/make_sop_synthetic';
 import { nodeGpu } from '../helpers/node-gpu';
 import { launchChromium, startVite, type ViteHandle } from './browser';

@@ -1,0 +1,85 @@
+/**
+ * The engine worker's side of a dataset (src/run/dataset.ts reads the folder): the DataSource of
+ * what the page gave (the demo over HTTP, a directory handle, a File list, or files the page
+ * holds), images decoded with the browser's decoder, and the background check that every image
+ * decodes (in the decode pool).
+ */
+import { validateImages } from '../data/datasets';
+import { decodeImageBytes } from '../data/decode-browser';
+import type { RgbImage } from '../data/image';
+import type { DataSource } from '../data/source';
+import { directorySource, fileListSource, pathListSource } from '../data/source-browser';
+import { imageLoader, type OpenDataset } from '../run/dataset';
+import type { DecodePool } from './decode-pool';
+import { withPaths } from './model-input';
+import type { DatasetInput, ImageCheck, PageFileReader, StageProgress } from './protocol';
+import { fetchIndex, urlDataSource } from './url-source';
+
+/** The source and display name of a dataset input (`demoBase`: the demo dataset's URL). */
+export async function datasetSource(input: DatasetInput, read: PageFileReader | null, demoBase: string): Promise<{ source: DataSource; name: string }> {
+  if (input.kind === 'demo') return { source: urlDataSource(demoBase, await fetchIndex(demoBase), 'demo dataset'), name: 'demo dataset (Fashion-MNIST products)' };
+  if (input.kind === 'handle') return { source: directorySource(input.handle), name: input.handle.name };
+  if (!input.paths.length) throw new Error('the folder has no files');
+  let source: DataSource;
+  if (input.kind === 'pagefiles') {
+    if (!read) throw new Error('openDataset: a page folder needs its file reader');
+    source = pageFilesSource(input.paths, read);
+  } else {
+    if (!input.files.length) throw new Error('the folder has no files');
+    source = fileListSource(withPaths(input.files, input.paths));
+  }
+  return { source, name: source.where || 'picked files' };
+}
+
+/**
+ * Decodes every image of `data` in the decode pool and lists those that cannot be read; when
+ * `signal` aborts it reports what was checked.
+ */
+export async function checkImages(data: OpenDataset, pool: DecodePool, signal: AbortSignal, onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
+  const { paths } = data.gallery();
+  const records = paths.map((p) => ({ query: p, positive: p, label: null }));
+  let last = 0;
+  let checked = 0;
+  const t0 = performance.now();
+  const problems = await validateImages(data.source, records, (bytes, name) => pool.check(bytes, name), {
+    concurrency: 4 * pool.size,
+    signal,
+    onProgress: (done, total) => {
+      checked = done;
+      const now = performance.now();
+      if (done === total || now - last > 100) {
+        last = now;
+        const rate = done / Math.max((now - t0) / 1000, 1e-3);
+        onProgress?.({ stage: 'validate', message: `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`, done, total });
+      }
+    },
+  });
+  return { checked, total: paths.length, unreadable: problems, cancelled: signal.aborted };
+}
+
+/**
+ * The source of a folder whose files the page holds (DatasetInput 'pagefiles'): reads that arrive
+ * together (a batch being decoded) go to the page as one request of up to 64 files.
+ */
+export function pageFilesSource(paths: string[], read: PageFileReader): DataSource {
+  let queue: { i: number; ok: (b: Uint8Array) => void; fail: (e: Error) => void }[] = [];
+  const flush = () => {
+    const all = queue;
+    queue = [];
+    for (let k = 0; k < all.length; k += 64) {
+      const part = all.slice(k, k + 64);
+      read(part.map((x) => x.i)).then(
+        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j] as string)) : x.ok(new Uint8Array(res[j] as ArrayBuffer)))),
+        (e: Error) => part.forEach((x) => x.fail(e)),
+      );
+    }
+  };
+  return pathListSource(paths, (i) => new Promise((ok, fail) => {
+    if (queue.push({ i, ok, fail }) === 1) setTimeout(flush, 0);
+  }));
+}
+
+/** Decodes an image of the source (createImageBitmap); errors carry `path`. */
+export function loadImage(source: DataSource, path: string): Promise<RgbImage> {
+  return imageLoader(source, decodeImageBytes)(path);
+}
