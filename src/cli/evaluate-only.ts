@@ -16,7 +16,7 @@ import { nodeSource } from '../data/source-node';
 import { validateJsonl } from '../eval/jsonl';
 import { checkpointPreprocessor } from '../model/load';
 import { Vit } from '../model/vit';
-import { loadEvalModel } from './eval';
+import { loadEvalModel } from './eval-model';
 import { commandGpu } from './gpu';
 
 export interface EvalOnlyResult {

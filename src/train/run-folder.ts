@@ -29,10 +29,13 @@ export type TrainerState = z.infer<typeof TrainerStateSchema>;
 /** Only the step of trainer_state.json (what finding the latest checkpoint needs). */
 const StepOnly = z.looseObject({ step: int });
 
+/** A measured number: JSON.stringify writes NaN (a step without a loss) as null; read back as NaN. */
+const measured = z.number().nullable().transform((x) => x ?? NaN);
+
 const LogRowSchema = z.object({
-  step: int, epoch: int, loss: z.number(), lr: z.number(), grad_norm: z.number(), images_per_s: z.number(),
+  step: int, epoch: int, loss: measured, lr: measured, grad_norm: measured, images_per_s: measured,
 });
-export type LogRow = z.infer<typeof LogRowSchema>;
+export type LogRow = z.output<typeof LogRowSchema>;
 
 /** train_results.json. */
 export const TrainResultsSchema = z.object({
@@ -42,11 +45,11 @@ export const TrainResultsSchema = z.object({
   epochs_done: int,
   stopped_early: z.boolean(),
   log: z.array(LogRowSchema),
-  epochs: z.array(z.object({ epoch: int, mean_loss: z.number(), validation: z.record(z.string(), z.number()).nullable() })),
+  epochs: z.array(z.object({ epoch: int, mean_loss: measured, validation: z.record(z.string(), measured).nullable() })),
   skipped_images: z.array(z.object({ path: z.string(), error: z.string() })).default([]),
   final: z.object({ loss: z.number().nullable(), seconds: z.number(), checkpoint: z.string().nullable() }),
 });
-export type TrainResults = z.infer<typeof TrainResultsSchema>;
+export type TrainResults = z.output<typeof TrainResultsSchema>;
 
 export class RunFileError extends Error {
   override name = 'RunFileError';
@@ -55,7 +58,7 @@ export class RunFileError extends Error {
 const dec = new TextDecoder();
 
 /** `bytes` (the file `file`) as JSON checked by `schema`; errors name the file and the key. */
-export function parseRunJson<T>(bytes: Uint8Array, file: string, schema: z.ZodType<T>): T {
+export function parseRunJson<T>(bytes: Uint8Array, file: string, schema: z.ZodType<T, unknown>): T {
   let json: unknown;
   try {
     json = JSON.parse(dec.decode(bytes));
@@ -75,7 +78,7 @@ export class RunFolder {
     return this.store.where;
   }
 
-  private async json<T>(folder: string, name: string, schema: z.ZodType<T>): Promise<T> {
+  private async json<T>(folder: string, name: string, schema: z.ZodType<T, unknown>): Promise<T> {
     const file = folder ? `${this.store.where}/${folder}/${name}` : `${this.store.where}/${name}`;
     return parseRunJson(await this.store.readFile(folder, name), file, schema);
   }
