@@ -10,7 +10,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
-import { IMAGE_EXTENSIONS, isImageName } from '../data/source';
+import { IMAGE_EXTENSIONS, isImageName } from '../platform/data-source';
 import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { commandGpu } from './gpu';
 import type { Gpu } from '../gpu/device';

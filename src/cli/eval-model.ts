@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { loadCheckpoint, type LoadedCheckpoint } from '../model/load';
-import { dirSource } from '../model/node-source';
+import { dirSource } from '../platform/file-source-node';
 import { withAdapter } from '../run/model';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { resolveModel } from './model-arg';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ConfigError, type TrainConfig } from '../config';
 import { loadPairDataset } from '../data/datasets';
 import { decodeImageBytes } from '../data/decode-node';
-import { nodeSource } from '../data/source-node';
+import { nodeSource } from '../platform/data-source-node';
 import { validateJsonl } from '../eval/jsonl';
 import { checkpointPreprocessor } from '../model/load';
 import { Vit } from '../model/vit';

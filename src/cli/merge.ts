@@ -14,7 +14,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter } from '../model/lora';
-import { dirSource } from '../model/node-source';
+import { dirSource } from '../platform/file-source-node';
 import { mergedModelFiles } from '../run/export';
 import { checkOutputFolder, OutputError, writeFileAtomic, writeFolderAtomic } from '../util/output-node';
 import { parseOptions } from './args';

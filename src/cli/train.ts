@@ -11,15 +11,15 @@
  * (src/cli/evaluate-only.ts), as in the vembed-factory guide.
  */
 import { decodeImageBytes } from '../data/decode-node';
-import { nodeSource } from '../data/source-node';
+import { nodeSource } from '../platform/data-source-node';
 import { checkReadyToTrain } from '../config';
-import { readTrainConfigFile } from '../config/node';
+import { readTrainConfigFile } from '../config/file-node';
 import { imageLoader } from '../run/dataset';
 import { prepareTrainingData } from '../run/training-data';
 import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
 import { checkTrainOutput } from '../train/output-dir-node';
-import { nodeStore } from '../train/store-node';
+import { nodeStore } from '../platform/checkpoint-store-node';
 import { Trainer, trainingLength, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';

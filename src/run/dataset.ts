@@ -2,7 +2,7 @@
  * A dataset folder as the app sees it: what format it is, its training pairs, its evaluation
  * split, labels for display and sample thumbnails. The folder is any DataSource: in the app's
  * engine worker a picked or dropped directory handle, the files of an `<input webkitdirectory>`
- * or the bundled demo over HTTP; in Node a folder (src/data/source-node.ts, as the tests use it).
+ * or the bundled demo over HTTP; in Node a folder (src/platform/data-source-node.ts, as the tests use it).
  *
  * Format detection (the folder's top level):
  *   Ebay_train.txt / Ebay_test.txt   Stanford Online Products layout: evaluation uses the SOP
@@ -18,7 +18,7 @@
 import { loadPairDataset, type PairRecord } from '../data/datasets';
 import type { RgbImage } from '../data/image';
 import { readEbayList, uniqueEbayRecords, type EbayRecord } from '../data/sop';
-import { basename, dirname, existingFiles, joinPath, type DataSource } from '../data/source';
+import { basename, dirname, existingFiles, joinPath, type DataSource } from '../platform/data-source';
 
 /** Where the app's dataset came from (the page's DatasetInput kinds; 'folder' in Node). */
 export type DatasetKind = 'demo' | 'handle' | 'files' | 'pagefiles' | 'folder';

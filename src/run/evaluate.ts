@@ -47,6 +47,15 @@ export interface RecallSet {
   skippedFirst: { path: string; error: string }[];
 }
 
+/** Evaluate in the app: zero-shot vs fine-tuned on one evaluation split. */
+export interface EvalResult {
+  protocol: string;
+  zeroShot: RecallSet | null;
+  fineTuned: RecallSet | null;
+  /** Why there is no fine-tuned number (no run yet), when there is none. */
+  note: string | null;
+}
+
 /** The SOP protocol's search and counting: rows of `emb` [N, D] (L2-normalized), class labels [N]. */
 export interface SopSearchResult {
   recall: Record<string, number>;

@@ -3,11 +3,13 @@
  * disk) and the app (a run's checkpoint in OPFS): the base model with the folder's PEFT adapter
  * merged (LoRA runs), or the folder's full weights (use_lora false). The base model itself is
  * found by the front end (the CLI: --base_model, base_model_name_or_path, a hub id; the app: the
- * model it has loaded).
+ * model it has loaded). Also what the app shows of a loaded model (describeModel).
  */
+import { outputSize, preprocessorFromConfig } from '../data/preprocess';
 import { loadCheckpoint, WEIGHT_FILES, type FileSource, type LoadedCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter, modulePaths, type Adapter } from '../model/lora';
 import type { CheckpointStore } from '../train/checkpoint';
+import { RunFolder } from '../train/run-folder';
 
 /** A FileSource over one folder of a CheckpointStore. */
 export function storeFolderSource(store: CheckpointStore, folder: string): FileSource {
@@ -58,4 +60,54 @@ export async function checkpointModel(base: LoadedCheckpoint, src: FileSource): 
     return { ck: { ...ck, preprocessor: ck.preprocessor ?? base.preprocessor }, lora: false, adapter: null };
   }
   throw new Error(`${src.where}: neither adapter_config.json nor model weights (${WEIGHT_FILES.join(', ')}); not a checkpoint`);
+}
+
+/**
+ * The latest checkpoint of the run in `store` (named `run`) on the base model `base` (named
+ * `baseName`), with the folder and its step; or why there is none (no checkpoint yet, or the run
+ * was trained on another model than `baseName`).
+ */
+export async function runModel(
+  base: LoadedCheckpoint, baseName: string, store: CheckpointStore, run: string,
+): Promise<{ ck: LoadedCheckpoint; lora: boolean; folder: string; step: number } | { why: string }> {
+  const folderRun = new RunFolder(store);
+  const folder = await folderRun.latestCheckpoint();
+  if (!folder) return { why: `run ${run} has no checkpoint yet` };
+  const trained = await folderRun.trainedModelName();
+  if (trained && trained !== baseName) return { why: `run ${run} was trained on ${trained}, not on the loaded ${baseName}: load that model to use the run` };
+  const m = await checkpointModel(base, storeFolderSource(store, folder));
+  return { ck: m.ck, lora: m.lora, folder, step: await folderRun.checkpointStep(folder) };
+}
+
+/** A loaded model as the app shows it. */
+export interface ModelInfo {
+  /** The name used as model_name (hub id, folder name, or the demo's id). */
+  name: string;
+  /** Where it came from (the app's ModelInput kinds; 'folder' in Node). */
+  kind: 'demo' | 'hub' | 'handle' | 'files' | 'folder';
+  family: string;
+  hidden: number;
+  layers: number;
+  heads: number;
+  patch: number;
+  /** Input size from preprocessor_config.json, e.g. "224x224". */
+  inputSize: string;
+  params: number;
+  bytes: number;
+}
+
+export function describeModel(name: string, kind: ModelInfo['kind'], ck: LoadedCheckpoint): ModelInfo {
+  const s = ck.spec;
+  let params = 0;
+  for (const w of ck.weights.values()) params += w.length;
+  let inputSize = `${s.imageSize}x${s.imageSize}`;
+  if (ck.preprocessor) {
+    try {
+      const o = outputSize(preprocessorFromConfig(ck.preprocessor, s.family), 640, 480);
+      inputSize = `${o.height}x${o.width}`;
+    } catch {
+      // the trainer reports a bad preprocessor_config.json when it matters
+    }
+  }
+  return { name, kind, family: s.family, hidden: s.hidden, layers: s.layers, heads: s.heads, patch: s.patch, inputSize, params, bytes: params * 4 };
 }

@@ -2,7 +2,7 @@
  * The gallery index for Search: every image of the dataset embedded once per model, kept on the
  * GPU (with the model, so that a query photo is embedded and searched at once).
  *   emb [N, D] f32, L2-normalized rows; the search is exact cosine top-K on the GPU.
- * The engine worker saves the embeddings in OPFS (src/worker/index-store.ts).
+ * The engine worker saves the embeddings in OPFS (src/platform/index-store-browser.ts).
  */
 import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
 import type { RgbImage } from '../data/image';

@@ -11,7 +11,7 @@ import type { TrainConfig } from '../config';
 import { loadPairDataset, requireRecords, validateImages, type DecodeFn, type PairDataset, type PairRecord } from '../data/datasets';
 import type { RgbImage } from '../data/image';
 import type { Preprocessor } from '../data/preprocess';
-import { existingFiles, type DataSource } from '../data/source';
+import { existingFiles, type DataSource } from '../platform/data-source';
 import { validateJsonl } from '../eval/jsonl';
 import type { Vit } from '../model/vit';
 

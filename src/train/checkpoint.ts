@@ -14,21 +14,12 @@ import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/saf
 import type { VitSpec } from '../model/config';
 import type { Vit } from '../model/vit';
 import { expectedTensors, linearModulePath } from '../model/weights';
+import type { CheckpointStore } from '../platform/checkpoint-store';
 import type { AdamW } from './optimizer';
+
+export type { CheckpointStore };
 import { RunFolder, type TrainerState } from './run-folder';
 
-/** Where checkpoints live: a Node folder, or OPFS/IndexedDB in the browser. */
-export interface CheckpointStore {
-  readonly where: string;
-  /** Writes `files` as the folder `name` atomically (replacing an older one of that name). */
-  writeFolder(name: string, files: Map<string, Uint8Array>): Promise<void>;
-  /** Writes one file atomically at the top level of the output. */
-  writeFile(name: string, data: Uint8Array): Promise<void>;
-  readFile(folder: string, name: string): Promise<Uint8Array>;
-  hasFile(folder: string, name: string): Promise<boolean>;
-  /** Names of top-level folders. */
-  listFolders(): Promise<string[]>;
-}
 
 export type { TrainerState } from './run-folder';
 

@@ -8,6 +8,7 @@
  * runs), so a damaged file reads the same everywhere.
  */
 import { z } from 'zod';
+import { parseTrainConfigYaml } from '../config';
 import type { CheckpointStore } from './checkpoint';
 
 const int = z.number().int().nonnegative();
@@ -108,6 +109,27 @@ export class RunFolder {
   async configYaml(): Promise<string | null> {
     if (!(await this.store.hasFile('', 'train_config.yaml'))) return null;
     return dec.decode(await this.store.readFile('', 'train_config.yaml'));
+  }
+
+  /** model_name of train_config.yaml; null when the run has none or it cannot be read. */
+  async trainedModelName(): Promise<string | null> {
+    const yaml = await this.configYaml();
+    if (yaml === null) return null;
+    try {
+      return parseTrainConfigYaml(yaml, 'train_config.yaml').config.model_name ?? null;
+    } catch {
+      return null; // an unreadable train_config.yaml: the checkpoint's shapes decide (merging checks them)
+    }
+  }
+
+  /** The logged steps up to checkpoint `folder` (the charts of a resumed run); [] when unreadable. */
+  async lossHistory(folder: string): Promise<{ step: number; loss: number; lr: number }[]> {
+    try {
+      const upTo = await this.checkpointStep(folder);
+      return ((await this.results())?.log ?? []).filter((r) => r.step <= upTo).map((r) => ({ step: r.step, loss: r.loss, lr: r.lr }));
+    } catch {
+      return [];
+    }
   }
 
   /** The newest checkpoint folder (highest step) of the run, or null. */

@@ -7,13 +7,12 @@
 import { validateImages } from '../data/datasets';
 import { decodeImageBytes } from '../data/decode-browser';
 import type { RgbImage } from '../data/image';
-import type { DataSource } from '../data/source';
-import { directorySource, fileListSource, pathListSource } from '../data/source-browser';
+import type { DataSource } from '../platform/data-source';
+import { directorySource, pathListSource, postedFilesSource } from '../platform/data-source-browser';
 import { imageLoader, type OpenDataset } from '../run/dataset';
-import type { DecodePool } from './decode-pool';
-import { withPaths } from './model-input';
+import type { DecodePool } from '../data/decode-pool-browser';
 import type { DatasetInput, ImageCheck, PageFileReader, StageProgress } from './protocol';
-import { fetchIndex, urlDataSource } from './url-source';
+import { fetchIndex, urlDataSource } from '../platform/data-source-http';
 
 /** The source and display name of a dataset input (`demoBase`: the demo dataset's URL). */
 export async function datasetSource(input: DatasetInput, read: PageFileReader | null, demoBase: string): Promise<{ source: DataSource; name: string }> {
@@ -26,7 +25,7 @@ export async function datasetSource(input: DatasetInput, read: PageFileReader | 
     source = pageFilesSource(input.paths, read);
   } else {
     if (!input.files.length) throw new Error('the folder has no files');
-    source = fileListSource(withPaths(input.files, input.paths));
+    source = postedFilesSource(input.files, input.paths);
   }
   return { source, name: source.where || 'picked files' };
 }

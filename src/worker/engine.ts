@@ -19,23 +19,23 @@
  */
 import * as Comlink from 'comlink';
 import { ConfigError } from '../config';
-import { NoWebGpuError, requestBrowserGpu } from '../gpu/browser';
+import { NoWebGpuError, requestBrowserGpu } from '../gpu/device-browser';
 import { autotune } from '../ops/autotune';
 import type { Gpu } from '../gpu/device';
-import { IdbModelCache } from '../hub/cache-idb';
+import { IdbModelCache } from '../hub/cache-browser';
 import { checkpointPreprocessor, loadCheckpoint, type LoadedCheckpoint } from '../model/load';
 import { openDataset, type OpenDataset } from '../run/dataset';
 import { measureRecall, type Preparer } from '../run/evaluate';
 import { exportRun } from '../run/export';
+import { describeModel } from '../run/model';
 import type { GalleryIndex } from '../run/search-index';
 import { TrainingSession } from '../run/training-session';
-import { StorageFullError } from '../train/store-opfs';
+import { StorageFullError } from '../platform/checkpoint-store-browser';
 import { checkConfigYaml, runName } from '../run/config-check';
 import { checkImages, datasetSource, loadImage } from './data';
-import { DecodePool } from './decode-pool';
+import { DecodePool } from '../data/decode-pool-browser';
 import { openIndex, searchQuery } from './search';
 import { modelSource } from './model-input';
-import { describeModel } from './models';
 import type {
   CachedModel, ConfigCheck, DatasetInfo, DatasetInput, DownloadProgress, EvalResult, ExportFile, ExportKind, GpuInfo, ImageCheck,
   InitResult, ModelInfo, ModelInput, PageFileReader, RecallSet, SavedRun, SearchResults, SessionInfo, StageProgress, TrainUpdate,
@@ -348,8 +348,8 @@ export class Engine {
   /**
    * Top-K of a photo (`blob`) or a dataset image (`path`, itself left out) among the dataset's
    * images, with the fine-tuned model when there is one, else the loaded model. The gallery is
-   * embedded once per (dataset, model), kept on the GPU, and saved in OPFS (src/worker/
-   * index-store.ts): after a reload the same dataset and model search at once.
+   * embedded once per (dataset, model), kept on the GPU, and saved in OPFS
+   * (src/platform/index-store-browser.ts): after a reload the same dataset and model search at once.
    */
   search(query: { path: string } | { blob: Blob; name: string }, k: number, onProgress?: (p: StageProgress) => void): Promise<SearchResults> {
     return this.exclusive(async () => {

@@ -3,7 +3,7 @@
  * (./engine.ts): plain structured-cloneable data, Blobs and File System Access handles. Types
  * only, so the page can import this without pulling in the GPU code.
  */
-import type { CachedModel } from '../hub/cache';
+import type { CachedModel } from '../platform/model-cache';
 
 /** The WebGPU adapter as the page shows it. */
 export interface GpuInfo {
@@ -51,20 +51,7 @@ export type ModelInput =
   | { kind: 'handle'; handle: FileSystemDirectoryHandle }
   | { kind: 'files'; files: File[]; paths: string[] };
 
-export interface ModelInfo {
-  /** The name used as model_name (hub id, folder name, or the demo's id). */
-  name: string;
-  kind: ModelInput['kind'];
-  family: string;
-  hidden: number;
-  layers: number;
-  heads: number;
-  patch: number;
-  /** Input size from preprocessor_config.json, e.g. "224x224". */
-  inputSize: string;
-  params: number;
-  bytes: number;
-}
+export type { ModelInfo } from '../run/model';
 
 export interface DownloadProgress {
   file: string;
@@ -106,15 +93,8 @@ export interface SessionInfo {
 }
 
 export type { RecallSet } from '../run/evaluate';
-import type { RecallSet } from '../run/evaluate';
 
-export interface EvalResult {
-  protocol: string;
-  zeroShot: RecallSet | null;
-  fineTuned: RecallSet | null;
-  /** Why there is no fine-tuned number (no run yet), when there is none. */
-  note: string | null;
-}
+export type { EvalResult } from '../run/evaluate';
 
 export interface SearchHit {
   path: string;
@@ -140,7 +120,7 @@ export interface ExportFile {
   blob: Blob;
 }
 
-export type ExportKind = 'adapter' | 'merged';
+export type { ExportKind } from '../run/export';
 
 export type Stage = 'dataset' | 'validate' | 'model' | 'evaluate' | 'index' | 'search' | 'export';
 

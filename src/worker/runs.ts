@@ -1,17 +1,16 @@
 /**
- * The app's training runs in OPFS (runs/<name>, src/train/store-opfs.ts), read through RunFolder
+ * The app's training runs in OPFS (runs/<name>, src/platform/checkpoint-store-browser.ts), read through RunFolder
  * (src/train/run-folder.ts: zod-checked trainer_state.json, train_results.json): the saved runs a
  * reload offers to resume (with the page's SessionInfo kept in IndexedDB), deleting one, where a
  * new or resumed run starts, and a run's fine-tuned model (its latest checkpoint on the loaded
  * base model, src/run/model.ts).
  */
 import { createStore, del, get, set } from 'idb-keyval';
-import { parseTrainConfigYaml } from '../config';
 import type { LoadedCheckpoint } from '../model/load';
-import { checkpointModel, storeFolderSource } from '../run/model';
+import { runModel } from '../run/model';
 import type { CheckpointStore } from '../train/checkpoint';
 import { RunFolder } from '../train/run-folder';
-import { opfsDelete, opfsListRuns, opfsStore } from '../train/store-opfs';
+import { opfsDelete, opfsListRuns, opfsStore } from '../platform/checkpoint-store-browser';
 import type { SavedRun, SessionInfo } from './protocol';
 
 /** A run's latest checkpoint as a model. */
@@ -77,13 +76,7 @@ export class OpfsRuns {
       const folder = want === 'latest' ? await folderRun.latestCheckpoint() : want.split('/').pop()!;
       if (!folder) throw new Error(`nothing to resume: run ${run} has no checkpoint in this browser`);
       resume = { store, folder };
-      try {
-        const upTo = await folderRun.checkpointStep(folder);
-        const prev = await folderRun.results();
-        if (prev) history = prev.log.filter((r) => r.step <= upTo).map((r) => ({ step: r.step, loss: r.loss, lr: r.lr }));
-      } catch {
-        // no history for the charts; training itself does not need it
-      }
+      history = await folderRun.lossHistory(folder);
     }
     if (session) await set(run, session, this.sessions);
     return { store, resume, history };
@@ -97,22 +90,9 @@ export class OpfsRuns {
     if (!model) return { ft: null, why: 'no model loaded' };
     if (!run) return { ft: null, why: 'no fine-tuned checkpoint yet: train (or resume a saved run) to compare' };
     const store = opfsStore(run);
-    const folderRun = new RunFolder(store);
-    const folder = await folderRun.latestCheckpoint();
-    if (!folder) return { ft: null, why: `run ${run} has no checkpoint yet` };
-    const yaml = await folderRun.configYaml();
-    if (yaml !== null) {
-      try {
-        const trained = parseTrainConfigYaml(yaml, 'train_config.yaml').config.model_name;
-        if (trained && trained !== model.name) {
-          return { ft: null, why: `run ${run} was trained on ${trained}, not on the loaded ${model.name}: load that model to use the run` };
-        }
-      } catch {
-        // an unreadable train_config.yaml: trust the checkpoint's shapes (merging checks them)
-      }
-    }
-    const m = await checkpointModel(model.ck, storeFolderSource(store, folder));
-    const step = await folderRun.checkpointStep(folder);
-    return { ft: { ...m, name: `${run}/${folder}`, key: `${model.key}|${run}|${folder}|${step}`, store, folder }, why: '' };
+    const m = await runModel(model.ck, model.name, store, run);
+    if ('why' in m) return { ft: null, why: m.why };
+    const { folder, step } = m;
+    return { ft: { ck: m.ck, lora: m.lora, name: `${run}/${folder}`, key: `${model.key}|${run}|${folder}|${step}`, store, folder }, why: '' };
   }
 }

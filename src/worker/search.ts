@@ -10,7 +10,7 @@ import type { LoadedCheckpoint } from '../model/load';
 import { imageBlob, type OpenDataset } from '../run/dataset';
 import type { Preparer } from '../run/evaluate';
 import { buildIndex, embedOne, galleryIndex, searchIndex, type GalleryIndex } from '../run/search-index';
-import { indexId, loadIndex, modelFingerprint, saveIndex } from './index-store';
+import { indexId, loadIndex, modelFingerprint, saveIndex } from '../platform/index-store-browser';
 import { loadImage } from './data';
 import type { SearchResults, StageProgress } from './protocol';
 

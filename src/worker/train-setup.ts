@@ -7,7 +7,7 @@
  */
 import { checkReadyToTrain, ConfigError, type TrainConfig } from '../config';
 import { decodeImageBytes } from '../data/decode-browser';
-import type { DataSource } from '../data/source';
+import type { DataSource } from '../platform/data-source';
 import { resolveInSource, type OpenDataset } from '../run/dataset';
 import type { TrainUpdate } from '../run/training-session';
 import { prepareTrainingData, type TrainingData } from '../run/training-data';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { evalCommand, type SopReport } from '../../src/cli/eval';
-import { nodeSource } from '../../src/data/source-node';
+import { nodeSource } from '../../src/platform/data-source-node';
 import { openDataset } from '../../src/run/dataset';
 import { makeSyntheticSop } from '../../tools/make_sop_synthetic';
 import { nodeGpu } from '../helpers/node-gpu';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { RunFolder } from '../../src/train/run-folder';
-import { nodeStore } from '../../src/train/store-node';
+import { nodeStore } from '../../src/platform/checkpoint-store-node';
 
 const STATE = { step: 4, epoch: 1, batchInEpoch: 0, seed: 42, stepsPerEpoch: 4, numRecords: 16 };
 const RESULTS = {
