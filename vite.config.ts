@@ -8,7 +8,7 @@ import { VitePWA } from 'vite-plugin-pwa';
 // service worker precaches the built app shell (HTML, JS including the engine worker, CSS, icons,
 // manifest) and the bundled demo dataset, so after the first visit the app loads and trains
 // offline. Model weights (*.safetensors, the demo model's included) and checkpoints are never
-// precached: they live in IndexedDB (src/hub/cache-idb.ts) and OPFS (src/train/store-opfs.ts).
+// precached: they live in IndexedDB (src/hub/cache-browser.ts) and OPFS (src/platform/checkpoint-store-browser.ts).
 export default defineConfig({
   server: { host: '127.0.0.1', fs: { allow: ['.'] } },
   preview: { host: '127.0.0.1' },

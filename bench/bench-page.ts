@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
-import { requestBrowserGpu } from '../src/gpu/browser';
+import { requestBrowserGpu } from '../src/gpu/device-browser';
 import type { Gpu } from '../src/gpu/device';
 import type { BenchEntry, BenchReport, BenchResult } from './types';
 

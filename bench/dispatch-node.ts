@@ -4,7 +4,7 @@
  * line of stdout (a bench/types.ts BenchResult as JSON). By hand:
  *   npx vite-node bench/dispatch-node.ts
  */
-import { requestNodeGpu } from '../src/gpu/node';
+import { requestNodeGpu } from '../src/gpu/device-node';
 import { DISPATCH_SHAPE, DISPATCHES, dispatchNote, measureDispatchOverhead } from './gpu/dispatch';
 import type { BenchResult } from './types';
 

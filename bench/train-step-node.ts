@@ -7,7 +7,7 @@
  * prints, one per line. By hand:
  *   npx vite-node bench/train-step-node.ts
  */
-import { requestNodeGpu } from '../src/gpu/node';
+import { requestNodeGpu } from '../src/gpu/device-node';
 import { stepReport } from '../tools/step-report';
 import type { BenchResult } from './types';
 

@@ -14,7 +14,7 @@
  *   npx vite-node tools/attention-lab.ts --variants unfused,matmul --shapes ViT-B --reps 5
  */
 import { packParams, cdiv, type Gpu } from '../src/gpu/device';
-import { requestNodeGpu } from '../src/gpu/node';
+import { requestNodeGpu } from '../src/gpu/device-node';
 import { registerShaders } from '../src/gpu/shaders';
 import { dummyBuffer } from '../src/ops/matmul';
 import { entries } from '../bench/ops/attention.bench';

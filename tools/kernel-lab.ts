@@ -18,7 +18,7 @@
  * GFLOP per CPU-second of this process (SwiftShader's threads run in it): on a machine shared with
  * other jobs that one is the stable figure to compare; with 2 idle cores wall ~ 2x it.
  */
-import { requestNodeGpu } from '../src/gpu/node';
+import { requestNodeGpu } from '../src/gpu/device-node';
 import { registerShaders } from '../src/gpu/shaders';
 import { autotuneMatmul } from '../src/ops/autotune';
 import type { Gpu } from '../src/gpu/device';

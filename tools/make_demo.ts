@@ -20,7 +20,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { pairsToJsonl, prepareSop } from '../src/data/sop';
-import { nodeSource } from '../src/data/source-node';
+import { nodeSource } from '../src/platform/data-source-node';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL_FIXTURE = join(ROOT, 'tests/fixtures/models/dinov3-tiny');

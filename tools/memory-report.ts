@@ -6,7 +6,7 @@
  * GPU even here; --path adapter: whatever this adapter picks (on SwiftShader: the software ones).
  */
 import { parseArgs } from 'node:util';
-import { requestNodeGpu } from '../src/gpu/node';
+import { requestNodeGpu } from '../src/gpu/device-node';
 import { stepReport } from './step-report';
 
 const { values } = parseArgs({

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readEbayList } from '../../src/data/sop';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { requestNodeGpu } from '../../src/gpu/device-node';
 import { ROOT, withBrowser } from '../../tests/e2e/browser';
 import type { BenchResult } from '../types';
 import { browserRows } from './browser-rows';

@@ -3,7 +3,7 @@
  * checked by the engine as the user types; problems are listed with their line and marked in the
  * gutter, and clicking one puts the cursor on that line.
  */
-import { CONFIG_PRESETS, setYamlKey, yamlString } from '../worker/presets';
+import { CONFIG_PRESETS, setYamlKey, yamlString } from '../run/presets';
 import type { ConfigCheck } from '../worker/protocol';
 import type { App } from './app';
 import { $, h } from './ui';

@@ -6,7 +6,7 @@
  * A hub mirror can come from the page's link (?hub_endpoint=); the access token is sent to it only
  * after the user ticks the box that names it (a crafted link must not collect tokens).
  */
-import { DEMO_MODEL_ID, MODEL_PRESETS } from '../worker/presets';
+import { DEMO_MODEL_ID, MODEL_PRESETS } from '../run/presets';
 import type { DownloadProgress, ModelInput, SessionInfo } from '../worker/protocol';
 import { proxy, type App } from './app';
 import { modelInputOf, pickFolder } from './data';

@@ -10,14 +10,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
-import { preprocessorFromConfig } from '../data/preprocess';
-import { IMAGE_EXTENSIONS, isImageName } from '../data/source';
+import { IMAGE_EXTENSIONS, isImageName } from '../platform/data-source';
 import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { commandGpu } from './gpu';
 import type { Gpu } from '../gpu/device';
 import { writeSafetensors } from '../io/safetensors';
 import { embeddingDim, type Pooling } from '../model/embed';
-import { loadCheckpoint } from '../model/load';
+import { checkpointPreprocessor, loadCheckpoint } from '../model/load';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';
 import { resolveModel } from './model-arg';
@@ -69,8 +68,7 @@ export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Pro
 
   const src = await resolveModel(v.model as string, v.hf_token as string | undefined);
   const ck = await loadCheckpoint(src);
-  if (!ck.preprocessor) throw new Error(`${src.where}: no preprocessor_config.json; cannot know how to resize images`);
-  const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${src.where}/preprocessor_config.json`);
+  const pp = checkpointPreprocessor(ck, src.where);
   const gpu = env.gpu ?? (await commandGpu());
   const vit = new Vit(gpu, ck.spec, ck.weights);
   try {

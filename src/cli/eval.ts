@@ -15,29 +15,26 @@
  *   embeddings (+ class labels, paths in the metadata) so that --embeddings can search them again
  *   without the model.
  *
- * vembed eval compare <before.json> <after.json>
- *   The recall@K of two reports side by side (zero-shot vs fine-tuned) with deltas in points.
+ * vembed eval compare <before.json> <after.json>: ./eval-compare.ts.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { decodeImageFile } from '../data/decode-node';
-import { preprocessorFromConfig } from '../data/preprocess';
 import { readEbayList, uniqueEbayRecords } from '../data/sop';
 import { checkEmbeddings, embedImages, requireEmbedded } from '../eval/embed';
 import { l2normalizeRows } from '../model/embed';
-import { parseKs, recallAtK } from '../eval/recall';
-import { searchTopK, type SearchOpts } from '../eval/search';
+import { parseKs } from '../eval/recall';
+import type { SearchOpts } from '../eval/search';
 import type { Gpu } from '../gpu/device';
 import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import type { Pooling } from '../model/embed';
-import { loadCheckpoint, type LoadedCheckpoint } from '../model/load';
-import { loadAdapter, mergeAdapter } from '../model/lora';
-import { dirSource } from '../model/node-source';
+import { checkpointPreprocessor } from '../model/load';
 import { Vit } from '../model/vit';
+import { sopSearch } from '../run/evaluate';
 import { parseOptions, UsageError } from './args';
-import { resolveCheckpointPath } from './checkpoint-path';
-import { resolveModel } from './model-arg';
+import { evalCompare, recallKeys } from './eval-compare';
+import { isDir, isFile, loadEvalModel } from './eval-model';
 import { firstLines, formatBytes, formatDuration, ProgressBar, skipReason } from './progress';
 import { checkOutputFile, checkOutputFolder, writeFileAtomic } from '../util/output-node';
 
@@ -89,13 +86,6 @@ export interface SopReport {
   embeddings_file?: string;
 }
 
-async function isDir(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => null))?.isDirectory() ?? false;
-}
-async function isFile(p: string): Promise<boolean> {
-  return (await stat(p).catch(() => null))?.isFile() ?? false;
-}
-
 /** Ebay_test.txt in the root, else the first one found below it (sorted walk), as vembed-factory does. */
 export async function findSopList(root: string, name = 'Ebay_test.txt'): Promise<string> {
   if (!(await isDir(root))) throw new Error(`--sop_root ${root}: no such folder`);
@@ -111,50 +101,6 @@ export async function findSopList(root: string, name = 'Ebay_test.txt'): Promise
   const f = await walk(root);
   if (!f) throw new Error(`--sop_root ${root}: no ${name} in it or in its subfolders (a Stanford Online Products folder is expected)`);
   return f;
-}
-
-/**
- * A model folder, a hub id, or a checkpoint folder with a PEFT adapter (adapter_config.json):
- * then the base model is `base_model_name_or_path` (or --base_model), tried as given, then
- * relative to the checkpoint folder, then as a hub id; the adapter is merged into it.
- */
-export async function loadEvalModel(
-  modelPath: string, baseModel: string | undefined, token: string | undefined, log: (l: string) => void,
-): Promise<{ ck: LoadedCheckpoint; base: string | null }> {
-  const renamed = (e: unknown): never => {
-    const m = (e as Error).message;
-    throw new Error(m.startsWith('--model ') ? `--model_path ${m.slice(8)}` : m);
-  };
-  modelPath = await resolveCheckpointPath(modelPath, log);
-  if ((await isDir(modelPath)) && (await isFile(join(modelPath, 'adapter_config.json')))) {
-    const cfgFile = join(modelPath, 'adapter_config.json');
-    let cfg: Record<string, unknown>;
-    try {
-      cfg = JSON.parse(await readFile(cfgFile, 'utf8'));
-    } catch (e) {
-      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`);
-    }
-    let base = baseModel ?? (typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : '');
-    if (!base) throw new Error(`${cfgFile}: no "base_model_name_or_path"; name the base model with --base_model`);
-    if (!baseModel && !isAbsolute(base) && !(await isDir(base)) && (await isDir(join(modelPath, base)))) base = join(modelPath, base);
-    let ck: LoadedCheckpoint;
-    try {
-      ck = await loadCheckpoint(await resolveModel(base, token));
-    } catch (e) {
-      const m = (e as Error).message.replace(/^--model /, '');
-      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`);
-    }
-    const adapter = await loadAdapter(dirSource(modelPath));
-    mergeAdapter(ck.spec, ck.weights, adapter);
-    if (!ck.preprocessor && (await isFile(join(modelPath, 'preprocessor_config.json')))) {
-      ck.preprocessor = JSON.parse(await readFile(join(modelPath, 'preprocessor_config.json'), 'utf8'));
-    }
-    log(`merged ${adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
-    return { ck, base };
-  }
-  if (baseModel) throw new Error(`--base_model is for a checkpoint with a PEFT adapter; ${modelPath} has no adapter_config.json`);
-  const src = await resolveModel(modelPath, token).catch(renamed);
-  return { ck: await loadCheckpoint(src), base: null };
 }
 
 /** Embeddings file written by --save_embeddings (or `vembed embed`, labels then from the list). */
@@ -300,8 +246,7 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       err(`read ${set.N} embeddings of dimension ${set.D} from ${v.embeddings}\n`);
     } else {
       const { ck, base } = await loadEvalModel(v.model_path!, v.base_model, v.hf_token, (l) => err(`${l}\n`));
-      if (!ck.preprocessor) throw new Error(`${base ?? v.model_path}: no preprocessor_config.json; cannot know how to resize images`);
-      const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${base ?? v.model_path}/preprocessor_config.json`);
+      const pp = checkpointPreprocessor(ck, base ?? v.model_path!);
       const root = dirname(listFile!);
       const paths = list!.map((r) => join(root, r.path));
       const vit = new Vit(gpu, ck.spec, ck.weights);
@@ -343,20 +288,15 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
     if (v.embeddings) checkKs(N, 'in the embeddings file', `${v.embeddings} holds ${N}`);
     else checkKs(N, `${list!.length - N} of the ${list!.length} listed images could not be read`, null);
     const emb = set.emb;
-    const K = ks[ks.length - 1];
-    const tS = performance.now();
     const sbar = new ProgressBar('search', N, 'query');
-    const res = await searchTopK(gpu, emb, emb, N, N, D, K, {
-      ...env.search, excludeSelf: true, selfOffset: 0, onProgress: (d) => sbar.update(d),
-    });
+    const rec = await sopSearch(gpu, emb, set.labels!, N, D, ks, { ...env.search, onProgress: (d) => sbar.update(d) });
     sbar.done();
-    const searchSeconds = (performance.now() - tS) / 1000;
-    const p = res.plan;
+    const searchSeconds = rec.seconds;
+    const p = rec.plan;
     err(
-      `search: ${N} x ${N} x ${D}, K=${K}: query slabs of ${p.queryRows}, gallery slabs of ${p.galleryRows}, ` +
+      `search: ${N} x ${N} x ${D}, K=${ks[ks.length - 1]}: query slabs of ${p.queryRows}, gallery slabs of ${p.galleryRows}, ` +
         `tile ${p.topk.chunkRows}x${p.topk.queryBlock}, peak GPU memory ${formatBytes(p.peakBytes)}, ${formatDuration(searchSeconds)}\n`,
     );
-    const rec = recallAtK(res.indices, set.labels!, ks);
     const report: SopReport = {
       model: set.model,
       ...(set.base ? { base_model: set.base } : {}),
@@ -386,10 +326,6 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   }
 }
 
-export function recallKeys(r: Record<string, unknown>): string[] {
-  return Object.keys(r).filter((k) => /^recall@\d+$/.test(k)).sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
-}
-
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 export function formatSopTable(r: SopReport): string {
@@ -404,70 +340,4 @@ export function formatSopTable(r: SopReport): string {
     lines.push(`  decode ${r.decode_images_per_s ?? '-'} img/s, embed ${r.embed_images_per_s ?? '-'} img/s, search ${r.search.seconds}s, total ${r.time.seconds}s`);
   }
   return lines.join('\n') + '\n';
-}
-
-// --------------------------------------------------------------------------------------- compare
-
-/** Reads a report; errors name the file. Returns its recall@K values (and the model, if named). */
-export async function readReport(file: string): Promise<{ recall: Record<string, number>; model: string | null }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
-  }
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object (a sop_report.json)`);
-  const o = j as Record<string, unknown>;
-  const keys = recallKeys(o);
-  if (keys.length === 0) throw new Error(`${file}: no recall@K values (is this a sop_report.json?)`);
-  const recall: Record<string, number> = {};
-  for (const k of keys) {
-    const x = o[k];
-    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x > 1) {
-      throw new Error(`${file}: "${k}" is ${JSON.stringify(x)}; expected a number between 0 and 1`);
-    }
-    recall[k] = x;
-  }
-  return { recall, model: typeof o.model === 'string' ? o.model : null };
-}
-
-/** The comparison table: every recall key of either report, deltas in percentage points. */
-export function formatComparison(
-  before: { recall: Record<string, number>; model: string | null }, after: { recall: Record<string, number>; model: string | null },
-  names: [string, string] = ['before', 'after'],
-): string {
-  const keys = recallKeys({ ...before.recall, ...after.recall });
-  const w = 14;
-  const lines = [
-    `  ${'metric'.padEnd(12)}${'zero-shot'.padStart(w)}${'fine-tuned'.padStart(w)}${'delta'.padStart(w)}`,
-  ];
-  for (const k of keys) {
-    const b = before.recall[k];
-    const a = after.recall[k];
-    const d = b === undefined || a === undefined ? '-' : `${a - b >= 0 ? '+' : ''}${((a - b) * 100).toFixed(2)} pts`;
-    lines.push(`  ${k.padEnd(12)}${(b === undefined ? '-' : pct(b)).padStart(w)}${(a === undefined ? '-' : pct(a)).padStart(w)}${d.padStart(w)}`);
-  }
-  lines.push(`  zero-shot:  ${names[0]}${before.model ? ` (${before.model})` : ''}`);
-  lines.push(`  fine-tuned: ${names[1]}${after.model ? ` (${after.model})` : ''}`);
-  return lines.join('\n') + '\n';
-}
-
-async function evalCompare(args: string[], env: EvalEnv): Promise<void> {
-  const out = env.out ?? ((t: string) => process.stdout.write(t));
-  const o = parseOptions('eval compare', args, {}, '<before.json> <after.json>');
-  if (!o) return;
-  if (o.positionals.length !== 2) {
-    throw new UsageError(`eval compare: expected two reports (<before.json> <after.json>), got ${o.positionals.length}`);
-  }
-  const [bf, af] = o.positionals;
-  const before = await readReport(bf);
-  const after = await readReport(af);
-  out(formatComparison(before, after, [bf, af]));
 }

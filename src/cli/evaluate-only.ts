@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { ConfigError, type TrainConfig } from '../config';
 import { loadPairDataset } from '../data/datasets';
 import { decodeImageBytes } from '../data/decode-node';
-import { preprocessorFromConfig } from '../data/preprocess';
-import { nodeSource } from '../data/source-node';
+import { nodeSource } from '../platform/data-source-node';
 import { validateJsonl } from '../eval/jsonl';
+import { checkpointPreprocessor } from '../model/load';
 import { Vit } from '../model/vit';
-import { loadEvalModel } from './eval';
+import { loadEvalModel } from './eval-model';
 import { commandGpu } from './gpu';
 
 export interface EvalOnlyResult {
@@ -37,8 +37,7 @@ export async function evaluateOnly(config: TrainConfig, opts: { token?: string; 
   }
   err(`learning_rate is 0: evaluating ${config.model_name} on ${config.val_data_path}, no training\n`);
   const { ck, base } = await loadEvalModel(config.model_name, undefined, opts.token, (l) => err(`${l}\n`));
-  if (!ck.preprocessor) throw new Error(`${base ?? config.model_name}: no preprocessor_config.json; cannot know how to resize images`);
-  const pp = preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${base ?? config.model_name}/preprocessor_config.json`);
+  const pp = checkpointPreprocessor(ck, base ?? config.model_name);
   const src = nodeSource(process.cwd());
   const val = await loadPairDataset(src, { dataPath: config.val_data_path, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
   for (const p of val.problems) err(`data: ${p}\n`);

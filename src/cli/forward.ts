@@ -10,7 +10,7 @@ import { commandGpu } from './gpu';
 import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/safetensors';
 import { loadCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter } from '../model/lora';
-import { dirSource } from '../model/node-source';
+import { dirSource } from '../platform/file-source-node';
 import { resolveModel } from './model-arg';
 import { Vit } from '../model/vit';
 import { parseOptions } from './args';

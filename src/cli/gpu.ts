@@ -5,7 +5,7 @@
  * use that device (already tuned, its pipelines compiled once) and leave it alive.
  */
 import type { Gpu } from '../gpu/device';
-import { requestNodeGpu } from '../gpu/node';
+import { requestNodeGpu } from '../gpu/device-node';
 import { autotune } from '../ops/autotune';
 
 let shared: Gpu | null = null;

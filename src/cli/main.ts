@@ -7,7 +7,7 @@
  *   merge    --model <dir|hub id> --adapter <dir> --output <dir>
  *   forward  --model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]
  * `vembed <command> --help` (or `vembed help <command>`) prints a command's options. `--verbose`
- * anywhere shows what is quiet by default (Dawn's own adapter-probing messages: src/gpu/node.ts).
+ * anywhere shows what is quiet by default (Dawn's own adapter-probing messages: src/gpu/device-node.ts).
  * SIGINT / SIGTERM / SIGHUP: `train` saves a checkpoint and exits with 128 + the signal number;
  * the other commands exit at once (their outputs are written atomically; see ./signals.ts).
  */

@@ -12,11 +12,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeSafetensors } from '../io/safetensors';
 import { loadCheckpoint } from '../model/load';
 import { loadAdapter, mergeAdapter } from '../model/lora';
-import { dirSource } from '../model/node-source';
-import { weightsToTensors } from '../model/weights';
+import { dirSource } from '../platform/file-source-node';
+import { mergedModelFiles } from '../run/export';
 import { checkOutputFolder, OutputError, writeFileAtomic, writeFolderAtomic } from '../util/output-node';
 import { parseOptions } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
@@ -55,12 +54,7 @@ export async function mergeCommand(args: string[]): Promise<void> {
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
   const adapter = await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter!, (l) => process.stderr.write(`${l}\n`))));
   mergeAdapter(ck.spec, ck.weights, adapter);
-  const enc = new TextEncoder();
-  const files = new Map<string, Uint8Array>([
-    ['config.json', enc.encode(JSON.stringify(ck.config, null, 2))],
-    ...(ck.preprocessor ? [['preprocessor_config.json', enc.encode(JSON.stringify(ck.preprocessor, null, 2))] as [string, Uint8Array]] : []),
-    ['model.safetensors', writeSafetensors(weightsToTensors(ck.spec, ck.weights), { format: 'pt' })],
-  ]);
+  const files = mergedModelFiles(ck);
   if (Array.isArray(kind)) {
     for (const [name, data] of files) await writeFileAtomic(join(out, name), data);
   } else {

@@ -6,9 +6,9 @@
  * tried on the hub.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { ensureModelNode } from '../hub/node';
+import { ensureModelNode } from '../hub/download-node';
 import type { FileSource } from '../model/load';
-import { dirSource } from '../model/node-source';
+import { dirSource } from '../platform/file-source-node';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { formatBytes, formatDuration } from './progress';
 

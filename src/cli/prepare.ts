@@ -13,7 +13,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeSplit, pairsToJsonl, prepareSop } from '../data/sop';
-import { nodeSource } from '../data/source-node';
+import { nodeSource } from '../platform/data-source-node';
 import { parseOptions, UsageError } from './args';
 import { writeFileAtomic } from '../util/output-node';
 

@@ -11,16 +11,15 @@
  * (src/cli/evaluate-only.ts), as in the vembed-factory guide.
  */
 import { decodeImageBytes } from '../data/decode-node';
-import { loadPairDataset, requireRecords, validateImages } from '../data/datasets';
-import { nodeSource } from '../data/source-node';
-import { existingFiles } from '../data/source';
+import { nodeSource } from '../platform/data-source-node';
 import { checkReadyToTrain } from '../config';
-import { readTrainConfigFile } from '../config/node';
-import { validateJsonl } from '../eval/jsonl';
+import { readTrainConfigFile } from '../config/file-node';
+import { imageLoader } from '../run/dataset';
+import { prepareTrainingData } from '../run/training-data';
 import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
 import { checkTrainOutput } from '../train/output-dir-node';
-import { nodeStore } from '../train/store-node';
+import { nodeStore } from '../platform/checkpoint-store-node';
 import { Trainer, trainingLength, type PairData } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
@@ -58,57 +57,30 @@ export async function trainCommand(argv: string[]): Promise<void> {
   for (const n of output.notes) process.stderr.write(`note: ${n}\n`);
 
   const src = nodeSource(process.cwd());
-  const dataOpts = { imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed, allowOutsideRoot: config.allow_absolute_paths };
-  const ds = await loadPairDataset(src, { dataPath: config.data_path!, ...dataOpts });
-  for (const p of ds.problems) process.stderr.write(`data: ${p}\n`);
-  requireRecords(ds, config.data_path!);
-  process.stderr.write(`data: ${ds.records.length} pairs in ${ds.numClasses} classes (${ds.format}) from ${config.data_path}\n`);
-  const load = async (path: string) => {
-    try {
-      return await decodeImageBytes(await src.readBytes(path), path);
-    } catch (e) {
-      throw Object.assign(new Error((e as Error).message), { path });
-    }
-  };
-  let records = ds.records;
-  // Missing files are found before training starts (cheap: one listing per folder).
-  const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
-  const found = await existingFiles(src, paths);
-  const missing = paths.filter((p) => !found.has(p));
-  if (missing.length === paths.length) {
-    throw new Error(
-      `none of the ${paths.length} images named by ${config.data_path} exist (first: ${missing[0]}, relative to ` +
-        `${config.image_root ? `image_root ${config.image_root}` : `the current folder ${process.cwd()}`}); set image_root to the folder the paths start from`,
-    );
-  }
-  if (missing.length) {
-    for (const m of missing.slice(0, 20)) process.stderr.write(`missing: ${m}\n`);
-    const miss = new Set(missing);
-    records = records.filter((r) => !miss.has(r.query) && !miss.has(r.positive));
-    process.stderr.write(`data: ${missing.length} missing images; ${ds.records.length - records.length} pairs dropped\n`);
-  }
-  let unreadable: { path: string; error: string }[] = [];
-  if (config.validate_data) {
-    let vbar: ProgressBar | null = null;
-    const problems = await validateImages(src, records, decodeImageBytes, {
-      onProgress: (d, t) => (vbar ??= new ProgressBar('validate_data', t)).update(d),
-    });
-    (vbar as ProgressBar | null)?.done();
-    process.stderr.write(firstLines(problems.map((p) => `unreadable: ${skipReason({ path: p.path, error: p.reason })}`), `${config.output_dir}/train_results.json (skipped_images)`));
-    unreadable = problems.map((p) => ({ path: p.path, error: p.reason }));
-    const badPaths = new Set(problems.map((p) => p.path));
-    records = records.filter((r) => !badPaths.has(r.query) && !badPaths.has(r.positive));
-    process.stderr.write(`validate_data: ${problems.length} unreadable images; ${ds.records.length - records.length} pairs dropped\n`);
-  }
+  const load = imageLoader(src, decodeImageBytes);
+  let vbar: ProgressBar | null = null;
+  const { records, unreadable, validate } = await prepareTrainingData(src, config, {
+    load, decode: decodeImageBytes,
+    relativeTo: config.image_root ? `image_root ${config.image_root}` : `the current folder ${process.cwd()}`,
+    onEvent: (e) => {
+      if (e.kind === 'problem') process.stderr.write(`data: ${e.message}\n`);
+      else if (e.kind === 'loaded') {
+        process.stderr.write(`data: ${e.dataset.records.length} pairs in ${e.dataset.numClasses} classes (${e.dataset.format}) from ${e.path}\n`);
+      } else if (e.kind === 'missing') {
+        for (const m of e.paths.slice(0, 20)) process.stderr.write(`missing: ${m}\n`);
+        process.stderr.write(`data: ${e.paths.length} missing images; ${e.dropped} pairs dropped\n`);
+      } else if (e.kind === 'validate-progress') (vbar ??= new ProgressBar('validate_data', e.total)).update(e.done);
+      else if (e.kind === 'unreadable') {
+        (vbar as ProgressBar | null)?.done();
+        process.stderr.write(firstLines(e.images.map((p) => `unreadable: ${skipReason(p)}`), `${config.output_dir}/train_results.json (skipped_images)`));
+        process.stderr.write(`validate_data: ${e.images.length} unreadable images; ${e.dropped} pairs dropped\n`);
+      } else if (e.kind === 'validation') {
+        process.stderr.write(`validation: ${e.pairs} pairs from ${e.path} (queries vs the gallery of positives, by label)\n`);
+      }
+    },
+  });
   const train: PairData = { records, load };
   const { epochs } = trainingLength(config, records.length);
-  let validate: ConstructorParameters<typeof Trainer>[0]['validate'] = null;
-  if (config.val_data_path) {
-    const val = await loadPairDataset(src, { dataPath: config.val_data_path, ...dataOpts });
-    requireRecords(val, config.val_data_path);
-    process.stderr.write(`validation: ${val.records.length} pairs from ${config.val_data_path} (queries vs the gallery of positives, by label)\n`);
-    validate = (vit, pp) => validateJsonl(vit, pp, val.records, load, { batchSize: config.eval_batch_size ?? config.batch_size });
-  }
 
   const ck = await loadCheckpoint(await resolveModel(config.model_name!, o.values.hf_token as string | undefined));
   const gpu = await commandGpu();

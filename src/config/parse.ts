@@ -1,6 +1,6 @@
 /**
  * Training config from YAML text (+ `--config_override key=value` entries) to a checked
- * TrainConfig, and back to YAML. Browser-safe (no Node APIs; ./node.ts reads files).
+ * TrainConfig, and back to YAML. Browser-safe (no Node APIs; ./file-node.ts reads files).
  *
  * YAML is read as PyYAML's safe_load reads it (YAML 1.1: yes/no/on/off are booleans, `<<` merge
  * keys, 017 is octal; a repeated key takes its last value), so vembed-factory files mean the same

@@ -19,7 +19,7 @@
  */
 import type { TrainConfig } from '../config/schema';
 import { DataFormatError, makePairs, prepareSop } from './sop';
-import { isImageName, joinPath, subSource, type DataSource } from './source';
+import { isImageName, joinPath, subSource, type DataSource } from '../platform/data-source';
 import { outsideRootProblem } from '../util/paths';
 
 export { DataFormatError } from './sop';

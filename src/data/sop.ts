@@ -15,7 +15,7 @@
  * classes are skipped and counted. No Node APIs here: files come through a DataSource.
  */
 import { Rng } from '../util/random';
-import { existingFiles, type DataSource } from './source';
+import { existingFiles, type DataSource } from '../platform/data-source';
 import { outsideRootProblem } from '../util/paths';
 
 export class DataFormatError extends Error {}

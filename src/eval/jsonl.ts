@@ -15,7 +15,8 @@
  *   labelRecallAtK(neighbours [Q,Kmax], queryLabels, galleryLabels, ks)       CPU counting
  *   evaluateRetrieval(gpu, queries, queryLabels, gallery, galleryLabels, D, ks) GPU search + counting
  *   validationSet(records)       query paths/labels and the gallery of distinct positives
- *   validateJsonl(vit, pp, records, load, opts)  embeds both sides and evaluates: the trainer's hook
+ *   jsonlRecall(gpu, records, embed, ks)  embeds both sides (with the caller's decoding) and evaluates
+ *   validateJsonl(vit, pp, records, load, opts)  the same with `load`: the trainer's hook
  */
 import type { RgbImage } from '../data/image';
 import type { Preprocessor } from '../data/preprocess';
@@ -23,7 +24,7 @@ import type { Gpu } from '../gpu/device';
 import type { Pooling } from '../model/embed';
 import type { Vit } from '../model/vit';
 import { TOPK_NONE } from '../ops/topk';
-import { embedImages } from './embed';
+import { embedImages, type EmbedImagesResult } from './embed';
 import { l2normalizeRows } from '../model/embed';
 import { parseKs, type Labels } from './recall';
 import { searchTopK, type SearchOpts } from './search';
@@ -143,23 +144,25 @@ export interface ValidateOptions extends SearchOpts {
   onSkipped?: (path: string, error: string) => void;
 }
 
+/** Embeds a list of images (embedImages with the caller's decoding, batch size and progress). */
+export type EmbedList = (paths: string[]) => Promise<EmbedImagesResult>;
+
 /**
- * Embeds the validation records with the current weights and returns
- * {`recall@K`..., num_queries, num_queries_without_positive}: the trainer's per-epoch metrics.
+ * The JSONL protocol on `records`: every distinct image embedded once by `embed` (queries and
+ * positives may overlap), then the queries searched against the gallery of positives. Unreadable
+ * images are skipped: their queries do not count, their gallery items are absent.
+ * Returns the recall, the embedding result and how many distinct images were listed.
  */
-export async function validateJsonl(
-  vit: Vit,
-  pp: Preprocessor,
+export async function jsonlRecall(
+  gpu: Gpu,
   records: readonly { query: string; positive: string; label: number | null }[],
-  load: (path: string) => Promise<RgbImage>,
-  opts: ValidateOptions = {},
-): Promise<Record<string, number>> {
-  const ks = opts.ks ?? [1, 10, 100];
+  embed: EmbedList,
+  ks: number[],
+  opts: SearchOpts = {},
+): Promise<{ res: LabelRecallResult; embedded: EmbedImagesResult; images: number }> {
   const set = validationSet(records);
-  // Embed every distinct image once (queries and positives may overlap).
   const all = [...new Set([...set.queryPaths, ...set.galleryPaths])];
-  const r = await embedImages(vit, pp, all, load, { batchSize: opts.batchSize ?? 32, pooling: opts.pooling });
-  for (const s of r.skipped) opts.onSkipped?.(s.path, s.error);
+  const r = await embed(all);
   const row = new Map<string, number>(r.kept.map((i, k) => [all[i], k]));
   const pick = (paths: string[], labels: Int32Array) => {
     const idx: number[] = [];
@@ -177,6 +180,26 @@ export async function validateJsonl(
   };
   const q = pick(set.queryPaths, set.queryLabels);
   const g = pick(set.galleryPaths, set.galleryLabels);
-  const res = await evaluateRetrieval(vit.gpu, q.emb, q.labels, g.emb, g.labels, r.D, ks, opts);
+  const res = await evaluateRetrieval(gpu, q.emb, q.labels, g.emb, g.labels, r.D, ks, opts);
+  return { res, embedded: r, images: all.length };
+}
+
+/**
+ * Embeds the validation records with the current weights and returns
+ * {`recall@K`..., num_queries, num_queries_without_positive}: the trainer's per-epoch metrics.
+ */
+export async function validateJsonl(
+  vit: Vit,
+  pp: Preprocessor,
+  records: readonly { query: string; positive: string; label: number | null }[],
+  load: (path: string) => Promise<RgbImage>,
+  opts: ValidateOptions = {},
+): Promise<Record<string, number>> {
+  const embed: EmbedList = async (paths) => {
+    const r = await embedImages(vit, pp, paths, load, { batchSize: opts.batchSize ?? 32, pooling: opts.pooling });
+    for (const s of r.skipped) opts.onSkipped?.(s.path, s.error);
+    return r;
+  };
+  const { res } = await jsonlRecall(vit.gpu, records, embed, opts.ks ?? [1, 10, 100], opts);
   return { ...res.recall, num_queries: res.numQueries, num_queries_without_positive: res.numQueriesWithoutPositive };
 }

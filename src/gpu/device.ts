@@ -1,6 +1,6 @@
 /**
  * The one GPU abstraction used everywhere: wraps a GPUDevice obtained from the browser's
- * `navigator.gpu` or from Node's Dawn (see `node.ts` / `browser.ts`).
+ * `navigator.gpu` or from Node's Dawn (see `device-node.ts` / `device-browser.ts`).
  *
  * - requests the adapter's own maximum limits (buffer size, storage binding size, workgroup
  *   storage and invocations), not the WebGPU defaults;

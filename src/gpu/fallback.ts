@@ -2,7 +2,7 @@
  * What to tell a user whose WebGPU adapter is a software fallback (SwiftShader: the GPU work runs
  * on the CPU, training is very slow), and how to get the GPU used instead. Pure text, shared by
  * the app (a notice near the Train button and under the Model section, src/app/train.ts and
- * src/app/model.ts) and the command line (stderr, once, src/gpu/node.ts).
+ * src/app/model.ts) and the command line (stderr, once, src/gpu/device-node.ts).
  */
 
 /** The browser: the page got a fallback adapter from `navigator.gpu`. */

@@ -2,7 +2,7 @@
  * The Node `ModelCache`: one directory per model,
  *   <root>/<owner>--<name>/config.json, model.safetensors, ...   complete, verified files
  *   <root>/<owner>--<name>/<file>.part                           a partial download (resumable)
- *   <root>/<owner>--<name>/.vembed-model.json                    the manifest (src/hub/cache.ts)
+ *   <root>/<owner>--<name>/.vembed-model.json                    the manifest (src/platform/model-cache.ts)
  * with <root> = $VEMBED_CACHE, else ~/.cache/vembed/models. A part is renamed over the final name
  * (atomic on one file system) only when complete and verified; sha256 is streamed through
  * node:crypto, so files of any size are hashed without holding them in memory.
@@ -13,8 +13,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'nod
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FileSource } from '../model/load';
-import { dirSource } from '../model/node-source';
-import { modelDirName, type CachedModel, type ModelCache, type ModelManifest, type PartialWriter } from './cache';
+import { dirSource } from '../platform/file-source-node';
+import { modelDirName, type CachedModel, type ModelCache, type ModelManifest, type PartialWriter } from '../platform/model-cache';
 import { validateFileName, validateRepoId } from './download';
 
 const MANIFEST = '.vembed-model.json';

@@ -1,6 +1,6 @@
 /**
  * Downloading a model from the Hugging Face hub (or a mirror with the same URL layout) into a
- * `ModelCache` (src/hub/cache.ts). Browser and Node 20 alike: only global `fetch`, streams,
+ * `ModelCache` (src/platform/model-cache.ts). Browser and Node 20 alike: only global `fetch`, streams,
  * AbortSignal and crypto.subtle (through the cache), no Node-only API.
  *
  *   hubUrl(endpoint, id, file, revision)  `${endpoint}/${id}/resolve/${revision}/${file}`
@@ -39,7 +39,7 @@
  */
 import type { FileSource } from '../model/load';
 import { plainRelativePath } from '../util/paths';
-import type { ManifestFile, ModelCache, ModelManifest } from './cache';
+import type { ManifestFile, ModelCache, ModelManifest } from '../platform/model-cache';
 import { suggestModelId } from './known-models';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -431,7 +431,7 @@ export async function downloadFile(
 }
 
 export interface EnsureOptions extends DownloadOptions {
-  /** Hub endpoint (default https://huggingface.co; in Node, src/hub/node.ts reads HF_ENDPOINT). */
+  /** Hub endpoint (default https://huggingface.co; in Node, src/hub/download-node.ts reads HF_ENDPOINT). */
   endpoint?: string;
   /** Branch, tag or commit (default main). A cache holds one revision of a model. */
   revision?: string;

@@ -6,7 +6,7 @@
  */
 import { editDistance } from '../config/suggest';
 
-/** The app's hub presets (src/worker/presets.ts puts the bundled demo model first). */
+/** The app's hub presets (src/run/presets.ts puts the bundled demo model first). */
 export const HUB_PRESETS: { label: string; id: string }[] = [
   { label: 'DINOv3 ViT-S/16 (gated: needs a token)', id: 'facebook/dinov3-vits16-pretrain-lvd1689m' },
   { label: 'DINOv3 ViT-B/16 (gated: needs a token)', id: 'facebook/dinov3-vitb16-pretrain-lvd1689m' },

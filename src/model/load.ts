@@ -6,18 +6,15 @@
  * an index must be files of the folder itself (no absolute path, no ".."); weights with NaN/Inf
  * are refused (./weights.ts).
  */
+import { preprocessorFromConfig, type Preprocessor } from '../data/preprocess';
 import { parseTensorFile, type TensorFile } from '../io/tensor-file';
 import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
+import type { FileSource } from '../platform/file-source';
 
-/** Read access to the files of one model folder. */
-export interface FileSource {
-  /** Human-readable location, used in error messages (a path or a hub id). */
-  readonly where: string;
-  exists(name: string): Promise<boolean>;
-  bytes(name: string): Promise<Uint8Array>;
-}
+export type { FileSource };
+
 
 export class ModelLoadError extends Error {}
 
@@ -26,6 +23,15 @@ export interface LoadedCheckpoint {
   weights: Map<string, Float32Array>;
   config: Record<string, unknown>;
   preprocessor: Record<string, unknown> | null;
+}
+
+/**
+ * How the model `ck` (named `where` in errors: its folder, hub id or run) resizes images: its
+ * preprocessor_config.json, which every model that embeds images must have.
+ */
+export function checkpointPreprocessor(ck: LoadedCheckpoint, where: string): Preprocessor {
+  if (!ck.preprocessor) throw new Error(`${where}: no preprocessor_config.json; cannot know how to resize images`);
+  return preprocessorFromConfig(ck.preprocessor, ck.spec.family, `${where}/preprocessor_config.json`);
 }
 
 async function readJson(src: FileSource, name: string): Promise<Record<string, unknown>> {

@@ -14,32 +14,14 @@ import { SafetensorsFile, writeSafetensors, type TensorToWrite } from '../io/saf
 import type { VitSpec } from '../model/config';
 import type { Vit } from '../model/vit';
 import { expectedTensors, linearModulePath } from '../model/weights';
+import type { CheckpointStore } from '../platform/checkpoint-store';
 import type { AdamW } from './optimizer';
 
-/** Where checkpoints live: a Node folder, or OPFS/IndexedDB in the browser. */
-export interface CheckpointStore {
-  readonly where: string;
-  /** Writes `files` as the folder `name` atomically (replacing an older one of that name). */
-  writeFolder(name: string, files: Map<string, Uint8Array>): Promise<void>;
-  /** Writes one file atomically at the top level of the output. */
-  writeFile(name: string, data: Uint8Array): Promise<void>;
-  readFile(folder: string, name: string): Promise<Uint8Array>;
-  hasFile(folder: string, name: string): Promise<boolean>;
-  /** Names of top-level folders. */
-  listFolders(): Promise<string[]>;
-}
+export type { CheckpointStore };
+import { RunFolder, type TrainerState } from './run-folder';
 
-export interface TrainerState {
-  /** Optimizer updates done. */
-  step: number;
-  /** 0-based epoch the next step belongs to, and batches of it already done. */
-  epoch: number;
-  batchInEpoch: number;
-  seed: number;
-  /** Batches per epoch when saved (resume checks the data did not change). */
-  stepsPerEpoch: number;
-  numRecords: number;
-}
+
+export type { TrainerState } from './run-folder';
 
 const enc = new TextEncoder();
 const json = (o: unknown, indent = 2) => enc.encode(JSON.stringify(o, null, indent));
@@ -130,7 +112,7 @@ export async function loadTrainingState(store: CheckpointStore, folder: string, 
   for (const f of ['trainer_state.json', 'optimizer.safetensors']) {
     if (!(await store.hasFile(folder, f))) throw new Error(`${where}: no ${f}; not a checkpoint this trainer wrote`);
   }
-  const state = JSON.parse(new TextDecoder().decode(await store.readFile(folder, 'trainer_state.json'))) as TrainerState;
+  const state = await new RunFolder(store).trainerState(folder);
   const st = SafetensorsFile.parse(await store.readFile(folder, 'optimizer.safetensors'), `${where}/optimizer.safetensors`);
   opt.params.forEach((p, i) => {
     for (const [kind, buf] of [['m', opt.m[i]], ['v', opt.v[i]]] as const) {
@@ -146,13 +128,6 @@ export async function loadTrainingState(store: CheckpointStore, folder: string, 
 }
 
 /** The newest checkpoint folder (highest step) in the store, or null. */
-export async function latestCheckpoint(store: CheckpointStore): Promise<string | null> {
-  let best: { name: string; step: number } | null = null;
-  for (const name of await store.listFolders()) {
-    if (!/^checkpoint-(step|epoch)-\d+$/.test(name)) continue;
-    if (!(await store.hasFile(name, 'trainer_state.json'))) continue;
-    const s = JSON.parse(new TextDecoder().decode(await store.readFile(name, 'trainer_state.json'))) as TrainerState;
-    if (!best || s.step > best.step) best = { name, step: s.step };
-  }
-  return best?.name ?? null;
+export function latestCheckpoint(store: CheckpointStore): Promise<string | null> {
+  return new RunFolder(store).latestCheckpoint();
 }

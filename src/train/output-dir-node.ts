@@ -16,7 +16,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import type { TrainConfig } from '../config';
 import { checkOutputFolder, nodeFs, OutputError, type OutputFs } from '../util/output-node';
-import { nodeStore } from './store-node';
+import { nodeStore } from '../platform/checkpoint-store-node';
 
 /** Entries of output_dir a run of this trainer writes. */
 const RUN_FILE = /^(checkpoint-(step|epoch)-\d+|train_results\.json|train_config\.yaml)$/;

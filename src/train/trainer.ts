@@ -16,16 +16,17 @@
 import { toYaml, type TrainConfig } from '../config';
 import { resolveLoraTargets } from '../config/lora';
 import type { RgbImage } from '../data/image';
-import { outputSize, preprocess, preprocessorFromConfig, type Preprocessor } from '../data/preprocess';
+import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
 import type { Gpu } from '../gpu/device';
 import { SafetensorsFile } from '../io/safetensors';
-import type { LoadedCheckpoint } from '../model/load';
+import { checkpointPreprocessor, type LoadedCheckpoint } from '../model/load';
 import { LINEAR_ROLES, Vit } from '../model/vit';
 import { expectedTensors, linearModulePath } from '../model/weights';
 import { nonFiniteText } from '../util/finite';
 import { Rng } from '../util/random';
 import { latestCheckpoint, loadTrainingState, saveCheckpoint, type CheckpointStore, type TrainerState } from './checkpoint';
 import { TrainError, TrainingHealth } from './health';
+import { RunFolder, type TrainResults } from './run-folder';
 import { AdamW, trainableParams } from './optimizer';
 import { lrMultiplier, warmupFor } from './schedule';
 import { mixSeed, TrainStep, type Batch } from './step';
@@ -68,26 +69,7 @@ export interface TrainerOptions {
   unreadable?: { path: string; error: string }[];
 }
 
-export interface LogRow {
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  grad_norm: number;
-  images_per_s: number;
-}
-
-export interface TrainResults {
-  model: string;
-  steps: number;
-  total_steps: number;
-  epochs_done: number;
-  stopped_early: boolean;
-  log: LogRow[];
-  epochs: { epoch: number; mean_loss: number; validation: Record<string, number> | null }[];
-  skipped_images: { path: string; error: string }[];
-  final: { loss: number | null; seconds: number; checkpoint: string | null };
-}
+export type { LogRow, TrainResults } from './run-folder';
 
 export { TrainError };
 
@@ -133,8 +115,7 @@ export class Trainer {
       throw new TrainError('rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table instead');
     }
     if (c.pooling_method !== 'cls') throw new TrainError(`pooling_method "${c.pooling_method}" is not supported in training yet; use cls`);
-    if (!o.checkpoint.preprocessor) throw new TrainError('the model has no preprocessor_config.json: cannot know how to resize images');
-    this.pp = preprocessorFromConfig(o.checkpoint.preprocessor, spec.family);
+    this.pp = checkpointPreprocessor(o.checkpoint, c.model_name ?? 'the model');
     const a = outputSize(this.pp, 640, 480), b = outputSize(this.pp, 333, 517);
     if (a.height !== b.height || a.width !== b.width) {
       throw new TrainError('preprocessor_config.json gives images of varying size (no crop and no fixed size); training needs one fixed input size');
@@ -282,10 +263,10 @@ export class Trainer {
       const prev = await o.store.hasFile('', 'train_results.json').catch(() => false);
       if (prev) {
         try {
-          const r = JSON.parse(new TextDecoder().decode(await o.store.readFile('', 'train_results.json'))) as TrainResults;
+          const r = (await new RunFolder(o.store).results())!;
           this.results.log = r.log.filter((x) => x.step <= state.step);
           this.results.epochs = r.epochs.filter((x) => x.epoch < state.epoch);
-          this.results.skipped_images = r.skipped_images ?? [];
+          this.results.skipped_images = r.skipped_images;
         } catch {
           /* a damaged results file is rewritten from here on */
         }

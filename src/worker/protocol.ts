@@ -3,7 +3,7 @@
  * (./engine.ts): plain structured-cloneable data, Blobs and File System Access handles. Types
  * only, so the page can import this without pulling in the GPU code.
  */
-import type { CachedModel } from '../hub/cache';
+import type { CachedModel } from '../platform/model-cache';
 
 /** The WebGPU adapter as the page shows it. */
 export interface GpuInfo {
@@ -33,33 +33,7 @@ export type DatasetInput =
 /** Reads files the page holds: for each index its bytes, or why it cannot be read. */
 export type PageFileReader = (indices: number[]) => Promise<(ArrayBuffer | string)[]>;
 
-export interface SampleImage {
-  path: string;
-  label: string;
-  blob: Blob;
-}
-
-export interface DatasetInfo {
-  /** Name of the picked folder (or "demo"). */
-  name: string;
-  kind: DatasetInput['kind'];
-  /** 'sop' (Stanford Online Products layout), 'jsonl', 'imagefolder'. */
-  format: 'sop' | 'jsonl' | 'imagefolder';
-  /** One line saying what was found, e.g. "Stanford Online Products layout with train.jsonl / val.jsonl". */
-  description: string;
-  images: number;
-  classes: number;
-  pairs: number;
-  /** Images of the evaluation split (SOP Ebay_test.txt or the validation JSONL), 0 when none. */
-  testImages: number;
-  /** data_path / val_data_path the config should use (relative to the folder). */
-  dataPath: string;
-  valDataPath: string | null;
-  /** How Evaluate will measure Recall@K on this data. */
-  evalProtocol: string;
-  problems: string[];
-  samples: SampleImage[];
-}
+export type { DatasetInfo, SampleImage } from '../run/dataset';
 
 /** Result of the background image check of a dataset. */
 export interface ImageCheck {
@@ -77,20 +51,7 @@ export type ModelInput =
   | { kind: 'handle'; handle: FileSystemDirectoryHandle }
   | { kind: 'files'; files: File[]; paths: string[] };
 
-export interface ModelInfo {
-  /** The name used as model_name (hub id, folder name, or the demo's id). */
-  name: string;
-  kind: ModelInput['kind'];
-  family: string;
-  hidden: number;
-  layers: number;
-  heads: number;
-  patch: number;
-  /** Input size from preprocessor_config.json, e.g. "224x224". */
-  inputSize: string;
-  params: number;
-  bytes: number;
-}
+export type { ModelInfo } from '../run/model';
 
 export interface DownloadProgress {
   file: string;
@@ -105,37 +66,10 @@ export interface DownloadProgress {
 
 export type { CachedModel };
 
-export interface ConfigCheck {
-  ok: boolean;
-  /** The OPFS run folder output_dir maps to (when the config is valid). */
-  run: string | null;
-  /** One per problem: the 1-based line (0 when it has none), the key when known, the message. */
-  problems: { line: number; key: string | null; message: string }[];
-  notes: string[];
-}
+export type { ConfigCheck } from '../run/config-check';
+export type { ConfigPreset } from '../run/presets';
 
-export interface ConfigPreset {
-  id: string;
-  label: string;
-  yaml: string;
-}
-
-/** Events of a training run, forwarded to the page (already throttled to at most one per step). */
-export type TrainUpdate =
-  | {
-    kind: 'start'; run: string; totalSteps: number; stepsPerEpoch: number; epochs: number; resumedFrom: string | null; pairs: number;
-    /** Resuming: the logged steps before the checkpoint (train_results.json), for the charts. */
-    history: { step: number; loss: number; lr: number }[];
-  }
-  | { kind: 'step'; step: number; totalSteps: number; epoch: number; epochs: number; loss: number; lr: number; imagesPerSec: number; etaSec: number }
-  | { kind: 'checkpoint'; name: string; step: number }
-  | { kind: 'epoch'; epoch: number; meanLoss: number }
-  | { kind: 'paused'; step: number }
-  | { kind: 'resumed'; step: number }
-  | { kind: 'info'; message: string }
-  | { kind: 'skipped'; path: string; error: string }
-  | { kind: 'done'; stoppedEarly: boolean; steps: number; totalSteps: number; finalLoss: number | null; seconds: number; checkpoint: string | null }
-  | { kind: 'error'; message: string; storageFull: boolean };
+export type { TrainUpdate } from '../run/training-session';
 
 /** A run in OPFS that can be resumed, evaluated or exported. */
 export interface SavedRun {
@@ -158,29 +92,9 @@ export interface SessionInfo {
   yaml: string;
 }
 
-export interface RecallSet {
-  model: string;
-  /** 'recall@1' ... */
-  recall: Record<string, number>;
-  queries: number;
-  images: number;
-  seconds: number;
-  /** Images embedded per second of the whole embedding pass (decode, preprocess, GPU). */
-  imagesPerSec: number;
-  /** Seconds of the all-pairs / gallery search. */
-  searchSeconds: number;
-  /** Images that could not be read (left out), the first 20 of them. */
-  skipped: number;
-  skippedFirst: { path: string; error: string }[];
-}
+export type { RecallSet } from '../run/evaluate';
 
-export interface EvalResult {
-  protocol: string;
-  zeroShot: RecallSet | null;
-  fineTuned: RecallSet | null;
-  /** Why there is no fine-tuned number (no run yet), when there is none. */
-  note: string | null;
-}
+export type { EvalResult } from '../run/evaluate';
 
 export interface SearchHit {
   path: string;
@@ -206,7 +120,7 @@ export interface ExportFile {
   blob: Blob;
 }
 
-export type ExportKind = 'adapter' | 'merged';
+export type { ExportKind } from '../run/export';
 
 export type Stage = 'dataset' | 'validate' | 'model' | 'evaluate' | 'index' | 'search' | 'export';
 

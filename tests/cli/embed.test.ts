@@ -14,7 +14,7 @@ import { outputSize, preprocess, preprocessorFromConfig } from '../../src/data/p
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { embedBatch } from '../../src/model/embed';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';

@@ -11,7 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { resolveCheckpointPath } from '../../src/cli/checkpoint-path';
 import { configFlagsToOverrides } from '../../src/cli/config-flags';
 import { checkReadyToTrain, parseTrainConfigYaml } from '../../src/config';
-import { checkConfigYaml } from '../../src/worker/config-check';
+import { checkConfigYaml } from '../../src/run/config-check';
 
 describe('checkpoint paths', () => {
   const out = mkdtempSync(join(tmpdir(), 'vembed-ckpath-'));

@@ -23,7 +23,7 @@ import { mergeCommand } from '../../src/cli/merge';
 import { prepareCommand } from '../../src/cli/prepare';
 import { trainCommand } from '../../src/cli/train';
 import { SafetensorsFile, writeSafetensors } from '../../src/io/safetensors';
-import { CONFIG_PRESETS } from '../../src/worker/presets';
+import { CONFIG_PRESETS } from '../../src/run/presets';
 
 const run = promisify(execFile);
 const README = readFileSync('README.md', 'utf8');

@@ -22,7 +22,7 @@ import { runCli } from '../../src/cli/commands';
 import { useSharedGpu } from '../../src/cli/gpu';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { expectedTensors } from '../../src/model/weights';
 import { nodeGpu } from '../helpers/node-gpu';
 

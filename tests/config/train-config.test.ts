@@ -20,7 +20,7 @@ import {
   BLOCK_LINEAR_PATHS,
   LINEAR_ROLES,
 } from '../../src/config';
-import { readTrainConfigFile } from '../../src/config/node';
+import { readTrainConfigFile } from '../../src/config/file-node';
 import { linearModulePath } from '../../src/model/weights';
 import type { VitSpec } from '../../src/model/config';
 import schemaSource from '../../src/config/schema.ts?raw';

@@ -1,12 +1,12 @@
 /**
- * Dataset formats (src/data/datasets.ts) over a Node DataSource (src/data/source-node.ts):
+ * Dataset formats (src/data/datasets.ts) over a Node DataSource (src/platform/data-source-node.ts):
  *   jsonl        image_root, label / class_id / id, string labels, column_mapping; every bad line an
  *                error naming file:line (and the value for a bad label), messages pinned
  *   imagefolder  one subfolder per class, seeded pairs within a class, single-image classes skipped
  *   sop          a folder with Ebay_train.txt, prepared on the fly (tests/fixtures/data/sop-mini)
  *   detection    anything else refused with the list of accepted formats
  *   validate     validateImages with sharp's decoder lists missing and undecodable images
- * Also the path helpers of src/data/source.ts.
+ * Also the path helpers of src/platform/data-source.ts.
  *
  * Run: npx vitest run tests/data/datasets.test.ts
  */
@@ -16,8 +16,8 @@ import { dirname as nodeDirname, join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadPairDataset, readJsonlPairs, validateImages, type ColumnMapping } from '../../src/data/datasets';
 import { decodeImageBytes } from '../../src/data/decode-node';
-import { dirname, existingFiles, joinPath, subSource } from '../../src/data/source';
-import { nodeSource } from '../../src/data/source-node';
+import { dirname, existingFiles, joinPath, subSource } from '../../src/platform/data-source';
+import { nodeSource } from '../../src/platform/data-source-node';
 
 const SOP_MINI = 'tests/fixtures/data/sop-mini';
 const IMG = `${SOP_MINI}/bicycle_final/1_0.JPG`;

@@ -19,7 +19,7 @@ import { prepareCommand } from '../../src/cli/prepare';
 import { loadPairDataset } from '../../src/data/datasets';
 import { decodeImageFile } from '../../src/data/decode-node';
 import { holdOutClasses, makePairs, prepareSop, readEbayList, type EbayRecord } from '../../src/data/sop';
-import { nodeSource } from '../../src/data/source-node';
+import { nodeSource } from '../../src/platform/data-source-node';
 import { makeSopFashionMnist } from '../../tools/make_sop_fashion_mnist';
 
 const SOP_MINI = 'tests/fixtures/data/sop-mini';

@@ -9,11 +9,11 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { expect, test } from 'vitest';
-import { nodeSource } from '../../src/data/source-node';
-import { checkConfigYaml, runName } from '../../src/worker/config-check';
-import { openDataset, resolveInSource } from '../../src/worker/data';
-import { CONFIG_PRESETS, setYamlKey, yamlString } from '../../src/worker/presets';
-import { urlDataSource, type FileIndex } from '../../src/worker/url-source';
+import { nodeSource } from '../../src/platform/data-source-node';
+import { checkConfigYaml, runName } from '../../src/run/config-check';
+import { openDataset, resolveInSource } from '../../src/run/dataset';
+import { CONFIG_PRESETS, setYamlKey, yamlString } from '../../src/run/presets';
+import { urlDataSource, type FileIndex } from '../../src/platform/data-source-http';
 import { ROOT } from './browser';
 
 const DEMO = resolve(ROOT, 'public/demo/dataset');

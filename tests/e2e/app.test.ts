@@ -27,7 +27,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
 import { loadAdapter, mergeAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { fixtureFiles, HubServer } from '../hub/hub-server';
 import { CHROMIUM_PATH, freePort, launchChromium, ROOT } from './browser';
 

@@ -11,7 +11,7 @@
  *                 listing and which version checkpoint-step-1 holds ('v1', 'v2' or 'mixed')
  */
 import { decodeImageBytes } from '../../src/data/decode-browser';
-import { opfsDelete, opfsStore, OPFS_RUNS_DIR } from '../../src/train/store-opfs';
+import { opfsDelete, opfsStore, OPFS_RUNS_DIR } from '../../src/platform/checkpoint-store-browser';
 import { BOMBS } from '../faults/bombs';
 
 const RUN = 'reload-run';

@@ -1,6 +1,6 @@
 /**
  * Browser page (tests/e2e/hub.html): downloads a model from the local hub stand-in
- * (tests/hub/hub-server.ts) into the IndexedDB cache (src/hub/cache-idb.ts) with 16 KiB chunks,
+ * (tests/hub/hub-server.ts) into the IndexedDB cache (src/hub/cache-browser.ts) with 16 KiB chunks,
  * and publishes `window.__hubReport` (`HubReport`) for tests/e2e/hub-browser.test.ts. Two phases,
  * one page load each, so the resume crosses a page reload:
  *   phase=interrupt  empties the cache for the id, then downloads with no retries; the server
@@ -11,8 +11,8 @@
  *                    tensor and the weights file's bytes with the fixture (fetched from Vite),
  *                    calls ensureModel once more (all cached), deletes the model, lists nothing
  */
-import type { CachedModel } from '../../src/hub/cache';
-import { IdbModelCache } from '../../src/hub/cache-idb';
+import type { CachedModel } from '../../src/platform/model-cache';
+import { IdbModelCache } from '../../src/hub/cache-browser';
 import { HubError, ensureModel } from '../../src/hub/download';
 import { loadCheckpoint, type FileSource } from '../../src/model/load';
 

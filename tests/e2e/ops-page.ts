@@ -9,7 +9,7 @@
  * synced, so GPU errors a case left pending are charged to it, not to the next case. A case
  * that loses the device, or times out, leaves a fresh device to the cases after it.
  */
-import { requestBrowserGpu } from '../../src/gpu/browser';
+import { requestBrowserGpu } from '../../src/gpu/device-browser';
 import type { Gpu } from '../../src/gpu/device';
 import { runsInBrowser, type CasesModule, type GpuCase } from '../helpers/cases';
 import type { OpsReport } from './reports';

@@ -22,10 +22,10 @@
  */
 import { loadPairDataset, validateImages, type PairDataset } from '../../src/data/datasets';
 import { decodeImageBlob, decodeImageBytes } from '../../src/data/decode-browser';
-import { directorySource, fileListSource } from '../../src/data/source-browser';
-import type { DataSource, DirEntry } from '../../src/data/source';
+import { directorySource, fileListSource } from '../../src/platform/data-source-browser';
+import type { DataSource, DirEntry } from '../../src/platform/data-source';
 import { SafetensorsFile } from '../../src/io/safetensors';
-import { opfsDelete, opfsListRuns, opfsStore, StorageFullError, type OpfsRun } from '../../src/train/store-opfs';
+import { opfsDelete, opfsListRuns, opfsStore, StorageFullError, type OpfsRun } from '../../src/platform/checkpoint-store-browser';
 
 const FIXTURES = '/tests/fixtures';
 const PRE = `${FIXTURES}/preprocess`;

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPairDataset } from '../../src/data/datasets';
-import { nodeSource } from '../../src/data/source-node';
+import { nodeSource } from '../../src/platform/data-source-node';
 import { launchChromium, openPage, startVite, waitForGlobal, type PageHandle, type ViteHandle } from './browser';
 import type { DecodeReport, QuotaReport, SourceProbe, SourcesReport, StoreReport, WorkerReport } from './platform-page';
 

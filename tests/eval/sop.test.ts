@@ -24,7 +24,7 @@ import { SafetensorsFile, writeSafetensors } from '../../src/io/safetensors';
 import { embedBatch } from '../../src/model/embed';
 import { loadCheckpoint } from '../../src/model/load';
 import { loadAdapter, mergeAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { Rng } from '../../src/util/random';
 import { expectClose } from '../helpers/check';

@@ -18,8 +18,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { trainCommand } from '../../src/cli/train';
 import { loadAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
-import { nodeStore } from '../../src/train/store-node';
+import { dirSource } from '../../src/platform/file-source-node';
+import { nodeStore } from '../../src/platform/checkpoint-store-node';
 import { Rng } from '../../src/util/random';
 import { hiddenEntries, TINY, visibleTree } from './helpers';
 

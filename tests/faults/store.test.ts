@@ -1,5 +1,5 @@
 /**
- * Fault injection on the Node checkpoint store (src/train/store-node.ts) and the atomic writers
+ * Fault injection on the Node checkpoint store (src/platform/checkpoint-store-node.ts) and the atomic writers
  * (src/util/output-node.ts), with no GPU: a training run's sequence of writes (train_config.yaml,
  * checkpoints written and replaced, train_results.json) is replayed with, at EVERY mutating call in
  * turn, (a) a full disk from that call on (ENOSPC) and (b) a kill at that call (the folder frozen
@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { nodeStore } from '../../src/train/store-node';
+import { nodeStore } from '../../src/platform/checkpoint-store-node';
 import { cleanStaleTemps, writeFileAtomic, type OutputFs } from '../../src/util/output-node';
 import { FaultyFs, hiddenEntries, visibleTree, type FaultMode } from './helpers';
 

@@ -23,14 +23,14 @@ import type { TrainConfig } from '../../src/config';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/load';
 import { loadAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { latestCheckpoint } from '../../src/train/checkpoint';
 import { TrainStep } from '../../src/train/step';
-import { nodeStore } from '../../src/train/store-node';
+import { nodeStore } from '../../src/platform/checkpoint-store-node';
 import { Trainer, type TrainEvent } from '../../src/train/trainer';
 import type { OutputFs } from '../../src/util/output-node';
 import type { Gpu } from '../../src/gpu/device';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { requestNodeGpu } from '../../src/gpu/device-node';
 import { nodeGpu } from '../helpers/node-gpu';
 import { FaultyFs, hiddenEntries, syntheticData, TINY, trainConfig, visibleTree, type FaultMode } from './helpers';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { packParams } from '../../src/gpu/device';
-import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/node';
+import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
 import { colsum } from '../../src/ops/matmul';

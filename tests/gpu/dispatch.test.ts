@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { packParams, type Gpu } from '../../src/gpu/device';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { requestNodeGpu } from '../../src/gpu/device-node';
 import { registerShaderSource } from '../../src/gpu/shaders';
 import { nodeGpu } from '../helpers/node-gpu';
 

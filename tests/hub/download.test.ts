@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { NodeModelCache, defaultCacheRoot } from '../../src/hub/cache-node';
-import { ensureModelNode } from '../../src/hub/node';
+import { ensureModelNode } from '../../src/hub/download-node';
 import {
   HubError, ensureModel, hubUrl, lfsSha256, parseContentRange, validateRepoId, type EnsureOptions,
   type Progress,
 } from '../../src/hub/download';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { FIXTURE_DIR, HubServer, fixtureFiles, shardedFiles } from './hub-server';
 
 const ID = 'test-org/dinov3-tiny';

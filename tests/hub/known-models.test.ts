@@ -13,8 +13,8 @@ import { NodeModelCache } from '../../src/hub/cache-node';
 import { ensureModel, HubError } from '../../src/hub/download';
 import { HUB_PRESETS, KNOWN_MODEL_IDS, suggestModelId } from '../../src/hub/known-models';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
-import { MODEL_PRESETS } from '../../src/worker/presets';
+import { dirSource } from '../../src/platform/file-source-node';
+import { MODEL_PRESETS } from '../../src/run/presets';
 import { HubServer } from './hub-server';
 
 const server = new HubServer();

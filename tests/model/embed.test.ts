@@ -4,7 +4,7 @@ import { afterAll, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { embedBatch } from '../../src/model/embed';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';

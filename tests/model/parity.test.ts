@@ -9,7 +9,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { readFileSync } from 'node:fs';
 import { expectClose, maxAbsDiff } from '../helpers/check';

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/load';
 import { loadAdapter, mergeAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';

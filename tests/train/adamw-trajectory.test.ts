@@ -8,7 +8,7 @@ import { afterAll, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
 import { modulePaths } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { AdamW, trainableParams } from '../../src/train/optimizer';
 import { lrMultiplier, warmupFor } from '../../src/train/schedule';

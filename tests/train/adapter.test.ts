@@ -12,7 +12,7 @@ import { afterAll, expect, test } from 'vitest';
 import { SafetensorsFile, writeSafetensors } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
 import { loadAdapter, mergeAdapter, modulePaths } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
 import { modulePaths } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { expectedTensors } from '../../src/model/weights';
 import type { LossOpts } from '../../src/train/losses';

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { loadCheckpoint } from '../../src/model/load';
-import { dirSource } from '../../src/model/node-source';
+import { dirSource } from '../../src/platform/file-source-node';
 import { Vit } from '../../src/model/vit';
 import { TrainStep } from '../../src/train/step';
 import { expectClose } from '../helpers/check';

@@ -11,8 +11,8 @@ import { defaultTrainConfig, parseTrainConfigYaml, type TrainConfig } from '../.
 import type { RgbImage } from '../../src/data/image';
 import { loadCheckpoint } from '../../src/model/load';
 import { loadAdapter } from '../../src/model/lora';
-import { dirSource } from '../../src/model/node-source';
-import { nodeStore } from '../../src/train/store-node';
+import { dirSource } from '../../src/platform/file-source-node';
+import { nodeStore } from '../../src/platform/checkpoint-store-node';
 import { Trainer, type PairData, type TrainEvent } from '../../src/train/trainer';
 import { Rng } from '../../src/util/random';
 import { nodeGpu } from '../helpers/node-gpu';

@@ -15,14 +15,14 @@
  *
  * --allow-fallback lets the measuring sections run on a software adapter (SwiftShader: tests and
  * run.sh --tiny); without it they refuse to measure anything but an NVIDIA GPU and say so.
- * The GPU is requested with `unsafeFeatures` (src/gpu/node.ts): subgroup matrices and, on
+ * The GPU is requested with `unsafeFeatures` (src/gpu/device-node.ts): subgroup matrices and, on
  * NVIDIA, shader-f16 are offered to the matmul variants that need them.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../../src/gpu/device';
-import { requestNodeGpu } from '../../src/gpu/node';
+import { requestNodeGpu } from '../../src/gpu/device-node';
 import { adapterReport, forwardEntry, gemmSection, modelSection, trainStepEntry, type AdapterReport } from './measure';
 import { makePlan, type Plan } from './plan';
 import { buildResults, markdown, type Inputs } from './report';

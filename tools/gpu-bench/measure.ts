@@ -30,7 +30,7 @@ import type { ModelBench, TrainBench } from '../../bench/model/models';
 import type { BenchEntry } from '../../bench/types';
 import { randomF32 } from '../../bench/util';
 import type { Gpu } from '../../src/gpu/device';
-import { UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/node';
+import { UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { autotuneMatmul } from '../../src/ops/autotune';
 import { matmulKernels, matmulLegal, matmulSupported, matmulWith, type MatmulArgs, type MatmulKernel } from '../../src/ops/matmul';
 import { Rng } from '../../src/util/random';

@@ -5,7 +5,15 @@
  * missing key, a key given through an alias) gets the line of its key when the text has one.
  */
 import { ConfigError, parseTrainConfigYaml, type TrainConfig } from '../config';
-import type { ConfigCheck } from './protocol';
+
+export interface ConfigCheck {
+  ok: boolean;
+  /** The OPFS run folder output_dir maps to (when the config is valid). */
+  run: string | null;
+  /** One per problem: the 1-based line (0 when it has none), the key when known, the message. */
+  problems: { line: number; key: string | null; message: string }[];
+  notes: string[];
+}
 
 export const CONFIG_FILE = 'config.yaml';
 

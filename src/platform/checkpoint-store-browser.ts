@@ -29,7 +29,7 @@
  * it were written. (tests/e2e/platform.test.ts also sets a genuine small quota through the
  * DevTools protocol, Storage.overrideQuotaForOrigin, and checks the same behaviour.)
  */
-import type { CheckpointStore } from './checkpoint';
+import type { CheckpointStore } from './checkpoint-store';
 
 /** The OPFS folder holding one folder per run. */
 export const OPFS_RUNS_DIR = 'runs';

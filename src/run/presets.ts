@@ -4,7 +4,12 @@
  * directly.
  */
 import { HUB_PRESETS } from '../hub/known-models';
-import type { ConfigPreset } from './protocol';
+
+export interface ConfigPreset {
+  id: string;
+  label: string;
+  yaml: string;
+}
 
 /** The bundled demo model's id in the model cache (IndexedDB), and its model_name. */
 export const DEMO_MODEL_ID = 'vembed/demo-dinov3-tiny';

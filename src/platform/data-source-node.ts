@@ -1,7 +1,7 @@
 /** A DataSource (./source.ts) over a local folder (Node). `where` is the folder as given. */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { DataSource, DirEntry } from './source';
+import type { DataSource, DirEntry } from './data-source';
 
 export function nodeSource(root: string): DataSource {
   const full = (p: string) => resolve(root, p);

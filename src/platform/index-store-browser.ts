@@ -10,7 +10,6 @@
  * do: delete the index then). The KEEP most recently used indexes are kept, older ones deleted.
  * A full quota makes saving fail quietly (the index still serves this session).
  */
-import type { LoadedCheckpoint } from '../model/load';
 
 export const OPFS_INDEX_DIR = 'indexes';
 const VERSION = 1;
@@ -47,7 +46,7 @@ export class Fingerprint {
 }
 
 /** The model's config, tensor shapes and ~64 values of every tensor. */
-export function modelFingerprint(ck: LoadedCheckpoint): string {
+export function modelFingerprint(ck: { config: unknown; weights: Map<string, Float32Array> }): string {
   const f = new Fingerprint().add(JSON.stringify(ck.config));
   for (const [name, w] of [...ck.weights].sort(([a], [b]) => (a < b ? -1 : 1))) {
     f.add(name).add(w.length);

@@ -15,7 +15,7 @@
  * front), so a 100k-image dataset costs memory for its names only. Paths are '/'-separated and
  * relative to the picked folder; '..' above it and absolute paths are refused, naming the path.
  */
-import { joinPath, isAbsolutePath, type DataSource, type DirEntry } from './source';
+import { joinPath, isAbsolutePath, type DataSource, type DirEntry } from './data-source';
 
 const byName = (a: DirEntry, b: DirEntry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
@@ -110,6 +110,14 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
 export function fileListSource(files: File[] | FileList, where?: string): DataSource {
   const list = Array.from(files);
   return pathListSource(list.map((f) => f.webkitRelativePath || f.name), async (i) => list[i], where);
+}
+
+/**
+ * fileListSource over File objects posted to a worker with their paths beside them
+ * (`webkitRelativePath` does not survive postMessage): paths[i] is files[i]'s path, else its own.
+ */
+export function postedFilesSource(files: File[], paths: readonly string[]): DataSource {
+  return pathListSource(files.map((f, i) => paths[i] || f.webkitRelativePath || f.name), async (i) => files[i]);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * A pool of decode workers (./decode-worker.ts) inside the engine worker: image decoding and
+ * A pool of decode workers (./decode-worker-browser.ts) inside the engine worker: image decoding and
  * preprocessing for evaluation, the search index and the image check run on several threads
  * while the engine's thread keeps the GPU fed. Size: hardwareConcurrency - 1 (at least 1, at
  * most 6), workers started on first use and kept; each request goes to the worker with the
@@ -8,9 +8,9 @@
  *   check(bytes, name)       -> resolves if the image decodes
  * Errors are ImageDecodeError-like messages naming the file.
  */
-import type { Preprocessor } from '../data/preprocess';
+import type { Preprocessor } from './preprocess';
 import type { PreparedImage } from '../eval/embed';
-import type { DecodeReply, DecodeRequest } from './decode-worker';
+import type { DecodeReply, DecodeRequest } from './decode-worker-browser';
 
 interface Slot {
   worker: Worker;
@@ -31,7 +31,7 @@ export class DecodePool {
 
   private slot(): Slot {
     if (this.slots.length < this.size && this.slots.every((s) => s.inFlight > 0)) {
-      const worker = new Worker(new URL('./decode-worker.ts', import.meta.url), { type: 'module', name: `vembed-decode-${this.slots.length}` });
+      const worker = new Worker(new URL('./decode-worker-browser.ts', import.meta.url), { type: 'module', name: `vembed-decode-${this.slots.length}` });
       const slot: Slot = { worker, inFlight: 0 };
       worker.onmessage = (e: MessageEvent<DecodeReply>) => {
         const w = this.waiting.get(e.data.id);

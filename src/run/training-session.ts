@@ -1,6 +1,7 @@
 /**
- * One training run in the engine worker: src/train/trainer.ts with the app's data, an OPFS
- * checkpoint store, and pause / resume / stop.
+ * One training run that can be paused: src/train/trainer.ts with the data prepared by
+ * ./training-data.ts, any CheckpointStore (the app's OPFS run), and pause / resume / stop, its
+ * events as TrainUpdates (what the app's engine worker forwards to the page).
  *
  * Pause keeps everything in memory (weights, AdamW moments, position): the trainer decodes batch
  * b+1 while step b runs, and the images of b+1 are handed over only after step b's event and
@@ -18,7 +19,23 @@ import type { Gpu } from '../gpu/device';
 import type { LoadedCheckpoint } from '../model/load';
 import type { CheckpointStore } from '../train/checkpoint';
 import { Trainer, trainingLength, type PairData, type PairRecord, type TrainResults } from '../train/trainer';
-import type { TrainUpdate } from './protocol';
+
+/** Events of a training run, forwarded to the page (already throttled to at most one per step). */
+export type TrainUpdate =
+  | {
+    kind: 'start'; run: string; totalSteps: number; stepsPerEpoch: number; epochs: number; resumedFrom: string | null; pairs: number;
+    /** Resuming: the logged steps before the checkpoint (train_results.json), for the charts. */
+    history: { step: number; loss: number; lr: number }[];
+  }
+  | { kind: 'step'; step: number; totalSteps: number; epoch: number; epochs: number; loss: number; lr: number; imagesPerSec: number; etaSec: number }
+  | { kind: 'checkpoint'; name: string; step: number }
+  | { kind: 'epoch'; epoch: number; meanLoss: number }
+  | { kind: 'paused'; step: number }
+  | { kind: 'resumed'; step: number }
+  | { kind: 'info'; message: string }
+  | { kind: 'skipped'; path: string; error: string }
+  | { kind: 'done'; stoppedEarly: boolean; steps: number; totalSteps: number; finalLoss: number | null; seconds: number; checkpoint: string | null }
+  | { kind: 'error'; message: string; storageFull: boolean };
 
 export interface TrainingOptions {
   gpu: Gpu;
@@ -30,6 +47,8 @@ export interface TrainingOptions {
   run: string;
   resume: { store: CheckpointStore; folder: string } | null;
   validate?: ConstructorParameters<typeof Trainer>[0]['validate'];
+  /** Images validate_data found unreadable (listed in train_results.json). */
+  unreadable?: { path: string; error: string }[];
   /** Resuming: logged steps before the checkpoint, passed on in the 'start' update. */
   history?: { step: number; loss: number; lr: number }[];
   onUpdate: (u: TrainUpdate) => void;
@@ -128,7 +147,7 @@ export class TrainingSession {
     this.running = true;
     const trainer = new Trainer({
       gpu: o.gpu, checkpoint: o.checkpoint, config: c, train, validate: o.validate ?? null, store: o.store,
-      resume: o.resume, signal: this.ctl.signal,
+      resume: o.resume, signal: this.ctl.signal, unreadable: o.unreadable,
       onEvent: (e) => {
         switch (e.kind) {
           case 'step': {

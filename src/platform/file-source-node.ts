@@ -1,7 +1,7 @@
 /** A FileSource over a local directory (Node). */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FileSource } from './load';
+import type { FileSource } from './file-source';
 
 export function dirSource(dir: string): FileSource {
   return {

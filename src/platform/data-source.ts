@@ -1,6 +1,6 @@
 /**
  * Read access to a dataset's files, independent of where they live: a Node directory
- * (./source-node.ts), later a browser FileSystemDirectoryHandle. Paths are '/'-separated and
+ * (./data-source-node.ts), later a browser FileSystemDirectoryHandle. Paths are '/'-separated and
  * relative to the source root (an absolute path is passed through; only the Node source can
  * open one). Also the path helpers the dataset readers share (no Node APIs here).
  */

@@ -1,5 +1,5 @@
 /**
- * Files served over HTTP as a DataSource (src/data/source.ts) and a model FileSource
+ * Files served over HTTP as a DataSource (src/platform/data-source.ts) and a model FileSource
  * (src/model/load.ts): the bundled demo under /demo/ (public/demo, built by tools/make_demo.ts).
  * A static server cannot list folders, so the folder ships `files.json`:
  *   {"files": [{"path": "tshirt_final/1_0.JPG", "size": 712}, ...]}
@@ -7,9 +7,9 @@
  * answers them from its precache (the demo dataset is precached; the demo model is not: it is
  * copied into IndexedDB when loaded, like a downloaded model).
  */
-import type { DataSource, DirEntry } from '../data/source';
-import { joinPath } from '../data/source';
-import type { FileSource } from '../model/load';
+import type { DataSource, DirEntry } from './data-source';
+import { joinPath } from './data-source';
+import type { FileSource } from './file-source';
 
 export interface FileIndex {
   files: { path: string; size: number }[];

@@ -1,7 +1,7 @@
 /**
  * Where downloaded hub models live: the `ModelCache` interface that src/hub/download.ts writes
  * through, implemented by a directory in Node (src/hub/cache-node.ts) and by IndexedDB in the
- * browser (src/hub/cache-idb.ts).
+ * browser (src/hub/cache-browser.ts).
  *
  * A file of a model is either complete (downloaded and verified, readable through `source()`),
  * partial (some leading bytes stored, resumable), or absent. Each model also has a manifest: the
@@ -9,7 +9,7 @@
  * hub does not have, and whether everything is there. With a complete manifest, `ensureModel`
  * serves the model without touching the network.
  */
-import type { FileSource } from '../model/load';
+import type { FileSource } from './file-source';
 
 /** One file of a model as the manifest records it. */
 export interface ManifestFile {

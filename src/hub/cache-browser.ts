@@ -1,7 +1,7 @@
 /**
  * The browser `ModelCache`: IndexedDB through idb-keyval, one object store (default database
  * `vembed-hub`, store `files`) with array keys:
- *   ['model', id]                manifest (src/hub/cache.ts)
+ *   ['model', id]                manifest (src/platform/model-cache.ts)
  *   ['file', id, file]           FileMeta: sizes of the stored chunks, complete or not
  *   ['chunk', id, file, i]       Blob of the i-th chunk of the file (i = 0, 1, ...)
  * Files are stored as chunks of `chunkBytes` (default 32 MiB; the last, and the last of each
@@ -16,7 +16,7 @@
  */
 import { createStore, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type { FileSource } from '../model/load';
-import type { CachedFile, CachedModel, ModelCache, ModelManifest, PartialWriter } from './cache';
+import type { CachedFile, CachedModel, ModelCache, ModelManifest, PartialWriter } from '../platform/model-cache';
 import { validateRepoId } from './download';
 
 interface FileMeta {

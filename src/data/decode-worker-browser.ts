@@ -1,5 +1,5 @@
 /**
- * One decode worker of the pool (./decode-pool.ts): decodes an image (createImageBitmap +
+ * One decode worker of the pool (./decode-pool-browser.ts): decodes an image (createImageBitmap +
  * OffscreenCanvas, src/data/decode-browser.ts) and, when asked, preprocesses it for the model
  * (src/data/preprocess.ts), off the engine worker's thread.
  *   in:  { id, bytes: ArrayBuffer (transferred), name, pp: Preprocessor | null }
@@ -7,8 +7,8 @@
  *        { id }                                                   (pp null: the image decodes)
  *        { id, error: message naming the file }
  */
-import { decodeImageBytes } from '../data/decode-browser';
-import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
+import { decodeImageBytes } from './decode-browser';
+import { outputSize, preprocess, type Preprocessor } from './preprocess';
 
 export interface DecodeRequest {
   id: number;

@@ -14,7 +14,7 @@
  */
 import { join } from 'node:path';
 import { cleanStaleTemps, nodeFs, writeFileAtomic, writeFolderAtomic, type OutputFs } from '../util/output-node';
-import type { CheckpointStore } from './checkpoint';
+import type { CheckpointStore } from './checkpoint-store';
 
 export interface NodeStore extends CheckpointStore {
   /** What the first use cleaned up (interrupted writes of earlier processes), one line each. */
