@@ -7,7 +7,7 @@
  *   dist/cli.js     bin/vembed.mjs runs it with plain Node  src/cli/main.ts
  * WGSL under shaders/ is inlined as strings (src/gpu/shaders.ts's import.meta.glob '?raw'), so the
  * package needs neither Vite nor the shaders/ folder at run time. Dependencies and node:* stay
- * imports. Declarations (.d.ts) are not emitted: the package is typed by its JSDoc only.
+ * imports. Then tsconfig.lib.json writes the declarations of both entries to dist/types/.
  */
 import { defineConfig } from 'vite';
 import pkg from './package.json' with { type: 'json' };

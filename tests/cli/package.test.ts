@@ -3,7 +3,8 @@
  * the tarball installed into an empty folder with no network, then, from that folder only:
  *   `npx vembed --help`, `npx vembed embed` of two fixture images with the tiny DINOv2, and a
  *   10-line script on the library API (`vembed-web/node`: loadModel, embed) whose rows equal
- *   the CLI's; `vembed-web` (the browser entry) imports no Node module, sharp or webgpu.
+ *   the CLI's; `vembed-web` (the browser entry) imports no Node module, sharp or webgpu; a
+ *   TypeScript file importing both entries type-checks against dist/types.
  * Vite must not be needed at run time: the folder has no vite, vite-node or vitest, and the
  * package no src/ or shaders/ (the launcher would otherwise try vite-node and fail).
  *
@@ -63,6 +64,7 @@ test('the installed package holds dist/ and bin/, and no Vite is installed besid
   const installed = join(app, 'node_modules');
   for (const dev of ['vite', 'vite-node', 'vitest', 'typescript']) expect(existsSync(join(installed, dev)), `${dev} installed`).toBe(false);
   expect(readdirSync(join(installed, 'vembed-web')).sort()).toEqual(['README.md', 'bin', 'dist', 'package.json']);
+  for (const f of ['index.js', 'node.js', 'cli.js', 'types/index.d.ts', 'types/index-node.d.ts']) expect(existsSync(join(installed, 'vembed-web/dist', f)), f).toBe(true);
   const req = createRequire(join(app, 'script.mjs'));
   expect(() => req.resolve('vite'), 'vite resolvable from the folder').toThrow(/Cannot find module/);
   expect(req.resolve('sharp')).toContain(installed); // (the resolver itself works)
@@ -95,6 +97,21 @@ test('npx vembed embed, and the library API gives the same rows', async () => {
   expect([lib.rows, lib.dim]).toEqual([2, 32]);
   expect(lib.emb.length).toBe(cli.length);
   lib.emb.forEach((x: number, i: number) => expect(Math.abs(x - cli[i])).toBeLessThanOrEqual(1e-6));
+});
+
+test('TypeScript sees the declarations of both entries (dist/types)', async () => {
+  writeFileSync(join(app, 'check.ts'), [
+    "import { embed, loadModel, type Model } from 'vembed-web/node';",
+    "import { searchTopK } from 'vembed-web';",
+    "const m: Model = await loadModel('folder');",
+    'const r = await embed(m, [\'a.png\']);',
+    'const d: number = r.D;',
+    'await searchTopK(m.gpu, r.emb, r.emb, 1, 1, d, 1);',
+    '// @ts-expect-error: images are paths (this line fails the check when the types are `any`)',
+    'await embed(m, 42);',
+  ].join('\n'));
+  const tsc = resolve('node_modules/.bin/tsc');
+  await run(tsc, ['--noEmit', '--strict', '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', '--skipLibCheck', 'check.ts']);
 });
 
 test('the browser entry (vembed-web) imports no Node module, sharp or webgpu', async () => {
