@@ -3,7 +3,8 @@
  * the tarball installed into an empty folder with no network, then, from that folder only:
  *   `npx vembed --help`, `npx vembed embed` of two fixture images with the tiny DINOv2, and a
  *   10-line script on the library API (`vembed-web/node`: loadModel, embed) whose rows equal
- *   the CLI's; `vembed-web` (the browser entry) imports no Node module, sharp or webgpu; a
+ *   the CLI's; `vembed-web` (the browser entry) imports no Node module, sharp or webgpu, and
+ *   Vite bundles it for the browser with the shaders inside; a
  *   TypeScript file importing both entries type-checks against dist/types.
  * Vite must not be needed at run time: the folder has no vite, vite-node or vitest, and the
  * package no src/ or shaders/ (the launcher would otherwise try vite-node and fail).
@@ -20,6 +21,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { build } from 'vite';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { SafetensorsFile } from '../../src/io/safetensors';
 
@@ -134,4 +136,15 @@ test('the browser entry (vembed-web) imports no Node module, sharp or webgpu', a
   // And the same walk does find them from the Node entry (the check can fail).
   walk(join(dist, 'node.js'));
   expect(bad.some((b) => b.includes('node:fs'))).toBe(true);
+});
+
+test('a browser bundle of vembed-web (Vite, as a consumer builds one) holds the shaders and no Node import', async () => {
+  writeFileSync(join(app, 'page.js'), "import { loadModel, embed, searchTopK } from 'vembed-web';\nglobalThis.vembed = { loadModel, embed, searchTopK };\n");
+  const out = (await build({
+    root: app, configFile: false, logLevel: 'warn',
+    build: { outDir: 'bundle', write: false, minify: false, lib: { entry: 'page.js', formats: ['es'], fileName: 'page' } },
+  })) as { output: { fileName: string; code?: string }[] }[];
+  const code = out[0].output.map((o) => o.code ?? '').join('\n');
+  expect(code).toContain('@compute');
+  expect(code).not.toMatch(/from ["']node:|import\(["']node:|from ["'](sharp|webgpu)["']/);
 });
