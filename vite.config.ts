@@ -15,7 +15,8 @@ export default defineConfig({
   worker: { format: 'es' },
   // Pre-bundle up front so the dev server never reloads a page mid-test to add them.
   optimizeDeps: { include: ['idb-keyval', 'zod', 'comlink', 'yaml'] },
-  build: { target: 'es2022' },
+  // The app builds into dist-app/ (dist/ is the npm package's library build, vite.lib.config.ts).
+  build: { target: 'es2022', outDir: 'dist-app' },
   plugins: [
     VitePWA({
       registerType: 'autoUpdate',

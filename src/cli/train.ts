@@ -12,7 +12,7 @@
  */
 import { decodeImageBytes } from '../data/decode-node';
 import { nodeSource } from '../platform/data-source-node';
-import { checkReadyToTrain } from '../config';
+import { checkReadyToTrain, type TrainConfig } from '../config';
 import { readTrainConfigFile } from '../config/file-node';
 import { imageLoader } from '../run/dataset';
 import { prepareTrainingData } from '../run/training-data';
@@ -20,12 +20,12 @@ import { commandGpu } from './gpu';
 import { loadCheckpoint } from '../model/load';
 import { checkTrainOutput } from '../train/output-dir-node';
 import { nodeStore } from '../platform/checkpoint-store-node';
-import { Trainer, trainingLength, type PairData } from '../train/trainer';
+import { Trainer, trainingLength, type PairData, type TrainResults } from '../train/trainer';
 import { basename, dirname, resolve } from 'node:path';
 import { parseOptions } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
 import { configFlagsToOverrides } from './config-flags';
-import { evaluateOnly } from './evaluate-only';
+import { evaluateOnly, type EvalOnlyResult } from './evaluate-only';
 import { resolveModel } from './model-arg';
 import { firstLines, formatDuration, ProgressBar, skipReason } from './progress';
 import { onStop } from './signals';
@@ -48,10 +48,16 @@ export async function trainCommand(argv: string[]): Promise<void> {
   if (bad) throw new Error(`--config_override ${bad}: expected key=value`);
   const { config, notes } = await readTrainConfigFile(file, overrides);
   for (const n of notes) process.stderr.write(`note: ${n}\n`);
-  if (config.learning_rate === 0) {
-    await evaluateOnly(config, { token: o.values.hf_token as string | undefined });
-    return;
-  }
+  await trainFromConfig(config, { token: o.values.hf_token as string | undefined });
+}
+
+/**
+ * Trains as `vembed train` does from a checked config (its progress on stderr; the library's
+ * `train`, src/index-node.ts): returns train_results.json's content, or with learning_rate 0
+ * the evaluation's result. Paths in the config are relative to the current folder.
+ */
+export async function trainFromConfig(config: TrainConfig, opts: { token?: string } = {}): Promise<TrainResults | EvalOnlyResult> {
+  if (config.learning_rate === 0) return evaluateOnly(config, { token: opts.token });
   checkReadyToTrain(config);
   const output = await checkTrainOutput(config);
   for (const n of output.notes) process.stderr.write(`note: ${n}\n`);
@@ -82,7 +88,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const train: PairData = { records, load };
   const { epochs } = trainingLength(config, records.length);
 
-  const ck = await loadCheckpoint(await resolveModel(config.model_name!, o.values.hf_token as string | undefined));
+  const ck = await loadCheckpoint(await resolveModel(config.model_name!, opts.token));
   const gpu = await commandGpu();
   const store = nodeStore(config.output_dir);
   let resume = null;
@@ -129,6 +135,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
         `results in ${config.output_dir}/train_results.json` +
         (r.stopped_early ? '; continue with --config_override resume_from_checkpoint=latest' : '') + '\n',
     );
+    return r;
   } finally {
     offStop();
     trainer.destroy();

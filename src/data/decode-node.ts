@@ -17,9 +17,13 @@
  * formula) and 16-bit grayscale PNGs (PIL clips the 16-bit values to 0..255, sharp scales them).
  */
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import type { RgbImage } from './image';
 import { MAX_IMAGE_PIXELS, pixelLimitProblem, pixelLimitText } from './image-header';
+
+/** sharp (libvips, ~1 s to load) is loaded on the first decode, so `vembed --help` starts without it. */
+let sharpModule: Promise<typeof Sharp> | null = null;
+const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
 
 export class ImageDecodeError extends Error {}
 
@@ -39,6 +43,7 @@ export async function decodeImageBytes(bytes: Uint8Array, name: string, maxPixel
   if (bytes.length === 0) throw new ImageDecodeError(`${name}: empty file, not an image`);
   const tooBig = pixelLimitProblem(name, bytes, maxPixels);
   if (tooBig) throw new ImageDecodeError(tooBig);
+  const sharp = await loadSharp();
   const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true, autoOrient: true, pages: 1, limitInputPixels: maxPixels })
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true })

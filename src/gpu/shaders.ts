@@ -1,7 +1,8 @@
 /**
  * WGSL source registry. Every `.wgsl` file under `shaders/` is imported as a string through
- * Vite's `import.meta.glob` (`?raw`), so the browser build, vitest and the Node CLI (run by
- * vite-node) all load shaders the same way. Names are paths relative to `shaders/` without the
+ * Vite's `import.meta.glob` (`?raw`), so the browser build, vitest, the Node CLI run by vite-node
+ * and the package's dist/ (vite.lib.config.ts, where the glob becomes inlined strings) all load
+ * shaders the same way. Names are paths relative to `shaders/` without the
  * extension: `ops/linear.fwd`.
  *
  * Generated shaders: TypeScript kernel generators add sources by name at run time, either one at
