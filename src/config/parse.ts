@@ -16,7 +16,7 @@ import { LineCounter, isMap, isScalar, parse as parseYaml, parseDocument, string
 import { z } from 'zod';
 import { TrainConfig, TRAIN_CONFIG_KEYS, type TrainConfigKey } from './schema';
 import { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';
-import { didYouMean } from './suggest';
+import { didYouMean } from '../util/suggest';
 
 /** A config that cannot be used; `problems` has one line per problem (also the message). */
 export class ConfigError extends Error {

@@ -23,10 +23,10 @@
  * has nothing left to do here.
  */
 import { z } from 'zod';
-import type { VitSpec } from '../model/config';
 import type { RgbImage } from './image';
 
-export type Family = VitSpec['family'];
+/** The model family: its image processor (DINOv3: torch path, DINOv2: PIL path) and its ViT (src/model). */
+export type Family = 'dinov3' | 'dinov2';
 export type ResampleFilter = 'bilinear' | 'bicubic';
 /** What each resampling pass rounds its result to: float32 (torch's float path) or uint8 (PIL). */
 export type Rounding = 'f32' | 'pil-u8';

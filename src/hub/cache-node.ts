@@ -12,8 +12,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { FileSource } from '../model/load';
-import { dirSource } from '../model/node-source';
+import type { FileSource } from '../io/file-source';
+import { dirSource } from '../io/file-source-node';
 import { modelDirName, type CachedModel, type ModelCache, type ModelManifest, type PartialWriter } from './cache';
 import { validateFileName, validateRepoId } from './download';
 

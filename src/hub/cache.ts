@@ -9,7 +9,7 @@
  * hub does not have, and whether everything is there. With a complete manifest, `ensureModel`
  * serves the model without touching the network.
  */
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../io/file-source';
 
 /** One file of a model as the manifest records it. */
 export interface ManifestFile {

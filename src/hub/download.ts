@@ -37,7 +37,7 @@
  * repository is gated or private (DINOv3 repositories are gated) and what to do; 404 names the
  * repository and the file.
  */
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../io/file-source';
 import { plainRelativePath } from '../util/paths';
 import type { ManifestFile, ModelCache, ModelManifest } from './cache';
 import { suggestModelId } from './known-models';

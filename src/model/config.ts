@@ -8,6 +8,7 @@
  * message that says so.
  */
 import { z } from 'zod';
+import type { Family } from '../data/preprocess';
 
 export const Dinov3Config = z.looseObject({
   model_type: z.literal('dinov3_vit'),
@@ -62,7 +63,7 @@ export type Dinov2Config = z.infer<typeof Dinov2Config>;
 
 /** The engine's view of either family. */
 export interface VitSpec {
-  family: 'dinov3' | 'dinov2';
+  family: Family;
   hidden: number;
   heads: number;
   headDim: number;

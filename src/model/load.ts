@@ -6,18 +6,13 @@
  * an index must be files of the folder itself (no absolute path, no ".."); weights with NaN/Inf
  * are refused (./weights.ts).
  */
+import type { FileSource } from '../io/file-source';
 import { parseTensorFile, type TensorFile } from '../io/tensor-file';
 import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
 
-/** Read access to the files of one model folder. */
-export interface FileSource {
-  /** Human-readable location, used in error messages (a path or a hub id). */
-  readonly where: string;
-  exists(name: string): Promise<boolean>;
-  bytes(name: string): Promise<Uint8Array>;
-}
+export type { FileSource };
 
 export class ModelLoadError extends Error {}
 

@@ -1,21 +1,5 @@
-/** A FileSource over a local directory (Node). */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { FileSource } from './load';
-
-export function dirSource(dir: string): FileSource {
-  return {
-    where: dir,
-    async exists(name) {
-      try {
-        return (await stat(join(dir, name))).isFile();
-      } catch {
-        return false;
-      }
-    },
-    async bytes(name) {
-      const b = await readFile(join(dir, name));
-      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    },
-  };
-}
+/**
+ * The Node folder FileSource lives in src/io/file-source-node.ts (src/hub uses it too); this
+ * re-export keeps the existing importers (CLI, tests, bench) working. New code imports src/io.
+ */
+export { dirSource } from '../io/file-source-node';
