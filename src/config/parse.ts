@@ -16,18 +16,11 @@ import { LineCounter, isMap, isScalar, parse as parseYaml, parseDocument, string
 import { z } from 'zod';
 import { TrainConfig, TRAIN_CONFIG_KEYS, type TrainConfigKey } from './schema';
 import { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';
+import { ConfigError } from '../util/errors';
 import { didYouMean } from '../util/suggest';
 
-/** A config that cannot be used; `problems` has one line per problem (also the message). */
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(problems: string[] | string) {
-    const list = typeof problems === 'string' ? [problems] : problems;
-    super(list.join('\n'));
-    this.name = 'ConfigError';
-    this.problems = list;
-  }
-}
+/** A config that cannot be used (src/util/errors.ts); `problems` has one line per problem (also the message). */
+export { ConfigError };
 
 export interface ParsedConfig {
   config: TrainConfig;

@@ -18,10 +18,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { RgbImage } from './image';
+import { ImageDecodeError, type RgbImage } from './image';
 import { MAX_IMAGE_PIXELS, pixelLimitProblem, pixelLimitText } from './image-header';
 
-export class ImageDecodeError extends Error {}
+export { ImageDecodeError };
 
 /** Reads and decodes one image file (JPEG, PNG, WebP; also GIF, TIFF, AVIF as sharp supports them). */
 export async function decodeImageFile(path: string): Promise<RgbImage> {

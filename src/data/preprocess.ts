@@ -24,6 +24,7 @@
  */
 import { z } from 'zod';
 import type { RgbImage } from './image';
+import { VembedError } from '../util/errors';
 
 /** The model family: its image processor (DINOv3: torch path, DINOv2: PIL path) and its ViT (src/model). */
 export type Family = 'dinov3' | 'dinov2';
@@ -45,7 +46,9 @@ export interface Preprocessor {
   std: [number, number, number] | null;
 }
 
-export class PreprocessorConfigError extends Error {}
+export class PreprocessorConfigError extends VembedError {
+  override name = 'PreprocessorConfigError';
+}
 
 // --------------------------------------------------------------------------------------------
 // preprocessor_config.json

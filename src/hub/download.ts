@@ -41,20 +41,21 @@ import type { FileSource } from '../io/file-source';
 import { plainRelativePath } from '../util/paths';
 import type { ManifestFile, ModelCache, ModelManifest } from './cache';
 import { suggestModelId } from './known-models';
+import { VembedError } from '../util/errors';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
 export type HubErrorKind =
   | 'invalid-id' | 'auth' | 'not-found' | 'http' | 'network' | 'size' | 'checksum' | 'format';
 
-export class HubError extends Error {
+export class HubError extends VembedError {
+  override name = 'HubError';
   constructor(
     message: string,
     readonly kind: HubErrorKind,
     readonly info: { status?: number; url?: string; file?: string } = {},
   ) {
     super(message);
-    this.name = 'HubError';
   }
 }
 

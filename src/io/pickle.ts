@@ -18,8 +18,11 @@
  * Values: None -> null, int -> number (bigint beyond 2^53), float -> number, str -> string,
  * bytes -> Uint8Array, tuple -> PyTuple (a frozen array), list -> array, dict -> Map.
  */
+import { VembedError } from '../util/errors';
 
-export class PickleError extends Error {}
+export class PickleError extends VembedError {
+  override name = 'PickleError';
+}
 
 /** A Python tuple (frozen, so that it can be told apart from a list). */
 export type PyTuple = readonly PyValue[] & { readonly __tuple: true };

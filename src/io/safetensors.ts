@@ -9,6 +9,7 @@
  * JSON, an unknown dtype, a byte size that disagrees with the shape, offsets out of range,
  * overlapping offsets, and holes between tensors. Tensors are looked up by name, never by position.
  */
+import { VembedError } from '../util/errors';
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
 
@@ -23,7 +24,9 @@ export interface TensorInfo {
   end: number;
 }
 
-export class SafetensorsError extends Error {}
+export class SafetensorsError extends VembedError {
+  override name = 'SafetensorsError';
+}
 
 /** Maximum header size we accept (the reference implementation uses 100 MB). */
 const MAX_HEADER = 100_000_000;

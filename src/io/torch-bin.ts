@@ -24,8 +24,11 @@
 import { PickleError, isTuple, pyCallable, unpickle, type PyCallable, type PyValue } from './pickle';
 import { f16ToF32 } from './safetensors';
 import { looksLikeZip, ZipArchive } from './zip';
+import { VembedError } from '../util/errors';
 
-export class TorchBinError extends Error {}
+export class TorchBinError extends VembedError {
+  override name = 'TorchBinError';
+}
 
 export type TorchDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 

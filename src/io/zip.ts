@@ -12,8 +12,11 @@
  * compressed or encrypted entries, entries or headers that run past the end of the file, and a
  * CRC-32 mismatch.
  */
+import { VembedError } from '../util/errors';
 
-export class ZipError extends Error {}
+export class ZipError extends VembedError {
+  override name = 'ZipError';
+}
 
 interface Entry {
   name: string;

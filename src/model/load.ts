@@ -11,10 +11,13 @@ import { parseTensorFile, type TensorFile } from '../io/tensor-file';
 import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
+import { VembedError } from '../util/errors';
 
 export type { FileSource };
 
-export class ModelLoadError extends Error {}
+export class ModelLoadError extends VembedError {
+  override name = 'ModelLoadError';
+}
 
 export interface LoadedCheckpoint {
   spec: VitSpec;

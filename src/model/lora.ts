@@ -15,8 +15,11 @@ import { nonFiniteText } from '../util/finite';
 import type { VitSpec } from './config';
 import type { FileSource } from './load';
 import { linearModulePath } from './weights';
+import { VembedError } from '../util/errors';
 
-export class AdapterError extends Error {}
+export class AdapterError extends VembedError {
+  override name = 'AdapterError';
+}
 
 export interface AdapterModule {
   /** HF module path, e.g. `layer.0.attention.q_proj`. */

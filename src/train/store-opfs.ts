@@ -30,6 +30,7 @@
  * DevTools protocol, Storage.overrideQuotaForOrigin, and checks the same behaviour.)
  */
 import type { CheckpointStore } from './checkpoint';
+import { VembedError } from '../util/errors';
 
 /** The OPFS folder holding one folder per run. */
 export const OPFS_RUNS_DIR = 'runs';
@@ -53,7 +54,9 @@ export interface OpfsRun {
 }
 
 /** A write failed because the browser's storage for this site is full. */
-export class StorageFullError extends Error {}
+export class StorageFullError extends VembedError {
+  override name = 'StorageFullError';
+}
 
 type MovableFile = FileSystemFileHandle & { move?: (dir: FileSystemDirectoryHandle, name: string) => Promise<void> };
 

@@ -57,6 +57,7 @@ async function openGpu(allowFallback: boolean): Promise<{ gpu: Gpu; adapter: Ada
 }
 
 class NotNvidia extends Error {
+  override name = 'NotNvidia';
   constructor(readonly adapter: AdapterReport) {
     super(
       `NOT AN NVIDIA GPU: Dawn's adapter is ${adapter.describe}; our numbers from it would not be GPU numbers, ` +
