@@ -45,5 +45,5 @@ export function parseOptions<T extends OptionSpec>(
       throw new UsageError(`missing --${k} (${v.help})\n\n${help()}`);
     }
   }
-  return parsed as never;
+  return parsed;
 }

@@ -55,7 +55,7 @@ const yamlMessage = (m: string) => m.split('\n')[0].replace(/ at line \d+, colum
 const fmt = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v));
 const KNOWN_KEYS = [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)];
 const isKnownKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
-const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null)) as TrainConfigKey | null;
+const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null));
 
 /** Reads YAML text into raw entries; YAML errors and a non-mapping top level are ConfigErrors. */
 function readYaml(text: string, file: string, notes: string[]): Raw {

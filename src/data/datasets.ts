@@ -268,5 +268,5 @@ export async function validateImages(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
-  return paths.flatMap((path, i) => (reasons[i] === null ? [] : [{ path, reason: reasons[i] as string }]));
+  return paths.flatMap((path, i) => (reasons[i] === null ? [] : [{ path, reason: reasons[i] }]));
 }

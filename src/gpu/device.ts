@@ -333,7 +333,7 @@ export class Gpu {
   }
 
   hasFeature(f: string): boolean {
-    return this.device.features.has(f as GPUFeatureName);
+    return this.device.features.has(f);
   }
 
   onLost(cb: (info: GPUDeviceLostInfo) => void): void {

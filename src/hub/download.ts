@@ -456,7 +456,7 @@ export async function ensureModel(id: string, cache: ModelCache, opts: EnsureOpt
   if (old?.complete) {
     const sizes = await Promise.all(old.files.map((f) => cache.completeSize(id, f.name)));
     if (sizes.every((s) => s !== null)) {
-      old.files.forEach((f, i) => opts.onFile?.({ file: f.name, size: sizes[i]!, cached: true, verified: null }));
+      old.files.forEach((f, i) => opts.onFile?.({ file: f.name, size: sizes[i], cached: true, verified: null }));
       return cache.source(id);
     }
   }

@@ -48,7 +48,7 @@ export interface UnpickleOptions {
 }
 
 export const isTuple = (v: unknown): v is PyTuple => Array.isArray(v) && (v as { __tuple?: boolean }).__tuple === true;
-const tuple = (items: PyValue[]): PyTuple => Object.freeze(Object.assign(items, { __tuple: true as const })) as unknown as PyTuple;
+const tuple = (items: PyValue[]): PyTuple => Object.freeze(Object.assign(items, { __tuple: true as const }));
 
 const MARK = Symbol('mark');
 
@@ -249,7 +249,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
       case 'REDUCE': {
         const args = pop();
         const f = pop() as PyCallable;
-        if (!f || typeof (f as PyCallable).call !== 'function') fail('REDUCE on something that is not an allowed callable');
+        if (!f || typeof f.call !== 'function') fail('REDUCE on something that is not an allowed callable');
         if (!isTuple(args)) fail(`REDUCE of ${f.pyName} with arguments that are not a tuple`);
         try {
           stack.push(f.call(args as PyTuple));

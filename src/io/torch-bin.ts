@@ -129,7 +129,7 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
       case '_rebuild_parameter_with_state': // (data, requires_grad, backward_hooks, state)
         return pyCallable(full, (args) => {
           if (!isView(args[0])) throw new Error(`the data is ${describe(args[0])}, expected a tensor`);
-          return args[0] as PyValue;
+          return args[0];
         });
     }
     return null;
@@ -295,7 +295,7 @@ function parseZip(bytes: Uint8Array, file: string): TorchBinFile {
         throw new Error(`storage "${key}" is used as ${s.dtype} and as ${t.dtype}`);
       }
       if (typeof numel === 'number' && numel > s.numel) throw new Error(`storage "${key}" should hold ${numel} elements but its entry has ${s.numel}`);
-      return s as unknown as PyValue;
+      return s;
     },
   });
   return collect(file, value, 'zip');
@@ -335,7 +335,7 @@ function parseLegacy(bytes: Uint8Array, file: string): TorchBinFile {
         };
         pending.set(key, (s = entry));
       }
-      return s as unknown as PyValue;
+      return s;
     },
   }, p);
   const keys = unpickle(bytes, dataOnly, main.end);

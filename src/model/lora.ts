@@ -79,7 +79,7 @@ function checkAdapterConfig(config: Record<string, unknown>, cfgName: string): z
   throw new AdapterError(r.error.issues.map((i) => {
     const key = i.path.map(String).join('.');
     let v: unknown = config;
-    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p as PropertyKey];
+    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p];
     if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
     const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
     if (i.code === 'invalid_key') {

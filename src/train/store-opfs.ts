@@ -102,12 +102,12 @@ async function folderSize(dir: FileSystemDirectoryHandle): Promise<{ bytes: numb
   const s = { bytes: 0, files: 0, lastModified: 0 };
   for await (const h of dir.values()) {
     if (h.kind === 'directory') {
-      const t = await folderSize(h as FileSystemDirectoryHandle);
+      const t = await folderSize(h);
       s.bytes += t.bytes;
       s.files += t.files;
       s.lastModified = Math.max(s.lastModified, t.lastModified);
     } else {
-      const f = await (h as FileSystemFileHandle).getFile();
+      const f = await h.getFile();
       s.bytes += f.size;
       s.files++;
       s.lastModified = Math.max(s.lastModified, f.lastModified);
@@ -291,7 +291,7 @@ export async function opfsListRuns(): Promise<OpfsRun[]> {
   const out: OpfsRun[] = [];
   for await (const h of runs.values()) {
     if (h.kind !== 'directory') continue;
-    const d = h as FileSystemDirectoryHandle;
+    const d = h;
     out.push({ name: h.name, ...(await folderSize(d)), checkpoints: await listFolderNames(d) });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -372,9 +372,9 @@ export class Engine {
       checkReadyToTrain(config);
 
       const dataOpts = { imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed, allowOutsideRoot: config.allow_absolute_paths };
-      const ds = await loadPairDataset(data.source, { dataPath: config.data_path!, ...dataOpts });
+      const ds = await loadPairDataset(data.source, { dataPath: config.data_path, ...dataOpts });
       for (const p of ds.problems) send({ kind: 'info', message: `data: ${p}` });
-      requireRecords(ds, config.data_path!);
+      requireRecords(ds, config.data_path);
       let records = ds.records;
       const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
       const found = await existingFiles(data.source, paths);
@@ -602,7 +602,7 @@ export class Engine {
             .catch((e) => console.warn(`search index not saved (${(e as Error).message}); it serves this session`));
         }
       }
-      const index = this.index!;
+      const index = this.index;
       onProgress?.({ stage: 'search', message: 'searching', done: 0, total: 1 });
       let q: Float32Array;
       let exclude: number | null = null;

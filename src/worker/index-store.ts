@@ -126,7 +126,7 @@ export async function listIndexes(): Promise<{ id: string; used: number; complet
   const out: { id: string; used: number; complete: boolean }[] = [];
   for await (const h of root.values()) {
     if (h.kind !== 'directory') continue;
-    const dir = h as FileSystemDirectoryHandle;
+    const dir = h;
     const used = await dir.getFileHandle('used').then((f) => f.getFile()).then((f) => f.text()).then(Number, () => 0);
     const complete = await dir.getFileHandle('index.json').then(() => true, () => false);
     out.push({ id: h.name, used, complete });
