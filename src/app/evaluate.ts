@@ -38,6 +38,7 @@ export function setupEvaluate(app: App): void {
     chart.set(keys.map((k) => ({ label: k.replace('recall@', 'R@'), values: [r.zeroShot?.recall[k] ?? null, r.fineTuned?.recall[k] ?? null] })));
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches and shows its own errors
   btn.addEventListener('click', async () => {
     showError(error, null);
     status.textContent = 'Evaluating…';

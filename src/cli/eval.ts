@@ -130,9 +130,9 @@ export async function loadEvalModel(
     const cfgFile = join(modelPath, 'adapter_config.json');
     let cfg: Record<string, unknown>;
     try {
-      cfg = JSON.parse(await readFile(cfgFile, 'utf8'));
+      cfg = JSON.parse(await readFile(cfgFile, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`, { cause: e });
     }
     let base = baseModel ?? (typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : '');
     if (!base) throw new Error(`${cfgFile}: no "base_model_name_or_path"; name the base model with --base_model`);
@@ -142,12 +142,12 @@ export async function loadEvalModel(
       ck = await loadCheckpoint(await resolveModel(base, token));
     } catch (e) {
       const m = (e as Error).message.replace(/^--model /, '');
-      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`);
+      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`, { cause: e });
     }
     const adapter = await loadAdapter(dirSource(modelPath));
     mergeAdapter(ck.spec, ck.weights, adapter);
     if (!ck.preprocessor && (await isFile(join(modelPath, 'preprocessor_config.json')))) {
-      ck.preprocessor = JSON.parse(await readFile(join(modelPath, 'preprocessor_config.json'), 'utf8'));
+      ck.preprocessor = JSON.parse(await readFile(join(modelPath, 'preprocessor_config.json'), 'utf8')) as Record<string, unknown>;
     }
     log(`merged ${adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
     return { ck, base };
@@ -415,13 +415,13 @@ export async function readReport(file: string): Promise<{ recall: Record<string,
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`);
+    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`, { cause: e });
   }
   let j: unknown;
   try {
     j = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object (a sop_report.json)`);
   const o = j as Record<string, unknown>;

@@ -122,7 +122,16 @@ function coerce(key: TrainConfigKey, v: unknown): unknown {
   return candidates.find((c) => accepts(key, c)) ?? v;
 }
 
-type Js = Record<string, unknown> & { anyOf?: Js[]; enum?: unknown[]; items?: Js; properties?: Record<string, Js> };
+type Js = Record<string, unknown> & {
+  anyOf?: Js[];
+  enum?: unknown[];
+  items?: Js;
+  properties?: Record<string, Js>;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  maximum?: number;
+  exclusiveMaximum?: number;
+};
 const jsonSchemas = new Map<TrainConfigKey, Js>();
 const jsonSchema = (key: TrainConfigKey): Js => {
   if (!jsonSchemas.has(key)) jsonSchemas.set(key, z.toJSONSchema(field(key), { io: 'input' }) as Js);
@@ -166,7 +175,7 @@ function overrideValue(key: string, text: string): unknown {
   try {
     v = parseYaml(text, YAML_OPTIONS);
   } catch (e) {
-    if (/^[[{]/.test(text)) throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`);
+    if (/^[[{]/.test(text)) throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`, { cause: e });
     v = text;
   }
   const c = canonical(key);

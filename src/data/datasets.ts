@@ -241,7 +241,7 @@ export async function validateImages(
   opts: { concurrency?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
 ): Promise<ImageProblem[]> {
   const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
-  const reasons: (string | null)[] = new Array(paths.length).fill(null);
+  const reasons = new Array<string | null>(paths.length).fill(null);
   const check = async (path: string): Promise<string | null> => {
     if (!(await source.exists(path))) return 'missing file';
     let bytes: Uint8Array;

@@ -540,7 +540,7 @@ async function shardNames(id: string, cache: ModelCache, index = 'model.safetens
   const where = `${id}/${index}`;
   let idx: { weight_map?: unknown };
   try {
-    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes(index)));
+    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes(index))) as { weight_map?: unknown };
   } catch (e) {
     throw new HubError(`${where}: not valid JSON (${(e as Error).message})`, 'format');
   }

@@ -116,7 +116,7 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
       if (args.length === 0) return new Map();
       const [items] = args;
       const m = new Map<PyValue, PyValue>();
-      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0], kv[1]);
+      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0] as PyValue, kv[1] as PyValue);
       return m;
     });
   }

@@ -121,8 +121,14 @@ export class ZipArchive {
         const len = u16(x + 2);
         if (id === 0x0001) {
           let q = x + 4;
-          if (size === 0xffffffff) (size = u64(q)), (q += 8);
-          if (csize === 0xffffffff) (csize = u64(q)), (q += 8);
+          if (size === 0xffffffff) {
+            size = u64(q);
+            q += 8;
+          }
+          if (csize === 0xffffffff) {
+            csize = u64(q);
+            q += 8;
+          }
           if (local === 0xffffffff) local = u64(q);
         }
         x += 4 + len;

@@ -110,7 +110,7 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
   if (!(await src.exists('adapter_config.json'))) throw new AdapterError(`${cfgName}: not found (a PEFT adapter folder is expected)`);
   let config: Record<string, unknown>;
   try {
-    config = JSON.parse(new TextDecoder().decode(await src.bytes('adapter_config.json')));
+    config = JSON.parse(new TextDecoder().decode(await src.bytes('adapter_config.json'))) as Record<string, unknown>;
   } catch (e) {
     throw new AdapterError(`${cfgName}: not valid JSON (${(e as Error).message})`);
   }
@@ -143,7 +143,7 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
     const [r, inF] = file.info(e.A).shape;
     const [outF, rB] = file.info(e.B).shape;
     if (file.info(e.A).shape.length !== 2 || file.info(e.B).shape.length !== 2 || rB !== r) {
-      throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape}] and lora_B [${file.info(e.B).shape}] do not fit ([r,in] and [out,r])`);
+      throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape.join(',')}] and lora_B [${file.info(e.B).shape.join(',')}] do not fit ([r,in] and [out,r])`);
     }
     const rr = patternValue(cfg.rank_pattern, path) ?? r;
     const a = patternValue(cfg.alpha_pattern, path) ?? alpha;

@@ -259,7 +259,7 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await removeIfThere(d, pendingName).catch(() => {});
           const intact = existed ? `the previous checkpoint ${name} is intact` : 'the previous checkpoints are intact';
           if (isQuota(e)) throw await storageFullError(`checkpoint ${where}/${name}`, e, intact);
-          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`);
+          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`, { cause: e });
         }
         await commit(d, name);
       }),
@@ -271,7 +271,7 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await writeWhole(d, name, data, await budgetFor(d));
         } catch (e) {
           if (isQuota(e)) throw await storageFullError(`${where}/${name}`, e, `the previous ${name} is intact`);
-          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`);
+          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`, { cause: e });
         }
       }),
     async readFile(folder, name) {

@@ -36,7 +36,7 @@ export type { PairRecord };
 export interface PairData {
   records: PairRecord[];
   /** Decodes an image of a record (throws for unreadable files). */
-  load(path: string): Promise<RgbImage>;
+  load: (path: string) => Promise<RgbImage>;
 }
 
 export type TrainEvent =

@@ -289,8 +289,8 @@ export class Engine {
           },
         });
       } catch (e) {
-        if (ctl.signal.aborted) throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`);
-        if (e instanceof HubError) throw new Error(e.message);
+        if (ctl.signal.aborted) throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`, { cause: e });
+        if (e instanceof HubError) throw new Error(e.message, { cause: e });
         throw userError(e);
       } finally {
         clearTimeout(timer);

@@ -91,7 +91,7 @@ export async function loadIndex(id: string): Promise<StoredIndex | null> {
     throw e;
   }
   try {
-    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text());
+    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text()) as Omit<StoredIndex, 'emb'> & { version: unknown };
     if (meta.version !== VERSION || meta.id !== id) throw new Error('another version');
     const bytes = await (await (await dir.getFileHandle('emb.f32')).getFile()).arrayBuffer();
     if (bytes.byteLength !== meta.N * meta.D * 4 || meta.paths.length !== meta.N) throw new Error('sizes do not match');
