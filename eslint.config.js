@@ -8,7 +8,7 @@
 // - The layer arrows of docs/ARCHITECTURE.md ("Which folder may import which"): a file in
 //   src/<folder>/ may import only from the folders LAYERS lists for it (and its own folder); src/ref
 //   may take types, never values, from src/ops; nothing in src/ imports tests/, bench/ or tools/.
-//   tests/tools/lint.test.ts checks that this table and the one in ARCHITECTURE.md are the same and
+//   tests/lint.test.ts checks that this table and the one in ARCHITECTURE.md are the same and
 //   that a wrong import fails.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
