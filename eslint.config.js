@@ -93,7 +93,10 @@ export default defineConfig(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowNever: true }],
       // Passing on a rejection or abort reason we were given (`any`/`unknown`), as only-throw-error
       // allows for `throw`; new rejections are still Errors.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
     },
   },
   ...Object.keys(LAYERS).map((folder) => ({

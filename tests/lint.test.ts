@@ -19,7 +19,10 @@ const RULE = '@typescript-eslint/no-restricted-imports';
 const folders = Object.keys(LAYERS) as (keyof typeof LAYERS)[];
 const allowed = (from: string, to: string) => from === to || (LAYERS as Record<string, string[]>)[from].includes(to);
 
-const eslint = new ESLint({ cwd: root, overrideConfig: { files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked } });
+const eslint = new ESLint({
+  cwd: root,
+  overrideConfig: { files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked },
+});
 
 /** The layer-rule messages for `code` linted as src/<folder>/fixture.ts. */
 async function layerErrors(folder: string, code: string): Promise<string[]> {
@@ -29,12 +32,19 @@ async function layerErrors(folder: string, code: string): Promise<string[]> {
 
 describe('layer arrows (eslint.config.js LAYERS = docs/ARCHITECTURE.md)', () => {
   test('src/ops importing src/ref fails lint, with a message that names the rule in ARCHITECTURE.md', async () => {
-    const errors = await layerErrors('ops', "import { dropoutForward } from '../ref/dropout';\nexport const f = dropoutForward;\n");
+    const errors = await layerErrors(
+      'ops',
+      "import { dropoutForward } from '../ref/dropout';\nexport const f = dropoutForward;\n",
+    );
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/src\/ops may import only from src\/gpu, src\/util \(docs\/ARCHITECTURE\.md, "Which folder may import which"\)/);
+    expect(errors[0]).toMatch(
+      /src\/ops may import only from src\/gpu, src\/util \(docs\/ARCHITECTURE\.md, "Which folder may import which"\)/,
+    );
     // re-exports and deeper relative paths are imports too
     expect(await layerErrors('ops', "export { topkForward } from '../ref/topk';\n")).toHaveLength(1);
-    expect(await layerErrors('model/sub', "import { x } from '../../train/trainer';\nexport const y = x;\n")).toHaveLength(1);
+    expect(
+      await layerErrors('model/sub', "import { x } from '../../train/trainer';\nexport const y = x;\n"),
+    ).toHaveLength(1);
   });
 
   test('every pair of folders: an import fails exactly when the table does not allow it', async () => {
@@ -51,12 +61,18 @@ describe('layer arrows (eslint.config.js LAYERS = docs/ARCHITECTURE.md)', () => 
 
   test('src/ref takes types from src/ops, never values; src/ never imports tests/, bench/ or tools/', async () => {
     expect(TYPE_ONLY).toEqual({ ref: ['ops'] });
-    expect(await layerErrors('ref', "import type { TopkOpts } from '../ops/topk';\nexport type T = TopkOpts;\n")).toEqual([]);
-    expect(await layerErrors('ref', "import { type TopkOpts } from '../ops/topk';\nexport type T = TopkOpts;\n")).toEqual([]);
+    expect(
+      await layerErrors('ref', "import type { TopkOpts } from '../ops/topk';\nexport type T = TopkOpts;\n"),
+    ).toEqual([]);
+    expect(
+      await layerErrors('ref', "import { type TopkOpts } from '../ops/topk';\nexport type T = TopkOpts;\n"),
+    ).toEqual([]);
     const value = await layerErrors('ref', "import { TOPK_NONE } from '../ops/topk';\nexport const n = TOPK_NONE;\n");
     expect(value).toHaveLength(1);
     expect(value[0]).toMatch(/may take only types from src\/ops/);
-    expect(await layerErrors('model', "import { x } from '../../tests/helpers/check';\nexport const y = x;\n")).toHaveLength(1);
+    expect(
+      await layerErrors('model', "import { x } from '../../tests/helpers/check';\nexport const y = x;\n"),
+    ).toHaveLength(1);
   });
 
   test('the table in docs/ARCHITECTURE.md is LAYERS, every folder of src/ has a row, no cycles', () => {
@@ -65,7 +81,12 @@ describe('layer arrows (eslint.config.js LAYERS = docs/ARCHITECTURE.md)', () => 
     expect(section, 'docs/ARCHITECTURE.md has a "## Which folder may import which" section').toBeDefined();
     const rows = [...section!.matchAll(/^\| `src\/(\w+)\/` \| (.*?) \|/gm)];
     const table = Object.fromEntries(
-      rows.map((m) => [m[1], [...m[2].matchAll(/`src\/(\w+)\/`/g)].map((x) => x[1]).filter((f) => !m[2].includes(`types from \`src/${f}/\``))]),
+      rows.map((m) => [
+        m[1],
+        [...m[2].matchAll(/`src\/(\w+)\/`/g)]
+          .map((x) => x[1])
+          .filter((f) => !m[2].includes(`types from \`src/${f}/\``)),
+      ]),
     );
     expect(table).toEqual(LAYERS);
 

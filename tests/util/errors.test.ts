@@ -50,9 +50,23 @@ describe('error classes', () => {
     }
     expect(new Set(seen)).toEqual(
       new Set([
-        'AdapterError', 'CheckpointError', 'ConfigError', 'DataFormatError', 'HubError', 'ImageDecodeError',
-        'ModelLoadError', 'NoWebGpuError', 'OutputError', 'PickleError', 'PreprocessorConfigError',
-        'SafetensorsError', 'StorageFullError', 'TorchBinError', 'TrainError', 'UsageError', 'ZipError',
+        'AdapterError',
+        'CheckpointError',
+        'ConfigError',
+        'DataFormatError',
+        'HubError',
+        'ImageDecodeError',
+        'ModelLoadError',
+        'NoWebGpuError',
+        'OutputError',
+        'PickleError',
+        'PreprocessorConfigError',
+        'SafetensorsError',
+        'StorageFullError',
+        'TorchBinError',
+        'TrainError',
+        'UsageError',
+        'ZipError',
       ]),
     );
   });
