@@ -78,8 +78,13 @@ export function classSizes(images: number, classes: number, rng: Rng): number[] 
   let sum = s.reduce((a, b) => a + b, 0);
   while (sum !== images) {
     const i = rng.int(classes);
-    if (sum < images && s[i] < 12) (s[i]++, sum++);
-    else if (sum > images && s[i] > 2) (s[i]--, sum--);
+    if (sum < images && s[i] < 12) {
+      s[i]++;
+      sum++;
+    } else if (sum > images && s[i] > 2) {
+      s[i]--;
+      sum--;
+    }
   }
   return s;
 }

@@ -242,6 +242,7 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
     }
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches and shows its own errors
   choose.addEventListener('click', async () => {
     try {
       const inp = await pickFolder(input, 'vembed-dataset');

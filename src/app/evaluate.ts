@@ -29,15 +29,16 @@ export function setupEvaluate(app: App): void {
         h('td', { class: `num ${d === null ? '' : d > 0 ? 'ok' : d < 0 ? 'bad' : ''}` }, d === null ? '–' : `${d >= 0 ? '+' : ''}${d.toFixed(1)} pts`));
     });
     const foot = [r.zeroShot, r.fineTuned].filter((x) => x !== null).map((x) => h('tr', {},
-      h('td', { colspan: 4, class: 'small muted' }, `${x!.model}: ${x!.queries.toLocaleString('en-US')} queries over ` +
-        `${x!.images.toLocaleString('en-US')} images, ${formatDuration(x!.seconds)} (embedding ${x!.imagesPerSec.toFixed(0)} images/s, ` +
-        `search ${formatDuration(x!.searchSeconds)})` + (x!.skipped ? `; ${x!.skipped.toLocaleString('en-US')} unreadable images left out, first: ` +
-        x!.skippedFirst.slice(0, 3).map((u) => u.path).join(', ') : ''))));
+      h('td', { colspan: 4, class: 'small muted' }, `${x.model}: ${x.queries.toLocaleString('en-US')} queries over ` +
+        `${x.images.toLocaleString('en-US')} images, ${formatDuration(x.seconds)} (embedding ${x.imagesPerSec.toFixed(0)} images/s, ` +
+        `search ${formatDuration(x.searchSeconds)})` + (x.skipped ? `; ${x.skipped.toLocaleString('en-US')} unreadable images left out, first: ` +
+        x.skippedFirst.slice(0, 3).map((u) => u.path).join(', ') : ''))));
     if (r.note) foot.push(h('tr', {}, h('td', { colspan: 4, class: 'small muted' }, r.note)));
     $('eval-rows').replaceChildren(...rows, ...foot);
     chart.set(keys.map((k) => ({ label: k.replace('recall@', 'R@'), values: [r.zeroShot?.recall[k] ?? null, r.fineTuned?.recall[k] ?? null] })));
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches and shows its own errors
   btn.addEventListener('click', async () => {
     showError(error, null);
     status.textContent = 'Evaluating…';

@@ -173,6 +173,7 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
     if (e.key === 'Enter' && !loadBtn.disabled) loadBtn.click();
   });
   cancel.addEventListener('click', () => void app.engine.cancelDownload());
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches and shows its own errors
   folder.addEventListener('click', async () => {
     try {
       const inp = await pickFolder(input, 'vembed-model');

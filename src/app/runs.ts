@@ -17,7 +17,7 @@ type PermissionHandle = FileSystemHandle & { requestPermission?: (o: { mode: 're
 
 export interface RunsSection {
   refresh(): Promise<SavedRun[]>;
-  exists(run: string): boolean;
+  exists: (run: string) => boolean;
   offerResume(): Promise<void>;
 }
 

@@ -11,11 +11,13 @@ export function $<T extends HTMLElement = HTMLElement>(id: string): T {
 }
 
 type Child = Node | string | null | undefined | false;
+/** An attribute or property value, or an `on...` event handler. */
+type Prop = string | number | boolean | null | undefined | ((event: never) => unknown);
 
 /** h('button', {class: 'x', onclick}, 'text') */
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  props: Partial<Record<string, unknown>> = {},
+  props: Partial<Record<string, Prop>> = {},
   ...children: Child[]
 ): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);

@@ -1,7 +1,10 @@
 /** Option parsing shared by the subcommands (node:util parseArgs with clear errors). */
 import { parseArgs } from 'node:util';
+import { VembedError } from '../util/errors';
 
-export class UsageError extends Error {}
+export class UsageError extends VembedError {
+  override name = 'UsageError';
+}
 
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string; help: string; required?: boolean; default?: string | boolean }>;
 
@@ -42,5 +45,5 @@ export function parseOptions<T extends OptionSpec>(
       throw new UsageError(`missing --${k} (${v.help})\n\n${help()}`);
     }
   }
-  return parsed as never;
+  return parsed;
 }

@@ -8,10 +8,10 @@
  *   --list a b c         lora_target_modules and the other list keys: every value up to the next --flag
  * Flags that are the command's own options (--config_override, --hf_token, --help) are left in place.
  */
-import { FOREIGN_KEYS, KEY_ALIASES, TRAIN_CONFIG_KEYS, TrainConfig, type TrainConfigKey } from '../config';
+import { FOREIGN_KEYS, KEY_ALIASES, TRAIN_CONFIG_KEYS, TrainConfig } from '../config';
 
 const OWN = new Set(['config_override', 'hf_token', 'help', 'verbose']);
-const canonical = (k: string) => (KEY_ALIASES[k] ?? k) as TrainConfigKey;
+const canonical = (k: string) => KEY_ALIASES[k] ?? k;
 const isConfigKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
 const field = (k: string) => (TrainConfig.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>)[canonical(k)];
 const takesBoolean = (k: string) => (field(k) ? field(k).safeParse(true).success : true);

@@ -56,7 +56,7 @@ export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Pro
   if (!o) return;
   const v = o.values as Record<string, string | string[] | undefined>;
   const batch = Number(v.batch_size ?? 8);
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch_size ${v.batch_size}: expected a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch_size ${String(v.batch_size)}: expected a positive integer`);
   const pooling = (v.pooling ?? 'cls') as Pooling;
   if (pooling !== 'cls' && pooling !== 'cls_mean') throw new Error(`--pooling ${pooling}: expected cls or cls_mean`);
   const inputs = [...((v.images as string[] | undefined) ?? []), ...o.positionals];

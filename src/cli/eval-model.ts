@@ -35,9 +35,9 @@ export async function loadEvalModel(
     const cfgFile = join(modelPath, 'adapter_config.json');
     let cfg: Record<string, unknown>;
     try {
-      cfg = JSON.parse(await readFile(cfgFile, 'utf8'));
+      cfg = JSON.parse(await readFile(cfgFile, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+      throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`, { cause: e });
     }
     let base = baseModel ?? (typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : '');
     if (!base) throw new Error(`${cfgFile}: no "base_model_name_or_path"; name the base model with --base_model`);
@@ -47,7 +47,7 @@ export async function loadEvalModel(
       ck = await loadCheckpoint(await resolveModel(base, token));
     } catch (e) {
       const m = (e as Error).message.replace(/^--model /, '');
-      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`);
+      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`, { cause: e });
     }
     const merged = await withAdapter(ck, dirSource(modelPath));
     log(`merged ${merged.adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);

@@ -27,7 +27,7 @@ export async function forwardCommand(args: string[]): Promise<void> {
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   await checkOutputFile(v.output!, '--output');
-  const input = SafetensorsFile.parse(await readFile(v.input!), v.input!);
+  const input = SafetensorsFile.parse(await readFile(v.input!), v.input);
   const jobs: { name: string; shape: number[] }[] = [];
   for (const t of input.tensors.values()) {
     if (t.shape.length !== 4 || t.shape[1] !== 3) {

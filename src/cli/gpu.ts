@@ -19,7 +19,7 @@ export async function commandGpu(log: (line: string) => void = (l) => process.st
   if (shared) {
     const target = shared;
     return new Proxy(target, {
-      get: (t, k) => (k === 'destroy' ? () => {} : typeof Reflect.get(t, k) === 'function' ? (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t) : Reflect.get(t, k)),
+      get: (t, k) => (k === 'destroy' ? () => {} : typeof Reflect.get(t, k) === 'function' ? (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t) : (Reflect.get(t, k) as unknown)),
     });
   }
   const gpu = await requestNodeGpu({ log });

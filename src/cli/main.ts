@@ -15,4 +15,4 @@ import { runCli } from './commands';
 import { installStopSignals } from './signals';
 
 installStopSignals();
-runCli(process.argv.slice(2)).then((code) => process.exit(code));
+void runCli(process.argv.slice(2)).then((code) => process.exit(code));

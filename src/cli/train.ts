@@ -77,7 +77,7 @@ export async function trainFromConfig(config: TrainConfig, opts: { token?: strin
         process.stderr.write(`data: ${e.paths.length} missing images; ${e.dropped} pairs dropped\n`);
       } else if (e.kind === 'validate-progress') (vbar ??= new ProgressBar('validate_data', e.total)).update(e.done);
       else if (e.kind === 'unreadable') {
-        (vbar as ProgressBar | null)?.done();
+        (vbar)?.done();
         process.stderr.write(firstLines(e.images.map((p) => `unreadable: ${skipReason(p)}`), `${config.output_dir}/train_results.json (skipped_images)`));
         process.stderr.write(`validate_data: ${e.images.length} unreadable images; ${e.dropped} pairs dropped\n`);
       } else if (e.kind === 'validation') {

@@ -3,5 +3,5 @@
 export * from './schema';
 export * from './parse';
 export * from './lora';
-export { didYouMean, editDistance } from './suggest';
+export { didYouMean, editDistance } from '../util/suggest';
 export { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';

@@ -16,18 +16,11 @@ import { LineCounter, isMap, isScalar, parse as parseYaml, parseDocument, string
 import { z } from 'zod';
 import { TrainConfig, TRAIN_CONFIG_KEYS, type TrainConfigKey } from './schema';
 import { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';
-import { didYouMean } from './suggest';
+import { ConfigError } from '../util/errors';
+import { didYouMean } from '../util/suggest';
 
-/** A config that cannot be used; `problems` has one line per problem (also the message). */
-export class ConfigError extends Error {
-  readonly problems: string[];
-  constructor(problems: string[] | string) {
-    const list = typeof problems === 'string' ? [problems] : problems;
-    super(list.join('\n'));
-    this.name = 'ConfigError';
-    this.problems = list;
-  }
-}
+/** A config that cannot be used (src/util/errors.ts); `problems` has one line per problem (also the message). */
+export { ConfigError };
 
 export interface ParsedConfig {
   config: TrainConfig;
@@ -62,7 +55,7 @@ const yamlMessage = (m: string) => m.split('\n')[0].replace(/ at line \d+, colum
 const fmt = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v));
 const KNOWN_KEYS = [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)];
 const isKnownKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
-const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null)) as TrainConfigKey | null;
+const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null));
 
 /** Reads YAML text into raw entries; YAML errors and a non-mapping top level are ConfigErrors. */
 function readYaml(text: string, file: string, notes: string[]): Raw {
@@ -129,7 +122,16 @@ function coerce(key: TrainConfigKey, v: unknown): unknown {
   return candidates.find((c) => accepts(key, c)) ?? v;
 }
 
-type Js = Record<string, unknown> & { anyOf?: Js[]; enum?: unknown[]; items?: Js; properties?: Record<string, Js> };
+type Js = Record<string, unknown> & {
+  anyOf?: Js[];
+  enum?: unknown[];
+  items?: Js;
+  properties?: Record<string, Js>;
+  minimum?: number;
+  exclusiveMinimum?: number;
+  maximum?: number;
+  exclusiveMaximum?: number;
+};
 const jsonSchemas = new Map<TrainConfigKey, Js>();
 const jsonSchema = (key: TrainConfigKey): Js => {
   if (!jsonSchemas.has(key)) jsonSchemas.set(key, z.toJSONSchema(field(key), { io: 'input' }) as Js);
@@ -173,7 +175,7 @@ function overrideValue(key: string, text: string): unknown {
   try {
     v = parseYaml(text, YAML_OPTIONS);
   } catch (e) {
-    if (/^[[{]/.test(text)) throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`);
+    if (/^[[{]/.test(text)) throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`, { cause: e });
     v = text;
   }
   const c = canonical(key);

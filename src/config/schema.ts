@@ -11,12 +11,10 @@
  * refuse with a reason live in ./compat.ts; parsing and merging in ./parse.ts.
  */
 import { z } from 'zod';
+import { COLUMN_ROLES } from '../data/datasets';
 
 const int = (min: number) => z.number().int().min(min);
 const path = () => z.string().min(1).nullable();
-
-/** Column roles a dataset record may rename (vembed-factory's names, plus `label`). */
-export const COLUMN_ROLES = ['query_image', 'positive', 'negatives', 'label', 'query'] as const;
 
 export const RETRIEVAL_MODES = ['i2i'] as const;
 export const LOSS_TYPES = ['infonce', 'triplet', 'cosent'] as const;

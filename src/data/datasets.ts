@@ -17,7 +17,6 @@
  * in `problems`. Image paths are confined to their root (image_root, the SOP folder) unless
  * allowOutsideRoot (allow_absolute_paths) says otherwise: an absolute or "../" path is an error.
  */
-import type { TrainConfig } from '../config/schema';
 import { DataFormatError, makePairs, prepareSop } from './sop';
 import { isImageName, joinPath, subSource, type DataSource } from '../platform/data-source';
 import { outsideRootProblem } from '../util/paths';
@@ -44,7 +43,11 @@ export interface PairDataset {
   problems: string[];
 }
 
-export type ColumnMapping = NonNullable<TrainConfig['column_mapping']>;
+/** Column roles a dataset record may rename (vembed-factory's names, plus `label`). */
+export const COLUMN_ROLES = ['query_image', 'positive', 'negatives', 'label', 'query'] as const;
+export type ColumnRole = (typeof COLUMN_ROLES)[number];
+/** Record column name per role, e.g. {query_image: 'img'} (the config's `column_mapping`). */
+export type ColumnMapping = Partial<Record<ColumnRole, string>>;
 
 export interface LoadPairOptions {
   /** A .jsonl file or a dataset folder, relative to the source root. */
@@ -238,7 +241,7 @@ export async function validateImages(
   opts: { concurrency?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
 ): Promise<ImageProblem[]> {
   const paths = [...new Set(records.flatMap((r) => [r.query, r.positive]))];
-  const reasons: (string | null)[] = new Array(paths.length).fill(null);
+  const reasons = new Array<string | null>(paths.length).fill(null);
   const check = async (path: string): Promise<string | null> => {
     if (!(await source.exists(path))) return 'missing file';
     let bytes: Uint8Array;
@@ -265,5 +268,5 @@ export async function validateImages(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
-  return paths.flatMap((path, i) => (reasons[i] === null ? [] : [{ path, reason: reasons[i] as string }]));
+  return paths.flatMap((path, i) => (reasons[i] === null ? [] : [{ path, reason: reasons[i] }]));
 }

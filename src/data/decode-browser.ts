@@ -25,10 +25,10 @@
  * tests/e2e/platform.test.ts for the measured difference in Chromium); 16-bit PNGs are scaled to
  * 8 bits (PIL clips); animated images give their first frame.
  */
-import type { RgbImage } from './image';
+import { ImageDecodeError, type RgbImage } from './image';
 import { MAX_IMAGE_PIXELS, pixelLimitProblem } from './image-header';
 
-export class ImageDecodeError extends Error {}
+export { ImageDecodeError };
 
 const BITMAP_OPTIONS: ImageBitmapOptions = {
   imageOrientation: 'from-image',

@@ -18,14 +18,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import type Sharp from 'sharp';
-import type { RgbImage } from './image';
+import { ImageDecodeError, type RgbImage } from './image';
 import { MAX_IMAGE_PIXELS, pixelLimitProblem, pixelLimitText } from './image-header';
 
 /** sharp (libvips, ~1 s to load) is loaded on the first decode, so `vembed --help` starts without it. */
 let sharpModule: Promise<typeof Sharp> | null = null;
 const loadSharp = () => (sharpModule ??= import('sharp').then((m) => m.default));
 
-export class ImageDecodeError extends Error {}
+export { ImageDecodeError };
 
 /** Reads and decodes one image file (JPEG, PNG, WebP; also GIF, TIFF, AVIF as sharp supports them). */
 export async function decodeImageFile(path: string): Promise<RgbImage> {

@@ -8,8 +8,7 @@
  *   check(bytes, name)       -> resolves if the image decodes
  * Errors are ImageDecodeError-like messages naming the file.
  */
-import type { Preprocessor } from './preprocess';
-import type { PreparedImage } from '../eval/embed';
+import type { PreparedImage, Preprocessor } from './preprocess';
 import type { DecodeReply, DecodeRequest } from './decode-worker-browser';
 
 interface Slot {

@@ -21,6 +21,7 @@ export type DecodeReply = { id: number; px?: Float32Array; h?: number; w?: numbe
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<DecodeRequest>) => void) | null; postMessage(m: DecodeReply, t?: Transferable[]): void };
 
+// eslint-disable-next-line @typescript-eslint/no-misused-promises -- every failure is caught and posted back as the reply's error
 scope.onmessage = async (e) => {
   const { id, bytes, name, pp } = e.data;
   try {

@@ -23,10 +23,11 @@
  * has nothing left to do here.
  */
 import { z } from 'zod';
-import type { VitSpec } from '../model/config';
 import type { RgbImage } from './image';
+import { VembedError } from '../util/errors';
 
-export type Family = VitSpec['family'];
+/** The model family: its image processor (DINOv3: torch path, DINOv2: PIL path) and its ViT (src/model). */
+export type Family = 'dinov3' | 'dinov2';
 export type ResampleFilter = 'bilinear' | 'bicubic';
 /** What each resampling pass rounds its result to: float32 (torch's float path) or uint8 (PIL). */
 export type Rounding = 'f32' | 'pil-u8';
@@ -45,7 +46,9 @@ export interface Preprocessor {
   std: [number, number, number] | null;
 }
 
-export class PreprocessorConfigError extends Error {}
+export class PreprocessorConfigError extends VembedError {
+  override name = 'PreprocessorConfigError';
+}
 
 // --------------------------------------------------------------------------------------------
 // preprocessor_config.json
@@ -495,4 +498,11 @@ export function resizeAndCropU8(img: RgbImage, pp: Preprocessor): RgbImage {
     return { width: pp.crop.width, height: pp.crop.height, data: u8 };
   }
   return { width: rs.width, height: rs.height, data: u8 };
+}
+
+/** One image ready for the GPU: pixel_values [3, h, w]. */
+export interface PreparedImage {
+  px: Float32Array;
+  h: number;
+  w: number;
 }

@@ -17,8 +17,11 @@
 import { Rng } from '../util/random';
 import { existingFiles, type DataSource } from '../platform/data-source';
 import { outsideRootProblem } from '../util/paths';
+import { VembedError } from '../util/errors';
 
-export class DataFormatError extends Error {}
+export class DataFormatError extends VembedError {
+  override name = 'DataFormatError';
+}
 
 export interface EbayRecord {
   imageId: number;

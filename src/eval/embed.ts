@@ -12,17 +12,12 @@
  * time spent in the model; as the two overlap, each rate is measured on its own busy time.
  */
 import type { RgbImage } from '../data/image';
-import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
+import { outputSize, preprocess, type PreparedImage, type Preprocessor } from '../data/preprocess';
 import { embedBatch, embeddingDim, type Pooling } from '../model/embed';
 import type { Vit } from '../model/vit';
 import { firstNonFiniteRow } from '../util/finite';
 
-/** One image ready for the GPU: pixel_values [3, h, w]. */
-export interface PreparedImage {
-  px: Float32Array;
-  h: number;
-  w: number;
-}
+export type { PreparedImage };
 
 export interface EmbedImagesOptions {
   batchSize: number;

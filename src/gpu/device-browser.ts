@@ -3,8 +3,11 @@
  * Throws an Error with a user-facing message when WebGPU is missing or gives no adapter.
  */
 import { Gpu } from './device';
+import { VembedError } from '../util/errors';
 
-export class NoWebGpuError extends Error {}
+export class NoWebGpuError extends VembedError {
+  override name = 'NoWebGpuError';
+}
 
 export async function requestBrowserGpu(): Promise<Gpu> {
   const nav = (globalThis as { navigator?: Navigator }).navigator;

@@ -62,7 +62,7 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
   ];
   const out: string[] = [];
   for (const d of [...new Set(dirs)]) {
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
     } catch {
@@ -77,7 +77,7 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
 export function isLavapipe(manifest: string): boolean {
   if (/(^|\/)lvp_icd[^/]*\.json$/.test(manifest)) return true;
   try {
-    return /vulkan_lvp/.test(String(JSON.parse(readFileSync(manifest, 'utf8'))?.ICD?.library_path ?? ''));
+    return /vulkan_lvp/.test(String((JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: string } } | null)?.ICD?.library_path ?? ''));
   } catch {
     return false;
   }
@@ -214,7 +214,7 @@ function withExtraFeatures(adapter: GPUAdapter, log: (line: string) => void): GP
         };
       }
       const v = Reflect.get(target, key, target) as unknown;
-      return typeof v === 'function' ? v.bind(target) : v;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
 }

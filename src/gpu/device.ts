@@ -284,7 +284,7 @@ export class Gpu {
     this.uniformAlign = device.limits.minUniformBufferOffsetAlignment;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.timestamps = device.features.has('timestamp-query');
-    device.lost.then((info) => {
+    void device.lost.then((info) => {
       this.lostInfo = info;
       if (this.destroyed) return;
       for (const cb of this.lostListeners) cb(info);
@@ -333,7 +333,7 @@ export class Gpu {
   }
 
   hasFeature(f: string): boolean {
-    return this.device.features.has(f as GPUFeatureName);
+    return this.device.features.has(f);
   }
 
   onLost(cb: (info: GPUDeviceLostInfo) => void): void {
@@ -450,7 +450,7 @@ export class Gpu {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
       const lost = this.lostInfo ?? (await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 100))]));
-      if (lost) throw new Error(`GPU device lost: ${lost.message}`);
+      if (lost) throw new Error(`GPU device lost: ${lost.message}`, { cause: e });
       throw e;
     }
   }

@@ -24,11 +24,11 @@
  */
 export type Defines = Record<string, string | number | boolean>;
 
-const files = import.meta.glob(['../../shaders/**/*.wgsl', '!../../shaders/dev/**'], {
+const files = import.meta.glob<string>(['../../shaders/**/*.wgsl', '!../../shaders/dev/**'], {
   query: '?raw',
   import: 'default',
   eager: true,
-}) as Record<string, string>;
+});
 
 /** Sources by name: files, and generated ones (registered or produced by a generator). */
 const sources = new Map<string, string>();

@@ -15,7 +15,7 @@
  * `source()` assembles it (loadCheckpoint needs the bytes anyway).
  */
 import { createStore, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../platform/file-source';
 import type { CachedFile, CachedModel, ModelCache, ModelManifest, PartialWriter } from '../platform/model-cache';
 import { validateRepoId } from './download';
 

@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../platform/file-source';
 import { dirSource } from '../platform/file-source-node';
 import { modelDirName, type CachedModel, type ModelCache, type ModelManifest, type PartialWriter } from '../platform/model-cache';
 import { validateFileName, validateRepoId } from './download';

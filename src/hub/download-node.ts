@@ -3,7 +3,7 @@
  * (or $HUGGING_FACE_HUB_TOKEN) unless one is given (the CLI's --hf_token), and the cache in
  * $VEMBED_CACHE or ~/.cache/vembed/models (src/hub/cache-node.ts).
  */
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../platform/file-source';
 import { NodeModelCache } from './cache-node';
 import { DEFAULT_ENDPOINT, ensureModel, type EnsureOptions } from './download';
 

@@ -37,24 +37,25 @@
  * repository is gated or private (DINOv3 repositories are gated) and what to do; 404 names the
  * repository and the file.
  */
-import type { FileSource } from '../model/load';
+import type { FileSource } from '../platform/file-source';
 import { plainRelativePath } from '../util/paths';
 import type { ManifestFile, ModelCache, ModelManifest } from '../platform/model-cache';
 import { suggestModelId } from './known-models';
+import { VembedError } from '../util/errors';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
 export type HubErrorKind =
   | 'invalid-id' | 'auth' | 'not-found' | 'http' | 'network' | 'size' | 'checksum' | 'format';
 
-export class HubError extends Error {
+export class HubError extends VembedError {
+  override name = 'HubError';
   constructor(
     message: string,
     readonly kind: HubErrorKind,
     readonly info: { status?: number; url?: string; file?: string } = {},
   ) {
     super(message);
-    this.name = 'HubError';
   }
 }
 
@@ -455,7 +456,7 @@ export async function ensureModel(id: string, cache: ModelCache, opts: EnsureOpt
   if (old?.complete) {
     const sizes = await Promise.all(old.files.map((f) => cache.completeSize(id, f.name)));
     if (sizes.every((s) => s !== null)) {
-      old.files.forEach((f, i) => opts.onFile?.({ file: f.name, size: sizes[i]!, cached: true, verified: null }));
+      old.files.forEach((f, i) => opts.onFile?.({ file: f.name, size: sizes[i], cached: true, verified: null }));
       return cache.source(id);
     }
   }
@@ -539,7 +540,7 @@ async function shardNames(id: string, cache: ModelCache, index = 'model.safetens
   const where = `${id}/${index}`;
   let idx: { weight_map?: unknown };
   try {
-    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes(index)));
+    idx = JSON.parse(new TextDecoder().decode(await cache.source(id).bytes(index))) as { weight_map?: unknown };
   } catch (e) {
     throw new HubError(`${where}: not valid JSON (${(e as Error).message})`, 'format');
   }

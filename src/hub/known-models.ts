@@ -4,7 +4,7 @@
  * (e.g. facebook/dinov3-vits14-pretrain-lvd1689m, from an older guide, -> ...-vits16-...).
  * Plain data: the page imports it.
  */
-import { editDistance } from '../config/suggest';
+import { editDistance } from '../util/suggest';
 
 /** The app's hub presets (src/run/presets.ts puts the bundled demo model first). */
 export const HUB_PRESETS: { label: string; id: string }[] = [

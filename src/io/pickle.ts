@@ -18,8 +18,11 @@
  * Values: None -> null, int -> number (bigint beyond 2^53), float -> number, str -> string,
  * bytes -> Uint8Array, tuple -> PyTuple (a frozen array), list -> array, dict -> Map.
  */
+import { VembedError } from '../util/errors';
 
-export class PickleError extends Error {}
+export class PickleError extends VembedError {
+  override name = 'PickleError';
+}
 
 /** A Python tuple (frozen, so that it can be told apart from a list). */
 export type PyTuple = readonly PyValue[] & { readonly __tuple: true };
@@ -45,7 +48,7 @@ export interface UnpickleOptions {
 }
 
 export const isTuple = (v: unknown): v is PyTuple => Array.isArray(v) && (v as { __tuple?: boolean }).__tuple === true;
-const tuple = (items: PyValue[]): PyTuple => Object.freeze(Object.assign(items, { __tuple: true as const })) as unknown as PyTuple;
+const tuple = (items: PyValue[]): PyTuple => Object.freeze(Object.assign(items, { __tuple: true as const }));
 
 const MARK = Symbol('mark');
 
@@ -246,7 +249,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
       case 'REDUCE': {
         const args = pop();
         const f = pop() as PyCallable;
-        if (!f || typeof (f as PyCallable).call !== 'function') fail('REDUCE on something that is not an allowed callable');
+        if (!f || typeof f.call !== 'function') fail('REDUCE on something that is not an allowed callable');
         if (!isTuple(args)) fail(`REDUCE of ${f.pyName} with arguments that are not a tuple`);
         try {
           stack.push(f.call(args as PyTuple));

@@ -9,6 +9,7 @@
  * JSON, an unknown dtype, a byte size that disagrees with the shape, offsets out of range,
  * overlapping offsets, and holes between tensors. Tensors are looked up by name, never by position.
  */
+import { VembedError } from '../util/errors';
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
 
@@ -23,7 +24,9 @@ export interface TensorInfo {
   end: number;
 }
 
-export class SafetensorsError extends Error {}
+export class SafetensorsError extends VembedError {
+  override name = 'SafetensorsError';
+}
 
 /** Maximum header size we accept (the reference implementation uses 100 MB). */
 const MAX_HEADER = 100_000_000;
@@ -57,7 +60,7 @@ export class SafetensorsFile {
     if (n > MAX_HEADER) fail(`header length ${n} exceeds the ${MAX_HEADER}-byte limit`);
     let header: Record<string, unknown>;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
     } catch (e) {
       return fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
     }
@@ -182,7 +185,7 @@ export function f32ToF16(x: number): number {
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -197,7 +200,6 @@ export function f32ToF16(x: number): number {
   let half = (e << 10) | (mant >> 13);
   const rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  e = half >> 10;
   return sign | half;
 }
 

@@ -24,8 +24,11 @@
 import { PickleError, isTuple, pyCallable, unpickle, type PyCallable, type PyValue } from './pickle';
 import { f16ToF32 } from './safetensors';
 import { looksLikeZip, ZipArchive } from './zip';
+import { VembedError } from '../util/errors';
 
-export class TorchBinError extends Error {}
+export class TorchBinError extends VembedError {
+  override name = 'TorchBinError';
+}
 
 export type TorchDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -113,7 +116,7 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
       if (args.length === 0) return new Map();
       const [items] = args;
       const m = new Map<PyValue, PyValue>();
-      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0], kv[1]);
+      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0] as PyValue, kv[1] as PyValue);
       return m;
     });
   }
@@ -126,7 +129,7 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
       case '_rebuild_parameter_with_state': // (data, requires_grad, backward_hooks, state)
         return pyCallable(full, (args) => {
           if (!isView(args[0])) throw new Error(`the data is ${describe(args[0])}, expected a tensor`);
-          return args[0] as PyValue;
+          return args[0];
         });
     }
     return null;
@@ -292,7 +295,7 @@ function parseZip(bytes: Uint8Array, file: string): TorchBinFile {
         throw new Error(`storage "${key}" is used as ${s.dtype} and as ${t.dtype}`);
       }
       if (typeof numel === 'number' && numel > s.numel) throw new Error(`storage "${key}" should hold ${numel} elements but its entry has ${s.numel}`);
-      return s as unknown as PyValue;
+      return s;
     },
   });
   return collect(file, value, 'zip');
@@ -332,7 +335,7 @@ function parseLegacy(bytes: Uint8Array, file: string): TorchBinFile {
         };
         pending.set(key, (s = entry));
       }
-      return s as unknown as PyValue;
+      return s;
     },
   }, p);
   const keys = unpickle(bytes, dataOnly, main.end);

@@ -12,8 +12,11 @@
  * compressed or encrypted entries, entries or headers that run past the end of the file, and a
  * CRC-32 mismatch.
  */
+import { VembedError } from '../util/errors';
 
-export class ZipError extends Error {}
+export class ZipError extends VembedError {
+  override name = 'ZipError';
+}
 
 interface Entry {
   name: string;
@@ -118,8 +121,14 @@ export class ZipArchive {
         const len = u16(x + 2);
         if (id === 0x0001) {
           let q = x + 4;
-          if (size === 0xffffffff) (size = u64(q)), (q += 8);
-          if (csize === 0xffffffff) (csize = u64(q)), (q += 8);
+          if (size === 0xffffffff) {
+            size = u64(q);
+            q += 8;
+          }
+          if (csize === 0xffffffff) {
+            csize = u64(q);
+            q += 8;
+          }
           if (local === 0xffffffff) local = u64(q);
         }
         x += 4 + len;

@@ -8,6 +8,8 @@
  * message that says so.
  */
 import { z } from 'zod';
+import type { Family } from '../data/preprocess';
+import { ConfigError } from '../util/errors';
 
 export const Dinov3Config = z.looseObject({
   model_type: z.literal('dinov3_vit'),
@@ -62,7 +64,7 @@ export type Dinov2Config = z.infer<typeof Dinov2Config>;
 
 /** The engine's view of either family. */
 export interface VitSpec {
-  family: 'dinov3' | 'dinov2';
+  family: Family;
   hidden: number;
   heads: number;
   headDim: number;
@@ -87,12 +89,11 @@ export interface VitSpec {
   imageSize: number;
 }
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
-function zodMessage(file: string, err: z.ZodError): string {
-  return err.issues
-    .map((i) => `${file}: "${i.path.join('.') || '(root)'}": ${i.message}`)
-    .join('\n');
+/** One problem per zod issue, naming the file and the key. */
+function zodProblems(file: string, err: z.ZodError): string[] {
+  return err.issues.map((i) => `${file}: "${i.path.join('.') || '(root)'}": ${i.message}`);
 }
 
 /** Parses a config.json object; `file` names it in errors. */
@@ -100,7 +101,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): VitSpec {
   const type = (json as { model_type?: unknown } | null)?.model_type;
   if (type === 'dinov3_vit') {
     const r = Dinov3Config.safeParse(json);
-    if (!r.success) throw new ConfigError(zodMessage(file, r.error));
+    if (!r.success) throw new ConfigError(zodProblems(file, r.error));
     const c = r.data;
     if (c.use_gated_mlp) {
       throw new ConfigError(
@@ -136,7 +137,7 @@ export function parseModelConfig(json: unknown, file = 'config.json'): VitSpec {
   }
   if (type === 'dinov2') {
     const r = Dinov2Config.safeParse(json);
-    if (!r.success) throw new ConfigError(zodMessage(file, r.error));
+    if (!r.success) throw new ConfigError(zodProblems(file, r.error));
     const c = r.data;
     if (c.use_swiglu_ffn) {
       throw new ConfigError(

@@ -11,12 +11,14 @@ import { parseTensorFile, type TensorFile } from '../io/tensor-file';
 import { plainRelativePath } from '../util/paths';
 import { parseModelConfig, type VitSpec } from './config';
 import { collectWeights } from './weights';
+import { VembedError } from '../util/errors';
 import type { FileSource } from '../platform/file-source';
 
 export type { FileSource };
 
-
-export class ModelLoadError extends Error {}
+export class ModelLoadError extends VembedError {
+  override name = 'ModelLoadError';
+}
 
 export interface LoadedCheckpoint {
   spec: VitSpec;

@@ -174,7 +174,7 @@ export class LoraParams {
     for (const g of this.groups) {
       const mine = g.modules.map((m) => this.pending.get(`layer.${m.layer}.${m.role}`));
       if (mine.every((x) => x)) this.writeGroup(g, new Map(g.modules.map((m, i) => [m.role, mine[i]!])));
-      else g.modules.forEach((m, i) => mine[i] && this.write(m, mine[i]!.A, mine[i]!.B));
+      else g.modules.forEach((m, i) => mine[i] && this.write(m, mine[i].A, mine[i].B));
     }
     this.pending.clear();
   }

@@ -15,8 +15,11 @@ import { nonFiniteText } from '../util/finite';
 import type { VitSpec } from './config';
 import type { FileSource } from './load';
 import { linearModulePath } from './weights';
+import { VembedError } from '../util/errors';
 
-export class AdapterError extends Error {}
+export class AdapterError extends VembedError {
+  override name = 'AdapterError';
+}
 
 export interface AdapterModule {
   /** HF module path, e.g. `layer.0.attention.q_proj`. */
@@ -76,7 +79,7 @@ function checkAdapterConfig(config: Record<string, unknown>, cfgName: string): z
   throw new AdapterError(r.error.issues.map((i) => {
     const key = i.path.map(String).join('.');
     let v: unknown = config;
-    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p as PropertyKey];
+    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p];
     if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
     const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
     if (i.code === 'invalid_key') {
@@ -107,7 +110,7 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
   if (!(await src.exists('adapter_config.json'))) throw new AdapterError(`${cfgName}: not found (a PEFT adapter folder is expected)`);
   let config: Record<string, unknown>;
   try {
-    config = JSON.parse(new TextDecoder().decode(await src.bytes('adapter_config.json')));
+    config = JSON.parse(new TextDecoder().decode(await src.bytes('adapter_config.json'))) as Record<string, unknown>;
   } catch (e) {
     throw new AdapterError(`${cfgName}: not valid JSON (${(e as Error).message})`);
   }
@@ -140,7 +143,7 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
     const [r, inF] = file.info(e.A).shape;
     const [outF, rB] = file.info(e.B).shape;
     if (file.info(e.A).shape.length !== 2 || file.info(e.B).shape.length !== 2 || rB !== r) {
-      throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape}] and lora_B [${file.info(e.B).shape}] do not fit ([r,in] and [out,r])`);
+      throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape.join(',')}] and lora_B [${file.info(e.B).shape.join(',')}] do not fit ([r,in] and [out,r])`);
     }
     const rr = patternValue(cfg.rank_pattern, path) ?? r;
     const a = patternValue(cfg.alpha_pattern, path) ?? alpha;

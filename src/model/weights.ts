@@ -10,8 +10,11 @@
 import type { VitSpec } from './config';
 import type { TensorFile } from '../io/tensor-file';
 import { nonFiniteText } from '../util/finite';
+import { VembedError } from '../util/errors';
 
-export class CheckpointError extends Error {}
+export class CheckpointError extends VembedError {
+  override name = 'CheckpointError';
+}
 
 /** HF module path of each LoRA-able linear, per family (also the PEFT module names). */
 export function linearModulePath(spec: VitSpec, layer: number, role: 'q' | 'k' | 'v' | 'o' | 'fc1' | 'fc2'): string {

@@ -54,7 +54,7 @@ export interface LnLora {
 const MAX_R = 256;
 
 function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ldy: number): Uint32Array {
-  if (!l) return packParams([N, C, 0, 0, ...new Array(16).fill(0)], [eps, 1, 0, 0, 0]);
+  if (!l) return packParams([N, C, 0, 0, ...new Array<number>(16).fill(0)], [eps, 1, 0, 0, 0]);
   const s = l.segs;
   if (s.length < 1 || s.length > 3) throw new Error(`layernorm: LoRA takes 1 to 3 adapters, got ${s.length}`);
   if (l.R > MAX_R) throw new Error(`layernorm: LoRA ranks add up to ${l.R}, above the fused kernel's ${MAX_R}`);

@@ -30,6 +30,7 @@
  * DevTools protocol, Storage.overrideQuotaForOrigin, and checks the same behaviour.)
  */
 import type { CheckpointStore } from './checkpoint-store';
+import { VembedError } from '../util/errors';
 
 /** The OPFS folder holding one folder per run. */
 export const OPFS_RUNS_DIR = 'runs';
@@ -53,7 +54,9 @@ export interface OpfsRun {
 }
 
 /** A write failed because the browser's storage for this site is full. */
-export class StorageFullError extends Error {}
+export class StorageFullError extends VembedError {
+  override name = 'StorageFullError';
+}
 
 type MovableFile = FileSystemFileHandle & { move?: (dir: FileSystemDirectoryHandle, name: string) => Promise<void> };
 
@@ -99,12 +102,12 @@ async function folderSize(dir: FileSystemDirectoryHandle): Promise<{ bytes: numb
   const s = { bytes: 0, files: 0, lastModified: 0 };
   for await (const h of dir.values()) {
     if (h.kind === 'directory') {
-      const t = await folderSize(h as FileSystemDirectoryHandle);
+      const t = await folderSize(h);
       s.bytes += t.bytes;
       s.files += t.files;
       s.lastModified = Math.max(s.lastModified, t.lastModified);
     } else {
-      const f = await (h as FileSystemFileHandle).getFile();
+      const f = await h.getFile();
       s.bytes += f.size;
       s.files++;
       s.lastModified = Math.max(s.lastModified, f.lastModified);
@@ -256,7 +259,7 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await removeIfThere(d, pendingName).catch(() => {});
           const intact = existed ? `the previous checkpoint ${name} is intact` : 'the previous checkpoints are intact';
           if (isQuota(e)) throw await storageFullError(`checkpoint ${where}/${name}`, e, intact);
-          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`);
+          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`, { cause: e });
         }
         await commit(d, name);
       }),
@@ -268,7 +271,7 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await writeWhole(d, name, data, await budgetFor(d));
         } catch (e) {
           if (isQuota(e)) throw await storageFullError(`${where}/${name}`, e, `the previous ${name} is intact`);
-          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`);
+          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`, { cause: e });
         }
       }),
     async readFile(folder, name) {
@@ -288,7 +291,7 @@ export async function opfsListRuns(): Promise<OpfsRun[]> {
   const out: OpfsRun[] = [];
   for await (const h of runs.values()) {
     if (h.kind !== 'directory') continue;
-    const d = h as FileSystemDirectoryHandle;
+    const d = h;
     out.push({ name: h.name, ...(await folderSize(d)), checkpoints: await listFolderNames(d) });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

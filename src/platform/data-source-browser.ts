@@ -55,9 +55,9 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
       const dir = await dirAt(segs.slice(0, -1));
       return await (await dir.getFileHandle(segs[segs.length - 1])).getFile();
     } catch (e) {
-      if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: a folder, not a file (in ${where})`);
-      if (isMissing(e)) throw new Error(`${p}: no such file (in ${where})`);
-      throw new Error(`${p}: cannot read the file (in ${where}): ${(e as Error).message}`);
+      if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: a folder, not a file (in ${where})`, { cause: e });
+      if (isMissing(e)) throw new Error(`${p}: no such file (in ${where})`, { cause: e });
+      throw new Error(`${p}: cannot read the file (in ${where}): ${(e as Error).message}`, { cause: e });
     }
   };
   return {
@@ -90,8 +90,8 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
       try {
         dir = await dirAt(segments(where, p));
       } catch (e) {
-        if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: not a folder (in ${where})`);
-        if (isMissing(e)) throw new Error(`${p}: no such folder (in ${where})`);
+        if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: not a folder (in ${where})`, { cause: e });
+        if (isMissing(e)) throw new Error(`${p}: no such folder (in ${where})`, { cause: e });
         throw e;
       }
       const out: DirEntry[] = [];
@@ -109,7 +109,7 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
  */
 export function fileListSource(files: File[] | FileList, where?: string): DataSource {
   const list = Array.from(files);
-  return pathListSource(list.map((f) => f.webkitRelativePath || f.name), async (i) => list[i], where);
+  return pathListSource(list.map((f) => f.webkitRelativePath || f.name), (i) => Promise.resolve(list[i]), where);
 }
 
 /**
@@ -117,7 +117,7 @@ export function fileListSource(files: File[] | FileList, where?: string): DataSo
  * (`webkitRelativePath` does not survive postMessage): paths[i] is files[i]'s path, else its own.
  */
 export function postedFilesSource(files: File[], paths: readonly string[]): DataSource {
-  return pathListSource(files.map((f, i) => paths[i] || f.webkitRelativePath || f.name), async (i) => files[i]);
+  return pathListSource(files.map((f, i) => paths[i] || f.webkitRelativePath || f.name), (i) => Promise.resolve(files[i]));
 }
 
 /**
@@ -139,7 +139,7 @@ export function pathListSource(rawPaths: readonly string[], open: (i: number) =>
     let dir = '';
     for (let k = 0; k < segs.length; k++) {
       let entries = tree.get(dir);
-      if (!entries) tree.set(dir, (entries = new Map()));
+      if (!entries) tree.set(dir, (entries = new Map<string, boolean>()));
       entries.set(segs[k], k < segs.length - 1);
       dir = dir ? `${dir}/${segs[k]}` : segs[k];
     }
@@ -151,7 +151,7 @@ export function pathListSource(rawPaths: readonly string[], open: (i: number) =>
     try {
       return await open(i);
     } catch (e) {
-      throw new Error(`${p}: cannot read the file (in ${root}): ${(e as Error).message}`);
+      throw new Error(`${p}: cannot read the file (in ${root}): ${(e as Error).message}`, { cause: e });
     }
   };
   const bytes = async (p: string) => {
@@ -162,10 +162,12 @@ export function pathListSource(rawPaths: readonly string[], open: (i: number) =>
     where: root,
     readText: async (p) => new TextDecoder().decode(await bytes(p)),
     readBytes: bytes,
+    // eslint-disable-next-line @typescript-eslint/require-await -- async: a throw (a path outside the folder) becomes the rejection the interface promises
     async exists(p) {
       const key = segments(root, p).join('/');
       return byPath.has(key) || tree.has(key);
     },
+    // eslint-disable-next-line @typescript-eslint/require-await -- async: a throw (a path outside the folder) becomes the rejection the interface promises
     async list(p) {
       const key = segments(root, p).join('/');
       const entries = tree.get(key);

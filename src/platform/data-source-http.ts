@@ -22,7 +22,7 @@ export async function fetchBytes(base: string, path: string): Promise<Uint8Array
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new Error(`${url}: cannot fetch (${(e as Error).message}); offline before the app was cached?`);
+    throw new Error(`${url}: cannot fetch (${(e as Error).message}); offline before the app was cached?`, { cause: e });
   }
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
@@ -35,7 +35,7 @@ export async function fetchIndex(base: string): Promise<FileIndex> {
     if (!Array.isArray(idx.files)) throw new Error('no "files" list');
     return idx;
   } catch (e) {
-    throw new Error(`${base}files.json: not a file index (${(e as Error).message})`);
+    throw new Error(`${base}files.json: not a file index (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -49,7 +49,7 @@ export function urlDataSource(base: string, index: FileIndex, where: string): Da
     for (let k = 0; k < segs.length; k++) {
       const dir = segs.slice(0, k).join('/');
       let entries = tree.get(dir);
-      if (!entries) tree.set(dir, (entries = new Map()));
+      if (!entries) tree.set(dir, (entries = new Map<string, boolean>()));
       entries.set(segs[k], k < segs.length - 1);
     }
   }
@@ -66,7 +66,9 @@ export function urlDataSource(base: string, index: FileIndex, where: string): Da
     where,
     readBytes: read,
     readText: async (p) => new TextDecoder().decode(await read(p)),
+    // eslint-disable-next-line @typescript-eslint/require-await -- async: a throw becomes the rejection the interface promises
     exists: async (p) => files.has(key(p)) || tree.has(key(p)),
+    // eslint-disable-next-line @typescript-eslint/require-await -- async: a throw becomes the rejection the interface promises
     async list(dir) {
       const entries = tree.get(key(dir));
       if (!entries) throw new Error(`${dir}: no such folder (in ${where})`);

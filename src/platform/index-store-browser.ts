@@ -90,7 +90,7 @@ export async function loadIndex(id: string): Promise<StoredIndex | null> {
     throw e;
   }
   try {
-    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text());
+    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text()) as Omit<StoredIndex, 'emb'> & { version: unknown };
     if (meta.version !== VERSION || meta.id !== id) throw new Error('another version');
     const bytes = await (await (await dir.getFileHandle('emb.f32')).getFile()).arrayBuffer();
     if (bytes.byteLength !== meta.N * meta.D * 4 || meta.paths.length !== meta.N) throw new Error('sizes do not match');
@@ -125,7 +125,7 @@ export async function listIndexes(): Promise<{ id: string; used: number; complet
   const out: { id: string; used: number; complete: boolean }[] = [];
   for await (const h of root.values()) {
     if (h.kind !== 'directory') continue;
-    const dir = h as FileSystemDirectoryHandle;
+    const dir = h;
     const used = await dir.getFileHandle('used').then((f) => f.getFile()).then((f) => f.text()).then(Number, () => 0);
     const complete = await dir.getFileHandle('index.json').then(() => true, () => false);
     out.push({ id: h.name, used, complete });

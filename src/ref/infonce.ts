@@ -4,7 +4,13 @@
  * Written directly from the definition: logits = q p^T / tau, log-softmax per row (and per
  * column when bidirectional), positives M_ij = [label_i == label_j] or i == j.
  */
-import { infonceDirections, type InfonceOpts, type InfonceScratch } from '../ops/infonce';
+import type { InfonceOpts, InfonceScratch } from '../ops/infonce';
+
+/** bidirectional: false = q -> p only (weight 1); true or 'mean' = the mean of both directions; 'sum' = their sum. */
+function directions(opts: InfonceOpts): { bidir: boolean; w: number } {
+  const b = opts.bidirectional ?? false;
+  return { bidir: b !== false, w: b === false || b === 'sum' ? 1 : 0.5 };
+}
 
 export function infonceScratch(B: number): InfonceScratch<Float64Array> {
   return {
@@ -38,7 +44,7 @@ export function infonceForward(
   opts: InfonceOpts = {},
 ): void {
   const tau = opts.tau ?? 0.05;
-  const { bidir, w } = infonceDirections(opts);
+  const { bidir, w } = directions(opts);
   const L = scratch.logits;
   const st = scratch.stats;
   for (let i = 0; i < B; i++) {
@@ -81,7 +87,7 @@ export function infonceBackward(
   opts: InfonceOpts = {},
 ): void {
   const tau = opts.tau ?? 0.05;
-  const { bidir, w } = infonceDirections(opts);
+  const { bidir, w } = directions(opts);
   const s = ((opts.dlossScale ?? 1) * w) / B;
   const L = scratch.logits;
   const st = scratch.stats;

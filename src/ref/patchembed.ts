@@ -4,7 +4,15 @@
  * Conv2d with kernel = stride = patch, no padding, written into the patch rows of a token
  * buffer [B, T, C].
  */
-import { patchGrid, type PatchembedShape } from '../ops/patchembed';
+import type { PatchembedShape } from '../ops/patchembed';
+
+/** The patch grid, worked out here (not taken from the GPU path): Hp x Wp patches at rows rowOffset.. of T. */
+function grid(s: PatchembedShape): { Hp: number; Wp: number; rowOffset: number; T: number } {
+  const Hp = Math.floor(s.Himg / s.patch);
+  const Wp = Math.floor(s.Wimg / s.patch);
+  const rowOffset = s.rowOffset ?? 0;
+  return { Hp, Wp, rowOffset, T: s.T ?? rowOffset + Hp * Wp };
+}
 
 export function patchembedForward(
   out: Float64Array,
@@ -13,7 +21,7 @@ export function patchembedForward(
   bias: Float64Array | null,
   s: PatchembedShape,
 ): void {
-  const { Hp, Wp, rowOffset, T } = patchGrid(s);
+  const { Hp, Wp, rowOffset, T } = grid(s);
   const { B, Himg: H, Wimg: W, patch: p, C } = s;
   for (let b = 0; b < B; b++) {
     for (let r = 0; r < Hp; r++) {
@@ -44,7 +52,7 @@ export function patchembedBackward(
   pixels: Float64Array,
   s: PatchembedShape,
 ): void {
-  const { Hp, Wp, rowOffset, T } = patchGrid(s);
+  const { Hp, Wp, rowOffset, T } = grid(s);
   const { B, Himg: H, Wimg: W, patch: p, C } = s;
   for (let b = 0; b < B; b++) {
     for (let r = 0; r < Hp; r++) {

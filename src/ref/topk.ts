@@ -5,7 +5,10 @@
  * missing entries are (TOPK_NONE, -Infinity). Only excludeSelf / selfOffset of the options
  * matter here (chunking does not change the result).
  */
-import { TOPK_NONE, type TopkOpts } from '../ops/topk';
+import type { TopkOpts } from '../ops/topk';
+
+/** An empty slot's index, the GPU path's TOPK_NONE (tests compare the two). */
+const NONE = 0xffffffff;
 
 export function topkForward(
   indices: Uint32Array,
@@ -29,7 +32,7 @@ export function topkForward(
     }
     cand.sort((a, b) => b.s - a.s || a.g - b.g);
     for (let k = 0; k < K; k++) {
-      indices[q * K + k] = k < cand.length ? cand[k].g : TOPK_NONE;
+      indices[q * K + k] = k < cand.length ? cand[k].g : NONE;
       scores[q * K + k] = k < cand.length ? cand[k].s : -Infinity;
     }
   }

@@ -9,8 +9,11 @@
  *     embeddings (a collapsed or diverged model) or batches whose pairs all share one label.
  */
 import type { TrainConfig } from '../config';
+import { VembedError } from '../util/errors';
 
-export class TrainError extends Error {}
+export class TrainError extends VembedError {
+  override name = 'TrainError';
+}
 
 /** Steps in a row with a zero gradient norm before the warning. */
 export const STALL_STEPS = 3;

@@ -36,7 +36,7 @@ export class Loss {
       const s = infonceScratch(gpu, B);
       const o = { tau: opts.temperature, bidirectional: opts.bidirectional };
       this.scratch = {
-        destroy: () => Object.values(s).forEach((b) => b.destroy()),
+        destroy: () => (Object.values(s) as GPUBuffer[]).forEach((b) => b.destroy()),
         forward: () => infonceForward(gpu, loss, s, q, p, labels, B, D, o),
         backward: (dq, dp) => infonceBackward(gpu, dq, dp, s, q, p, labels, B, D, o),
       };
@@ -44,7 +44,7 @@ export class Loss {
       const s = tripletScratch(gpu, B);
       const o = { margin: opts.tripletMargin };
       this.scratch = {
-        destroy: () => Object.values(s).forEach((b) => b.destroy()),
+        destroy: () => (Object.values(s) as GPUBuffer[]).forEach((b) => b.destroy()),
         forward: () => tripletForward(gpu, loss, s, q, p, labels, B, D, o),
         backward: (dq, dp) => tripletBackward(gpu, dq, dp, s, q, p, labels, B, D, o),
       };
@@ -52,7 +52,7 @@ export class Loss {
       const s = cosentScratch(gpu, B);
       const o = { scale: opts.cosentScale };
       this.scratch = {
-        destroy: () => Object.values(s).forEach((b) => b.destroy()),
+        destroy: () => (Object.values(s) as GPUBuffer[]).forEach((b) => b.destroy()),
         forward: () => cosentForward(gpu, loss, s, q, p, labels, B, D, o),
         backward: (dq, dp) => cosentBackward(gpu, dq, dp, s, q, p, labels, B, D, o),
       };

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { parseTrainConfigYaml } from '../config';
 import type { CheckpointStore } from './checkpoint';
+import { VembedError } from '../util/errors';
 
 const int = z.number().int().nonnegative();
 
@@ -52,7 +53,7 @@ export const TrainResultsSchema = z.object({
 });
 export type TrainResults = z.output<typeof TrainResultsSchema>;
 
-export class RunFileError extends Error {
+export class RunFileError extends VembedError {
   override name = 'RunFileError';
 }
 

@@ -16,6 +16,7 @@
 import { toYaml, type TrainConfig } from '../config';
 import { resolveLoraTargets } from '../config/lora';
 import type { RgbImage } from '../data/image';
+import type { PairRecord } from '../data/datasets';
 import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
 import type { Gpu } from '../gpu/device';
 import { SafetensorsFile } from '../io/safetensors';
@@ -31,16 +32,12 @@ import { AdamW, trainableParams } from './optimizer';
 import { lrMultiplier, warmupFor } from './schedule';
 import { mixSeed, TrainStep, type Batch } from './step';
 
-export interface PairRecord {
-  query: string;
-  positive: string;
-  label: number | null;
-}
+export type { PairRecord };
 
 export interface PairData {
   records: PairRecord[];
   /** Decodes an image of a record (throws for unreadable files). */
-  load(path: string): Promise<RgbImage>;
+  load: (path: string) => Promise<RgbImage>;
 }
 
 export type TrainEvent =

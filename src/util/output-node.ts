@@ -20,6 +20,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { VembedError } from './errors';
 
 export interface OutputFs {
   mkdir(path: string, opts?: { recursive?: boolean }): Promise<unknown>;
@@ -45,10 +46,10 @@ export const nodeFs: OutputFs = {
 };
 
 /** A write that failed; the message names the file and says what is left intact. */
-export class OutputError extends Error {
+export class OutputError extends VembedError {
+  override name = 'OutputError';
   constructor(message: string, readonly code?: string) {
     super(message);
-    this.name = 'OutputError';
   }
 }
 

@@ -44,5 +44,6 @@ export function outsideRootProblem(p: string, rootName: string, allowOutside: bo
 /** True for a plain relative file name inside a folder (see the header). */
 export function plainRelativePath(p: string): boolean {
   return typeof p === 'string' && p.length > 0 && p.length <= 255 && !p.includes('\\') &&
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what a plain name may not hold
     !/[\x00-\x1f]/.test(p) && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
 }

@@ -68,7 +68,7 @@ export function pageFilesSource(paths: string[], read: PageFileReader): DataSour
     for (let k = 0; k < all.length; k += 64) {
       const part = all.slice(k, k + 64);
       read(part.map((x) => x.i)).then(
-        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j] as string)) : x.ok(new Uint8Array(res[j] as ArrayBuffer)))),
+        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j])) : x.ok(new Uint8Array(res[j])))),
         (e: Error) => part.forEach((x) => x.fail(e)),
       );
     }

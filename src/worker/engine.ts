@@ -368,7 +368,7 @@ export class Engine {
         ({ index: this.index, source } = await openIndex(gpu, sessionKey, ck, name, data, this.preparer(data), onProgress));
       }
       onProgress?.({ stage: 'search', message: 'searching', done: 0, total: 1 });
-      const r = await searchQuery(this.index!, data, query, k);
+      const r = await searchQuery(this.index, data, query, k);
       return { ...r, index: source, seconds: (performance.now() - t0) / 1000 };
     });
   }

@@ -32,8 +32,8 @@ async function hubModel(id: string, input: Extract<ModelInput, { kind: 'hub' }>,
       },
     });
   } catch (e) {
-    if (signal.aborted) throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`);
-    if (e instanceof HubError) throw new Error(e.message);
+    if (signal.aborted) throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`, { cause: e });
+    if (e instanceof HubError) throw new Error(e.message, { cause: e });
     throw e;
   } finally {
     progress.cancel();

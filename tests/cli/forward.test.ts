@@ -39,7 +39,7 @@ describe('vembed forward', () => {
     expect(r.stderr).toMatch(/WebGPU: /);
     // On the SwiftShader fallback (CI) the line says so, followed once by how to get the GPU used.
     if (/software fallback/.test(r.stderr)) {
-      expect(r.stderr).toMatch(/slow CPU fallback \(SwiftShader\)[^\n]*\n  To use the GPU instead: /);
+      expect(r.stderr).toMatch(/slow CPU fallback \(SwiftShader\)[^\n]*\n {2}To use the GPU instead: /);
       expect(r.stderr.match(/To use the GPU instead/g)).toHaveLength(1);
       expect(r.stderr).toMatch(/vulkaninfo --summary/);
     }

@@ -62,7 +62,7 @@ describe('set-up commands', () => {
       expect(c).toMatch(/^apt-get update && apt-get install -y /);
     }
     expect(app.trim()).toMatch(/&& npm ci && npm start$/);
-    expect(tests.trim()).toMatch(/&& npm ci && npm test$/);
+    expect(tests.trim()).toMatch(/&& npm ci && npm run typecheck && npm run lint && npm test$/);
   });
 
   test(".ci/run runs the README's test command, exactly", () => {

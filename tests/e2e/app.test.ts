@@ -121,7 +121,7 @@ async function waitForStep(page: Page, atLeast: number, timeout = 90_000): Promi
     const text = await page.locator('#train-text').textContent().catch(() => null);
     const log = await page.locator('#train-log').textContent().catch(() => null);
     const errs = pageErrors.get(page) ?? [];
-    throw new Error(`waiting for step ${atLeast}: ${(e as Error).message}\ntrain-text: ${text}\ntrain-log (end): ${log?.slice(-1500)}` + (errs.length ? `\npage errors:\n  ${errs.slice(-20).join('\n  ')}` : ''));
+    throw new Error(`waiting for step ${atLeast}: ${(e as Error).message}\ntrain-text: ${text}\ntrain-log (end): ${log?.slice(-1500)}` + (errs.length ? `\npage errors:\n  ${errs.slice(-20).join('\n  ')}` : ''), { cause: e });
   }
   return currentStep(page);
 }

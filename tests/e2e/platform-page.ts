@@ -370,7 +370,7 @@ async function store(): Promise<StoreReport> {
   const proto = FileSystemFileHandle.prototype as unknown as Record<string, unknown>;
   const move = proto.move;
   delete proto.move;
-  let copyFallback = false;
+  let copyFallback: boolean;
   try {
     const noMove = opfsStore(RUN);
     const v4 = new Map([['adapter_model.safetensors', bytesOf(70_000, 12)]]);

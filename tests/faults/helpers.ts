@@ -23,6 +23,7 @@ export const TINY = 'tests/fixtures/models/dinov3-tiny';
 
 /** Thrown by a crashed FaultyFs: the process is "dead", nothing after it runs. */
 export class Crash extends Error {
+  override name = 'Crash';
   constructor() {
     super('simulated crash (kill -9)');
   }

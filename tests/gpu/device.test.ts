@@ -35,7 +35,7 @@ describe('adapter', () => {
     try {
       expect(gpu.report.isFallback).toBe(true);
       const text = lines.join('\n');
-      expect(text).toMatch(/slow CPU fallback \(SwiftShader\)\n  To use the GPU instead: /);
+      expect(text).toMatch(/slow CPU fallback \(SwiftShader\)\n {2}To use the GPU instead: /);
       expect(text).toMatch(/libvulkan1/);
       expect(text).toMatch(/VK_DRIVER_FILES/);
       // Two devices, two adapter lines, the how-to once.

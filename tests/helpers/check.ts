@@ -60,7 +60,7 @@ export async function expectThrows(
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     if (!pattern.test(msg)) {
-      throw new Error(`${what}: threw "${msg}", which does not match ${pattern}`);
+      throw new Error(`${what}: threw "${msg}", which does not match ${pattern}`, { cause: e });
     }
     return;
   }

@@ -112,7 +112,7 @@ test('training: `vembed train` and the app drop the same pairs, skip the same im
   let log = '';
   process.stderr.write = ((t: string) => ((log += t), true)) as typeof process.stderr.write;
   process.chdir(w);
-  let appMessages: string[] = [];
+  let appMessages: string[];
   try {
     await trainCommand(['cli.yaml']);
     // The app's path, in Node: the same data preparation and training session the engine uses.

@@ -39,7 +39,7 @@ function readJson<T>(file: string): T | null {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -57,6 +57,7 @@ async function openGpu(allowFallback: boolean): Promise<{ gpu: Gpu; adapter: Ada
 }
 
 class NotNvidia extends Error {
+  override name = 'NotNvidia';
   constructor(readonly adapter: AdapterReport) {
     super(
       `NOT AN NVIDIA GPU: Dawn's adapter is ${adapter.describe}; our numbers from it would not be GPU numbers, ` +
