@@ -31,37 +31,8 @@ override DROPOUT: bool = false;
 @group(0) @binding(7) var<storage, read_write> gu: array<f32>;
 @group(0) @binding(8) var<uniform> p: Params;
 
-var<workgroup> red: array<vec2<f32>, TPR * RPW>;
-var<workgroup> red16: array<array<f32, 16>, select(1u, TPR * RPW, TPR > 1u)>;
+//#include "common/rowsum.wgsl"
 var<workgroup> guW: array<f32, select(1u, 256u, TPR > 1u)>;
-
-fn row_sum(v: vec2<f32>, lid: u32, lane: u32) -> vec2<f32> {
-  if (TPR == 1u) { return v; }
-  red[lid] = v;
-  workgroupBarrier();
-  for (var w = TPR / 2u; w > 0u; w /= 2u) {
-    if (lane < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  let total = red[lid - lane];
-  workgroupBarrier();
-  return total;
-}
-
-fn row_sum16(acc: array<f32, 16>, lid: u32, lane: u32) -> array<f32, 16> {
-  if (TPR == 1u) { return acc; }
-  red16[lid] = acc;
-  workgroupBarrier();
-  for (var w = TPR / 2u; w > 0u; w /= 2u) {
-    if (lane < w) {
-      for (var i = 0u; i < 16u; i++) { red16[lid][i] += red16[lid + w][i]; }
-    }
-    workgroupBarrier();
-  }
-  let total = red16[lid - lane];
-  workgroupBarrier();
-  return total;
-}
 
 // gu of row `row` at r: from the workgroup copy (TPR > 1) or from what this invocation wrote.
 fn guAt(row: u32, r: u32) -> f32 {
