@@ -172,13 +172,13 @@ function torchRows(results: BenchResult[]): BenchResult[] {
     if ('error' in r) {
       row.note = `no pytorch-cpu peer: ${r.error}`;
     } else {
-      const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string };
+      const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string; blas?: string };
       row.peer = 'pytorch-cpu';
       row.peer_ms = t.ms;
       row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms!) / t.ms;
       row.ratio = t.ms / ours.ours_ms!;
       row.peer_items_per_s = m.images / (t.ms / 1000);
-      row.note = `torch ${t.torch}, ${t.threads} CPU threads, after the browser closed`;
+      row.note = `torch ${t.torch} (BLAS ${t.blas ?? 'unknown'}), ${t.threads} CPU threads, after the browser closed`;
     }
     console.log(`  ${row.peer ? `${row.peer_ms!.toFixed(0)} ms` : row.note}`);
     rows.push(row);

@@ -10,7 +10,10 @@ with the same DINOv3 config and random weights as tools/export_onnx.py, on pixel
 [batch, 3, size, size]: one warm-up, then `iters` timed forwards; reports the mean. Prints one JSON
 object on stdout:
   {"model", "batch", "size", "threads", "iters", "ms" (mean per forward), "ms_min",
-   "images_per_s", "torch"}
+   "images_per_s", "torch", "blas"}
+"blas" is the BLAS library the process loaded (from /proc/self/maps): Debian's torch calls the
+system libblas.so.3, and with the netlib reference one (libblas3 alone) a step is ~5x slower
+than with OpenBLAS (libopenblas0-pthread), so the row's note says which one it measured.
 --train (the vit-s16.train-lora row, bench/model/train.bench.ts): times one LoRA training step on
 `batch` (query, positive) pairs: the same model with LoRA (tools/torch_ref/lora.py, PEFT semantics:
 base frozen, A Kaiming-uniform, B zero) of rank --lora-r, alpha --lora-alpha, dropout
@@ -35,6 +38,18 @@ import time
 sys.dont_write_bytecode = True  # keep tools/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+
+
+def blas_library() -> str:
+    """The BLAS this process has loaded (after a matmul), by its Debian folder: openblas-pthread, blas."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.split()[-1]}
+    except OSError:
+        return "unknown"
+    # Debian keeps each BLAS in its own folder: openblas-pthread/, blis-openmp/, blas/ (netlib).
+    names = sorted({os.path.basename(os.path.dirname(p)) for p in paths})
+    return ", ".join(names) or "none loaded"
 
 
 def main() -> int:
@@ -76,7 +91,7 @@ def main() -> int:
     print(json.dumps({
         "model": args.model, "batch": args.batch, "size": args.size, "threads": torch.get_num_threads(),
         "iters": args.iters, "ms": ms, "ms_min": min(times), "images_per_s": args.batch / (ms / 1000.0),
-        "torch": torch.__version__,
+        "torch": torch.__version__, "blas": blas_library(),
     }))
     return 0
 
@@ -121,7 +136,7 @@ def train(args, torch, random_model) -> int:
         "images_per_s": 2 * args.batch / (ms / 1000.0), "loss": last,
         "lora": {"r": args.lora_r, "alpha": args.lora_alpha, "dropout": args.lora_dropout,
                  "targets": ["q_proj", "v_proj"], "trainable": sum(p.numel() for p in params)},
-        "torch": torch.__version__,
+        "torch": torch.__version__, "blas": blas_library(),
     }))
     return 0
 
