@@ -67,7 +67,17 @@ export function layerRule(folder) {
 
 export default defineConfig(
   {
-    ignores: ['node_modules/**', 'dist/**', 'dist-app/**', 'test-results/**', '.gpubench/**', 'public/**', 'coverage/**', 'tests/fixtures/**', '**/*.d.ts'],
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'dist-app/**',
+      'test-results/**',
+      '.gpubench/**',
+      'public/**',
+      'coverage/**',
+      'tests/fixtures/**',
+      '**/*.d.ts',
+    ],
   },
   {
     files: ['**/*.{js,mjs}'],

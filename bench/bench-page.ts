@@ -49,11 +49,7 @@ function log(line: string): void {
 }
 
 /** Mean ms per iteration of `once` (see the file comment); `warmup: false` skips the warm-up. */
-async function timeIt(
-  once: () => void | Promise<void>,
-  sync: () => Promise<void>,
-  warmup = true,
-): Promise<number> {
+async function timeIt(once: () => void | Promise<void>, sync: () => Promise<void>, warmup = true): Promise<number> {
   if (warmup) {
     await once();
     await sync();
@@ -90,7 +86,13 @@ async function benchOurs(gpu: Gpu, e: BenchEntry): Promise<{ ms: number; note?: 
   if (!e.setup) throw new Error(`${e.op}: the entry has neither setup nor measure`);
   const r = await e.setup(gpu);
   try {
-    return { ms: await timeIt(() => r.run(), () => gpu.sync()), note: r.note };
+    return {
+      ms: await timeIt(
+        () => r.run(),
+        () => gpu.sync(),
+      ),
+      note: r.note,
+    };
   } finally {
     r.dispose();
     await gpu.sync();
@@ -110,7 +112,11 @@ async function benchPeer(e: BenchEntry, gpu: Gpu): Promise<number | null> {
   if (e.customPeer) {
     const r = await e.customPeer.setup(gpu);
     try {
-      return await timeIt(() => r.run(), async () => {}, !e.customPeer.noWarmup);
+      return await timeIt(
+        () => r.run(),
+        async () => {},
+        !e.customPeer.noWarmup,
+      );
     } finally {
       await r.dispose();
     }
@@ -120,8 +126,7 @@ async function benchPeer(e: BenchEntry, gpu: Gpu): Promise<number | null> {
 
 const peerName = (e: BenchEntry) => e.peer?.name ?? e.customPeer?.name ?? null;
 
-const gflops = (flops: number | null, ms: number | null) =>
-  flops === null || ms === null ? null : flops / (ms * 1e6);
+const gflops = (flops: number | null, ms: number | null) => (flops === null || ms === null ? null : flops / (ms * 1e6));
 
 async function main(): Promise<void> {
   const q = new URLSearchParams(location.search);
@@ -130,7 +135,11 @@ async function main(): Promise<void> {
   const all = q.get('all') === '1';
   const noPeer = q.get('peer') === '0';
   const entries = [opModules, modelModules, gpuModules]
-    .flatMap((m) => Object.keys(m).sort().flatMap((k) => m[k].entries))
+    .flatMap((m) =>
+      Object.keys(m)
+        .sort()
+        .flatMap((k) => m[k].entries),
+    )
     .filter((e) => (quick ? e.quick : all || !e.heavy))
     .filter((e) => `${e.op} ${e.shape}`.includes(filter));
   report.total = entries.length;
@@ -158,7 +167,9 @@ async function main(): Promise<void> {
         try {
           peerMs = await benchPeer(e, gpu);
         } catch (err) {
-          note = [note, `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`].filter(Boolean).join('; ');
+          note = [note, `peer ${name} failed: ${err instanceof Error ? err.message : String(err)}`]
+            .filter(Boolean)
+            .join('; ');
         }
       }
       const res: BenchResult = {

@@ -58,8 +58,7 @@ function parseArgs(argv: string[]) {
   };
 }
 
-const fmt = (v: number | null | undefined, digits: number) =>
-  v === null || v === undefined ? '–' : v.toFixed(digits);
+const fmt = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 /** Rates (GB/s, items/s) with 3 significant digits. */
 const fmtRate = (v: number | null | undefined) =>
   v === null || v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v.toPrecision(3);
@@ -73,7 +72,12 @@ function markdownTable(rows: BenchResult[]): string {
     // count rows (train.dispatches, train.memory): the values go in the ms columns, with their unit
     const unit = r.unit ? ` ${r.unit}` : '';
     const ours = r.ours_value !== undefined ? `${r.ours_value}${unit}` : fmt(r.ours_ms, 1);
-    const peer = r.ours_value !== undefined ? (r.peer_value === null || r.peer_value === undefined ? '–' : `${r.peer_value}${unit}`) : fmt(r.peer_ms, 1);
+    const peer =
+      r.ours_value !== undefined
+        ? r.peer_value === null || r.peer_value === undefined
+          ? '–'
+          : `${r.peer_value}${unit}`
+        : fmt(r.peer_ms, 1);
     lines.push(
       `| ${r.op} | ${r.shape} | ${ours} | ${fmt(r.ours_gflops, 2)} | ${fmtRate(r.ours_gbps)} | ` +
         `${fmtRate(r.ours_items_per_s)} | ${r.peer ?? '–'} | ${peer} | ${fmt(r.peer_gflops, 2)} | ` +
@@ -140,10 +144,29 @@ function torchPeers(): TorchPeer[] {
     shape: t.shape,
     images: 2 * t.pairs,
     args: [
-      '--train', '--model', t.model.torchModel, '--batch', String(t.pairs), '--size', String(t.model.image),
-      '--threads', '2', '--lora-r', String(t.lora.r), '--lora-alpha', String(t.lora.alpha),
-      '--lora-dropout', String(t.lora.dropout), '--lr', String(t.lr), '--weight-decay', String(t.weightDecay),
-      '--max-grad-norm', String(t.maxGradNorm), '--tau', String(t.temperature),
+      '--train',
+      '--model',
+      t.model.torchModel,
+      '--batch',
+      String(t.pairs),
+      '--size',
+      String(t.model.image),
+      '--threads',
+      '2',
+      '--lora-r',
+      String(t.lora.r),
+      '--lora-alpha',
+      String(t.lora.alpha),
+      '--lora-dropout',
+      String(t.lora.dropout),
+      '--lr',
+      String(t.lr),
+      '--weight-decay',
+      String(t.weightDecay),
+      '--max-grad-norm',
+      String(t.maxGradNorm),
+      '--tau',
+      String(t.temperature),
     ],
   }));
   return [...embed, ...train];
@@ -172,7 +195,12 @@ function torchRows(results: BenchResult[]): BenchResult[] {
     if ('error' in r) {
       row.note = `no pytorch-cpu peer: ${r.error}`;
     } else {
-      const t = JSON.parse(r.out.trim().split('\n').pop()!) as { ms: number; threads: number; torch: string; blas?: string };
+      const t = JSON.parse(r.out.trim().split('\n').pop()!) as {
+        ms: number;
+        threads: number;
+        torch: string;
+        blas?: string;
+      };
       row.peer = 'pytorch-cpu';
       row.peer_ms = t.ms;
       row.peer_gflops = ours.ours_gflops === null ? null : (ours.ours_gflops * ours.ours_ms!) / t.ms;
@@ -196,9 +224,12 @@ function nodeRows(script: string): BenchResult[] | { error: string } {
     encoding: 'utf8',
     timeout: 600_000,
   });
-  const rows = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{'));
+  const rows = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   if (r.status !== 0 || rows.length === 0) {
-    const why = r.error?.message ?? ((r.stderr || r.stdout || '').trim().split('\n').pop() ?? '');
+    const why = r.error?.message ?? (r.stderr || r.stdout || '').trim().split('\n').pop() ?? '';
     return { error: `${script} exited ${r.status ?? r.signal}: ${why}` };
   }
   return rows.map((l) => JSON.parse(l) as BenchResult);
@@ -308,7 +339,8 @@ async function main(): Promise<number> {
   const extra = report.results.length - pageRows;
   console.log(
     `${pageRows} of ${report.total} entries in ${seconds.toFixed(0)} s` +
-      (extra ? ` (+${extra} pytorch-cpu row${extra > 1 ? 's' : ''})` : '') + '\n',
+      (extra ? ` (+${extra} pytorch-cpu row${extra > 1 ? 's' : ''})` : '') +
+      '\n',
   );
   console.log(markdownTable(report.results));
   if (report.results.length) console.log('\nmerged into bench/results.json; wrote bench/adapter.json');

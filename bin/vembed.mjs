@@ -44,7 +44,9 @@ function fail(msg) {
   process.exit(1);
 }
 
-const child = spawn(process.execPath, [...command(), ...process.argv.slice(2)], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+const child = spawn(process.execPath, [...command(), ...process.argv.slice(2)], {
+  stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+});
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 const forward = (sig) => {
   if (child.exitCode === null && child.signalCode === null) child.kill(sig);

@@ -34,7 +34,10 @@ export * from './index';
  * model.destroy()); default Dawn's best adapter, else SwiftShader. `log` gets the adapter line
  * and download notes (default: quiet).
  */
-export async function loadModel(model: string, opts: { gpu?: Gpu; token?: string; log?: (line: string) => void } = {}): Promise<Model> {
+export async function loadModel(
+  model: string,
+  opts: { gpu?: Gpu; token?: string; log?: (line: string) => void } = {},
+): Promise<Model> {
   const log = opts.log ?? (() => {});
   const { ck } = await loadEvalModel(model, undefined, opts.token, log);
   const gpu = opts.gpu ?? (await tunedGpu(() => requestNodeGpu({ log })));
@@ -51,7 +54,11 @@ export async function loadModel(model: string, opts: { gpu?: Gpu; token?: string
  * `paths` are the images listed; `kept` holds the index into `paths` of each row; unreadable
  * images are skipped and listed, never embedded.
  */
-export async function embed(model: Model, images: readonly string[], opts: EmbedOptions = {}): Promise<EmbedImagesResult & { paths: string[] }> {
+export async function embed(
+  model: Model,
+  images: readonly string[],
+  opts: EmbedOptions = {},
+): Promise<EmbedImagesResult & { paths: string[] }> {
   const paths = await listImages([...images]);
   return { ...(await embedImages(model.vit, model.pp, paths, decodeImageFile, { batchSize: 8, ...opts })), paths };
 }
@@ -73,7 +80,9 @@ export async function train(config: Record<string, unknown>, opts: { overrides?:
  * queries against the gallery of positives, by label. Returns {'recall@1': ..., num_queries, ...}.
  */
 export async function evaluate(
-  model: Model, dataPath: string, opts: ValidateOptions & { imageRoot?: string } = {},
+  model: Model,
+  dataPath: string,
+  opts: ValidateOptions & { imageRoot?: string } = {},
 ): Promise<Record<string, number>> {
   const src = nodeSource(process.cwd());
   const ds = await loadPairDataset(src, { dataPath, imageRoot: opts.imageRoot });

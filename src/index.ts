@@ -42,11 +42,20 @@ export type EmbedOptions = Partial<EmbedImagesOptions>;
 
 /** A Model from a loaded checkpoint. `ownGpu`: destroy() also destroys `gpu`. */
 export function modelFromCheckpoint(gpu: Gpu, checkpoint: LoadedCheckpoint, where: string, ownGpu = false): Model {
-  if (!checkpoint.preprocessor) throw new Error(`${where}: no preprocessor_config.json; cannot know how to resize images`);
-  const pp = preprocessorFromConfig(checkpoint.preprocessor, checkpoint.spec.family, `${where}/preprocessor_config.json`);
+  if (!checkpoint.preprocessor)
+    throw new Error(`${where}: no preprocessor_config.json; cannot know how to resize images`);
+  const pp = preprocessorFromConfig(
+    checkpoint.preprocessor,
+    checkpoint.spec.family,
+    `${where}/preprocessor_config.json`,
+  );
   const vit = new Vit(gpu, checkpoint.spec, checkpoint.weights);
   return {
-    gpu, vit, pp, checkpoint, where,
+    gpu,
+    vit,
+    pp,
+    checkpoint,
+    where,
     dim: embeddingDim(vit, 'cls'),
     destroy() {
       vit.destroy();
@@ -83,7 +92,11 @@ export async function loadModel(model: string | FileSource, opts: EnsureOptions 
  * Browser: embeds images (Blobs or Files) into L2-normalized rows. Unreadable images are skipped
  * and listed (`skipped`, named `<file name> (#<index>)`); `kept` holds the index of each row.
  */
-export async function embed(model: Model, images: readonly Blob[], opts: EmbedOptions = {}): Promise<EmbedImagesResult> {
+export async function embed(
+  model: Model,
+  images: readonly Blob[],
+  opts: EmbedOptions = {},
+): Promise<EmbedImagesResult> {
   const names = images.map((b, i) => `${(b as File).name || 'image'} (#${i})`);
   const byName = new Map(names.map((n, i) => [n, images[i]]));
   return embedImages(model.vit, model.pp, names, (n) => decodeImageBlob(byName.get(n)!, n), { batchSize: 8, ...opts });
@@ -110,7 +123,14 @@ export { embedImages, type EmbedImagesOptions, type EmbedImagesResult } from './
 export { searchTopK, ResidentGallery, type SearchOpts, type SearchResult } from './eval/search';
 export { recallAtK, bruteForceTopK, type RecallResult } from './eval/recall';
 export { labelRecallAtK, validateJsonl, validationSet } from './eval/jsonl';
-export { ConfigError, defaultTrainConfig, parseTrainConfigYaml, toYaml, validateTrainConfig, type TrainConfig } from './config';
+export {
+  ConfigError,
+  defaultTrainConfig,
+  parseTrainConfigYaml,
+  toYaml,
+  validateTrainConfig,
+  type TrainConfig,
+} from './config';
 export { Trainer, type TrainEvent, type TrainResults, type PairData } from './train/trainer';
 export type { CheckpointStore } from './train/checkpoint';
 export { opfsStore } from './platform/checkpoint-store-browser';

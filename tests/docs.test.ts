@@ -18,7 +18,12 @@ const TEXT = /\.(ts|mts|js|mjs|wgsl|py|md|sh|html|ya?ml)$/;
 const MODEL_DOC = 'docs/model.md';
 
 // Written in pieces so that this file does not cite them itself.
-const OUTSIDE = [['spec', '§'].join(' '), ['dino', 'models'].join('-'), ['shared', 'spec/'].join('/'), ['docs', 'spec'].join('/')];
+const OUTSIDE = [
+  ['spec', '§'].join(' '),
+  ['dino', 'models'].join('-'),
+  ['shared', 'spec/'].join('/'),
+  ['docs', 'spec'].join('/'),
+];
 
 function textFiles(path: string): string[] {
   if (!statSync(path).isDirectory()) return TEXT.test(path) ? [path] : [];
@@ -29,18 +34,20 @@ function textFiles(path: string): string[] {
 
 /** `file:line: text` for each line that cites a specification outside the repository. */
 export function outsideCitations(file: string, text: string): string[] {
-  return text.split('\n').flatMap((line, i) =>
-    OUTSIDE.some((p) => line.includes(p)) ? [`${file}:${i + 1}: ${line.trim()}`] : [],
-  );
+  return text
+    .split('\n')
+    .flatMap((line, i) => (OUTSIDE.some((p) => line.includes(p)) ? [`${file}:${i + 1}: ${line.trim()}`] : []));
 }
 
 /** `file:line: #anchor` for each citation of docs/model.md whose anchor is not in `anchors`. */
 export function badAnchorCitations(file: string, text: string, anchors: Set<string>): string[] {
-  return text.split('\n').flatMap((line, i) =>
-    [...line.matchAll(/\bmodel\.md#([A-Za-z0-9_-]+)/g)]
-      .filter((m) => !anchors.has(m[1]))
-      .map((m) => `${file}:${i + 1}: #${m[1]} is not an anchor of ${MODEL_DOC}`),
-  );
+  return text
+    .split('\n')
+    .flatMap((line, i) =>
+      [...line.matchAll(/\bmodel\.md#([A-Za-z0-9_-]+)/g)]
+        .filter((m) => !anchors.has(m[1]))
+        .map((m) => `${file}:${i + 1}: #${m[1]} is not an anchor of ${MODEL_DOC}`),
+    );
 }
 
 function anchorsOf(doc: string): string[] {
@@ -53,9 +60,14 @@ const files = ROOTS.flatMap((r) => textFiles(r));
 
 describe('docs/model.md is where the code points', () => {
   test('the scanner catches an outside citation and an unknown anchor (and passes good ones)', () => {
-    const text = ['// rotation as in spec', '§1.4 of the spec'].join(' ') + '\n// see docs/model.md#rope and docs/model.md' + '#no-such-anchor';
+    const text =
+      ['// rotation as in spec', '§1.4 of the spec'].join(' ') +
+      '\n// see docs/model.md#rope and docs/model.md' +
+      '#no-such-anchor';
     expect(outsideCitations('x.ts', text)).toHaveLength(1);
-    expect(badAnchorCitations('x.ts', text, anchors)).toEqual(['x.ts:2: #no-such-anchor is not an anchor of docs/model.md']);
+    expect(badAnchorCitations('x.ts', text, anchors)).toEqual([
+      'x.ts:2: #no-such-anchor is not an anchor of docs/model.md',
+    ]);
   });
 
   test('no file cites a specification outside the repository', () => {

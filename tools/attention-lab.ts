@@ -21,7 +21,12 @@ import { entries } from '../bench/ops/attention.bench';
 import type { BenchRun, CustomPeerRun } from '../bench/types';
 import { randomF32 } from '../bench/util';
 
-registerShaders(import.meta.glob('../shaders/dev/attention*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>);
+registerShaders(
+  import.meta.glob('../shaders/dev/attention*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
+    string,
+    string
+  >,
+);
 
 const VARIANTS = ['unfused', 'matmul', 'flash', 'v1_rows'];
 
@@ -43,15 +48,20 @@ function parseArgs(argv: string[]) {
 function rowsKernel(gpu: Gpu, B: number, T: number, H: number, Dh: number): BenchRun {
   const C = H * Dh;
   const qkv = gpu.upload(randomF32(B * T * 3 * C, 1), 'qkv');
-  const out = gpu.zeros(B * T * C, 'out'), lse = gpu.zeros(B * H * T, 'lse');
+  const out = gpu.zeros(B * T * C, 'out'),
+    lse = gpu.zeros(B * H * T, 'lse');
   const WG = 64;
   return {
-    run: () => gpu.dispatch({
-      op: 'attention.fwd v1_rows', shapes: `B=${B} T=${T} H=${H} Dh=${Dh}`, shader: 'dev/attention_fwd_v1_rows',
-      constants: { WG, DH4: Dh / 4 }, buffers: [qkv, dummyBuffer(gpu), dummyBuffer(gpu), out, lse],
-      params: packParams([B, T, H, Dh, C, 3 * C, 0, C, 2 * C, T], [1 / Math.sqrt(Dh)]),
-      workgroups: [cdiv(T, WG), B * H],
-    }),
+    run: () =>
+      gpu.dispatch({
+        op: 'attention.fwd v1_rows',
+        shapes: `B=${B} T=${T} H=${H} Dh=${Dh}`,
+        shader: 'dev/attention_fwd_v1_rows',
+        constants: { WG, DH4: Dh / 4 },
+        buffers: [qkv, dummyBuffer(gpu), dummyBuffer(gpu), out, lse],
+        params: packParams([B, T, H, Dh, C, 3 * C, 0, C, 2 * C, T], [1 / Math.sqrt(Dh)]),
+        workgroups: [cdiv(T, WG), B * H],
+      }),
     dispose: () => [qkv, out, lse].forEach((b) => b.destroy()),
   };
 }
@@ -77,7 +87,8 @@ async function main() {
       for (const [v, r] of runs) {
         if (v === 'matmul' || v === 'flash') gpu.variants.set('attention', v);
         await gpu.sync();
-        const t0 = performance.now(), c0 = process.cpuUsage();
+        const t0 = performance.now(),
+          c0 = process.cpuUsage();
         for (let i = 0; i < opts.iters; i++) await r.run();
         await gpu.sync();
         const c = process.cpuUsage(c0);
@@ -93,7 +104,9 @@ async function main() {
     console.log(`${e.op} ${e.shape}: ms per call (median of ${opts.reps}), wall / CPU`);
     for (const [v, t] of times) {
       const ratio = base ? `, unfused/this CPU ${(med(base.cpu) / med(t.cpu)).toFixed(2)}` : '';
-      console.log(`  ${v.padEnd(8)} ${med(t.wall).toFixed(0).padStart(6)} / ${med(t.cpu).toFixed(0).padStart(6)}${ratio}`);
+      console.log(
+        `  ${v.padEnd(8)} ${med(t.wall).toFixed(0).padStart(6)} / ${med(t.cpu).toFixed(0).padStart(6)}${ratio}`,
+      );
     }
     for (const r of runs.values()) await r.dispose();
     gpu.variants.delete('attention');

@@ -22,7 +22,14 @@ import { requestNodeGpu } from '../src/gpu/device-node';
 import { registerShaders } from '../src/gpu/shaders';
 import { autotuneMatmul } from '../src/ops/autotune';
 import type { Gpu } from '../src/gpu/device';
-import { matmulKernel, matmulKernels, matmulLegal, matmulWith, type MatmulArgs, type MatmulKernel } from '../src/ops/matmul';
+import {
+  matmulKernel,
+  matmulKernels,
+  matmulLegal,
+  matmulWith,
+  type MatmulArgs,
+  type MatmulKernel,
+} from '../src/ops/matmul';
 import * as ref from '../src/ref/linear';
 import { Rng, randomArray } from '../src/util/random';
 
@@ -62,10 +69,20 @@ const SHAPES: Shape[] = [
  *   v8  v7 with quad sharing                           -> 8x8, k by 4: ops/matmul_quad (scalar_quad)
  *   v9  workgroup-memory 64x64 tiles for GPUs          -> ops/matmul_tiled (tiled)
  */
-registerShaders(import.meta.glob('../shaders/dev/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<string, string>);
+registerShaders(
+  import.meta.glob('../shaders/dev/*.wgsl', { query: '?raw', import: 'default', eager: true }) as Record<
+    string,
+    string
+  >,
+);
 
 const dev = (
-  name: string, tm: number, tn: number, wg: [number, number], vec4: boolean, subgroups = false,
+  name: string,
+  tm: number,
+  tn: number,
+  wg: [number, number],
+  vec4: boolean,
+  subgroups = false,
   shader = `dev/matmul_${name}`,
 ): MatmulKernel => ({ name, shader, tm, tn, wg, vec4, subgroups });
 const DEV_KERNELS: MatmulKernel[] = [
@@ -79,8 +96,18 @@ const DEV_KERNELS: MatmulKernel[] = [
   dev('v6_quad_8x8', 8, 8, [4, 4], true, true),
   dev('v6_quad_8x16', 8, 16, [4, 4], true, true),
   dev('v6_quad_16x16', 16, 16, [4, 4], true, true),
-  ...([[2, 2], [8, 4], [4, 8], [8, 8]] as [number, number][]).map((wg) => ({
-    ...matmulKernel('vec4_quad'), name: `v6_quad_16x8_wg${wg[0]}x${wg[1]}`, wg, fallback: undefined,
+  ...(
+    [
+      [2, 2],
+      [8, 4],
+      [4, 8],
+      [8, 8],
+    ] as [number, number][]
+  ).map((wg) => ({
+    ...matmulKernel('vec4_quad'),
+    name: `v6_quad_16x8_wg${wg[0]}x${wg[1]}`,
+    wg,
+    fallback: undefined,
   })),
   dev('v7_scalar_8x8_u1', 8, 8, [4, 4], false),
   dev('v8_squad_8x8_u1', 8, 8, [4, 4], false, true),
@@ -89,7 +116,14 @@ const DEV_KERNELS: MatmulKernel[] = [
 
 function parseArgs(argv: string[]) {
   const opts = {
-    variants: '', shapes: '', iters: 2, reps: 2, big: false, list: false, check: true, autotune: false,
+    variants: '',
+    shapes: '',
+    iters: 2,
+    reps: 2,
+    big: false,
+    list: false,
+    check: true,
+    autotune: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -112,9 +146,7 @@ function pick<T extends { name: string }>(all: T[], sel: string): T[] {
 }
 
 /** Checks `rows` sampled rows of C against the float64 reference; returns the worst error/tol. */
-function checkRows(
-  C: Float32Array, A: Float32Array, B: Float32Array, s: Shape, rng: Rng, rows = 6,
-): number {
+function checkRows(C: Float32Array, A: Float32Array, B: Float32Array, s: Shape, rng: Rng, rows = 6): number {
   const { M, N, K } = s;
   const ms = [0, M - 1, ...Array.from({ length: rows - 2 }, () => Math.floor(rng.next() * M))];
   // op(A) rows as a dense [rows, K] matrix, so the reference runs on the sample only.
@@ -155,7 +187,10 @@ function median(xs: number[]): number {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const kernels = pick([...DEV_KERNELS, ...matmulKernels()], opts.variants);
-  const shapes = pick(SHAPES.filter((s) => opts.big || !s.big || opts.shapes), opts.shapes);
+  const shapes = pick(
+    SHAPES.filter((s) => opts.big || !s.big || opts.shapes),
+    opts.shapes,
+  );
   if (opts.list) {
     console.log(`variants: ${[...DEV_KERNELS, ...matmulKernels()].map((k) => k.name).join(' ')}`);
     console.log(`shapes: ${SHAPES.map((s) => s.name).join(' ')}`);
@@ -165,7 +200,9 @@ async function main() {
   if (opts.autotune) {
     for (let i = 0; i < opts.reps; i++) {
       const r = await autotuneMatmul(gpu, { force: true });
-      const ms = Object.entries(r.ms).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+      const ms = Object.entries(r.ms)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(', ');
       console.log(`autotune: picked ${r.choice} in ${r.totalMs.toFixed(0)} ms (ms per call: ${ms})`);
     }
     gpu.destroy();
@@ -216,8 +253,10 @@ async function main() {
     gB.destroy();
     gC.destroy();
   }
-  console.log('\nGFLOP/s wall-clock best (median) of reps; c = GFLOP per CPU-second of this process ' +
-      '(best; less sensitive to other load); e = worst sampled |err| / (atol 1e-5*sqrt(K) + rtol 1e-4*|ref|)');
+  console.log(
+    '\nGFLOP/s wall-clock best (median) of reps; c = GFLOP per CPU-second of this process ' +
+      '(best; less sensitive to other load); e = worst sampled |err| / (atol 1e-5*sqrt(K) + rtol 1e-4*|ref|)',
+  );
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
   for (const r of table) console.log(`| ${r.map((x, c) => x.padEnd(widths[c])).join(' | ')} |`);
   gpu.destroy();

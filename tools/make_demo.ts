@@ -68,7 +68,16 @@ export async function makeDemo(out: string, fmnist?: string): Promise<{ bytes: n
   await rm(dataDir, { recursive: true, force: true });
   await rm(modelDir, { recursive: true, force: true });
 
-  await makeSopFashionMnist({ out: dataDir, fmnist, trainProducts: 40, testProducts: 20, imagesPerProduct: 4, size: 32, seed: 0, format: 'jpg' });
+  await makeSopFashionMnist({
+    out: dataDir,
+    fmnist,
+    trainProducts: 40,
+    testProducts: 20,
+    imagesPerProduct: 4,
+    size: 32,
+    seed: 0,
+    format: 'jpg',
+  });
   const { train, val } = await prepareSop(nodeSource(dataDir), { seed: 42 });
   await writeFile(join(dataDir, 'train.jsonl'), pairsToJsonl(train.pairs));
   await writeFile(join(dataDir, 'val.jsonl'), pairsToJsonl(val!.pairs));
@@ -86,12 +95,17 @@ export async function makeDemo(out: string, fmnist?: string): Promise<{ bytes: n
   const icons = join(out, 'icons');
   const svg = await readFile(join(icons, 'icon.svg'));
   for (const size of [192, 512]) {
-    await sharp(svg, { density: 72 * (size / 64) }).resize(size, size).png({ compressionLevel: 9 }).toFile(join(icons, `icon-${size}.png`));
+    await sharp(svg, { density: 72 * (size / 64) })
+      .resize(size, size)
+      .png({ compressionLevel: 9 })
+      .toFile(join(icons, `icon-${size}.png`));
   }
   return { bytes };
 }
 
-const runAsScript = !process.env.VITEST && (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
+const runAsScript =
+  !process.env.VITEST &&
+  (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
 if (runAsScript) {
   const args = process.argv.slice(2).filter((a) => a !== '--');
   const opt = (name: string) => {
@@ -100,7 +114,11 @@ if (runAsScript) {
   };
   const out = resolve(opt('out') ?? join(ROOT, 'public'));
   makeDemo(out, opt('fmnist'))
-    .then(({ bytes }) => process.stdout.write(`wrote ${relative(process.cwd(), out) || '.'}/demo (${(bytes / 1024).toFixed(0)} KiB) and icons\n`))
+    .then(({ bytes }) =>
+      process.stdout.write(
+        `wrote ${relative(process.cwd(), out) || '.'}/demo (${(bytes / 1024).toFixed(0)} KiB) and icons\n`,
+      ),
+    )
     .catch((e) => {
       process.stderr.write(`make_demo: ${(e as Error).message}\n`);
       process.exit(1);

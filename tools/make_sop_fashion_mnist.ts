@@ -38,7 +38,18 @@ import sharp from 'sharp';
 import { Rng } from '../src/util/random';
 
 export const FMNIST_DIR = '/usr/share/datasets/fashion-mnist';
-export const FMNIST_CLASSES = ['tshirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle_boot'];
+export const FMNIST_CLASSES = [
+  'tshirt',
+  'trouser',
+  'pullover',
+  'dress',
+  'coat',
+  'sandal',
+  'shirt',
+  'sneaker',
+  'bag',
+  'ankle_boot',
+];
 
 export interface IdxImages {
   n: number;
@@ -59,8 +70,15 @@ export async function readIdx(dir: string, prefix: 'train' | 't10k'): Promise<Id
   const rows = img.readUInt32BE(8);
   const cols = img.readUInt32BE(12);
   if (lab.readUInt32BE(4) !== n) throw new Error(`${dir}/${prefix}: ${n} images but ${lab.readUInt32BE(4)} labels`);
-  if (img.length !== 16 + n * rows * cols || lab.length !== 8 + n) throw new Error(`${dir}/${prefix}: truncated IDX file`);
-  return { n, rows, cols, pixels: new Uint8Array(img.buffer, img.byteOffset + 16, n * rows * cols), labels: new Uint8Array(lab.buffer, lab.byteOffset + 8, n) };
+  if (img.length !== 16 + n * rows * cols || lab.length !== 8 + n)
+    throw new Error(`${dir}/${prefix}: truncated IDX file`);
+  return {
+    n,
+    rows,
+    cols,
+    pixels: new Uint8Array(img.buffer, img.byteOffset + 16, n * rows * cols),
+    labels: new Uint8Array(lab.buffer, lab.byteOffset + 8, n),
+  };
 }
 
 function writeIdxBytes(set: IdxImages, idx: number[]): { images: Buffer; labels: Buffer } {
@@ -118,7 +136,9 @@ export function augmentView(src: Uint8Array, rows: number, cols: number, size: n
       const y0 = Math.floor(y);
       const fx = x - x0;
       const fy = y - y0;
-      const p = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+      const p =
+        (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) +
+        fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
       out[oy * size + ox] = Math.max(0, Math.min(255, Math.round(p * contrast + brightness)));
     }
   }
@@ -136,22 +156,36 @@ export interface MakeSopOptions {
   format?: 'jpg' | 'png';
 }
 
-const defined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+const defined = <T extends object>(o: T): T =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 
 /** Builds the SOP-layout folder (see the header); returns the counts written. */
 export async function makeSopFashionMnist(opts: MakeSopOptions): Promise<{ trainImages: number; testImages: number }> {
-  const o = { fmnist: FMNIST_DIR, trainProducts: 200, testProducts: 100, imagesPerProduct: 4, size: 32, seed: 0, format: 'jpg' as 'jpg' | 'png', ...defined(opts) };
+  const o = {
+    fmnist: FMNIST_DIR,
+    trainProducts: 200,
+    testProducts: 100,
+    imagesPerProduct: 4,
+    size: 32,
+    seed: 0,
+    format: 'jpg' as 'jpg' | 'png',
+    ...defined(opts),
+  };
   for (const k of ['trainProducts', 'testProducts', 'imagesPerProduct', 'size'] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`${k} ${o[k]}: expected a positive integer`);
   }
-  if (o.imagesPerProduct < 2) throw new Error(`imagesPerProduct ${o.imagesPerProduct}: a product needs at least 2 images to be paired`);
+  if (o.imagesPerProduct < 2)
+    throw new Error(`imagesPerProduct ${o.imagesPerProduct}: a product needs at least 2 images to be paired`);
   const rng = new Rng(o.seed);
   const ext = o.format === 'png' ? 'PNG' : 'JPG';
   await mkdir(o.out, { recursive: true });
   for (const name of FMNIST_CLASSES) await mkdir(join(o.out, `${name}_final`), { recursive: true });
   const counts = { trainImages: 0, testImages: 0 };
   let classId = 1;
-  for (const [prefix, products, list] of [['train', o.trainProducts, 'Ebay_train.txt'], ['t10k', o.testProducts, 'Ebay_test.txt']] as const) {
+  for (const [prefix, products, list] of [
+    ['train', o.trainProducts, 'Ebay_train.txt'],
+    ['t10k', o.testProducts, 'Ebay_test.txt'],
+  ] as const) {
     const set = await readIdx(o.fmnist, prefix);
     const S = set.rows * set.cols;
     // A seeded shuffle of each class's photos; product k takes the next photo of class k mod 10.
@@ -168,7 +202,10 @@ export async function makeSopFashionMnist(opts: MakeSopOptions): Promise<{ train
     for (let k = 0; k < products; k++, classId++) {
       const fc = k % 10;
       const j = pool[fc][Math.floor(k / 10)];
-      if (j === undefined) throw new Error(`${o.fmnist}/${prefix}: only ${pool[fc].length} images of class ${FMNIST_CLASSES[fc]}, not enough for ${products} products`);
+      if (j === undefined)
+        throw new Error(
+          `${o.fmnist}/${prefix}: only ${pool[fc].length} images of class ${FMNIST_CLASSES[fc]}, not enough for ${products} products`,
+        );
       const src = set.pixels.subarray(j * S, (j + 1) * S);
       for (let n = 0; n < o.imagesPerProduct; n++) {
         const px = augmentView(src, set.rows, set.cols, o.size, rng);
@@ -207,8 +244,27 @@ function parseCli(argv: string[]): Record<string, string> {
 
 async function main(): Promise<void> {
   const a = parseCli(process.argv.slice(2));
-  const known = ['out', 'fmnist', 'train_products', 'test_products', 'images_per_product', 'size', 'seed', 'format', 'mini_idx', 'mini_per_class', 'help'];
-  for (const k of Object.keys(a)) if (!known.includes(k)) throw new Error(`unknown option --${k} (known: ${known.slice(0, -1).map((x) => `--${x}`).join(' ')})`);
+  const known = [
+    'out',
+    'fmnist',
+    'train_products',
+    'test_products',
+    'images_per_product',
+    'size',
+    'seed',
+    'format',
+    'mini_idx',
+    'mini_per_class',
+    'help',
+  ];
+  for (const k of Object.keys(a))
+    if (!known.includes(k))
+      throw new Error(
+        `unknown option --${k} (known: ${known
+          .slice(0, -1)
+          .map((x) => `--${x}`)
+          .join(' ')})`,
+      );
   if (a.help || (!a.out && !a.mini_idx)) {
     const header = (await readFile(fileURLToPath(import.meta.url), 'utf8')).split('*/')[0];
     process.stdout.write(header.replace(/^\/\*\*\n?/, '').replace(/^ \* ?/gm, '') + '\n');
@@ -220,7 +276,8 @@ async function main(): Promise<void> {
     process.stdout.write(`wrote ${a.mini_idx}/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz\n`);
     return;
   }
-  if (a.format && a.format !== 'jpg' && a.format !== 'png') throw new Error(`--format ${a.format}: expected jpg or png`);
+  if (a.format && a.format !== 'jpg' && a.format !== 'png')
+    throw new Error(`--format ${a.format}: expected jpg or png`);
   const num = (k: string) => (a[k] === undefined ? undefined : Number(a[k]));
   const r = await makeSopFashionMnist({
     out: a.out,
@@ -232,11 +289,15 @@ async function main(): Promise<void> {
     seed: num('seed'),
     format: a.format as 'jpg' | 'png' | undefined,
   });
-  process.stdout.write(`wrote ${a.out}: ${r.trainImages} train and ${r.testImages} test images, Ebay_train.txt, Ebay_test.txt\n`);
+  process.stdout.write(
+    `wrote ${a.out}: ${r.trainImages} train and ${r.testImages} test images, Ebay_train.txt, Ebay_test.txt\n`,
+  );
 }
 
 // Run as a script (vite-node drops the script's own path from argv), not when imported by a test.
-const runAsScript = !process.env.VITEST && (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
+const runAsScript =
+  !process.env.VITEST &&
+  (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
 if (runAsScript) {
   main().catch((e) => {
     process.stderr.write(`make_sop_fashion_mnist: ${(e as Error).message}\n`);

@@ -33,7 +33,18 @@ import { expectedTensors } from '../src/model/weights';
 import { Rng } from '../src/util/random';
 
 export const SOP_SUPER_CLASSES = [
-  'bicycle', 'cabinet', 'chair', 'coffee_maker', 'fan', 'kettle', 'lamp', 'mug', 'sofa', 'stapler', 'table', 'toaster',
+  'bicycle',
+  'cabinet',
+  'chair',
+  'coffee_maker',
+  'fan',
+  'kettle',
+  'lamp',
+  'mug',
+  'sofa',
+  'stapler',
+  'table',
+  'toaster',
 ];
 /** The real SOP split sizes. */
 export const SOP_COUNTS = {
@@ -65,7 +76,8 @@ export interface SyntheticSop {
 
 /** `classes` sizes in 2..12 summing exactly to `images` (seeded). */
 export function classSizes(images: number, classes: number, rng: Rng): number[] {
-  if (images < 2 * classes || images > 12 * classes) throw new Error(`${images} images cannot fill ${classes} classes of 2..12 images`);
+  if (images < 2 * classes || images > 12 * classes)
+    throw new Error(`${images} images cannot fill ${classes} classes of 2..12 images`);
   // P(n) ~ 0.83^(n-2) for n = 2..12 (mean ~5.3, SOP's is 5.3), then nudged to the exact total.
   const w = Array.from({ length: 11 }, (_, k) => 0.83 ** k);
   const tot = w.reduce((a, b) => a + b, 0);
@@ -131,7 +143,12 @@ export async function makeSyntheticSop(opts: SyntheticSopOptions): Promise<Synth
   if (!Number.isInteger(size) || size < 1) throw new Error(`size ${size}: expected a positive integer`);
   const rng = new Rng(opts.seed ?? 0);
   for (const s of SOP_SUPER_CLASSES) await mkdir(join(opts.out, `${s}_final`), { recursive: true });
-  const result: SyntheticSop = { train: { images: 0, classes: 0 }, test: { images: 0, classes: 0 }, corrupt: [], missing: [] };
+  const result: SyntheticSop = {
+    train: { images: 0, classes: 0 },
+    test: { images: 0, classes: 0 },
+    corrupt: [],
+    missing: [],
+  };
   const info: string[] = [HEADER];
   let classId = 1;
   let jobs: Promise<unknown>[] = [];
@@ -159,7 +176,11 @@ export async function makeSyntheticSop(opts: SyntheticSopOptions): Promise<Synth
           result.corrupt.push(rel);
           jobs.push(writeFile(join(opts.out, rel), `not a JPEG: synthetic unreadable image ${rel}\n`));
         } else {
-          jobs.push(sharp(px, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 90 }).toFile(join(opts.out, rel)));
+          jobs.push(
+            sharp(px, { raw: { width: size, height: size, channels: 3 } })
+              .jpeg({ quality: 90 })
+              .toFile(join(opts.out, rel)),
+          );
         }
         if (jobs.length >= 64) {
           await Promise.all(jobs);
@@ -174,7 +195,7 @@ export async function makeSyntheticSop(opts: SyntheticSopOptions): Promise<Synth
   await writeFile(join(opts.out, 'Ebay_info.txt'), info.join('\n') + '\n');
   await writeFile(
     join(opts.out, 'README.txt'),
-    'Synthetic Stanford-Online-Products-layout folder (tools/make_sop_synthetic.ts): SOP\'s counts and layout,\n' +
+    "Synthetic Stanford-Online-Products-layout folder (tools/make_sop_synthetic.ts): SOP's counts and layout,\n" +
       `random ${size} px JPEGs. options: scale=${scale} size=${size} seed=${opts.seed ?? 0} corrupt=${corrupt} missing=${missing}\n`,
   );
   return result;
@@ -193,25 +214,53 @@ export interface TinyModelOptions {
 /** A random-weight DINOv3 model folder (see the header); weights ~ N(0, 0.02), norms at 1. */
 export async function makeTinyModel(dir: string, o: TinyModelOptions): Promise<void> {
   const config = {
-    architectures: ['DINOv3ViTModel'], model_type: 'dinov3_vit', hidden_act: 'gelu', hidden_size: o.hidden, image_size: o.image,
-    intermediate_size: 4 * o.hidden, num_attention_heads: o.heads, num_hidden_layers: o.layers, num_register_tokens: 0,
-    patch_size: o.patch, num_channels: 3, layer_norm_eps: 1e-5, layerscale_value: 1.0, rope_theta: 100.0, query_bias: true,
-    key_bias: false, value_bias: true, proj_bias: true, mlp_bias: true, use_gated_mlp: false, pos_embed_rescale: 2.0,
-    pos_embed_jitter: null, pos_embed_shift: null, torch_dtype: 'float32',
+    architectures: ['DINOv3ViTModel'],
+    model_type: 'dinov3_vit',
+    hidden_act: 'gelu',
+    hidden_size: o.hidden,
+    image_size: o.image,
+    intermediate_size: 4 * o.hidden,
+    num_attention_heads: o.heads,
+    num_hidden_layers: o.layers,
+    num_register_tokens: 0,
+    patch_size: o.patch,
+    num_channels: 3,
+    layer_norm_eps: 1e-5,
+    layerscale_value: 1.0,
+    rope_theta: 100.0,
+    query_bias: true,
+    key_bias: false,
+    value_bias: true,
+    proj_bias: true,
+    mlp_bias: true,
+    use_gated_mlp: false,
+    pos_embed_rescale: 2.0,
+    pos_embed_jitter: null,
+    pos_embed_shift: null,
+    torch_dtype: 'float32',
   };
   const pre = {
-    image_processor_type: 'DINOv3ViTImageProcessorFast', do_resize: true, size: { height: o.image, width: o.image }, resample: 2,
-    do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.485, 0.456, 0.406], image_std: [0.229, 0.224, 0.225],
+    image_processor_type: 'DINOv3ViTImageProcessorFast',
+    do_resize: true,
+    size: { height: o.image, width: o.image },
+    resample: 2,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.485, 0.456, 0.406],
+    image_std: [0.229, 0.224, 0.225],
   };
   const spec = parseModelConfig(config);
   const rng = new Rng(o.seed ?? 1);
-  const tensors = expectedTensors(spec).filter((t) => !t.optional).map((t) => {
-    const n = t.shape.reduce((a, b) => a * b, 1);
-    const ones = /norm.*\.w$|ls[12]$/.test(t.role);
-    const zeros = /norm.*\.b$/.test(t.role);
-    const data = Float32Array.from({ length: n }, () => (ones ? 1 : zeros ? 0 : 0.02 * rng.normal()));
-    return { name: t.key, shape: t.shape, data };
-  });
+  const tensors = expectedTensors(spec)
+    .filter((t) => !t.optional)
+    .map((t) => {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      const ones = /norm.*\.w$|ls[12]$/.test(t.role);
+      const zeros = /norm.*\.b$/.test(t.role);
+      const data = Float32Array.from({ length: n }, () => (ones ? 1 : zeros ? 0 : 0.02 * rng.normal()));
+      return { name: t.key, shape: t.shape, data };
+    });
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   await writeFile(join(dir, 'preprocessor_config.json'), JSON.stringify(pre, null, 2) + '\n');
@@ -220,7 +269,19 @@ export async function makeTinyModel(dir: string, o: TinyModelOptions): Promise<v
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--');
-  const known = ['out', 'scale', 'size', 'seed', 'corrupt', 'missing', 'model_dir', 'hidden', 'layers', 'patch', 'heads'];
+  const known = [
+    'out',
+    'scale',
+    'size',
+    'seed',
+    'corrupt',
+    'missing',
+    'model_dir',
+    'hidden',
+    'layers',
+    'patch',
+    'heads',
+  ];
   const a: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
     const k = args[i].replace(/^--/, '');
@@ -240,12 +301,26 @@ async function main(): Promise<void> {
   };
   const size = num('size', 32);
   if (a.model_dir) {
-    await makeTinyModel(a.model_dir, { hidden: num('hidden', 16), layers: num('layers', 1), patch: num('patch', 8), heads: num('heads', 1), image: size, seed: num('seed', 0) + 1 });
+    await makeTinyModel(a.model_dir, {
+      hidden: num('hidden', 16),
+      layers: num('layers', 1),
+      patch: num('patch', 8),
+      heads: num('heads', 1),
+      image: size,
+      seed: num('seed', 0) + 1,
+    });
     process.stdout.write(`wrote ${a.model_dir}: random DINOv3 model\n`);
   }
   if (!a.out) return;
   const t0 = performance.now();
-  const r = await makeSyntheticSop({ out: a.out, scale: num('scale', 1), size, seed: num('seed', 0), corrupt: num('corrupt', 0), missing: num('missing', 0) });
+  const r = await makeSyntheticSop({
+    out: a.out,
+    scale: num('scale', 1),
+    size,
+    seed: num('seed', 0),
+    corrupt: num('corrupt', 0),
+    missing: num('missing', 0),
+  });
   process.stdout.write(
     `wrote ${a.out}: train ${r.train.images} images / ${r.train.classes} classes, test ${r.test.images} / ${r.test.classes}` +
       `${r.corrupt.length ? `, ${r.corrupt.length} unreadable` : ''}${r.missing.length ? `, ${r.missing.length} missing` : ''}` +
@@ -253,7 +328,9 @@ async function main(): Promise<void> {
   );
 }
 
-const runAsScript = !process.env.VITEST && (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
+const runAsScript =
+  !process.env.VITEST &&
+  (/vite-node/.test(process.argv[1] ?? '') || resolve(process.argv[1] ?? '') === fileURLToPath(import.meta.url));
 if (runAsScript) {
   main().catch((e) => {
     process.stderr.write(`make_sop_synthetic: ${(e as Error).message}\n`);

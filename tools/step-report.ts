@@ -17,8 +17,22 @@ import { AdamW, trainableParams } from '../src/train/optimizer';
 import { TrainStep } from '../src/train/step';
 
 export const STEP_MODELS: Record<string, object> = {
-  s16: { model_type: 'dinov3_vit', hidden_size: 384, intermediate_size: 1536, num_attention_heads: 6, num_hidden_layers: 12, num_register_tokens: 4 },
-  b16: { model_type: 'dinov3_vit', hidden_size: 768, intermediate_size: 3072, num_attention_heads: 12, num_hidden_layers: 12, num_register_tokens: 4 },
+  s16: {
+    model_type: 'dinov3_vit',
+    hidden_size: 384,
+    intermediate_size: 1536,
+    num_attention_heads: 6,
+    num_hidden_layers: 12,
+    num_register_tokens: 4,
+  },
+  b16: {
+    model_type: 'dinov3_vit',
+    hidden_size: 768,
+    intermediate_size: 3072,
+    num_attention_heads: 12,
+    num_hidden_layers: 12,
+    num_register_tokens: 4,
+  },
 };
 
 export interface StepReportOptions {
@@ -46,18 +60,29 @@ export function stepReport(gpu: Gpu, o: StepReportOptions): StepReport {
   const saved = new Map(gpu.variants);
   gpu.dryRun = true;
   if (o.path === 'gpu') {
-    for (const [k, v] of Object.entries({ attention: 'flash', layernorm: 'wg', softmax: 'wg', matmul: 'tiled_128x64' })) gpu.variants.set(k, v);
+    for (const [k, v] of Object.entries({ attention: 'flash', layernorm: 'wg', softmax: 'wg', matmul: 'tiled_128x64' }))
+      gpu.variants.set(k, v);
   }
   const live0 = gpu.memory.live;
-  const weights = new Map(expectedTensors(spec).filter((t) => !t.optional).map((t) => [t.role, new Float32Array(t.shape.reduce((a, d) => a * d, 1))]));
+  const weights = new Map(
+    expectedTensors(spec)
+      .filter((t) => !t.optional)
+      .map((t) => [t.role, new Float32Array(t.shape.reduce((a, d) => a * d, 1))]),
+  );
   const vit = new Vit(gpu, spec, weights, o.fp16 ? { f16: o.lora ? 'weights+acts' : 'acts' } : {});
   const wBytes = gpu.memory.live - live0;
   if (o.lora) {
-    for (let l = 0; l < spec.layers; l++) for (const role of ['q', 'v'] as const) vit.addLora(l, role, 16, 2, 0.05, new Float32Array(16 * spec.hidden), new Float32Array(16 * spec.hidden), true);
+    for (let l = 0; l < spec.layers; l++)
+      for (const role of ['q', 'v'] as const)
+        vit.addLora(l, role, 16, 2, 0.05, new Float32Array(16 * spec.hidden), new Float32Array(16 * spec.hidden), true);
   } else vit.enableFullGrads();
   const opt = new AdamW(gpu, trainableParams(vit), { weightDecay: 0.01, maxGradNorm: 1 });
   const paramBytes = gpu.memory.live - live0 - wBytes;
-  const step = new TrainStep(vit, { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 }, o.chunk);
+  const step = new TrainStep(
+    vit,
+    { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 },
+    o.chunk,
+  );
   const px = new Float32Array(o.batch * 3 * 224 * 224);
   gpu.resetPeak();
   gpu.dispatchCount = 0;

@@ -54,7 +54,8 @@ export function dispatchNote(r: DispatchOverhead): string {
 }
 
 export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = REPS): Promise<DispatchOverhead> {
-  const M = 1, N = 16;
+  const M = 1,
+    N = 16;
   const dev = gpu.device;
   const x = gpu.upload(new Float32Array(M * N).fill(1), 'dispatch.x');
   const out = gpu.zeros(N, 'dispatch.out');
@@ -122,7 +123,10 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
     await ours();
     await raw(true);
     await raw(false);
-    const o: number[] = [], oa: number[] = [], r: number[] = [], rd: number[] = [];
+    const o: number[] = [],
+      oa: number[] = [],
+      r: number[] = [],
+      rd: number[] = [];
     for (let i = 0; i < reps; i++) {
       const [us, awaitedUs] = await ours();
       o.push(us);
@@ -131,8 +135,12 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
       rd.push(await raw(false));
     }
     return {
-      oursUs: median(o), oursAwaitedUs: median(oa), rawUs: median(r), rawDispatchOnlyUs: median(rd),
-      oursBestUs: Math.min(...o), rawBestUs: Math.min(...r),
+      oursUs: median(o),
+      oursAwaitedUs: median(oa),
+      rawUs: median(r),
+      rawDispatchOnlyUs: median(rd),
+      oursBestUs: Math.min(...o),
+      rawBestUs: Math.min(...r),
     };
   } finally {
     x.destroy();

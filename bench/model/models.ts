@@ -91,11 +91,20 @@ export const modelLabel = (m: ModelBench) => `${m.op} ${m.shape}`;
  * are left out (under 1%).
  */
 export function vitFlops(m: ModelBench): number {
-  const c = m.config as { hidden_size: number; intermediate_size: number; num_hidden_layers: number; patch_size: number; num_register_tokens: number };
-  const C = c.hidden_size, I = c.intermediate_size, p = c.patch_size;
+  const c = m.config as {
+    hidden_size: number;
+    intermediate_size: number;
+    num_hidden_layers: number;
+    patch_size: number;
+    num_register_tokens: number;
+  };
+  const C = c.hidden_size,
+    I = c.intermediate_size,
+    p = c.patch_size;
   const P = Math.floor(m.image / p) ** 2;
   const T = 1 + c.num_register_tokens + P;
-  const B = m.batch, N = B * T;
+  const B = m.batch,
+    N = B * T;
   const layer = 8 * N * C * C + 4 * N * C * I + 4 * B * T * T * C;
   return 2 * B * P * 3 * p * p * C + c.num_hidden_layers * layer;
 }
@@ -155,10 +164,19 @@ export const trainLabel = (t: TrainBench) => `${t.op} ${t.shape}`;
  */
 export function trainLoraFlops(t: TrainBench): number {
   const m = { ...t.model, batch: 2 * t.pairs };
-  const c = m.config as { hidden_size: number; intermediate_size: number; num_hidden_layers: number; patch_size: number; num_register_tokens: number };
-  const C = c.hidden_size, I = c.intermediate_size, L = c.num_hidden_layers;
+  const c = m.config as {
+    hidden_size: number;
+    intermediate_size: number;
+    num_hidden_layers: number;
+    patch_size: number;
+    num_register_tokens: number;
+  };
+  const C = c.hidden_size,
+    I = c.intermediate_size,
+    L = c.num_hidden_layers;
   const T = 1 + c.num_register_tokens + Math.floor(m.image / c.patch_size) ** 2;
-  const B = m.batch, N = B * T;
+  const B = m.batch,
+    N = B * T;
   const linear = 8 * N * C * C + 4 * N * C * I;
   const attention = 4 * B * T * T * C;
   const lora = t.lora.targets.length * 12 * N * C * t.lora.r;

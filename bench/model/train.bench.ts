@@ -28,7 +28,8 @@ import { randomWeights, TRAIN_BENCHES, trainLoraFlops, type TrainBench } from '.
 /** The training row of `t` (also timed by tools/gpu-bench at batch 128 with gradient caching). */
 export function trainEntry(t: TrainBench): BenchEntry {
   const m = t.model;
-  const B = t.pairs, S = m.image;
+  const B = t.pairs,
+    S = m.image;
   return {
     op: t.op,
     shape: t.shape,

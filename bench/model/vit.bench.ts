@@ -33,7 +33,10 @@ export function modelEntry(m: ModelBench): BenchEntry {
     heavy: m.heavy,
     setup(gpu) {
       const vit = new Vit(gpu, parseModelConfig(m.config), randomWeights(m));
-      const pixels = gpu.upload(randomF32(B * 3 * S * S, 7).map((v) => 2 * v), 'pixels');
+      const pixels = gpu.upload(
+        randomF32(B * 3 * S * S, 7).map((v) => 2 * v),
+        'pixels',
+      );
       let emb: GPUBuffer | null = null;
       return {
         run() {
@@ -65,7 +68,11 @@ export function modelEntry(m: ModelBench): BenchEntry {
               executionProviders: ['webgpu'],
               graphOptimizationLevel: 'all',
             });
-            const input = new ort.Tensor('float32', randomF32(B * 3 * S * S, 7).map((v) => 2 * v), [B, 3, S, S]);
+            const input = new ort.Tensor(
+              'float32',
+              randomF32(B * 3 * S * S, 7).map((v) => 2 * v),
+              [B, 3, S, S],
+            );
             const feeds = { [session.inputNames[0]]: input };
             return {
               async run() {

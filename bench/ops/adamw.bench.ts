@@ -41,7 +41,10 @@ function entry(label: string, n: number, op: Op): BenchEntry {
           }
           step += 1;
           adamwUpdate(gpu, param, m, v, grad, n, {
-            lr: 1e-4, step, weightDecay: 0.05, clip: { sumSq, maxNorm: 1 },
+            lr: 1e-4,
+            step,
+            weightDecay: 0.05,
+            clip: { sumSq, maxNorm: 1 },
           });
         },
         dispose() {

@@ -13,8 +13,14 @@
  * the scores: 2 B T^2 C more arithmetic than counted).
  */
 import {
-  attentionAttSize, attentionBackward, attentionBackwardSavedP, attentionForward, attentionForwardSavedP,
-  attentionLseSize, attentionVariant, type AttentionShape,
+  attentionAttSize,
+  attentionBackward,
+  attentionBackwardSavedP,
+  attentionForward,
+  attentionForwardSavedP,
+  attentionLseSize,
+  attentionVariant,
+  type AttentionShape,
 } from '../../src/ops/attention';
 import { ropeBackward, ropeForward, ropeTables } from '../../src/ops/rope';
 import type { BenchEntry } from '../types';

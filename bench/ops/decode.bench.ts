@@ -14,14 +14,27 @@ const N = 64;
 
 async function demoImages(): Promise<{ name: string; blob: Blob }[]> {
   const list = (await (await fetch('/demo/dataset/files.json')).json()) as { files: { path: string }[] };
-  const paths = list.files.map((f) => f.path).filter((p) => /\.jpe?g$/i.test(p)).slice(0, N);
+  const paths = list.files
+    .map((f) => f.path)
+    .filter((p) => /\.jpe?g$/i.test(p))
+    .slice(0, N);
   return Promise.all(paths.map(async (p) => ({ name: p, blob: await (await fetch(`/demo/dataset/${p}`)).blob() })));
 }
 
-const pp = preprocessorFromConfig({
-  image_processor_type: 'DINOv3ViTImageProcessorFast', do_resize: true, size: { height: 224, width: 224 }, resample: 2,
-  do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.485, 0.456, 0.406], image_std: [0.229, 0.224, 0.225],
-}, 'dinov3');
+const pp = preprocessorFromConfig(
+  {
+    image_processor_type: 'DINOv3ViTImageProcessorFast',
+    do_resize: true,
+    size: { height: 224, width: 224 },
+    resample: 2,
+    do_rescale: true,
+    rescale_factor: 1 / 255,
+    do_normalize: true,
+    image_mean: [0.485, 0.456, 0.406],
+    image_std: [0.229, 0.224, 0.225],
+  },
+  'dinov3',
+);
 
 export const entries: BenchEntry[] = [
   {
@@ -36,7 +49,9 @@ export const entries: BenchEntry[] = [
       return {
         async run() {
           for (let i = 0; i < N; i += 8) {
-            await Promise.all(imgs.slice(i, i + 8).map(async ({ name, blob }) => preprocess(await decodeImageBlob(blob, name), pp)));
+            await Promise.all(
+              imgs.slice(i, i + 8).map(async ({ name, blob }) => preprocess(await decodeImageBlob(blob, name), pp)),
+            );
           }
         },
         dispose() {},

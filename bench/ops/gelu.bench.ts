@@ -20,7 +20,10 @@ function entry(batch: number, model: string, I: number, dir: Dir): BenchEntry {
     bytes: 4 * (dir === 'fwd' ? 2 * n : 4 * n),
     quick: batch === 8 && model === 'ViT-S',
     setup(gpu) {
-      const inp = gpu.upload(randomF32(n, n + 1).map((v) => 4 * v), 'inp');
+      const inp = gpu.upload(
+        randomF32(n, n + 1).map((v) => 4 * v),
+        'inp',
+      );
       const dout = gpu.upload(randomF32(n, n + 2), 'out/dout');
       const dinp = gpu.zeros(n, 'dinp');
       return {

@@ -13,8 +13,24 @@ import { randomF32 } from '../util';
 const T = 201;
 
 const MODELS: { model: string; layers: [layer: string, Cin: number, Cout: number][] }[] = [
-  { model: 'ViT-S', layers: [['qkv', 384, 1152], ['proj', 384, 384], ['fc1', 384, 1536], ['fc2', 1536, 384]] },
-  { model: 'ViT-B', layers: [['qkv', 768, 2304], ['proj', 768, 768], ['fc1', 768, 3072], ['fc2', 3072, 768]] },
+  {
+    model: 'ViT-S',
+    layers: [
+      ['qkv', 384, 1152],
+      ['proj', 384, 384],
+      ['fc1', 384, 1536],
+      ['fc2', 1536, 384],
+    ],
+  },
+  {
+    model: 'ViT-B',
+    layers: [
+      ['qkv', 768, 2304],
+      ['proj', 768, 768],
+      ['fc1', 768, 3072],
+      ['fc2', 3072, 768],
+    ],
+  },
 ];
 
 type Product = 'fwd' | 'bwd.dx' | 'bwd.dW';

@@ -69,8 +69,6 @@ function entry(batch: number, model: string, H: number, dir: Dir, variant: Softm
 
 export const entries: BenchEntry[] = [8, 32].flatMap((batch) =>
   MODELS.flatMap(({ model, H }) =>
-    (['fwd', 'bwd'] as const).flatMap((dir) =>
-      (['row', 'wg'] as const).map((v) => entry(batch, model, H, dir, v)),
-    ),
+    (['fwd', 'bwd'] as const).flatMap((dir) => (['row', 'wg'] as const).map((v) => entry(batch, model, H, dir, v))),
   ),
 );

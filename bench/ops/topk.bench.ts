@@ -26,25 +26,25 @@ function data(): { queries: Float32Array; gallery: Float32Array } {
 }
 
 /** Top-K of one query by brute force: scores descending, ties by lower index. */
-function bruteforce(
-  query: Float32Array,
-  gallery: Float32Array,
-  outIdx: Int32Array,
-  outScore: Float32Array,
-): void {
+function bruteforce(query: Float32Array, gallery: Float32Array, outIdx: Int32Array, outScore: Float32Array): void {
   // Min-heap of the K best so far; the root is the worst (lowest score, then highest index).
   const hs = new Float64Array(K);
   const hi = new Int32Array(K);
   let size = 0;
   const worse = (a: number, b: number) => hs[a] < hs[b] || (hs[a] === hs[b] && hi[a] > hi[b]);
   const swap = (a: number, b: number) => {
-    const s = hs[a]; hs[a] = hs[b]; hs[b] = s;
-    const i = hi[a]; hi[a] = hi[b]; hi[b] = i;
+    const s = hs[a];
+    hs[a] = hs[b];
+    hs[b] = s;
+    const i = hi[a];
+    hi[a] = hi[b];
+    hi[b] = i;
   };
   const down = (n0: number) => {
     let n = n0;
     for (;;) {
-      const l = 2 * n + 1, r = l + 1;
+      const l = 2 * n + 1,
+        r = l + 1;
       let m = n;
       if (l < size && worse(l, m)) m = l;
       if (r < size && worse(r, m)) m = r;
@@ -55,7 +55,10 @@ function bruteforce(
   };
   for (let g = 0; g < G; g++) {
     const o = g * D;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let s0 = 0,
+      s1 = 0,
+      s2 = 0,
+      s3 = 0;
     for (let d = 0; d < D; d += 4) {
       s0 += query[d] * gallery[o + d];
       s1 += query[d + 1] * gallery[o + d + 1];
@@ -64,7 +67,8 @@ function bruteforce(
     }
     const s = s0 + s1 + s2 + s3;
     if (size < K) {
-      hs[size] = s; hi[size] = g;
+      hs[size] = s;
+      hi[size] = g;
       let n = size++;
       while (n > 0) {
         const p = (n - 1) >> 1;
@@ -73,7 +77,8 @@ function bruteforce(
         n = p;
       }
     } else if (s > hs[0]) {
-      hs[0] = s; hi[0] = g;
+      hs[0] = s;
+      hi[0] = g;
       down(0);
     }
   }
@@ -82,7 +87,8 @@ function bruteforce(
     outIdx[j] = hi[0];
     outScore[j] = hs[0];
     size--;
-    hs[0] = hs[size]; hi[0] = hi[size];
+    hs[0] = hs[size];
+    hi[0] = hi[size];
     down(0);
   }
 }

@@ -56,16 +56,28 @@ export async function testPaths(root: string): Promise<string[]> {
 async function pool(items: readonly string[], inFlight: number, f: (p: string) => Promise<unknown>): Promise<number> {
   let i = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (i < items.length) await f(items[i++]).catch(() => {});
-  }));
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (i < items.length) await f(items[i++]).catch(() => {});
+    }),
+  );
   return (performance.now() - t0) / 1000;
 }
 
-const row = (r: Omit<BenchResult, 'ours_gflops' | 'peer_gflops'> & Partial<BenchResult>): BenchResult => ({ ours_gflops: null, peer_gflops: null, ...r });
+const row = (r: Omit<BenchResult, 'ours_gflops' | 'peer_gflops'> & Partial<BenchResult>): BenchResult => ({
+  ours_gflops: null,
+  peer_gflops: null,
+  ...r,
+});
 
 /** Tiny model over `paths` vs sharp decode-only (mean of one run before and one after ours). */
-async function embedVsDecode(ctx: ScaleCtx, model: string, paths: string[], label: string, batch: number): Promise<BenchResult> {
+async function embedVsDecode(
+  ctx: ScaleCtx,
+  model: string,
+  paths: string[],
+  label: string,
+  batch: number,
+): Promise<BenchResult> {
   const ck = await loadCheckpoint(dirSource(model));
   const pp = preprocessorFromConfig(ck.preprocessor!, ck.spec.family, model);
   const vit = new Vit(ctx.gpu, ck.spec, ck.weights);
@@ -82,10 +94,16 @@ async function embedVsDecode(ctx: ScaleCtx, model: string, paths: string[], labe
     const decode = (d1 + d2) / 2;
     if (ck.spec.hidden === 16) ctx.shared.emb16 = { emb: r.emb, N: r.kept.length, D: r.D };
     return row({
-      op: 'eval.sop.embed', shape: `${label}, ${paths.length} SOP test images at 32 px, batch ${batch} (node)`,
-      ours_ms: ours * 1000, peer: 'sharp decode-only (64 in flight)', peer_ms: decode * 1000, ratio: decode / ours,
-      ours_items_per_s: paths.length / ours, peer_items_per_s: paths.length / decode,
-      note: `ratio = ours / decode-only images/s; decode-only ${(paths.length / d1).toFixed(0)} before, ${(paths.length / d2).toFixed(0)} after; ` +
+      op: 'eval.sop.embed',
+      shape: `${label}, ${paths.length} SOP test images at 32 px, batch ${batch} (node)`,
+      ours_ms: ours * 1000,
+      peer: 'sharp decode-only (64 in flight)',
+      peer_ms: decode * 1000,
+      ratio: decode / ours,
+      ours_items_per_s: paths.length / ours,
+      peer_items_per_s: paths.length / decode,
+      note:
+        `ratio = ours / decode-only images/s; decode-only ${(paths.length / d1).toFixed(0)} before, ${(paths.length / d2).toFixed(0)} after; ` +
         `decode busy ${r.decodeSeconds.toFixed(1)} s, GPU busy ${r.embedSeconds.toFixed(1)} s`,
     });
   } finally {
@@ -106,7 +124,15 @@ export async function embedSmall(ctx: ScaleCtx): Promise<BenchResult[]> {
 /** The similarity tiles searchTopK computes (same plan), by our matmul alone. */
 async function matmulTiles(gpu: Gpu, buf: GPUBuffer, N: number, D: number): Promise<number> {
   const lim = gpu.device.limits;
-  const plan = searchPlan(N, N, D, K, { maxBindingBytes: lim.maxStorageBufferBindingSize, maxBufferBytes: lim.maxBufferSize }, {}, true);
+  const plan = searchPlan(
+    N,
+    N,
+    D,
+    K,
+    { maxBindingBytes: lim.maxStorageBufferBindingSize, maxBufferBytes: lim.maxBufferSize },
+    {},
+    true,
+  );
   const { queryBlock, chunkRows, tileStride } = plan.topk;
   const tile = gpu.zeros(queryBlock * tileStride, 'bench tile');
   try {
@@ -114,7 +140,16 @@ async function matmulTiles(gpu: Gpu, buf: GPUBuffer, N: number, D: number): Prom
     for (let q0 = 0; q0 < N; q0 += queryBlock) {
       const nq = Math.min(queryBlock, N - q0);
       for (const [g0, ng] of galleryChunks(N, chunkRows, K)) {
-        matmul(gpu, tile, buf, buf, { M: nq, N: ng, K: D, transB: true, offA: q0 * D, offB: g0 * D, ldc: tileStride, op: 'bench.similarity' });
+        matmul(gpu, tile, buf, buf, {
+          M: nq,
+          N: ng,
+          K: D,
+          transB: true,
+          offA: q0 * D,
+          offB: g0 * D,
+          ldc: tileStride,
+          op: 'bench.similarity',
+        });
       }
       await gpu.flush();
     }
@@ -139,11 +174,19 @@ async function allPairs(ctx: ScaleCtx, emb: Float32Array, N: number, D: number, 
     buf.destroy();
   }
   const flops = 2 * N * N * D;
-  ctx.log(`  all-pairs ${N} x ${N} x ${D}: top-${K} ${ours.toFixed(1)} s, matmul alone ${mm.toFixed(1)} s (${((mm / ours) * 100).toFixed(0)}% of its rate)`);
+  ctx.log(
+    `  all-pairs ${N} x ${N} x ${D}: top-${K} ${ours.toFixed(1)} s, matmul alone ${mm.toFixed(1)} s (${((mm / ours) * 100).toFixed(0)}% of its rate)`,
+  );
   return row({
-    op: 'search.allpairs', shape: `${N} x ${N}, D=${D}, top-${K}, itself excluded (${what})`,
-    ours_ms: ours * 1000, ours_gflops: flops / ours / 1e9, peer: 'our matmul, same similarity tiles, no selection',
-    peer_ms: mm * 1000, peer_gflops: flops / mm / 1e9, ratio: mm / ours, ours_items_per_s: N / ours,
+    op: 'search.allpairs',
+    shape: `${N} x ${N}, D=${D}, top-${K}, itself excluded (${what})`,
+    ours_ms: ours * 1000,
+    ours_gflops: flops / ours / 1e9,
+    peer: 'our matmul, same similarity tiles, no selection',
+    peer_ms: mm * 1000,
+    peer_gflops: flops / mm / 1e9,
+    ratio: mm / ours,
+    ours_items_per_s: N / ours,
     note: 'ratio = our top-K rate / our matmul rate on the same product (target >= 0.5)',
   });
 }
@@ -184,11 +227,17 @@ export async function queryRows(ctx: ScaleCtx): Promise<BenchResult[]> {
       gallery.destroy();
     }
     ctx.log(`  one query vs ${G} x ${D}: ${ours.toFixed(1)} ms resident, ${peer.toFixed(1)} ms uploading the gallery`);
-    out.push(row({
-      op: 'search.query', shape: `1 query vs ${G} images, D=${D}, top-${K} (${D === 16 && ctx.shared.emb16 ? 'hidden-16 embeddings' : 'random unit vectors'})`,
-      ours_ms: ours, peer: 'searchTopK (gallery uploaded for the query)', peer_ms: peer, ratio: peer / ours,
-      note: 'median wall ms; ours keeps the gallery on the GPU (ResidentGallery, the app\'s Search)',
-    }));
+    out.push(
+      row({
+        op: 'search.query',
+        shape: `1 query vs ${G} images, D=${D}, top-${K} (${D === 16 && ctx.shared.emb16 ? 'hidden-16 embeddings' : 'random unit vectors'})`,
+        ours_ms: ours,
+        peer: 'searchTopK (gallery uploaded for the query)',
+        peer_ms: peer,
+        ratio: peer / ours,
+        note: "median wall ms; ours keeps the gallery on the GPU (ResidentGallery, the app's Search)",
+      }),
+    );
   }
   return out;
 }
@@ -197,18 +246,43 @@ export async function queryRows(ctx: ScaleCtx): Promise<BenchResult[]> {
 export async function evalSopRow(ctx: ScaleCtx): Promise<BenchResult[]> {
   const out = await mkdtemp(join(tmpdir(), 'vembed-bench-sop-'));
   try {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, join(ROOT, 'bin/vembed.mjs'), 'eval', 'sop', '--model_path', ctx.models.m16,
-      '--sop_root', ctx.root, '--output_dir', out], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+    const r = spawnSync(
+      '/usr/bin/time',
+      [
+        '-v',
+        process.execPath,
+        join(ROOT, 'bin/vembed.mjs'),
+        'eval',
+        'sop',
+        '--model_path',
+        ctx.models.m16,
+        '--sop_root',
+        ctx.root,
+        '--output_dir',
+        out,
+      ],
+      { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
+    );
     if (r.status !== 0) throw new Error(`vembed eval sop failed: ${(r.stderr || '').split('\n').slice(-8).join('\n')}`);
     const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]);
     const rep = JSON.parse(await readFile(join(out, 'sop_report.json'), 'utf8'));
-    ctx.log(`  vembed eval sop: ${rep.time.seconds} s, peak RSS ${(kb / 1024).toFixed(0)} MiB, search ${rep.search.seconds} s, R@1 ${rep['recall@1']}`);
-    return [row({
-      op: 'eval.sop', shape: `vembed eval sop, hidden-16 model, ${rep.num_images} test images (${rep.skipped_images} skipped)`,
-      ours_ms: rep.time.seconds * 1000, peer: null, peer_ms: null, ratio: null, ours_items_per_s: rep.num_images / rep.time.seconds,
-      note: `peak RSS ${(kb / 1024).toFixed(0)} MiB; embed ${rep.embed_images_per_s} img/s, decode ${rep.decode_images_per_s} img/s, ` +
-        `search ${rep.search.seconds} s; recall@1/10/100 ${[1, 10, 100].map((k) => rep[`recall@${k}`]).join(' / ')}`,
-    })];
+    ctx.log(
+      `  vembed eval sop: ${rep.time.seconds} s, peak RSS ${(kb / 1024).toFixed(0)} MiB, search ${rep.search.seconds} s, R@1 ${rep['recall@1']}`,
+    );
+    return [
+      row({
+        op: 'eval.sop',
+        shape: `vembed eval sop, hidden-16 model, ${rep.num_images} test images (${rep.skipped_images} skipped)`,
+        ours_ms: rep.time.seconds * 1000,
+        peer: null,
+        peer_ms: null,
+        ratio: null,
+        ours_items_per_s: rep.num_images / rep.time.seconds,
+        note:
+          `peak RSS ${(kb / 1024).toFixed(0)} MiB; embed ${rep.embed_images_per_s} img/s, decode ${rep.decode_images_per_s} img/s, ` +
+          `search ${rep.search.seconds} s; recall@1/10/100 ${[1, 10, 100].map((k) => rep[`recall@${k}`]).join(' / ')}`,
+      }),
+    ];
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -224,29 +298,62 @@ export async function trainMemoryRow(ctx: ScaleCtx, steps = 2000): Promise<Bench
   const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   try {
     const config = {
-      ...defaultTrainConfig(), model_name: ctx.models.m16, data_path: 'Ebay_train.txt', output_dir: out, batch_size: 32, max_steps: steps,
-      learning_rate: 1e-4, logging_steps: 100, use_lora: true, lora_r: 4, lora_alpha: 8, use_gradient_cache: false,
+      ...defaultTrainConfig(),
+      model_name: ctx.models.m16,
+      data_path: 'Ebay_train.txt',
+      output_dir: out,
+      batch_size: 32,
+      max_steps: steps,
+      learning_rate: 1e-4,
+      logging_steps: 100,
+      use_lora: true,
+      lora_r: 4,
+      lora_alpha: 8,
+      use_gradient_cache: false,
     };
     const t = new Trainer({
-      gpu: ctx.gpu, checkpoint: ck, config, store: nodeStore(out),
-      train: { records: train.pairs.map((p) => ({ ...p, query: join(ctx.root, p.query), positive: join(ctx.root, p.positive) })), load: decodeImageFile },
+      gpu: ctx.gpu,
+      checkpoint: ck,
+      config,
+      store: nodeStore(out),
+      train: {
+        records: train.pairs.map((p) => ({
+          ...p,
+          query: join(ctx.root, p.query),
+          positive: join(ctx.root, p.positive),
+        })),
+        load: decodeImageFile,
+      },
       onEvent: (e) => {
         if (e.kind === 'step' && (e.step === 100 || e.step === steps || e.step % 500 === 0)) {
           mem[e.step] = { rss: process.memoryUsage().rss, gpu: ctx.gpu.memory.live };
-          ctx.log(`  train step ${e.step}/${steps}: RSS ${MiB(mem[e.step].rss)}, GPU ${MiB(mem[e.step].gpu)}, ${e.imagesPerSec.toFixed(0)} images/s`);
+          ctx.log(
+            `  train step ${e.step}/${steps}: RSS ${MiB(mem[e.step].rss)}, GPU ${MiB(mem[e.step].gpu)}, ${e.imagesPerSec.toFixed(0)} images/s`,
+          );
         }
       },
     });
     const r = await t.run();
     t.destroy();
     const s = (performance.now() - t0) / 1000;
-    const a = mem[100], b = mem[steps];
-    return [row({
-      op: 'train.memory', shape: `hidden-16 model, LoRA r=4, batch 32, ${steps} steps over ${train.pairs.length} SOP pairs`,
-      ours_ms: s * 1000, peer: null, peer_ms: null, ratio: null, ours_items_per_s: (2 * 32 * r.steps) / s,
-      note: `RSS ${MiB(a.rss)} at step 100, ${MiB(b.rss)} at step ${steps}; GPU memory ${MiB(a.gpu)} and ${MiB(b.gpu)}; ` +
-        `every 500 steps: ${Object.entries(mem).map(([k, v]) => `${k}: ${MiB(v.rss)}`).join(', ')}`,
-    })];
+    const a = mem[100],
+      b = mem[steps];
+    return [
+      row({
+        op: 'train.memory',
+        shape: `hidden-16 model, LoRA r=4, batch 32, ${steps} steps over ${train.pairs.length} SOP pairs`,
+        ours_ms: s * 1000,
+        peer: null,
+        peer_ms: null,
+        ratio: null,
+        ours_items_per_s: (2 * 32 * r.steps) / s,
+        note:
+          `RSS ${MiB(a.rss)} at step 100, ${MiB(b.rss)} at step ${steps}; GPU memory ${MiB(a.gpu)} and ${MiB(b.gpu)}; ` +
+          `every 500 steps: ${Object.entries(mem)
+            .map(([k, v]) => `${k}: ${MiB(v.rss)}`)
+            .join(', ')}`,
+      }),
+    ];
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -41,11 +41,18 @@ const only = (op: string) => !o.only || o.only.split(',').some((x) => op.startsW
 const t0 = Date.now();
 const log = (l: string) => console.log(`${((Date.now() - t0) / 1000).toFixed(0).padStart(6)}s ${l}`);
 
-const fmt = (v: number | null | undefined, d = 1) => (v === null || v === undefined ? '–' : v >= 1000 ? v.toFixed(0) : v.toFixed(d));
+const fmt = (v: number | null | undefined, d = 1) =>
+  v === null || v === undefined ? '–' : v >= 1000 ? v.toFixed(0) : v.toFixed(d);
 function table(rows: BenchResult[]): string {
-  return ['| op | shape | ours ms | ours items/s | ours GFLOP/s | peer | peer ms | peer items/s | peer GFLOP/s | ratio | note |', '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|',
-    ...rows.map((r) => `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms)} | ${fmt(r.ours_items_per_s)} | ${fmt(r.ours_gflops, 2)} | ${r.peer ?? '–'} | ` +
-      `${fmt(r.peer_ms)} | ${fmt(r.peer_items_per_s)} | ${fmt(r.peer_gflops, 2)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`)].join('\n');
+  return [
+    '| op | shape | ours ms | ours items/s | ours GFLOP/s | peer | peer ms | peer items/s | peer GFLOP/s | ratio | note |',
+    '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.op} | ${r.shape} | ${fmt(r.ours_ms)} | ${fmt(r.ours_items_per_s)} | ${fmt(r.ours_gflops, 2)} | ${r.peer ?? '–'} | ` +
+        `${fmt(r.peer_ms)} | ${fmt(r.peer_items_per_s)} | ${fmt(r.peer_gflops, 2)} | ${fmt(r.ratio, 2)} | ${r.note ?? ''} |`,
+    ),
+  ].join('\n');
 }
 
 /**
@@ -74,8 +81,15 @@ async function main(): Promise<void> {
   try {
     if (!o.root) {
       log(`writing a synthetic SOP folder (scale ${o.scale}) to ${root} ...`);
-      const r = await makeSyntheticSop({ out: root, scale: Number(o.scale), corrupt: Math.round(300 * Number(o.scale)), missing: Math.round(100 * Number(o.scale)) });
-      log(`  train ${r.train.images} / test ${r.test.images} images, ${r.corrupt.length} unreadable, ${r.missing.length} missing`);
+      const r = await makeSyntheticSop({
+        out: root,
+        scale: Number(o.scale),
+        corrupt: Math.round(300 * Number(o.scale)),
+        missing: Math.round(100 * Number(o.scale)),
+      });
+      log(
+        `  train ${r.train.images} / test ${r.test.images} images, ${r.corrupt.length} unreadable, ${r.missing.length} missing`,
+      );
     }
     if (!o.models) {
       await makeTinyModel(models.m16, { hidden: 16, layers: 1, patch: 8, heads: 1, image: 32 });
@@ -85,8 +99,12 @@ async function main(): Promise<void> {
     log(`adapter: ${gpu.describe()}`);
     const ctx: ScaleCtx = { gpu, root, models, shared: {}, log };
     const steps: [string, (c: ScaleCtx) => Promise<BenchResult[]>][] = [
-      ['eval.sop.embed', embedTiny], ['eval.sop.embed.small', embedSmall], ['search.allpairs', allPairsRows], ['search.query', queryRows],
-      ['eval.sop', evalSopRow], ['train.memory', (c) => trainMemoryRow(c, Number(o.steps))],
+      ['eval.sop.embed', embedTiny],
+      ['eval.sop.embed.small', embedSmall],
+      ['search.allpairs', allPairsRows],
+      ['search.query', queryRows],
+      ['eval.sop', evalSopRow],
+      ['train.memory', (c) => trainMemoryRow(c, Number(o.steps))],
     ];
     for (const [name, fn] of steps) {
       if (!only(name)) continue; // (the search rows use the hidden-16 embeddings when that row ran)
@@ -102,8 +120,19 @@ async function main(): Promise<void> {
       log('Chromium rows ...');
       const list = readEbayList(await readFile(join(root, 'Ebay_test.txt'), 'utf8'), 'Ebay_test.txt');
       try {
-        rows.push(...(await withBrowser(({ vite, browser }) => browserRows(browser, vite.url, root, models.m16, list.map((r) => r.path), log,
-          (op) => (op === 'eval.sop.embed' ? only('eval.sop.embed.browser') : only(op))))));
+        rows.push(
+          ...(await withBrowser(({ vite, browser }) =>
+            browserRows(
+              browser,
+              vite.url,
+              root,
+              models.m16,
+              list.map((r) => r.path),
+              log,
+              (op) => (op === 'eval.sop.embed' ? only('eval.sop.embed.browser') : only(op)),
+            ),
+          )),
+        );
       } catch (e) {
         log(`  FAILED: ${(e as Error).stack ?? e}`);
       }
@@ -118,7 +147,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

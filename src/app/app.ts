@@ -29,8 +29,15 @@ export interface AppState {
 
 export class App {
   state: AppState = {
-    dataset: null, datasetSession: null, model: null, modelSession: null, configOk: false, configRun: null,
-    train: 'idle', activeRun: null, busy: null,
+    dataset: null,
+    datasetSession: null,
+    model: null,
+    modelSession: null,
+    configOk: false,
+    configRun: null,
+    train: 'idle',
+    activeRun: null,
+    busy: null,
   };
   private listeners: ((s: AppState) => void)[] = [];
 

@@ -37,7 +37,8 @@ export function niceTicks(lo: number, hi: number, n = 4): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
 }
 
@@ -54,7 +55,10 @@ export class LineChart {
   private xs: number[] = [];
   private ys: number[] = [];
 
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly color = '--accent') {
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly color = '--accent',
+  ) {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
@@ -86,16 +90,22 @@ export class LineChart {
     const { ctx, w, h } = p;
     const muted = cssVar('--muted', '#888');
     const line = cssVar('--line', '#ddd');
-    const L = 54, R = 8, T = 6, B = 20;
-    const pw = w - L - R, ph = h - T - B;
+    const L = 54,
+      R = 8,
+      T = 6,
+      B = 20;
+    const pw = w - L - R,
+      ph = h - T - B;
     ctx.fillStyle = muted;
     if (this.xs.length === 0) {
       ctx.textAlign = 'center';
       ctx.fillText('no data yet', L + pw / 2, T + ph / 2);
       return;
     }
-    const x0 = Math.min(this.xs[0], 0), x1 = Math.max(this.xs[this.xs.length - 1], x0 + 1);
-    let y0 = Infinity, y1 = -Infinity;
+    const x0 = Math.min(this.xs[0], 0),
+      x1 = Math.max(this.xs[this.xs.length - 1], x0 + 1);
+    let y0 = Infinity,
+      y1 = -Infinity;
     for (const y of this.ys) {
       y0 = Math.min(y0, y);
       y1 = Math.max(y1, y);
@@ -136,7 +146,10 @@ export class LineChart {
     ctx.lineWidth = 1.8;
     ctx.lineJoin = 'round';
     ctx.beginPath();
-    let col = -1, lo = 0, hi = 0, first = true;
+    let col = -1,
+      lo = 0,
+      hi = 0,
+      first = true;
     const flush = () => {
       if (col < 0) return;
       if (first) ctx.moveTo(col, Y(lo));
@@ -181,7 +194,10 @@ export interface BarGroup {
 export class BarChart {
   private groups: BarGroup[] = [];
 
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly colors: string[]) {
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly colors: string[],
+  ) {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
@@ -196,8 +212,12 @@ export class BarChart {
     const { ctx, w, h } = p;
     const muted = cssVar('--muted', '#888');
     const text = cssVar('--text', '#111');
-    const L = 34, R = 6, T = 16, B = 20;
-    const pw = w - L - R, ph = h - T - B;
+    const L = 34,
+      R = 6,
+      T = 16,
+      B = 20;
+    const pw = w - L - R,
+      ph = h - T - B;
     ctx.strokeStyle = cssVar('--line', '#ddd');
     ctx.fillStyle = muted;
     ctx.textAlign = 'right';

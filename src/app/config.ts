@@ -34,7 +34,10 @@ export function setupConfig(app: App): ConfigSection {
     const n = area.value.split('\n').length;
     const frag = document.createDocumentFragment();
     for (let i = 1; i <= n; i++) {
-      frag.append(badLines.has(i) ? h('span', { class: 'bad-line', title: 'problem on this line' }, `⚠${i}`) : String(i), '\n');
+      frag.append(
+        badLines.has(i) ? h('span', { class: 'bad-line', title: 'problem on this line' }, `⚠${i}`) : String(i),
+        '\n',
+      );
     }
     gutter.replaceChildren(frag);
     gutter.scrollTop = area.scrollTop;
@@ -60,9 +63,20 @@ export function setupConfig(app: App): ConfigSection {
       status.textContent = `${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}:`;
     }
     list.replaceChildren(
-      ...r.problems.map((p) => h('li', {},
-        p.line ? h('button', { type: 'button', onclick: () => goToLine(p.line), 'aria-label': `Go to line ${p.line}` }, `line ${p.line}`) : null,
-        p.message)),
+      ...r.problems.map((p) =>
+        h(
+          'li',
+          {},
+          p.line
+            ? h(
+                'button',
+                { type: 'button', onclick: () => goToLine(p.line), 'aria-label': `Go to line ${p.line}` },
+                `line ${p.line}`,
+              )
+            : null,
+          p.message,
+        ),
+      ),
       ...r.notes.map((n) => h('li', { class: 'muted' }, `note: ${n}`)),
     );
     app.set({ configOk: r.ok, configRun: r.run });
@@ -75,7 +89,13 @@ export function setupConfig(app: App): ConfigSection {
       const r = await app.engine.checkConfig(text);
       if (mine === seq) render(r);
     } catch (e) {
-      if (mine === seq) render({ ok: false, run: null, notes: [], problems: [{ line: 0, key: null, message: String((e as Error).message ?? e) }] });
+      if (mine === seq)
+        render({
+          ok: false,
+          run: null,
+          notes: [],
+          problems: [{ line: 0, key: null, message: String((e as Error).message ?? e) }],
+        });
     }
   }
 

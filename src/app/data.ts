@@ -37,7 +37,11 @@ const breathe = () => new Promise<void>((ok) => setTimeout(ok, 0));
  * The paths of a page folder's files, read in slices of `slice` (2,000 take ~20 ms here) with the
  * event loop free in between; `onProgress(done, total)` after each slice.
  */
-export async function folderPaths(folder: PageFolder, onProgress?: (done: number, total: number) => void, slice = 2000): Promise<string[]> {
+export async function folderPaths(
+  folder: PageFolder,
+  onProgress?: (done: number, total: number) => void,
+  slice = 2000,
+): Promise<string[]> {
   if (folder.paths) return folder.paths;
   const n = folder.files.length;
   const paths = new Array<string>(n);
@@ -55,8 +59,13 @@ export async function folderPaths(folder: PageFolder, onProgress?: (done: number
 /** The engine's way to read a page folder's files: bytes transferred, an error as its message. */
 export function pageFileReader(files: ArrayLike<File>): PageFileReader {
   return async (indices) => {
-    const out = await Promise.all(indices.map((i) => files[i].arrayBuffer().catch((e: Error) => e.message || String(e))));
-    return Comlink.transfer(out, out.filter((x): x is ArrayBuffer => x instanceof ArrayBuffer));
+    const out = await Promise.all(
+      indices.map((i) => files[i].arrayBuffer().catch((e: Error) => e.message || String(e))),
+    );
+    return Comlink.transfer(
+      out,
+      out.filter((x): x is ArrayBuffer => x instanceof ArrayBuffer),
+    );
   };
 }
 
@@ -105,13 +114,15 @@ export function droppedFolder(e: DragEvent): Promise<PickedFolder | null> {
   if (typeof item.getAsFileSystemHandle === 'function') {
     return item.getAsFileSystemHandle().then((handle) => {
       if (!handle) return null;
-      if (handle.kind !== 'directory') throw new Error(`${handle.name} is a file: drop the folder that holds the dataset`);
+      if (handle.kind !== 'directory')
+        throw new Error(`${handle.name} is a file: drop the folder that holds the dataset`);
       return { kind: 'handle', handle: handle as FileSystemDirectoryHandle };
     });
   }
   const entry = item.webkitGetAsEntry();
   if (!entry) return Promise.resolve(null);
-  if (!entry.isDirectory) return Promise.reject(new Error(`${entry.name} is a file: drop the folder that holds the dataset`));
+  if (!entry.isDirectory)
+    return Promise.reject(new Error(`${entry.name} is a file: drop the folder that holds the dataset`));
   return filesOfEntry(entry).then(({ files, paths }) => ({ kind: 'pagefolder', files, paths }));
 }
 
@@ -144,7 +155,11 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
   let checkRun = 0;
 
   const sessionOf = (inp: PickedFolder, name: string): SessionInfo['dataset'] =>
-    inp.kind === 'demo' ? { kind: 'demo' } : inp.kind === 'handle' ? { kind: 'handle', handle: inp.handle, name } : { kind: 'files', name };
+    inp.kind === 'demo'
+      ? { kind: 'demo' }
+      : inp.kind === 'handle'
+        ? { kind: 'handle', handle: inp.handle, name }
+        : { kind: 'files', name };
   const fmt = new Intl.NumberFormat('en-US');
   const count = (n: number) => fmt.format(n);
 
@@ -159,7 +174,10 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
       const info = await app.busyWith('dataset', async () => {
         if (inp.kind !== 'pagefolder') return app.engine.openDataset(inp, null, progress);
         await breathe();
-        const paths = await folderPaths(inp, (d, t) => (status.textContent = `Reading the folder: ${count(d)} of ${count(t)} files`));
+        const paths = await folderPaths(
+          inp,
+          (d, t) => (status.textContent = `Reading the folder: ${count(d)} of ${count(t)} files`),
+        );
         status.textContent = `Reading the folder: ${count(paths.length)} files listed; detecting the format…`;
         return app.engine.openDataset({ kind: 'pagefiles', paths }, proxy(pageFileReader(inp.files)), progress);
       });
@@ -180,17 +198,32 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
     show(summary, !!info);
     if (!info) return;
     $('data-desc').replaceChildren(h('b', {}, info.name), ` — ${info.description}`);
-    const stat = (n: number, label: string) => h('div', { class: 'stat' }, h('b', {}, n.toLocaleString('en-US')), h('span', {}, label));
+    const stat = (n: number, label: string) =>
+      h('div', { class: 'stat' }, h('b', {}, n.toLocaleString('en-US')), h('span', {}, label));
     $('data-stats').replaceChildren(
-      stat(info.images, 'images'), stat(info.classes, 'classes'), stat(info.pairs, 'training pairs'), stat(info.testImages, 'evaluation images'),
+      stat(info.images, 'images'),
+      stat(info.classes, 'classes'),
+      stat(info.pairs, 'training pairs'),
+      stat(info.testImages, 'evaluation images'),
     );
-    $('data-protocol').textContent = `Training records: ${info.dataPath === '.' ? 'the folder' : info.dataPath}. Evaluation: ${info.evalProtocol}.`;
+    $('data-protocol').textContent =
+      `Training records: ${info.dataPath === '.' ? 'the folder' : info.dataPath}. Evaluation: ${info.evalProtocol}.`;
     clearWithUrls(samples);
     for (const s of info.samples) {
-      samples.append(h('button', {
-        class: 'thumb', type: 'button', title: s.path, 'aria-label': `Search with ${s.label} (${s.path})`,
-        onclick: () => onPickSample(s.path),
-      }, h('img', { src: blobUrl(samples, s.blob), alt: '' }), s.label));
+      samples.append(
+        h(
+          'button',
+          {
+            class: 'thumb',
+            type: 'button',
+            title: s.path,
+            'aria-label': `Search with ${s.label} (${s.path})`,
+            onclick: () => onPickSample(s.path),
+          },
+          h('img', { src: blobUrl(samples, s.blob), alt: '' }),
+          s.label,
+        ),
+      );
     }
     $('data-problems').replaceChildren(...info.problems.map((p) => h('li', {}, p)));
   }
@@ -213,12 +246,16 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
     show(cancelCheck, true);
     let cancelled = false;
     try {
-      const r = await app.engine.checkImages(proxy((p: StageProgress) => {
-        if (run === checkRun) out.textContent = `Checking images: ${p.message.replace(/^checking images /, '')}`;
-      }));
+      const r = await app.engine.checkImages(
+        proxy((p: StageProgress) => {
+          if (run === checkRun) out.textContent = `Checking images: ${p.message.replace(/^checking images /, '')}`;
+        }),
+      );
       if (run !== checkRun) return;
       cancelled = r.cancelled;
-      const scope = r.cancelled ? `${count(r.checked)} of ${count(r.total)} images (check cancelled)` : `all ${count(r.total)} images`;
+      const scope = r.cancelled
+        ? `${count(r.checked)} of ${count(r.total)} images (check cancelled)`
+        : `all ${count(r.total)} images`;
       if (r.unreadable.length === 0) {
         out.className = r.cancelled ? 'small muted' : 'small ok';
         out.textContent = `${r.cancelled ? '' : '✓ '}Checked ${scope}: all readable.`;
@@ -227,8 +264,12 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
         out.className = 'small warn';
         out.replaceChildren(
           `⚠ ${count(r.unreadable.length)} unreadable in ${scope} (their pairs are skipped during training, evaluation leaves them out):`,
-          h('ul', { class: 'problems' }, ...r.unreadable.slice(0, 10).map((u) => h('li', {}, `${u.path}: ${u.reason}`)),
-            ...(more > 0 ? [h('li', {}, `… and ${count(more)} more`)] : [])),
+          h(
+            'ul',
+            { class: 'problems' },
+            ...r.unreadable.slice(0, 10).map((u) => h('li', {}, `${u.path}: ${u.reason}`)),
+            ...(more > 0 ? [h('li', {}, `… and ${count(more)} more`)] : []),
+          ),
         );
       }
     } catch (e) {
@@ -253,7 +294,10 @@ export function setupData(app: App, onPickSample: (path: string) => void): DataS
   });
   demo.addEventListener('click', () => void open({ kind: 'demo' }));
   dropZone($('data-drop'), (e) => {
-    droppedFolder(e).then((inp) => inp && open(inp), (err) => showError(error, err));
+    droppedFolder(e).then(
+      (inp) => inp && open(inp),
+      (err) => showError(error, err),
+    );
   });
 
   app.onChange((s) => {

@@ -22,20 +22,49 @@ export function setupEvaluate(app: App): void {
       const z = r.zeroShot?.recall[k];
       const f = r.fineTuned?.recall[k];
       const d = z !== undefined && f !== undefined ? (f - z) * 100 : null;
-      return h('tr', {},
+      return h(
+        'tr',
+        {},
         h('th', { scope: 'row' }, k.replace('recall@', 'Recall@')),
         h('td', { class: 'num' }, z !== undefined ? pct(z) : '–'),
         h('td', { class: 'num' }, f !== undefined ? pct(f) : '–'),
-        h('td', { class: `num ${d === null ? '' : d > 0 ? 'ok' : d < 0 ? 'bad' : ''}` }, d === null ? '–' : `${d >= 0 ? '+' : ''}${d.toFixed(1)} pts`));
+        h(
+          'td',
+          { class: `num ${d === null ? '' : d > 0 ? 'ok' : d < 0 ? 'bad' : ''}` },
+          d === null ? '–' : `${d >= 0 ? '+' : ''}${d.toFixed(1)} pts`,
+        ),
+      );
     });
-    const foot = [r.zeroShot, r.fineTuned].filter((x) => x !== null).map((x) => h('tr', {},
-      h('td', { colspan: 4, class: 'small muted' }, `${x.model}: ${x.queries.toLocaleString('en-US')} queries over ` +
-        `${x.images.toLocaleString('en-US')} images, ${formatDuration(x.seconds)} (embedding ${x.imagesPerSec.toFixed(0)} images/s, ` +
-        `search ${formatDuration(x.searchSeconds)})` + (x.skipped ? `; ${x.skipped.toLocaleString('en-US')} unreadable images left out, first: ` +
-        x.skippedFirst.slice(0, 3).map((u) => u.path).join(', ') : ''))));
+    const foot = [r.zeroShot, r.fineTuned]
+      .filter((x) => x !== null)
+      .map((x) =>
+        h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: 4, class: 'small muted' },
+            `${x.model}: ${x.queries.toLocaleString('en-US')} queries over ` +
+              `${x.images.toLocaleString('en-US')} images, ${formatDuration(x.seconds)} (embedding ${x.imagesPerSec.toFixed(0)} images/s, ` +
+              `search ${formatDuration(x.searchSeconds)})` +
+              (x.skipped
+                ? `; ${x.skipped.toLocaleString('en-US')} unreadable images left out, first: ` +
+                  x.skippedFirst
+                    .slice(0, 3)
+                    .map((u) => u.path)
+                    .join(', ')
+                : ''),
+          ),
+        ),
+      );
     if (r.note) foot.push(h('tr', {}, h('td', { colspan: 4, class: 'small muted' }, r.note)));
     $('eval-rows').replaceChildren(...rows, ...foot);
-    chart.set(keys.map((k) => ({ label: k.replace('recall@', 'R@'), values: [r.zeroShot?.recall[k] ?? null, r.fineTuned?.recall[k] ?? null] })));
+    chart.set(
+      keys.map((k) => ({
+        label: k.replace('recall@', 'R@'),
+        values: [r.zeroShot?.recall[k] ?? null, r.fineTuned?.recall[k] ?? null],
+      })),
+    );
   }
 
   // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler catches and shows its own errors
@@ -43,7 +72,9 @@ export function setupEvaluate(app: App): void {
     showError(error, null);
     status.textContent = 'Evaluating…';
     try {
-      const r = await app.busyWith('evaluate', () => app.engine.evaluate(proxy((p: StageProgress) => (status.textContent = p.message))));
+      const r = await app.busyWith('evaluate', () =>
+        app.engine.evaluate(proxy((p: StageProgress) => (status.textContent = p.message))),
+      );
       render(r);
       status.textContent = `Done${r.fineTuned ? '' : ' (zero-shot only)'}.`;
     } catch (e) {

@@ -13,12 +13,7 @@ export function showFallbackNotice(ids: string[], isFallback: boolean): void {
     const el = $(id);
     el.replaceChildren();
     if (isFallback) {
-      el.append(
-        h('b', {}, help.title),
-        ' ',
-        help.body,
-        h('ul', {}, ...help.steps.map((s) => h('li', {}, s))),
-      );
+      el.append(h('b', {}, help.title), ' ', help.body, h('ul', {}, ...help.steps.map((s) => h('li', {}, s))));
     }
     show(el, isFallback);
   }

@@ -33,23 +33,50 @@ function showNoWebGpu(reason: string): void {
   document.querySelector('nav.sections')?.remove();
   document.getElementById('storage-chip')?.remove();
   const main = $('app');
-  main.replaceChildren(h('div', { class: 'nogpu', role: 'alert', id: 'no-webgpu' },
-    h('h1', {}, 'This app needs WebGPU'),
-    h('p', {}, 'vembed-web trains image-retrieval models on your graphics card through WebGPU, and this browser did not give it a WebGPU device:'),
-    h('p', { class: 'why' }, reason),
-    h('p', {}, 'What works:'),
-    h('ul', {},
-      h('li', {}, 'Chrome or Edge 113 or later on Windows, macOS or ChromeOS (WebGPU is on by default).'),
-      h('li', {}, 'On Linux or Android, a recent Chrome with WebGPU enabled: see chrome://gpu, and chrome://flags/#enable-unsafe-webgpu where it is still off.'),
-      h('li', {}, 'Safari 26 and Firefox 141 or later on the platforms where they ship WebGPU.'),
-      h('li', {}, 'Hardware acceleration turned on in the browser settings, and a graphics driver the browser does not block.')),
-    h('p', { class: 'muted' }, 'The page must be opened over https or from localhost. Nothing was downloaded or stored.')));
+  main.replaceChildren(
+    h(
+      'div',
+      { class: 'nogpu', role: 'alert', id: 'no-webgpu' },
+      h('h1', {}, 'This app needs WebGPU'),
+      h(
+        'p',
+        {},
+        'vembed-web trains image-retrieval models on your graphics card through WebGPU, and this browser did not give it a WebGPU device:',
+      ),
+      h('p', { class: 'why' }, reason),
+      h('p', {}, 'What works:'),
+      h(
+        'ul',
+        {},
+        h('li', {}, 'Chrome or Edge 113 or later on Windows, macOS or ChromeOS (WebGPU is on by default).'),
+        h(
+          'li',
+          {},
+          'On Linux or Android, a recent Chrome with WebGPU enabled: see chrome://gpu, and chrome://flags/#enable-unsafe-webgpu where it is still off.',
+        ),
+        h('li', {}, 'Safari 26 and Firefox 141 or later on the platforms where they ship WebGPU.'),
+        h(
+          'li',
+          {},
+          'Hardware acceleration turned on in the browser settings, and a graphics driver the browser does not block.',
+        ),
+      ),
+      h(
+        'p',
+        { class: 'muted' },
+        'The page must be opened over https or from localhost. Nothing was downloaded or stored.',
+      ),
+    ),
+  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise((ok, fail) => {
     const t = setTimeout(() => fail(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
-    p.then((v) => (clearTimeout(t), ok(v)), (e) => (clearTimeout(t), fail(e)));
+    p.then(
+      (v) => (clearTimeout(t), ok(v)),
+      (e) => (clearTimeout(t), fail(e)),
+    );
   });
 }
 
@@ -68,14 +95,25 @@ async function main(): Promise<void> {
   try {
     ({ engine, worker } = startEngine());
   } catch (e) {
-    showNoWebGpu(`The engine worker could not start: ${(e as Error).message}. A browser with module Web Workers is needed.`);
+    showNoWebGpu(
+      `The engine worker could not start: ${(e as Error).message}. A browser with module Web Workers is needed.`,
+    );
     return;
   }
   const workerFailed = new Promise<never>((_, fail) =>
-    worker.addEventListener('error', (e) => fail(new Error(`the engine worker failed to load${e.message ? `: ${e.message}` : ''}`)), { once: true }));
+    worker.addEventListener(
+      'error',
+      (e) => fail(new Error(`the engine worker failed to load${e.message ? `: ${e.message}` : ''}`)),
+      { once: true },
+    ),
+  );
   let init;
   try {
-    init = await withTimeout(Promise.race([engine.init(import.meta.env.BASE_URL ?? '/'), workerFailed]), INIT_TIMEOUT_MS, 'the engine worker');
+    init = await withTimeout(
+      Promise.race([engine.init(import.meta.env.BASE_URL ?? '/'), workerFailed]),
+      INIT_TIMEOUT_MS,
+      'the engine worker',
+    );
   } catch (e) {
     showNoWebGpu(`WebGPU could not be started: ${(e as Error).message}.`);
     return;

@@ -72,7 +72,13 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
   });
 
   const sessionOf = (inp: ModelInput, name: string): SessionInfo['model'] =>
-    inp.kind === 'demo' ? { kind: 'demo' } : inp.kind === 'hub' ? { kind: 'hub', id: inp.id, endpoint: inp.endpoint ?? null } : inp.kind === 'handle' ? { kind: 'handle', handle: inp.handle, name } : { kind: 'files', name };
+    inp.kind === 'demo'
+      ? { kind: 'demo' }
+      : inp.kind === 'hub'
+        ? { kind: 'hub', id: inp.id, endpoint: inp.endpoint ?? null }
+        : inp.kind === 'handle'
+          ? { kind: 'handle', handle: inp.handle, name }
+          : { kind: 'files', name };
 
   async function load(inp: ModelInput): Promise<boolean> {
     showError(error, null);
@@ -80,7 +86,8 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
     show(progress, downloading);
     bar.value = 0;
     bar.removeAttribute('value');
-    text.textContent = inp.kind === 'hub' ? `Connecting to ${inp.endpoint ?? 'the hub'} for ${inp.id}…` : 'Loading the model…';
+    text.textContent =
+      inp.kind === 'hub' ? `Connecting to ${inp.endpoint ?? 'the hub'} for ${inp.id}…` : 'Loading the model…';
     info.textContent = '';
     let last: DownloadProgress | null = null;
     let lastAt = performance.now();
@@ -93,21 +100,31 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
         `${p.file}: ${formatBytes(p.bytes)}${p.total ? ` of ${formatBytes(p.total)}` : ''} · ${formatBytes(p.bytesPerSec)}/s` +
         (p.etaSec !== null ? ` · ETA ${formatDuration(p.etaSec)}` : '') +
         (p.allTotal ? ` · model ${formatBytes(p.allBytes)} of ${formatBytes(p.allTotal)}` : '') +
-        (quiet >= 3 ? ` · no data for ${formatDuration(quiet)} (the download retries by itself; Cancel keeps what arrived)` : '');
+        (quiet >= 3
+          ? ` · no data for ${formatDuration(quiet)} (the download retries by itself; Cancel keeps what arrived)`
+          : '');
     });
     // A transfer that stalls sends no progress: say so.
     const quietTimer = inp.kind === 'hub' ? setInterval(render, 1000) : undefined;
     app.set({ model: null, modelSession: null });
     try {
-      const m = await app.busyWith('model', () => app.engine.loadModel(inp, proxy((p: DownloadProgress) => {
-        last = p;
-        lastAt = performance.now();
-        render();
-      })));
+      const m = await app.busyWith('model', () =>
+        app.engine.loadModel(
+          inp,
+          proxy((p: DownloadProgress) => {
+            last = p;
+            lastAt = performance.now();
+            render();
+          }),
+        ),
+      );
       app.set({ model: m, modelSession: sessionOf(inp, m.name) });
       show(progress, false);
       info.replaceChildren(
-        h('span', { class: 'ok' }, '✓ '), 'Loaded ', h('b', {}, m.name), ': ',
+        h('span', { class: 'ok' }, '✓ '),
+        'Loaded ',
+        h('b', {}, m.name),
+        ': ',
         `${m.family === 'dinov3' ? 'DINOv3' : 'DINOv2'} ViT, ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads, patch ${m.patch}, ` +
           `input ${m.inputSize}, ${formatCount(m.params)} parameters (${formatBytes(m.bytes)} in float32).`,
       );
@@ -132,39 +149,59 @@ export function setupModel(app: App, onLoaded: (name: string) => void, onStorage
     try {
       list = await app.engine.cachedModels();
     } catch (e) {
-      rows.replaceChildren(h('tr', {}, h('td', { colspan: 4, class: 'bad' }, `Cannot read the cache: ${(e as Error).message}`)));
+      rows.replaceChildren(
+        h('tr', {}, h('td', { colspan: 4, class: 'bad' }, `Cannot read the cache: ${(e as Error).message}`)),
+      );
       return;
     }
     if (!list.length) {
       rows.replaceChildren(h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No models cached yet.')));
       return;
     }
-    rows.replaceChildren(...list.map((m) => h('tr', {},
-      h('td', {}, m.id),
-      h('td', { class: 'num' }, formatBytes(m.bytes)),
-      h('td', {}, m.complete ? 'complete' : 'partial (Load resumes it)'),
-      h('td', {}, h('button', {
-        type: 'button', 'aria-label': `Delete ${m.id}`,
-        onclick: async () => {
-          try {
-            await app.engine.deleteCachedModel(m.id);
-          } catch (e) {
-            showError(error, e);
-          }
-          void refreshCache();
-          onStorageChange();
-        },
-      }, 'Delete')),
-    )));
+    rows.replaceChildren(
+      ...list.map((m) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, m.id),
+          h('td', { class: 'num' }, formatBytes(m.bytes)),
+          h('td', {}, m.complete ? 'complete' : 'partial (Load resumes it)'),
+          h(
+            'td',
+            {},
+            h(
+              'button',
+              {
+                type: 'button',
+                'aria-label': `Delete ${m.id}`,
+                onclick: async () => {
+                  try {
+                    await app.engine.deleteCachedModel(m.id);
+                  } catch (e) {
+                    showError(error, e);
+                  }
+                  void refreshCache();
+                  onStorageChange();
+                },
+              },
+              'Delete',
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   loadBtn.addEventListener('click', () => {
     const id = idField.value.trim();
     const t = token.value.trim() || null;
     if (id !== DEMO_MODEL_ID && t && endpoint && !endpointOk.checked) {
-      showError(error, `Your access token was not sent anywhere: this page's link names the hub mirror ${endpoint} (?hub_endpoint=), ` +
-        `which you did not choose. Tick "Send my access token to ${endpoint}" if you trust it, clear the token to download without it, ` +
-        'or open the app without ?hub_endpoint= to use huggingface.co.');
+      showError(
+        error,
+        `Your access token was not sent anywhere: this page's link names the hub mirror ${endpoint} (?hub_endpoint=), ` +
+          `which you did not choose. Tick "Send my access token to ${endpoint}" if you trust it, clear the token to download without it, ` +
+          'or open the app without ?hub_endpoint= to use huggingface.co.',
+      );
       return;
     }
     void load(id === DEMO_MODEL_ID ? { kind: 'demo' } : { kind: 'hub', id, token: t, endpoint });

@@ -18,16 +18,19 @@ export function setupStorage(): () => void {
       chip.textContent = `Storage ${formatBytes(est.usage ?? 0)} / ${formatBytes(est.quota ?? 0)}${persisted ? ' · kept' : ''}`;
       chip.title = persisted
         ? 'Models, checkpoints and the app are kept in persistent browser storage.'
-        : 'The browser may evict this site\'s data (models, checkpoints) when the disk is short.';
+        : "The browser may evict this site's data (models, checkpoints) when the disk is short.";
     } catch {
       chip.textContent = 'Storage: unknown';
     }
   };
   if (navigator.storage?.persist) {
-    navigator.storage.persist().then((p) => {
-      persisted = p;
-      void refresh();
-    }, () => void refresh());
+    navigator.storage.persist().then(
+      (p) => {
+        persisted = p;
+        void refresh();
+      },
+      () => void refresh(),
+    );
   }
   void refresh();
   return () => void refresh();

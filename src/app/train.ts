@@ -19,7 +19,11 @@ export interface TrainSection {
   setGpu(g: GpuInfo): void;
 }
 
-export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged: () => void; runExists: (run: string) => boolean }): TrainSection {
+export function setupTrain(
+  app: App,
+  config: ConfigSection,
+  hooks: { runsChanged: () => void; runExists: (run: string) => boolean },
+): TrainSection {
   const startBtn = $<HTMLButtonElement>('train-start');
   const pauseBtn = $<HTMLButtonElement>('train-pause');
   const resumeBtn = $<HTMLButtonElement>('train-resume');
@@ -76,8 +80,10 @@ export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged
           }
         }
         note = '';
-        log(`run ${u.run}: ${u.pairs} pairs, ${u.epochs} epoch${u.epochs === 1 ? '' : 's'} of ${u.stepsPerEpoch} steps` +
-          (u.resumedFrom ? `, resuming from ${u.resumedFrom}` : ''));
+        log(
+          `run ${u.run}: ${u.pairs} pairs, ${u.epochs} epoch${u.epochs === 1 ? '' : 's'} of ${u.stepsPerEpoch} steps` +
+            (u.resumedFrom ? `, resuming from ${u.resumedFrom}` : ''),
+        );
         break;
       case 'step':
         last = u;
@@ -116,9 +122,12 @@ export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged
         break;
       case 'error':
         note = 'stopped by an error (see above)';
-        showError(error, u.storageFull
-          ? `${u.message}\nFree space under "Runs saved in this browser" (delete old runs) or "Models cached in this browser", then start again.`
-          : u.message);
+        showError(
+          error,
+          u.storageFull
+            ? `${u.message}\nFree space under "Runs saved in this browser" (delete old runs) or "Models cached in this browser", then start again.`
+            : u.message,
+        );
         log(`error: ${u.message}`, 'bad');
         break;
     }
@@ -132,8 +141,14 @@ export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged
       showError(error, 'Choose a dataset and load a model first.');
       return;
     }
-    if (!resume && s.configRun && hooks.runExists(s.configRun) &&
-      !window.confirm(`Run "${s.configRun}" already has checkpoints in this browser. Start over and delete them?\n(Cancel, then change output_dir to keep them.)`)) {
+    if (
+      !resume &&
+      s.configRun &&
+      hooks.runExists(s.configRun) &&
+      !window.confirm(
+        `Run "${s.configRun}" already has checkpoints in this browser. Start over and delete them?\n(Cancel, then change output_dir to keep them.)`,
+      )
+    ) {
       return;
     }
     const yaml = config.text();
@@ -176,7 +191,13 @@ export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged
 
   app.onChange((s) => {
     startBtn.disabled = s.train !== 'idle' || !s.dataset || !s.model || !s.configOk || s.busy !== null;
-    startBtn.title = !s.dataset ? 'Choose a dataset first' : !s.model ? 'Load a model first' : !s.configOk ? 'Fix the config first' : '';
+    startBtn.title = !s.dataset
+      ? 'Choose a dataset first'
+      : !s.model
+        ? 'Load a model first'
+        : !s.configOk
+          ? 'Fix the config first'
+          : '';
     pauseBtn.disabled = s.train !== 'running';
     resumeBtn.disabled = s.train !== 'paused';
     stopBtn.disabled = !['running', 'pausing', 'paused'].includes(s.train);
@@ -192,7 +213,8 @@ export function setupTrain(app: App, config: ConfigSection, hooks: { runsChanged
       $('train-gpu').textContent =
         `GPU: ${g.description}${g.isFallback ? ' — a software fallback: training works, but slowly' : ''} · max buffer ${formatBytes(l.maxBufferSize)} · ` +
         `max storage binding ${formatBytes(l.maxStorageBufferBindingSize)} · ${l.maxComputeInvocationsPerWorkgroup} invocations/workgroup · ` +
-        `${formatBytes(l.maxComputeWorkgroupStorageSize)} workgroup memory` + (g.features.length ? ` · ${g.features.join(', ')}` : '');
+        `${formatBytes(l.maxComputeWorkgroupStorageSize)} workgroup memory` +
+        (g.features.length ? ` · ${g.features.join(', ')}` : '');
     },
   };
 }

@@ -6,7 +6,17 @@ export class UsageError extends VembedError {
   override name = 'UsageError';
 }
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string; help: string; required?: boolean; default?: string | boolean }>;
+export type OptionSpec = Record<
+  string,
+  {
+    type: 'string' | 'boolean';
+    multiple?: boolean;
+    short?: string;
+    help: string;
+    required?: boolean;
+    default?: string | boolean;
+  }
+>;
 
 export function parseOptions<T extends OptionSpec>(
   command: string,
@@ -17,7 +27,10 @@ export function parseOptions<T extends OptionSpec>(
   const help = () =>
     `usage: vembed ${command} ${synopsis}\n\noptions:\n` +
     Object.entries(spec)
-      .map(([k, v]) => `  --${k}${v.type === 'string' ? ' <value>' : ''}`.padEnd(30) + v.help + (v.required ? ' (required)' : ''))
+      .map(
+        ([k, v]) =>
+          `  --${k}${v.type === 'string' ? ' <value>' : ''}`.padEnd(30) + v.help + (v.required ? ' (required)' : ''),
+      )
       .join('\n') +
     '\n';
   if (args.includes('--help') || args.includes('-h')) {
@@ -31,7 +44,11 @@ export function parseOptions<T extends OptionSpec>(
       options: Object.fromEntries(
         Object.entries(spec).map(([k, v]) => [
           k,
-          Object.fromEntries(Object.entries({ type: v.type, multiple: v.multiple, short: v.short, default: v.default }).filter(([, x]) => x !== undefined)),
+          Object.fromEntries(
+            Object.entries({ type: v.type, multiple: v.multiple, short: v.short, default: v.default }).filter(
+              ([, x]) => x !== undefined,
+            ),
+          ),
         ]),
       ) as never,
       allowPositionals: true,

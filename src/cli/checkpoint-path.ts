@@ -18,7 +18,10 @@ const isDir = async (p: string) => (await stat(p).catch(() => null))?.isDirector
 export async function listCheckpoints(dir: string): Promise<string[]> {
   const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const num = (n: string) => Number(/(\d+)$/.exec(n)?.[1] ?? 0);
-  return names.filter((e) => e.isDirectory() && /^checkpoint-/.test(e.name)).map((e) => e.name).sort((a, b) => num(a) - num(b) || (a < b ? -1 : 1));
+  return names
+    .filter((e) => e.isDirectory() && /^checkpoint-/.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => num(a) - num(b) || (a < b ? -1 : 1));
 }
 
 export async function resolveCheckpointPath(path: string, log: (line: string) => void = () => {}): Promise<string> {
@@ -30,12 +33,18 @@ export async function resolveCheckpointPath(path: string, log: (line: string) =>
   const ours = /^checkpoint-step-(\d+)$/.exec(name);
   const alt = hf ? `checkpoint-step-${hf[1]}` : ours ? `checkpoint-${ours[1]}` : null;
   if (alt && (await isDir(join(parent, alt)))) {
-    log(`${path}: using ${join(parent, alt)} (${hf ? 'this trainer names step checkpoints checkpoint-step-<N>' : 'a Hugging Face Trainer checkpoint'})`);
+    log(
+      `${path}: using ${join(parent, alt)} (${hf ? 'this trainer names step checkpoints checkpoint-step-<N>' : 'a Hugging Face Trainer checkpoint'})`,
+    );
     return join(parent, alt);
   }
   const there = await listCheckpoints(parent);
   throw new Error(
     `${path}: no such checkpoint folder` +
-      (there.length ? `; ${parent} has ${there.join(', ')}` : (await isDir(parent)) ? `; ${parent} has no checkpoint folders` : `; no folder ${parent}`),
+      (there.length
+        ? `; ${parent} has ${there.join(', ')}`
+        : (await isDir(parent))
+          ? `; ${parent} has no checkpoint folders`
+          : `; no folder ${parent}`),
   );
 }

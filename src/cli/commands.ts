@@ -14,17 +14,25 @@ import { trainCommand } from './train';
 export const COMMANDS: Record<string, { run: (args: string[]) => Promise<void>; help: string }> = {
   embed: { run: embedCommand, help: 'embed images (files or folders) into L2-normalized vectors' },
   forward: { run: forwardCommand, help: 'run the model on pixel tensors from a safetensors file (debugging, parity)' },
-  eval: { run: (a) => evalCommand(a), help: 'Recall@K on Stanford Online Products (sop); compare two reports (compare)' },
+  eval: {
+    run: (a) => evalCommand(a),
+    help: 'Recall@K on Stanford Online Products (sop); compare two reports (compare)',
+  },
   train: { run: trainCommand, help: 'fine-tune (LoRA or full) from a vembed-factory YAML config' },
-  prepare: { run: prepareCommand, help: 'turn a dataset folder into train.jsonl / val.jsonl (sop, or sop_i2i as vembed-factory calls it)' },
+  prepare: {
+    run: prepareCommand,
+    help: 'turn a dataset folder into train.jsonl / val.jsonl (sop, or sop_i2i as vembed-factory calls it)',
+  },
   merge: { run: mergeCommand, help: 'merge a LoRA adapter into its base model (a plain checkpoint)' },
 };
 
 function usage(): string {
   return (
     'usage: vembed <command> [options]\n\ncommands:\n' +
-    Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`).join('\n') +
-    '\n\n`vembed <command> --help` for its options. --verbose: also show the GPU driver\'s own start-up messages.\n'
+    Object.entries(COMMANDS)
+      .map(([k, v]) => `  ${k.padEnd(10)} ${v.help}`)
+      .join('\n') +
+    "\n\n`vembed <command> --help` for its options. --verbose: also show the GPU driver's own start-up messages.\n"
   );
 }
 
@@ -52,4 +60,3 @@ export async function runCli(all: string[]): Promise<number> {
     return 1;
   }
 }
-

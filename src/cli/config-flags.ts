@@ -13,7 +13,8 @@ import { FOREIGN_KEYS, KEY_ALIASES, TRAIN_CONFIG_KEYS, TrainConfig } from '../co
 const OWN = new Set(['config_override', 'hf_token', 'help', 'verbose']);
 const canonical = (k: string) => KEY_ALIASES[k] ?? k;
 const isConfigKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
-const field = (k: string) => (TrainConfig.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>)[canonical(k)];
+const field = (k: string) =>
+  (TrainConfig.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>)[canonical(k)];
 const takesBoolean = (k: string) => (field(k) ? field(k).safeParse(true).success : true);
 const takesList = (k: string) => (field(k) ? field(k).safeParse(['a', 'b']).success : false);
 
@@ -33,7 +34,8 @@ export function configFlagsToOverrides(args: readonly string[]): { args: string[
       continue;
     }
     const values: string[] = [];
-    while (i + 1 < args.length && !args[i + 1].startsWith('--') && (values.length === 0 || takesList(key))) values.push(args[++i]);
+    while (i + 1 < args.length && !args[i + 1].startsWith('--') && (values.length === 0 || takesList(key)))
+      values.push(args[++i]);
     if (values.length === 0) {
       if (!takesBoolean(key)) throw new Error(`--${key}: needs a value (--${key} <value>)`);
       overrides.push(`${key}=true`);

@@ -45,18 +45,24 @@ export async function listImages(inputs: string[]): Promise<string[]> {
 
 /** `env.gpu`: a GPU to use instead of the command's own (tests; it is not destroyed). */
 export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Promise<void> {
-  const o = parseOptions('embed', args, {
-    model: { type: 'string', help: 'model folder or hub id (e.g. facebook/dinov2-small)', required: true },
-    images: { type: 'string', multiple: true, help: 'image files or folders (repeatable; also positional)' },
-    output: { type: 'string', help: 'safetensors file to write', required: true },
-    batch_size: { type: 'string', help: 'images per GPU batch (default 8)' },
-    pooling: { type: 'string', help: 'cls (default: normalized CLS) or cls_mean (CLS + mean of patch tokens)' },
-    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '--model <dir|hub id> --images <files or folders...> --output <embeddings.safetensors> [--batch_size 8] [--pooling cls]');
+  const o = parseOptions(
+    'embed',
+    args,
+    {
+      model: { type: 'string', help: 'model folder or hub id (e.g. facebook/dinov2-small)', required: true },
+      images: { type: 'string', multiple: true, help: 'image files or folders (repeatable; also positional)' },
+      output: { type: 'string', help: 'safetensors file to write', required: true },
+      batch_size: { type: 'string', help: 'images per GPU batch (default 8)' },
+      pooling: { type: 'string', help: 'cls (default: normalized CLS) or cls_mean (CLS + mean of patch tokens)' },
+      hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+    },
+    '--model <dir|hub id> --images <files or folders...> --output <embeddings.safetensors> [--batch_size 8] [--pooling cls]',
+  );
   if (!o) return;
   const v = o.values as Record<string, string | string[] | undefined>;
   const batch = Number(v.batch_size ?? 8);
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch_size ${String(v.batch_size)}: expected a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new Error(`--batch_size ${String(v.batch_size)}: expected a positive integer`);
   const pooling = (v.pooling ?? 'cls') as Pooling;
   if (pooling !== 'cls' && pooling !== 'cls_mean') throw new Error(`--pooling ${pooling}: expected cls or cls_mean`);
   const inputs = [...((v.images as string[] | undefined) ?? []), ...o.positionals];
@@ -92,9 +98,21 @@ export async function embedCommand(args: string[], env: { gpu?: Gpu } = {}): Pro
       paths: JSON.stringify(done),
       skipped: JSON.stringify(skipped),
     };
-    await writeFileAtomic(outPath, writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta));
-    process.stderr.write(firstLines(skipped.map((s) => `skipped ${skipReason(s)}`), `the "skipped" metadata of ${outPath}`));
-    process.stderr.write(`wrote ${done.length} embeddings of dimension ${D} to ${outPath}` + (skipped.length ? ` (${skipped.length} images skipped)` : '') + '\n');
+    await writeFileAtomic(
+      outPath,
+      writeSafetensors([{ name: 'embeddings', shape: [done.length, D], data: emb }], meta),
+    );
+    process.stderr.write(
+      firstLines(
+        skipped.map((s) => `skipped ${skipReason(s)}`),
+        `the "skipped" metadata of ${outPath}`,
+      ),
+    );
+    process.stderr.write(
+      `wrote ${done.length} embeddings of dimension ${D} to ${outPath}` +
+        (skipped.length ? ` (${skipped.length} images skipped)` : '') +
+        '\n',
+    );
   } finally {
     vit.destroy();
     if (!env.gpu) gpu.destroy();

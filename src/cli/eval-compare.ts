@@ -8,7 +8,9 @@ import { parseOptions, UsageError } from './args';
 
 /** The recall@K keys of a report, by K. */
 export function recallKeys(r: Record<string, unknown>): string[] {
-  return Object.keys(r).filter((k) => /^recall@\d+$/.test(k)).sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
+  return Object.keys(r)
+    .filter((k) => /^recall@\d+$/.test(k))
+    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -20,7 +22,9 @@ export async function readReport(file: string): Promise<{ recall: Record<string,
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`, { cause: e });
+    throw new Error(`${file}: ${code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`}`, {
+      cause: e,
+    });
   }
   let j: unknown;
   try {
@@ -28,7 +32,8 @@ export async function readReport(file: string): Promise<{ recall: Record<string,
   } catch (e) {
     throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new Error(`${file}: expected a JSON object (a sop_report.json)`);
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    throw new Error(`${file}: expected a JSON object (a sop_report.json)`);
   const o = j as Record<string, unknown>;
   const keys = recallKeys(o);
   if (keys.length === 0) throw new Error(`${file}: no recall@K values (is this a sop_report.json?)`);
@@ -45,19 +50,20 @@ export async function readReport(file: string): Promise<{ recall: Record<string,
 
 /** The comparison table: every recall key of either report, deltas in percentage points. */
 export function formatComparison(
-  before: { recall: Record<string, number>; model: string | null }, after: { recall: Record<string, number>; model: string | null },
+  before: { recall: Record<string, number>; model: string | null },
+  after: { recall: Record<string, number>; model: string | null },
   names: [string, string] = ['before', 'after'],
 ): string {
   const keys = recallKeys({ ...before.recall, ...after.recall });
   const w = 14;
-  const lines = [
-    `  ${'metric'.padEnd(12)}${'zero-shot'.padStart(w)}${'fine-tuned'.padStart(w)}${'delta'.padStart(w)}`,
-  ];
+  const lines = [`  ${'metric'.padEnd(12)}${'zero-shot'.padStart(w)}${'fine-tuned'.padStart(w)}${'delta'.padStart(w)}`];
   for (const k of keys) {
     const b = before.recall[k];
     const a = after.recall[k];
     const d = b === undefined || a === undefined ? '-' : `${a - b >= 0 ? '+' : ''}${((a - b) * 100).toFixed(2)} pts`;
-    lines.push(`  ${k.padEnd(12)}${(b === undefined ? '-' : pct(b)).padStart(w)}${(a === undefined ? '-' : pct(a)).padStart(w)}${d.padStart(w)}`);
+    lines.push(
+      `  ${k.padEnd(12)}${(b === undefined ? '-' : pct(b)).padStart(w)}${(a === undefined ? '-' : pct(a)).padStart(w)}${d.padStart(w)}`,
+    );
   }
   lines.push(`  zero-shot:  ${names[0]}${before.model ? ` (${before.model})` : ''}`);
   lines.push(`  fine-tuned: ${names[1]}${after.model ? ` (${after.model})` : ''}`);
@@ -69,7 +75,9 @@ export async function evalCompare(args: string[], env: { out?: (text: string) =>
   const o = parseOptions('eval compare', args, {}, '<before.json> <after.json>');
   if (!o) return;
   if (o.positionals.length !== 2) {
-    throw new UsageError(`eval compare: expected two reports (<before.json> <after.json>), got ${o.positionals.length}`);
+    throw new UsageError(
+      `eval compare: expected two reports (<before.json> <after.json>), got ${o.positionals.length}`,
+    );
   }
   const [bf, af] = o.positionals;
   const before = await readReport(bf);

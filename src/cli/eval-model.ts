@@ -24,7 +24,10 @@ export async function isFile(p: string): Promise<boolean> {
  * relative to the checkpoint folder, then as a hub id; the adapter is merged into it.
  */
 export async function loadEvalModel(
-  modelPath: string, baseModel: string | undefined, token: string | undefined, log: (l: string) => void,
+  modelPath: string,
+  baseModel: string | undefined,
+  token: string | undefined,
+  log: (l: string) => void,
 ): Promise<{ ck: LoadedCheckpoint; base: string | null }> {
   const renamed = (e: unknown): never => {
     const m = (e as Error).message;
@@ -41,19 +44,24 @@ export async function loadEvalModel(
     }
     let base = baseModel ?? (typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : '');
     if (!base) throw new Error(`${cfgFile}: no "base_model_name_or_path"; name the base model with --base_model`);
-    if (!baseModel && !isAbsolute(base) && !(await isDir(base)) && (await isDir(join(modelPath, base)))) base = join(modelPath, base);
+    if (!baseModel && !isAbsolute(base) && !(await isDir(base)) && (await isDir(join(modelPath, base))))
+      base = join(modelPath, base);
     let ck: LoadedCheckpoint;
     try {
       ck = await loadCheckpoint(await resolveModel(base, token));
     } catch (e) {
       const m = (e as Error).message.replace(/^--model /, '');
-      throw new Error(`base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`, { cause: e });
+      throw new Error(
+        `base model of ${modelPath} (${baseModel ? '--base_model' : `"base_model_name_or_path" in ${cfgFile}`}): ${m}`,
+        { cause: e },
+      );
     }
     const merged = await withAdapter(ck, dirSource(modelPath));
     log(`merged ${merged.adapter.modules.length} LoRA modules from ${modelPath} into ${base}`);
     return { ck: merged.ck, base };
   }
-  if (baseModel) throw new Error(`--base_model is for a checkpoint with a PEFT adapter; ${modelPath} has no adapter_config.json`);
+  if (baseModel)
+    throw new Error(`--base_model is for a checkpoint with a PEFT adapter; ${modelPath} has no adapter_config.json`);
   const src = await resolveModel(modelPath, token).catch(renamed);
   return { ck: await loadCheckpoint(src), base: null };
 }

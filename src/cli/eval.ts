@@ -80,7 +80,14 @@ export interface SopReport {
   repeated_paths_removed: number;
   decode_images_per_s: number | null;
   embed_images_per_s: number | null;
-  search: { seconds: number; peak_gpu_bytes: number; query_rows: number; gallery_rows: number; chunk_rows: number; query_block: number };
+  search: {
+    seconds: number;
+    peak_gpu_bytes: number;
+    query_rows: number;
+    gallery_rows: number;
+    chunk_rows: number;
+    query_block: number;
+  };
   time: { seconds: number; date: string };
   list: string;
   embeddings_file?: string;
@@ -91,7 +98,10 @@ export async function findSopList(root: string, name = 'Ebay_test.txt'): Promise
   if (!(await isDir(root))) throw new Error(`--sop_root ${root}: no such folder`);
   const walk = async (dir: string): Promise<string | null> => {
     if (await isFile(join(dir, name))) return join(dir, name);
-    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const entries = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     for (const e of entries) {
       const f = await walk(join(dir, e));
       if (f) return f;
@@ -99,7 +109,10 @@ export async function findSopList(root: string, name = 'Ebay_test.txt'): Promise
     return null;
   };
   const f = await walk(root);
-  if (!f) throw new Error(`--sop_root ${root}: no ${name} in it or in its subfolders (a Stanford Online Products folder is expected)`);
+  if (!f)
+    throw new Error(
+      `--sop_root ${root}: no ${name} in it or in its subfolders (a Stanford Online Products folder is expected)`,
+    );
   return f;
 }
 
@@ -142,8 +155,15 @@ async function readEmbeddings(file: string): Promise<EmbeddingSet> {
   const paths = json<string[]>('paths', []);
   if (paths.length !== N) throw new Error(`${file}: metadata "paths" lists ${paths.length} images for ${N} embeddings`);
   return {
-    emb: f.f32('embeddings'), N, D, labels, paths, skipped: json('skipped', []),
-    model: f.metadata.model ?? '?', base: f.metadata.base_model, pooling: (f.metadata.pooling ?? 'cls') as Pooling,
+    emb: f.f32('embeddings'),
+    N,
+    D,
+    labels,
+    paths,
+    skipped: json('skipped', []),
+    model: f.metadata.model ?? '?',
+    base: f.metadata.base_model,
+    pooling: (f.metadata.pooling ?? 'cls') as Pooling,
   };
 }
 
@@ -158,37 +178,66 @@ function dropRepeatedPaths(set: EmbeddingSet): number {
   const emb = new Float32Array(rows.length * set.D);
   rows.forEach((i, j) => emb.set(set.emb.subarray(i * set.D, (i + 1) * set.D), j * set.D));
   const dropped = set.N - rows.length;
-  Object.assign(set, { emb, N: rows.length, paths: rows.map((i) => set.paths[i]), labels: set.labels ? Int32Array.from(rows, (i) => set.labels![i]) : null });
+  Object.assign(set, {
+    emb,
+    N: rows.length,
+    paths: rows.map((i) => set.paths[i]),
+    labels: set.labels ? Int32Array.from(rows, (i) => set.labels![i]) : null,
+  });
   return dropped;
 }
 
 async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   const out = env.out ?? ((t: string) => process.stdout.write(t));
   const err = env.err ?? ((t: string) => process.stderr.write(t));
-  const o = parseOptions('eval sop', args, {
-    model_path: { type: 'string', help: 'model folder, checkpoint folder with a PEFT adapter (.safetensors or .bin; checkpoint-<N> accepted), or hub id' },
-    base_model: { type: 'string', help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)' },
-    sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
-    batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },
-    topk: { type: 'string', help: 'comma-separated K values of Recall@K (default 1,10,100)' },
-    output_dir: { type: 'string', help: 'where sop_report.json goes (default benchmark_output_sop)' },
-    save_embeddings: { type: 'string', help: 'also write the embeddings (+ labels, paths) to this safetensors file' },
-    embeddings: { type: 'string', help: 'search the embeddings of this file (from --save_embeddings) instead of embedding' },
-    pooling: { type: 'string', help: 'cls (default) or cls_mean' },
-    allow_absolute_paths: { type: 'boolean', help: 'allow list paths that are absolute or lead out of the SOP folder with ..' },
-    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '--model_path <dir|hub id> --sop_root <dir> [--batch_size 128] [--topk 1,10,100] [--output_dir <dir>] [--save_embeddings <file>] [--embeddings <file>]');
+  const o = parseOptions(
+    'eval sop',
+    args,
+    {
+      model_path: {
+        type: 'string',
+        help: 'model folder, checkpoint folder with a PEFT adapter (.safetensors or .bin; checkpoint-<N> accepted), or hub id',
+      },
+      base_model: {
+        type: 'string',
+        help: 'base model of an adapter checkpoint (default: its base_model_name_or_path)',
+      },
+      sop_root: { type: 'string', help: 'Stanford Online Products folder (with Ebay_test.txt)' },
+      batch_size: { type: 'string', help: 'images per GPU batch (default 128)' },
+      topk: { type: 'string', help: 'comma-separated K values of Recall@K (default 1,10,100)' },
+      output_dir: { type: 'string', help: 'where sop_report.json goes (default benchmark_output_sop)' },
+      save_embeddings: { type: 'string', help: 'also write the embeddings (+ labels, paths) to this safetensors file' },
+      embeddings: {
+        type: 'string',
+        help: 'search the embeddings of this file (from --save_embeddings) instead of embedding',
+      },
+      pooling: { type: 'string', help: 'cls (default) or cls_mean' },
+      allow_absolute_paths: {
+        type: 'boolean',
+        help: 'allow list paths that are absolute or lead out of the SOP folder with ..',
+      },
+      hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+    },
+    '--model_path <dir|hub id> --sop_root <dir> [--batch_size 128] [--topk 1,10,100] [--output_dir <dir>] [--save_embeddings <file>] [--embeddings <file>]',
+  );
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   if (o.positionals.length) throw new UsageError(`eval sop: unexpected argument "${o.positionals[0]}"`);
   const t0 = performance.now();
-  let ks = parseKs((v.topk ?? '1,10,100').split(',').map((s) => (s.trim() === '' ? NaN : Number(s))), `--topk ${v.topk}`);
+  let ks = parseKs(
+    (v.topk ?? '1,10,100').split(',').map((s) => (s.trim() === '' ? NaN : Number(s))),
+    `--topk ${v.topk}`,
+  );
   const batch = Number(v.batch_size ?? 128);
-  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch_size ${v.batch_size}: expected a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new UsageError(`--batch_size ${v.batch_size}: expected a positive integer`);
   const pooling = (v.pooling ?? 'cls') as Pooling;
-  if (pooling !== 'cls' && pooling !== 'cls_mean') throw new UsageError(`--pooling ${pooling}: expected cls or cls_mean`);
-  if (v.embeddings && v.save_embeddings) throw new UsageError('--embeddings reuses a saved file; --save_embeddings is only for a run that embeds');
-  if (!v.embeddings && !v.model_path) throw new UsageError('missing --model_path (or --embeddings <file> to reuse saved embeddings)');
+  if (pooling !== 'cls' && pooling !== 'cls_mean')
+    throw new UsageError(`--pooling ${pooling}: expected cls or cls_mean`);
+  if (v.embeddings && v.save_embeddings)
+    throw new UsageError('--embeddings reuses a saved file; --save_embeddings is only for a run that embeds');
+  if (!v.embeddings && !v.model_path)
+    throw new UsageError('missing --model_path (or --embeddings <file> to reuse saved embeddings)');
   if (!v.embeddings && !v.sop_root) throw new UsageError('missing --sop_root (the Stanford Online Products folder)');
   const outDir = v.output_dir ?? 'benchmark_output_sop';
   // Outputs checked before any work.
@@ -198,12 +247,17 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
   // The list (needed to embed, or to label embeddings that carry no labels), one record per path:
   // a path listed twice would find itself and inflate Recall@K.
   const listFile = v.sop_root ? await findSopList(v.sop_root) : null;
-  let list = listFile ? readEbayList(await readFile(listFile, 'utf8'), listFile, o.values.allow_absolute_paths === true) : null;
+  let list = listFile
+    ? readEbayList(await readFile(listFile, 'utf8'), listFile, o.values.allow_absolute_paths === true)
+    : null;
   if (list && list.length === 0) throw new Error(`${listFile}: no images listed`);
   let repeats = 0;
   if (list) {
     ({ records: list, repeats } = uniqueEbayRecords(list, listFile!));
-    if (repeats) err(`${listFile}: ${repeats} repeated image paths removed (each image is searched once; a repeat would find itself)\n`);
+    if (repeats)
+      err(
+        `${listFile}: ${repeats} repeated image paths removed (each image is searched once; a repeat would find itself)\n`,
+      );
   }
   // Recall@K needs K other images to rank: a larger K would report 100% for any model. Given
   // with --topk it is refused while nothing has been computed yet (`source`: where n comes from);
@@ -212,7 +266,9 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
     const big = ks.filter((k) => k > n - 1);
     if (!big.length) return;
     if (v.topk !== undefined && source) {
-      throw new UsageError(`--topk ${big.join(',')}: larger than the ${n - 1} other images each query is ranked against (${source}); use K <= ${n - 1}`);
+      throw new UsageError(
+        `--topk ${big.join(',')}: larger than the ${n - 1} other images each query is ranked against (${source}); use K <= ${n - 1}`,
+      );
     }
     ks = ks.filter((k) => k <= n - 1);
     err(`recall@${big.join(', recall@')} left out: each query has only ${n - 1} other images to rank (${when})\n`);
@@ -234,7 +290,10 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       checkEmbeddings(set.emb, set.N, set.D, set.paths, v.embeddings);
       l2normalizeRows(set.emb, set.N, set.D); // (rows from embedImages already are)
       if (!set.labels) {
-        if (!list) throw new Error(`${v.embeddings}: no "labels" tensor; give --sop_root to take the classes from Ebay_test.txt`);
+        if (!list)
+          throw new Error(
+            `${v.embeddings}: no "labels" tensor; give --sop_root to take the classes from Ebay_test.txt`,
+          );
         const base = dirname(listFile!);
         const byPath = new Map(list.map((r) => [join(base, r.path), r.classId]));
         set.labels = Int32Array.from(set.paths, (p) => {
@@ -253,31 +312,54 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       try {
         const bar = new ProgressBar('embed', paths.length);
         const r = await embedImages(vit, pp, paths, decodeImageFile, {
-          batchSize: batch, pooling,
+          batchSize: batch,
+          pooling,
           onProgress: (done, _total, skipped) => bar.update(done, skipped ? `(${skipped} skipped)` : ''),
         });
         bar.done();
-        err(firstLines(r.skipped.map((s) => `skipped ${skipReason(s)}`), join(outDir, 'sop_report.json')));
+        err(
+          firstLines(
+            r.skipped.map((s) => `skipped ${skipReason(s)}`),
+            join(outDir, 'sop_report.json'),
+          ),
+        );
         requireEmbedded(r, paths.length);
         decodeRate = r.decodeSeconds > 0 ? round(paths.length / r.decodeSeconds) : null;
         embedRate = r.embedSeconds > 0 ? round(r.kept.length / r.embedSeconds) : null;
         set = {
-          emb: r.emb, N: r.kept.length, D: r.D, labels: Int32Array.from(r.kept, (i) => list![i].classId),
-          paths: r.kept.map((i) => paths[i]), skipped: r.skipped, model: v.model_path!, base: base ?? undefined, pooling,
+          emb: r.emb,
+          N: r.kept.length,
+          D: r.D,
+          labels: Int32Array.from(r.kept, (i) => list![i].classId),
+          paths: r.kept.map((i) => paths[i]),
+          skipped: r.skipped,
+          model: v.model_path!,
+          base: base ?? undefined,
+          pooling,
         };
       } finally {
         vit.destroy();
       }
       if (v.save_embeddings) {
         const meta: Record<string, string> = {
-          format: 'pt', model: set.model, pooling, list: listFile!,
-          paths: JSON.stringify(set.paths), skipped: JSON.stringify(set.skipped),
+          format: 'pt',
+          model: set.model,
+          pooling,
+          list: listFile!,
+          paths: JSON.stringify(set.paths),
+          skipped: JSON.stringify(set.skipped),
         };
         if (set.base) meta.base_model = set.base;
-        await writeFileAtomic(v.save_embeddings, writeSafetensors([
-          { name: 'embeddings', shape: [set.N, set.D], data: set.emb },
-          { name: 'labels', dtype: 'I64', shape: [set.N], data: set.labels! },
-        ], meta));
+        await writeFileAtomic(
+          v.save_embeddings,
+          writeSafetensors(
+            [
+              { name: 'embeddings', shape: [set.N, set.D], data: set.emb },
+              { name: 'labels', dtype: 'I64', shape: [set.N], data: set.labels! },
+            ],
+            meta,
+          ),
+        );
         err(`wrote ${set.N} embeddings of dimension ${set.D} to ${v.save_embeddings}\n`);
       }
     }
@@ -311,8 +393,12 @@ async function evalSop(args: string[], env: EvalEnv): Promise<void> {
       decode_images_per_s: decodeRate,
       embed_images_per_s: embedRate,
       search: {
-        seconds: round(searchSeconds, 3), peak_gpu_bytes: p.peakBytes, query_rows: p.queryRows, gallery_rows: p.galleryRows,
-        chunk_rows: p.topk.chunkRows, query_block: p.topk.queryBlock,
+        seconds: round(searchSeconds, 3),
+        peak_gpu_bytes: p.peakBytes,
+        query_rows: p.queryRows,
+        gallery_rows: p.galleryRows,
+        chunk_rows: p.topk.chunkRows,
+        query_block: p.topk.queryBlock,
       },
       time: { seconds: round((performance.now() - t0) / 1000, 3), date: new Date().toISOString() },
       list: listFile ?? '',
@@ -332,12 +418,16 @@ export function formatSopTable(r: SopReport): string {
   const keys = recallKeys(r as unknown as Record<string, unknown>);
   const lines = [
     `Stanford Online Products: ${r.num_images} images, ${r.num_valid_queries} valid queries` +
-      (r.skipped_images ? `, ${r.skipped_images} skipped` : '') + `, model ${r.model}` + (r.base_model ? ` (base ${r.base_model})` : ''),
+      (r.skipped_images ? `, ${r.skipped_images} skipped` : '') +
+      `, model ${r.model}` +
+      (r.base_model ? ` (base ${r.base_model})` : ''),
     `  ${'metric'.padEnd(12)}${'value'.padStart(10)}`,
     ...keys.map((k) => `  ${k.padEnd(12)}${pct(r[k as `recall@${number}`]).padStart(10)}`),
   ];
   if (r.decode_images_per_s !== null || r.embed_images_per_s !== null) {
-    lines.push(`  decode ${r.decode_images_per_s ?? '-'} img/s, embed ${r.embed_images_per_s ?? '-'} img/s, search ${r.search.seconds}s, total ${r.time.seconds}s`);
+    lines.push(
+      `  decode ${r.decode_images_per_s ?? '-'} img/s, embed ${r.embed_images_per_s ?? '-'} img/s, search ${r.search.seconds}s, total ${r.time.seconds}s`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -28,18 +28,31 @@ export interface EvalOnlyResult {
   date: string;
 }
 
-export async function evaluateOnly(config: TrainConfig, opts: { token?: string; err?: (t: string) => void; out?: (t: string) => void } = {}): Promise<EvalOnlyResult> {
+export async function evaluateOnly(
+  config: TrainConfig,
+  opts: { token?: string; err?: (t: string) => void; out?: (t: string) => void } = {},
+): Promise<EvalOnlyResult> {
   const err = opts.err ?? ((t: string) => process.stderr.write(t));
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
-  if (!config.model_name) throw new ConfigError('learning_rate is 0 (evaluate only): model_name is not set; name the model or checkpoint to evaluate (model_name_or_path=<checkpoint folder>)');
+  if (!config.model_name)
+    throw new ConfigError(
+      'learning_rate is 0 (evaluate only): model_name is not set; name the model or checkpoint to evaluate (model_name_or_path=<checkpoint folder>)',
+    );
   if (!config.val_data_path) {
-    throw new ConfigError('learning_rate is 0 (evaluate only): val_data_path is not set; name the JSONL records to evaluate on (val_data_path=<file>), or use `vembed eval sop` for Stanford Online Products');
+    throw new ConfigError(
+      'learning_rate is 0 (evaluate only): val_data_path is not set; name the JSONL records to evaluate on (val_data_path=<file>), or use `vembed eval sop` for Stanford Online Products',
+    );
   }
   err(`learning_rate is 0: evaluating ${config.model_name} on ${config.val_data_path}, no training\n`);
   const { ck, base } = await loadEvalModel(config.model_name, undefined, opts.token, (l) => err(`${l}\n`));
   const pp = checkpointPreprocessor(ck, base ?? config.model_name);
   const src = nodeSource(process.cwd());
-  const val = await loadPairDataset(src, { dataPath: config.val_data_path, imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed });
+  const val = await loadPairDataset(src, {
+    dataPath: config.val_data_path,
+    imageRoot: config.image_root,
+    columnMapping: config.column_mapping,
+    seed: config.seed,
+  });
   for (const p of val.problems) err(`data: ${p}\n`);
   const load = async (path: string) => decodeImageBytes(await src.readBytes(path), path);
   const gpu = await commandGpu((l) => err(`${l}\n`));
@@ -56,8 +69,12 @@ export async function evaluateOnly(config: TrainConfig, opts: { token?: string; 
     gpu.destroy();
   }
   const result: EvalOnlyResult = {
-    model: config.model_name, base_model: base, val_data_path: config.val_data_path, num_records: val.records.length,
-    metrics, date: new Date().toISOString(),
+    model: config.model_name,
+    base_model: base,
+    val_data_path: config.val_data_path,
+    num_records: val.records.length,
+    metrics,
+    date: new Date().toISOString(),
   };
   await mkdir(config.output_dir, { recursive: true });
   const file = join(config.output_dir, 'eval_results.json');

@@ -17,13 +17,18 @@ import { parseOptions } from './args';
 import { resolveCheckpointPath } from './checkpoint-path';
 
 export async function forwardCommand(args: string[]): Promise<void> {
-  const o = parseOptions('forward', args, {
-    model: { type: 'string', help: 'model folder (config.json + model.safetensors) or hub id', required: true },
-    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-    input: { type: 'string', help: 'safetensors file of pixel tensors [B,3,H,W]', required: true },
-    output: { type: 'string', help: 'safetensors file to write', required: true },
-    adapter: { type: 'string', help: 'PEFT LoRA adapter folder, merged into the weights' },
-  }, '--model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]');
+  const o = parseOptions(
+    'forward',
+    args,
+    {
+      model: { type: 'string', help: 'model folder (config.json + model.safetensors) or hub id', required: true },
+      hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+      input: { type: 'string', help: 'safetensors file of pixel tensors [B,3,H,W]', required: true },
+      output: { type: 'string', help: 'safetensors file to write', required: true },
+      adapter: { type: 'string', help: 'PEFT LoRA adapter folder, merged into the weights' },
+    },
+    '--model <dir> --input <in.safetensors> --output <out.safetensors> [--adapter <dir>]',
+  );
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   await checkOutputFile(v.output!, '--output');
@@ -31,7 +36,9 @@ export async function forwardCommand(args: string[]): Promise<void> {
   const jobs: { name: string; shape: number[] }[] = [];
   for (const t of input.tensors.values()) {
     if (t.shape.length !== 4 || t.shape[1] !== 3) {
-      throw new Error(`${v.input}: tensor "${t.name}" has shape [${t.shape.join(', ')}]; expected [B, 3, H, W] pixel values`);
+      throw new Error(
+        `${v.input}: tensor "${t.name}" has shape [${t.shape.join(', ')}]; expected [B, 3, H, W] pixel values`,
+      );
     }
     const bad = nonFiniteText(input.f32(t.name));
     if (bad) throw new Error(`${v.input}: tensor "${t.name}" has ${bad}; pixel values must be finite`);
@@ -39,7 +46,12 @@ export async function forwardCommand(args: string[]): Promise<void> {
   }
   if (jobs.length === 0) throw new Error(`${v.input}: no tensors`);
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  if (v.adapter) mergeAdapter(ck.spec, ck.weights, await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter, (l) => process.stderr.write(`${l}\n`)))));
+  if (v.adapter)
+    mergeAdapter(
+      ck.spec,
+      ck.weights,
+      await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter, (l) => process.stderr.write(`${l}\n`)))),
+    );
   const gpu = await commandGpu();
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const out: TensorToWrite[] = [];
@@ -48,7 +60,11 @@ export async function forwardCommand(args: string[]): Promise<void> {
     const px = gpu.upload(input.f32(j.name));
     const r = vit.forward(px, B, H, W);
     const C = ck.spec.hidden;
-    out.push({ name: `${j.name}.last_hidden_state`, shape: [B, r.grid.T, C], data: await gpu.read(r.hidden, B * r.grid.T * C) });
+    out.push({
+      name: `${j.name}.last_hidden_state`,
+      shape: [B, r.grid.T, C],
+      data: await gpu.read(r.hidden, B * r.grid.T * C),
+    });
     out.push({ name: `${j.name}.pooler_output`, shape: [B, C], data: await gpu.read(r.pooled, B * C) });
     px.destroy();
     process.stderr.write(`${j.name}: [${j.shape.join(', ')}] -> T=${r.grid.T}\n`);

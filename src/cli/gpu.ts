@@ -19,11 +19,18 @@ export async function commandGpu(log: (line: string) => void = (l) => process.st
   if (shared) {
     const target = shared;
     return new Proxy(target, {
-      get: (t, k) => (k === 'destroy' ? () => {} : typeof Reflect.get(t, k) === 'function' ? (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t) : (Reflect.get(t, k) as unknown)),
+      get: (t, k) =>
+        k === 'destroy'
+          ? () => {}
+          : typeof Reflect.get(t, k) === 'function'
+            ? (Reflect.get(t, k) as (...a: unknown[]) => unknown).bind(t)
+            : (Reflect.get(t, k) as unknown),
     });
   }
   const gpu = await requestNodeGpu({ log });
   const tuned = await autotune(gpu);
-  log(`kernels: ${tuned.map((t) => `${t.op} ${t.choice}`).join(', ')} (measured on this adapter in ${tuned.reduce((a, t) => a + t.totalMs, 0).toFixed(0)} ms)`);
+  log(
+    `kernels: ${tuned.map((t) => `${t.op} ${t.choice}`).join(', ')} (measured on this adapter in ${tuned.reduce((a, t) => a + t.totalMs, 0).toFixed(0)} ms)`,
+  );
   return gpu;
 }

@@ -32,13 +32,26 @@ async function outputKind(out: string): Promise<'new' | 'merge' | string[]> {
 }
 
 export async function mergeCommand(args: string[]): Promise<void> {
-  const o = parseOptions('merge', args, {
-    model: { type: 'string', help: 'base model folder or hub id', required: true },
-    adapter: { type: 'string', help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors or .bin; checkpoint-<N> accepted)', required: true },
-    output: { type: 'string', help: 'folder to write the merged model into (missing, empty or an earlier merge)', required: true },
-    overwrite_output_dir: { type: 'boolean', help: 'write into a folder holding other files (they are kept)' },
-    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '--model <dir|hub id> --adapter <dir> --output <dir> [--overwrite_output_dir]');
+  const o = parseOptions(
+    'merge',
+    args,
+    {
+      model: { type: 'string', help: 'base model folder or hub id', required: true },
+      adapter: {
+        type: 'string',
+        help: 'PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors or .bin; checkpoint-<N> accepted)',
+        required: true,
+      },
+      output: {
+        type: 'string',
+        help: 'folder to write the merged model into (missing, empty or an earlier merge)',
+        required: true,
+      },
+      overwrite_output_dir: { type: 'boolean', help: 'write into a folder holding other files (they are kept)' },
+      hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+    },
+    '--model <dir|hub id> --adapter <dir> --output <dir> [--overwrite_output_dir]',
+  );
   if (!o) return;
   const v = o.values as Record<string, string | undefined>;
   const out = v.output!;
@@ -52,7 +65,9 @@ export async function mergeCommand(args: string[]): Promise<void> {
   }
 
   const ck = await loadCheckpoint(await resolveModel(v.model!, v.hf_token));
-  const adapter = await loadAdapter(dirSource(await resolveCheckpointPath(v.adapter!, (l) => process.stderr.write(`${l}\n`))));
+  const adapter = await loadAdapter(
+    dirSource(await resolveCheckpointPath(v.adapter!, (l) => process.stderr.write(`${l}\n`))),
+  );
   mergeAdapter(ck.spec, ck.weights, adapter);
   const files = mergedModelFiles(ck);
   if (Array.isArray(kind)) {

@@ -23,18 +23,24 @@ const CHECKPOINT = /^checkpoint-((step|epoch)-)?\d+$/;
 async function localPathHint(arg: string): Promise<string | null> {
   const [owner, name] = arg.split('/');
   const entries = await readdir(owner).catch(() => null);
-  const checkpoints = (entries ?? []).filter((e) => CHECKPOINT.test(e)).sort((a, b) => Number(a.split('-').pop()) - Number(b.split('-').pop()));
+  const checkpoints = (entries ?? [])
+    .filter((e) => CHECKPOINT.test(e))
+    .sort((a, b) => Number(a.split('-').pop()) - Number(b.split('-').pop()));
   const isRun = entries !== null && (checkpoints.length > 0 || entries.includes('train_config.yaml'));
   if (!CHECKPOINT.test(name) && !isRun) return null;
   if (entries === null) return `${owner}/ does not exist either; ${name} is a checkpoint folder name of this trainer`;
-  return `${owner}/ is a training output folder here` + (checkpoints.length ? ` with ${checkpoints.join(', ')}` : ' without checkpoints');
+  return (
+    `${owner}/ is a training output folder here` +
+    (checkpoints.length ? ` with ${checkpoints.join(', ')}` : ' without checkpoints')
+  );
 }
 
 export async function resolveModel(given: string, token?: string): Promise<FileSource> {
   const arg = await resolveCheckpointPath(given, (l) => process.stderr.write(`${l}\n`));
   const st = await stat(arg).catch(() => null);
   if (st?.isDirectory()) return dirSource(arg);
-  if (st) throw new Error(`--model ${arg}: is a file; expected a model folder (config.json + model.safetensors) or a hub id`);
+  if (st)
+    throw new Error(`--model ${arg}: is a file; expected a model folder (config.json + model.safetensors) or a hub id`);
   if (!/^[\w.-]+\/[\w.-]+$/.test(arg)) {
     throw new Error(`--model ${arg}: no such folder, and not a hub id of the form owner/name`);
   }
@@ -48,7 +54,9 @@ export async function resolveModel(given: string, token?: string): Promise<FileS
         `downloading ${arg}/${p.file}: ${formatBytes(p.bytes)}` +
         (p.total ? ` of ${formatBytes(p.total)}` : '') +
         (p.bytesPerSec ? `, ${formatBytes(p.bytesPerSec)}/s` : '') +
-        (p.etaSec !== null && p.etaSec !== undefined && Number.isFinite(p.etaSec) ? `, ETA ${formatDuration(p.etaSec)}` : '');
+        (p.etaSec !== null && p.etaSec !== undefined && Number.isFinite(p.etaSec)
+          ? `, ETA ${formatDuration(p.etaSec)}`
+          : '');
       if (line !== last) process.stderr.write(`\r${line.padEnd(last.length)}`);
       last = line;
     },

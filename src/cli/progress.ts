@@ -24,7 +24,12 @@ export function formatDuration(sec: number): string {
  */
 export function firstLines(lines: string[], fullList: string, max = 20): string {
   const more = lines.length - max;
-  return lines.slice(0, max).map((l) => `${l}\n`).join('') + (more > 0 ? `... and ${more} more (all ${lines.length} in ${fullList})\n` : '');
+  return (
+    lines
+      .slice(0, max)
+      .map((l) => `${l}\n`)
+      .join('') + (more > 0 ? `... and ${more} more (all ${lines.length} in ${fullList})\n` : '')
+  );
 }
 
 /** "path: why" for a skipped image (decode errors already start with the path). */

@@ -32,13 +32,22 @@ import { onStop } from './signals';
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const { args, overrides: flagOverrides } = configFlagsToOverrides(argv);
-  const o = parseOptions('train', args, {
-    config_override: { type: 'string', multiple: true, help: 'key=value, overriding the YAML (repeatable; several after one flag too)' },
-    hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
-  }, '<config.yaml> [--config_override key=value ...] [--<config key> value ...]\n\n' +
-    'Keys and defaults: vembed-factory\'s (see README). --<config key> value (e.g. --data_path train.jsonl)\n' +
-    'overrides the YAML and --config_override, as in vembed-factory\'s run.py. lr=0 (learning_rate 0)\n' +
-    'evaluates model_name (a checkpoint folder too) on val_data_path without training.');
+  const o = parseOptions(
+    'train',
+    args,
+    {
+      config_override: {
+        type: 'string',
+        multiple: true,
+        help: 'key=value, overriding the YAML (repeatable; several after one flag too)',
+      },
+      hf_token: { type: 'string', help: 'Hugging Face access token for gated models (or $HF_TOKEN)' },
+    },
+    '<config.yaml> [--config_override key=value ...] [--<config key> value ...]\n\n' +
+      "Keys and defaults: vembed-factory's (see README). --<config key> value (e.g. --data_path train.jsonl)\n" +
+      "overrides the YAML and --config_override, as in vembed-factory's run.py. lr=0 (learning_rate 0)\n" +
+      'evaluates model_name (a checkpoint folder too) on val_data_path without training.',
+  );
   if (!o) return;
   const [file, ...more] = o.positionals;
   if (!file) throw new Error('missing the config file: vembed train <config.yaml>');
@@ -56,7 +65,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
  * `train`, src/index-node.ts): returns train_results.json's content, or with learning_rate 0
  * the evaluation's result. Paths in the config are relative to the current folder.
  */
-export async function trainFromConfig(config: TrainConfig, opts: { token?: string } = {}): Promise<TrainResults | EvalOnlyResult> {
+export async function trainFromConfig(
+  config: TrainConfig,
+  opts: { token?: string } = {},
+): Promise<TrainResults | EvalOnlyResult> {
   if (config.learning_rate === 0) return evaluateOnly(config, { token: opts.token });
   checkReadyToTrain(config);
   const output = await checkTrainOutput(config);
@@ -66,22 +78,32 @@ export async function trainFromConfig(config: TrainConfig, opts: { token?: strin
   const load = imageLoader(src, decodeImageBytes);
   let vbar: ProgressBar | null = null;
   const { records, unreadable, validate } = await prepareTrainingData(src, config, {
-    load, decode: decodeImageBytes,
+    load,
+    decode: decodeImageBytes,
     relativeTo: config.image_root ? `image_root ${config.image_root}` : `the current folder ${process.cwd()}`,
     onEvent: (e) => {
       if (e.kind === 'problem') process.stderr.write(`data: ${e.message}\n`);
       else if (e.kind === 'loaded') {
-        process.stderr.write(`data: ${e.dataset.records.length} pairs in ${e.dataset.numClasses} classes (${e.dataset.format}) from ${e.path}\n`);
+        process.stderr.write(
+          `data: ${e.dataset.records.length} pairs in ${e.dataset.numClasses} classes (${e.dataset.format}) from ${e.path}\n`,
+        );
       } else if (e.kind === 'missing') {
         for (const m of e.paths.slice(0, 20)) process.stderr.write(`missing: ${m}\n`);
         process.stderr.write(`data: ${e.paths.length} missing images; ${e.dropped} pairs dropped\n`);
       } else if (e.kind === 'validate-progress') (vbar ??= new ProgressBar('validate_data', e.total)).update(e.done);
       else if (e.kind === 'unreadable') {
-        (vbar)?.done();
-        process.stderr.write(firstLines(e.images.map((p) => `unreadable: ${skipReason(p)}`), `${config.output_dir}/train_results.json (skipped_images)`));
+        vbar?.done();
+        process.stderr.write(
+          firstLines(
+            e.images.map((p) => `unreadable: ${skipReason(p)}`),
+            `${config.output_dir}/train_results.json (skipped_images)`,
+          ),
+        );
         process.stderr.write(`validate_data: ${e.images.length} unreadable images; ${e.dropped} pairs dropped\n`);
       } else if (e.kind === 'validation') {
-        process.stderr.write(`validation: ${e.pairs} pairs from ${e.path} (queries vs the gallery of positives, by label)\n`);
+        process.stderr.write(
+          `validation: ${e.pairs} pairs from ${e.path} (queries vs the gallery of positives, by label)\n`,
+        );
       }
     },
   });
@@ -93,7 +115,10 @@ export async function trainFromConfig(config: TrainConfig, opts: { token?: strin
   const store = nodeStore(config.output_dir);
   let resume = null;
   if (config.resume_from_checkpoint) {
-    const at = config.resume_from_checkpoint === 'latest' ? null : resolve(await resolveCheckpointPath(config.resume_from_checkpoint, (l) => process.stderr.write(`${l}\n`)));
+    const at =
+      config.resume_from_checkpoint === 'latest'
+        ? null
+        : resolve(await resolveCheckpointPath(config.resume_from_checkpoint, (l) => process.stderr.write(`${l}\n`)));
     resume = at === null ? { store, folder: 'latest' } : { store: nodeStore(dirname(at)), folder: basename(at) };
   }
   const ctl = new AbortController();
@@ -104,22 +129,41 @@ export async function trainFromConfig(config: TrainConfig, opts: { token?: strin
   let bar: ProgressBar | null = null;
   let skippedSeen = 0;
   const trainer = new Trainer({
-    gpu, checkpoint: ck, config, train, validate, store, resume, signal: ctl.signal, unreadable,
+    gpu,
+    checkpoint: ck,
+    config,
+    train,
+    validate,
+    store,
+    resume,
+    signal: ctl.signal,
+    unreadable,
     onEvent: (e) => {
       if (e.kind === 'step') {
         bar ??= new ProgressBar('train', e.totalSteps, 'step');
-        bar.update(e.step, `epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.imagesPerSec.toFixed(2)} img/s`);
+        bar.update(
+          e.step,
+          `epoch ${e.epoch + 1}/${epochs} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.imagesPerSec.toFixed(2)} img/s`,
+        );
       } else if (e.kind === 'log') {
-        process.stderr.write(`\nstep ${e.step}/${e.totalSteps} epoch ${e.epoch + 1} loss ${e.loss.toFixed(5)} lr ${e.lr.toExponential(3)} grad_norm ${e.gradNorm.toFixed(4)} ${e.imagesPerSec.toFixed(2)} img/s ETA ${formatDuration(e.etaSec)}\n`);
+        process.stderr.write(
+          `\nstep ${e.step}/${e.totalSteps} epoch ${e.epoch + 1} loss ${e.loss.toFixed(5)} lr ${e.lr.toExponential(3)} grad_norm ${e.gradNorm.toFixed(4)} ${e.imagesPerSec.toFixed(2)} img/s ETA ${formatDuration(e.etaSec)}\n`,
+        );
       } else if (e.kind === 'checkpoint') {
         process.stderr.write(`\nsaved ${config.output_dir}/${e.name}\n`);
       } else if (e.kind === 'epoch') {
-        const v = e.validation ? ' ' + Object.entries(e.validation).map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`).join(' ') : '';
+        const v = e.validation
+          ? ' ' +
+            Object.entries(e.validation)
+              .map(([k, x]) => `${k} ${Number.isInteger(x) ? x : x.toFixed(4)}`)
+              .join(' ')
+          : '';
         process.stderr.write(`\nepoch ${e.epoch}: mean loss ${e.meanLoss.toFixed(5)}${v}\n`);
       } else if (e.kind === 'skipped') {
         // The first 20 as they come; all of them go to train_results.json (skipped_images).
         if (++skippedSeen <= 20) process.stderr.write(`\nskipped ${skipReason(e)}\n`);
-        else if (skippedSeen === 21) process.stderr.write(`\nmore images skipped: all are listed in ${config.output_dir}/train_results.json\n`);
+        else if (skippedSeen === 21)
+          process.stderr.write(`\nmore images skipped: all are listed in ${config.output_dir}/train_results.json\n`);
       } else if (e.kind === 'info') {
         process.stderr.write(`${e.message}\n`);
       }
@@ -133,7 +177,8 @@ export async function trainFromConfig(config: TrainConfig, opts: { token?: strin
       `${r.stopped_early ? 'stopped' : 'done'}: ${r.steps}/${r.total_steps} steps, final loss ${r.final.loss?.toFixed(5) ?? '-'}, ` +
         `${formatDuration(r.final.seconds)}; ${r.final.checkpoint ? `last checkpoint ${config.output_dir}/${r.final.checkpoint}` : 'no checkpoint saved'}; ` +
         `results in ${config.output_dir}/train_results.json` +
-        (r.stopped_early ? '; continue with --config_override resume_from_checkpoint=latest' : '') + '\n',
+        (r.stopped_early ? '; continue with --config_override resume_from_checkpoint=latest' : '') +
+        '\n',
     );
     return r;
   } finally {

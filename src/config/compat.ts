@@ -23,7 +23,8 @@ export const REFUSED_VALUES: Partial<Record<TrainConfigKey, Record<string, strin
   retrieval_mode: { t2i: NOT_I2I, i2t: NOT_I2I, t2t: NOT_I2I, m2i: NOT_I2I, m2t: NOT_I2I },
   loss_type: {
     mrl: 'not supported yet: Matryoshka (multi-width) losses are not implemented here',
-    colbert: 'not supported yet: late-interaction (token-level) losses are not implemented here; this trainer learns one vector per image',
+    colbert:
+      'not supported yet: late-interaction (token-level) losses are not implemented here; this trainer learns one vector per image',
     sigmoid: 'not supported yet: the SigLIP-style sigmoid loss is not implemented here',
     distillation: 'not supported yet: knowledge distillation from a teacher model is not implemented here',
     hard_negative: 'not supported yet: hard-negative mining losses are not implemented here',
@@ -32,7 +33,12 @@ export const REFUSED_VALUES: Partial<Record<TrainConfigKey, Record<string, strin
   pooling_method: {
     none: 'not supported yet: token-level embeddings (ColBERT) are not implemented here; this trainer learns one vector per image',
   },
-  report_to: { wandb: cannotReport('wandb'), tensorboard: cannotReport('tensorboard'), swanlab: cannotReport('swanlab'), all: cannotReport('all') },
+  report_to: {
+    wandb: cannotReport('wandb'),
+    tensorboard: cannotReport('tensorboard'),
+    swanlab: cannotReport('swanlab'),
+    all: cannotReport('all'),
+  },
 };
 
 /** Values read as another value (what vembed-factory effectively does), with a note. */
@@ -40,8 +46,14 @@ export const VALUE_ALIASES: Partial<Record<TrainConfigKey, Record<string, { to: 
   pooling_method: {
     // vembed/model/base.py pool(): a model output with pooler_output returns it for every method
     // except "none"; DINOv2/DINOv3 always have one, so "mean" and "last_token" give the CLS token.
-    mean: { to: 'cls', note: 'read as "cls": vembed-factory returns pooler_output (the CLS token) for DINO models whatever the method, so this is what it trained' },
-    last_token: { to: 'cls', note: 'read as "cls": vembed-factory returns pooler_output (the CLS token) for DINO models whatever the method, so this is what it trained' },
+    mean: {
+      to: 'cls',
+      note: 'read as "cls": vembed-factory returns pooler_output (the CLS token) for DINO models whatever the method, so this is what it trained',
+    },
+    last_token: {
+      to: 'cls',
+      note: 'read as "cls": vembed-factory returns pooler_output (the CLS token) for DINO models whatever the method, so this is what it trained',
+    },
   },
 };
 
@@ -54,19 +66,36 @@ export type ForeignKey =
   | { kind: 'refused-unless-off'; isOff: (v: unknown) => boolean; allowed: string; why: string };
 
 const ignored = (why: string, refuse?: Record<string, string>): ForeignKey => ({ kind: 'ignored', why, refuse });
-const COMPOSED = 'composed (separate text and image) encoders are not supported; set model_name to one DINOv3 or DINOv2 model';
-const nullOnly = (why: string): ForeignKey => ({ kind: 'refused-unless-off', isOff: (v) => v === null || v === '', allowed: 'null', why });
-const falseOnly = (why: string): ForeignKey => ({ kind: 'refused-unless-off', isOff: (v) => v === false, allowed: 'false', why });
+const COMPOSED =
+  'composed (separate text and image) encoders are not supported; set model_name to one DINOv3 or DINOv2 model';
+const nullOnly = (why: string): ForeignKey => ({
+  kind: 'refused-unless-off',
+  isOff: (v) => v === null || v === '',
+  allowed: 'null',
+  why,
+});
+const falseOnly = (why: string): ForeignKey => ({
+  kind: 'refused-unless-off',
+  isOff: (v) => v === false,
+  allowed: 'false',
+  why,
+});
 
 const NOT_READ = "vembed-factory's trainer does not read it either";
 const DATALOADER = 'a PyTorch DataLoader setting; images are decoded by this trainer';
 const ONE_DEVICE = 'this trainer runs on one WebGPU device';
-const MINING = 'a hard-negative mining option, used only with enable_hard_mining or a hard-negative loss, which are not supported here';
+const MINING =
+  'a hard-negative mining option, used only with enable_hard_mining or a hard-negative loss, which are not supported here';
 
 export const FOREIGN_KEYS: Record<string, ForeignKey> = {
   // Python runtime only.
-  model_type: ignored("vembed-factory's model class choice; the family (DINOv3 or DINOv2) is read from the model's config.json here"),
-  encoder_mode: ignored("vembed-factory's collator choice; the family (DINOv3 or DINOv2) is read from the model's config.json here", { composed: COMPOSED }),
+  model_type: ignored(
+    "vembed-factory's model class choice; the family (DINOv3 or DINOv2) is read from the model's config.json here",
+  ),
+  encoder_mode: ignored(
+    "vembed-factory's collator choice; the family (DINOv3 or DINOv2) is read from the model's config.json here",
+    { composed: COMPOSED },
+  ),
   torch_dtype: ignored('a PyTorch load dtype; weights are kept and trained in f32 here'),
   attn_implementation: ignored('a PyTorch attention kernel choice; attention here is a WGSL kernel with the same math'),
   gradient_checkpointing: ignored('PyTorch activation recomputation; memory here is bounded by use_gradient_cache'),
@@ -87,7 +116,9 @@ export const FOREIGN_KEYS: Record<string, ForeignKey> = {
   run_name: ignored('experiment-tracker metadata; this trainer reports to no tracker'),
   run_tags: ignored('experiment-tracker metadata; this trainer reports to no tracker'),
   run_notes: ignored('experiment-tracker metadata; this trainer reports to no tracker'),
-  skip_invalid_records: ignored("vembed-factory's loader skips records with missing fields; here record checks follow validate_data and the data loader"),
+  skip_invalid_records: ignored(
+    "vembed-factory's loader skips records with missing fields; here record checks follow validate_data and the data loader",
+  ),
   save_strategy: ignored(`${NOT_READ}; checkpoints follow save_steps there and here`),
   max_image_size: ignored(`${NOT_READ}; the input size comes from the model's preprocessor_config.json`),
   early_stopping_patience: ignored(NOT_READ),

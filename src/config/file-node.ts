@@ -7,7 +7,9 @@ export async function readTrainConfigFile(path: string, overrides: readonly stri
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new ConfigError(`${path}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ConfigError(
+      `${path}: cannot read the config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   return parseTrainConfigYaml(text, path, overrides);
 }

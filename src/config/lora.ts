@@ -18,8 +18,22 @@ export const LINEAR_ROLES: readonly LinearRole[] = ['q', 'k', 'v', 'o', 'fc1', '
 
 /** Path of each linear layer inside one block (`layer.<i>.` / `encoder.layer.<i>.` in front). */
 export const BLOCK_LINEAR_PATHS: Record<ModelFamily, Record<LinearRole, string>> = {
-  dinov3: { q: 'attention.q_proj', k: 'attention.k_proj', v: 'attention.v_proj', o: 'attention.o_proj', fc1: 'mlp.up_proj', fc2: 'mlp.down_proj' },
-  dinov2: { q: 'attention.attention.query', k: 'attention.attention.key', v: 'attention.attention.value', o: 'attention.output.dense', fc1: 'mlp.fc1', fc2: 'mlp.fc2' },
+  dinov3: {
+    q: 'attention.q_proj',
+    k: 'attention.k_proj',
+    v: 'attention.v_proj',
+    o: 'attention.o_proj',
+    fc1: 'mlp.up_proj',
+    fc2: 'mlp.down_proj',
+  },
+  dinov2: {
+    q: 'attention.attention.query',
+    k: 'attention.attention.key',
+    v: 'attention.attention.value',
+    o: 'attention.output.dense',
+    fc1: 'mlp.fc1',
+    fc2: 'mlp.fc2',
+  },
 };
 
 export interface LoraTargets {
@@ -36,7 +50,11 @@ export interface LoraTargets {
 export function resolveLoraTargets(config: Pick<TrainConfig, 'lora_target_modules'>, family: ModelFamily): LoraTargets {
   const paths = BLOCK_LINEAR_PATHS[family];
   const lastName = (r: LinearRole) => paths[r].split('.').pop()!;
-  const pick = (roles: LinearRole[], unmatched: string[] = []): LoraTargets => ({ roles, modules: roles.map(lastName), unmatched });
+  const pick = (roles: LinearRole[], unmatched: string[] = []): LoraTargets => ({
+    roles,
+    modules: roles.map(lastName),
+    unmatched,
+  });
   const t = config.lora_target_modules;
   if (t === null) return pick(['q', 'v']);
   if (t === 'all-linear') return pick([...LINEAR_ROLES]);

@@ -12,7 +12,17 @@
  * factory keys that do not apply (noted or refused), refused values, zod. All problems are
  * collected and thrown together as one ConfigError, one line each.
  */
-import { LineCounter, isMap, isScalar, parse as parseYaml, parseDocument, stringify, type DocumentOptions, type ParseOptions, type SchemaOptions } from 'yaml';
+import {
+  LineCounter,
+  isMap,
+  isScalar,
+  parse as parseYaml,
+  parseDocument,
+  stringify,
+  type DocumentOptions,
+  type ParseOptions,
+  type SchemaOptions,
+} from 'yaml';
 import { z } from 'zod';
 import { TrainConfig, TRAIN_CONFIG_KEYS, type TrainConfigKey } from './schema';
 import { FOREIGN_KEYS, KEY_ALIASES, REFUSED_VALUES, VALUE_ALIASES } from './compat';
@@ -48,14 +58,21 @@ const pyyamlTags = (tags: Tags): Tags =>
       if (typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:bool') return t;
       return { ...t, test: t.identify?.(true) ? PYYAML_TRUE : PYYAML_FALSE } as typeof t;
     });
-const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = { version: '1.1', merge: true, uniqueKeys: false, customTags: pyyamlTags };
+const YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
+  version: '1.1',
+  merge: true,
+  uniqueKeys: false,
+  customTags: pyyamlTags,
+};
 
 /** The first line of a yaml error message, without its position. */
 const yamlMessage = (m: string) => m.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-const fmt = (v: unknown): string => (v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v));
+const fmt = (v: unknown): string =>
+  v === undefined ? 'undefined' : typeof v === 'number' ? String(v) : JSON.stringify(v);
 const KNOWN_KEYS = [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)];
 const isKnownKey = (k: string) => (TRAIN_CONFIG_KEYS as string[]).includes(k) || k in KEY_ALIASES || k in FOREIGN_KEYS;
-const canonical = (k: string): TrainConfigKey | null => (KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null));
+const canonical = (k: string): TrainConfigKey | null =>
+  KEY_ALIASES[k] ?? ((TRAIN_CONFIG_KEYS as string[]).includes(k) ? k : null);
 
 /** Reads YAML text into raw entries; YAML errors and a non-mapping top level are ConfigErrors. */
 function readYaml(text: string, file: string, notes: string[]): Raw {
@@ -89,7 +106,9 @@ function readYaml(text: string, file: string, notes: string[]): Raw {
     const value = JSON.stringify((pair.value as { toJS?: (d: unknown) => unknown } | null)?.toJS?.(doc) ?? pair.value);
     const prev = seen.get(key);
     if (prev && prev.value !== value) {
-      notes.push(`${file}:${line}: ${key} is given again (first on line ${prev.line}); the last value wins, as in PyYAML`);
+      notes.push(
+        `${file}:${line}: ${key} is given again (first on line ${prev.line}); the last value wins, as in PyYAML`,
+      );
     }
     seen.set(key, { line, value });
   }
@@ -144,23 +163,33 @@ function describe(s: Js): string {
   if ('const' in s) return fmt(s.const);
   if (s.enum) return s.enum.length === 1 ? fmt(s.enum[0]) : `one of ${s.enum.map(fmt).join(', ')}`;
   const range = () => {
-    const lo = s.minimum ?? s.exclusiveMinimum, loX = s.minimum === undefined;
+    const lo = s.minimum ?? s.exclusiveMinimum,
+      loX = s.minimum === undefined;
     const max = s.maximum === Number.MAX_SAFE_INTEGER ? undefined : s.maximum;
-    const hi = max ?? s.exclusiveMaximum, hiX = max === undefined;
+    const hi = max ?? s.exclusiveMaximum,
+      hiX = max === undefined;
     if (lo !== undefined && hi !== undefined) return ` in ${loX ? '(' : '['}${lo}, ${hi}${hiX ? ')' : ']'}`;
     if (lo !== undefined) return ` ${loX ? '>' : '>='} ${lo}`;
     if (hi !== undefined) return ` ${hiX ? '<' : '<='} ${hi}`;
     return '';
   };
   switch (s.type) {
-    case 'null': return 'null';
-    case 'boolean': return 'true or false';
-    case 'string': return s.minLength ? 'a non-empty string' : 'a string';
-    case 'integer': return `an integer${range()}`;
-    case 'number': return `a number${range()}`;
-    case 'array': return `a list of ${s.items ? describe(s.items).replace(/^an? /, '') : 'values'}s`;
-    case 'object': return `a mapping with keys among ${Object.keys(s.properties ?? {}).join(', ')}`;
-    default: return JSON.stringify(s);
+    case 'null':
+      return 'null';
+    case 'boolean':
+      return 'true or false';
+    case 'string':
+      return s.minLength ? 'a non-empty string' : 'a string';
+    case 'integer':
+      return `an integer${range()}`;
+    case 'number':
+      return `a number${range()}`;
+    case 'array':
+      return `a list of ${s.items ? describe(s.items).replace(/^an? /, '') : 'values'}s`;
+    case 'object':
+      return `a mapping with keys among ${Object.keys(s.properties ?? {}).join(', ')}`;
+    default:
+      return JSON.stringify(s);
   }
 }
 /** What a key allows, e.g. `an integer >= 1`. */
@@ -175,7 +204,8 @@ function overrideValue(key: string, text: string): unknown {
   try {
     v = parseYaml(text, YAML_OPTIONS);
   } catch (e) {
-    if (/^[[{]/.test(text)) throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`, { cause: e });
+    if (/^[[{]/.test(text))
+      throw new Error(`not a YAML flow list or mapping (${yamlMessage((e as Error).message)})`, { cause: e });
     v = text;
   }
   const c = canonical(key);
@@ -195,10 +225,13 @@ function applyOverrideEntries(raw: Raw, overrides: readonly string[]): void {
       continue;
     }
     let text = entry.slice(eq + 1).trim();
-    if (text.length >= 2 && text[0] === text[text.length - 1] && (text[0] === '"' || text[0] === "'")) text = text.slice(1, -1);
+    if (text.length >= 2 && text[0] === text[text.length - 1] && (text[0] === '"' || text[0] === "'"))
+      text = text.slice(1, -1);
     if (!isKnownKey(key)) {
       const guess = didYouMean(key, KNOWN_KEYS);
-      problems.push(`--config_override ${entry}: unknown key ${fmt(key)}${guess ? `; did you mean ${fmt(guess)}?` : ''}`);
+      problems.push(
+        `--config_override ${entry}: unknown key ${fmt(key)}${guess ? `; did you mean ${fmt(guess)}?` : ''}`,
+      );
       continue;
     }
     const c = canonical(key);
@@ -220,7 +253,13 @@ function applyOverrideEntries(raw: Raw, overrides: readonly string[]): void {
 
 // ── validation ───────────────────────────────────────────────────────────────────────────────
 /** Checks one TrainConfig key's value; returns the value to use, or a problem. */
-function checkValue(key: TrainConfigKey, spelling: string, given: unknown, where: string, notes: string[]): { value: unknown } | { problems: string[] } {
+function checkValue(
+  key: TrainConfigKey,
+  spelling: string,
+  given: unknown,
+  where: string,
+  notes: string[],
+): { value: unknown } | { problems: string[] } {
   let value = given;
   const schema = jsonSchema(key);
   if (value === '' && schema.anyOf?.some((s) => s.type === 'null')) return { value: null }; // "" = null, as in vembed-factory
@@ -231,13 +270,21 @@ function checkValue(key: TrainConfigKey, spelling: string, given: unknown, where
       value = alias.to;
     }
     const refused = REFUSED_VALUES[key]?.[given];
-    if (refused) return { problems: [`${where}: ${spelling}: ${fmt(given)} is ${refused} (allowed: ${allowedText(key)})`] };
+    if (refused)
+      return { problems: [`${where}: ${spelling}: ${fmt(given)} is ${refused} (allowed: ${allowedText(key)})`] };
   }
   const coerced = coerce(key, value);
   const result = field(key).safeParse(coerced);
   if (result.success) return { value: coerced };
-  if (typeof coerced === 'number' && Number.isInteger(coerced) && !Number.isSafeInteger(coerced) && schema.type === 'integer') {
-    return { problems: [`${where}: ${spelling}: ${fmt(given)} is too large; expected ${allowedWithDefault(key)}, below 2^53`] };
+  if (
+    typeof coerced === 'number' &&
+    Number.isInteger(coerced) &&
+    !Number.isSafeInteger(coerced) &&
+    schema.type === 'integer'
+  ) {
+    return {
+      problems: [`${where}: ${spelling}: ${fmt(given)} is too large; expected ${allowedWithDefault(key)}, below 2^53`],
+    };
   }
   const unknownKeys = result.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys : []));
   if (unknownKeys.length) {
@@ -251,7 +298,11 @@ function checkValue(key: TrainConfigKey, spelling: string, given: unknown, where
   }
   const options = schema.enum as string[] | undefined;
   const guess = typeof value === 'string' && options ? didYouMean(value, options) : null;
-  return { problems: [`${where}: ${spelling}: ${fmt(given)} is not allowed; expected ${allowedWithDefault(key)}${guess ? `; did you mean ${fmt(guess)}?` : ''}`] };
+  return {
+    problems: [
+      `${where}: ${spelling}: ${fmt(given)} is not allowed; expected ${allowedWithDefault(key)}${guess ? `; did you mean ${fmt(guess)}?` : ''}`,
+    ],
+  };
 }
 
 /** Checks every entry (in the order given) and fills in defaults; throws all problems at once. */
@@ -267,7 +318,9 @@ function validate(raw: Raw, notes: string[]): ParsedConfig {
       const guess = didYouMean(key, KNOWN_KEYS);
       problems.push(
         `${where}: unknown key ${fmt(key)} (value ${fmt(value)})` +
-          (guess ? `; did you mean ${fmt(guess)}?` : '; it is neither an option of this trainer nor a vembed-factory key'),
+          (guess
+            ? `; did you mean ${fmt(guess)}?`
+            : '; it is neither an option of this trainer nor a vembed-factory key'),
       );
       continue;
     }
@@ -319,7 +372,11 @@ function validate(raw: Raw, notes: string[]): ParsedConfig {
  * Parses a training config file's text, applies `--config_override key=value` entries, checks
  * everything, and fills in defaults. Throws ConfigError with every problem found.
  */
-export function parseTrainConfigYaml(text: string, file = 'config.yaml', overrides: readonly string[] = []): ParsedConfig {
+export function parseTrainConfigYaml(
+  text: string,
+  file = 'config.yaml',
+  overrides: readonly string[] = [],
+): ParsedConfig {
   const notes: string[] = [];
   const raw = readYaml(text, file, notes);
   applyOverrideEntries(raw, overrides);
@@ -327,7 +384,11 @@ export function parseTrainConfigYaml(text: string, file = 'config.yaml', overrid
 }
 
 /** Checks a plain object (e.g. from a form or JSON) as parseTrainConfigYaml checks YAML. */
-export function validateTrainConfig(obj: Record<string, unknown>, source = 'config', overrides: readonly string[] = []): ParsedConfig {
+export function validateTrainConfig(
+  obj: Record<string, unknown>,
+  source = 'config',
+  overrides: readonly string[] = [],
+): ParsedConfig {
   const raw: Raw = new Map(Object.entries(obj).map(([k, value]) => [k, { value, where: source, fromOverride: false }]));
   applyOverrideEntries(raw, overrides);
   return validate(raw, []);
@@ -342,10 +403,17 @@ export function applyOverrides(config: TrainConfig, overrides: readonly string[]
 export function checkReadyToTrain(config: TrainConfig): void {
   const missing = (['model_name', 'data_path'] as const).filter((k) => config[k] === null);
   if (missing.length) {
-    throw new ConfigError(missing.map((k) => `${k} is not set; training needs ${k === 'model_name' ? 'a hub id or a local model folder (model_name or model_name_or_path)' : 'a JSONL file of training records'}`));
+    throw new ConfigError(
+      missing.map(
+        (k) =>
+          `${k} is not set; training needs ${k === 'model_name' ? 'a hub id or a local model folder (model_name or model_name_or_path)' : 'a JSONL file of training records'}`,
+      ),
+    );
   }
   if (config.learning_rate === 0) {
-    throw new ConfigError('learning_rate is 0: nothing would train (`vembed train` reads lr=0 as "evaluate model_name on val_data_path"; evaluate a run from its Evaluate step)');
+    throw new ConfigError(
+      'learning_rate is 0: nothing would train (`vembed train` reads lr=0 as "evaluate model_name on val_data_path"; evaluate a run from its Evaluate step)',
+    );
   }
 }
 
@@ -372,10 +440,13 @@ export function toYaml(config: TrainConfig): string {
   for (const key of TRAIN_CONFIG_KEYS) {
     const v = config[key];
     const text =
-      typeof v === 'number' ? yamlNumber(v)
-      : v === null ? 'null'
-      : typeof v === 'string' && /[\n\r]/.test(v) ? JSON.stringify(v)
-      : stringify(v, { ...YAML_OPTIONS, collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
+      typeof v === 'number'
+        ? yamlNumber(v)
+        : v === null
+          ? 'null'
+          : typeof v === 'string' && /[\n\r]/.test(v)
+            ? JSON.stringify(v)
+            : stringify(v, { ...YAML_OPTIONS, collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
     lines.push(`${key}: ${text}`);
   }
   return lines.join('\n') + '\n';

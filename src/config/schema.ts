@@ -53,7 +53,12 @@ export const TrainConfig = z.object({
   /** Record column names by role, e.g. {query_image: img, positive: pos, label: class_id}.
    *  Default null (the roles' own names). */
   column_mapping: z
-    .object(Object.fromEntries(COLUMN_ROLES.map((r) => [r, z.string().min(1)])) as Record<(typeof COLUMN_ROLES)[number], z.ZodString>)
+    .object(
+      Object.fromEntries(COLUMN_ROLES.map((r) => [r, z.string().min(1)])) as Record<
+        (typeof COLUMN_ROLES)[number],
+        z.ZodString
+      >,
+    )
     .partial()
     .strict()
     .nullable()
@@ -73,11 +78,15 @@ export const TrainConfig = z.object({
   epochs: int(1).max(1_000_000).default(3),
   /** Stop after this many optimizer steps (the schedule decays over them); a positive value
    *  overrides `epochs`, as in HF transformers' TrainingArguments. -1 = off. Default -1. */
-  max_steps: int(-1).refine((v) => v !== 0).default(-1)
+  max_steps: int(-1)
+    .refine((v) => v !== 0)
+    .default(-1)
     .meta({ allowed: 'a positive number of steps, or -1 (train for `epochs`)' }),
   /** Records per optimizer micro-step (in-batch negatives come from this batch, so >= 2).
    *  Default 32. */
-  batch_size: int(2).default(32).meta({ allowed: 'an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch)' }),
+  batch_size: int(2)
+    .default(32)
+    .meta({ allowed: 'an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch)' }),
   /** Batch size for embedding the validation set; null = batch_size. Default null. */
   eval_batch_size: int(1).nullable().default(null),
   /** Micro-batches whose gradients are summed before one optimizer step. Default 1. */
@@ -128,7 +137,9 @@ export const TrainConfig = z.object({
     .union([z.literal('all-linear'), z.array(z.string().min(1)).min(1)])
     .nullable()
     .default(null)
-    .meta({ allowed: 'a list of module names such as [q_proj, v_proj], "all-linear", or null (query and value projections)' }),
+    .meta({
+      allowed: 'a list of module names such as [q_proj, v_proj], "all-linear", or null (query and value projections)',
+    }),
   /** Rank-stabilized LoRA: scale = alpha / sqrt(r). Default false. */
   use_rslora: z.boolean().default(false),
 

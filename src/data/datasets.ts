@@ -82,24 +82,40 @@ export async function loadPairDataset(source: DataSource, opts: LoadPairOptions)
   const seed = opts.seed ?? 42;
   if (/\.jsonl$/i.test(dataPath)) {
     if (!(await source.exists(dataPath))) throw new DataFormatError(`${dataPath}: no such file (in ${source.where})`);
-    return readJsonlPairs(await source.readText(dataPath), dataPath, opts.imageRoot ?? null, opts.columnMapping ?? null, opts.allowOutsideRoot ?? false);
+    return readJsonlPairs(
+      await source.readText(dataPath),
+      dataPath,
+      opts.imageRoot ?? null,
+      opts.columnMapping ?? null,
+      opts.allowOutsideRoot ?? false,
+    );
   }
   let entries;
   try {
     entries = await source.list(dataPath);
   } catch {
-    if (await source.exists(dataPath)) throw new DataFormatError(`${dataPath}: not a dataset this trainer reads; ${ACCEPTED_FORMATS}`);
+    if (await source.exists(dataPath))
+      throw new DataFormatError(`${dataPath}: not a dataset this trainer reads; ${ACCEPTED_FORMATS}`);
     throw new DataFormatError(`${dataPath}: no such file or folder (in ${source.where})`);
   }
-  if (entries.some((e) => e.name === 'Ebay_train.txt' && !e.dir)) return loadSop(source, dataPath, seed, opts.allowOutsideRoot ?? false);
+  if (entries.some((e) => e.name === 'Ebay_train.txt' && !e.dir))
+    return loadSop(source, dataPath, seed, opts.allowOutsideRoot ?? false);
   const folder = await loadImageFolder(source, dataPath, entries, seed);
   if (folder) return folder;
-  throw new DataFormatError(`${dataPath}: a folder with neither Ebay_train.txt nor class subfolders of images; ${ACCEPTED_FORMATS}`);
+  throw new DataFormatError(
+    `${dataPath}: a folder with neither Ebay_train.txt nor class subfolders of images; ${ACCEPTED_FORMATS}`,
+  );
 }
 
 /** JSONL records (see the header). `name` is the file as named in errors (`name:line: ...`). An
  *  image path must stay inside image_root (or the source root) unless `allowOutsideRoot`. */
-export function readJsonlPairs(text: string, name: string, imageRoot: string | null, columnMapping: ColumnMapping | null, allowOutsideRoot = false): PairDataset {
+export function readJsonlPairs(
+  text: string,
+  name: string,
+  imageRoot: string | null,
+  columnMapping: ColumnMapping | null,
+  allowOutsideRoot = false,
+): PairDataset {
   const rootName = imageRoot ? `image_root (${imageRoot})` : 'the folder the paths are relative to (no image_root)';
   const cm = columnMapping ?? {};
   const qKey = cm.query_image ?? 'query_image';
@@ -119,13 +135,16 @@ export function readJsonlPairs(text: string, name: string, imageRoot: string | n
     } catch (e) {
       throw new DataFormatError(`${at}: not valid JSON (${(e as Error).message})`);
     }
-    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new DataFormatError(`${at}: expected a JSON object, got ${show(rec)}`);
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+      throw new DataFormatError(`${at}: expected a JSON object, got ${show(rec)}`);
     const r = rec as Record<string, unknown>;
     const keys = Object.keys(r).join(', ') || 'none';
     const path = (role: string, key: string): string => {
-      if (!(key in r)) throw new DataFormatError(`${at}: no "${key}" field${keyHint(role, key)}; the record has: ${keys}`);
+      if (!(key in r))
+        throw new DataFormatError(`${at}: no "${key}" field${keyHint(role, key)}; the record has: ${keys}`);
       const v = r[key];
-      if (typeof v !== 'string' || v === '') throw new DataFormatError(`${at}: "${key}" must be an image path (a non-empty string), got ${show(v)}`);
+      if (typeof v !== 'string' || v === '')
+        throw new DataFormatError(`${at}: "${key}" must be an image path (a non-empty string), got ${show(v)}`);
       const outside = outsideRootProblem(v, rootName, allowOutsideRoot);
       if (outside) throw new DataFormatError(`${at}: "${key}": ${outside}`);
       return joinPath(imageRoot, v);
@@ -178,10 +197,21 @@ async function loadSop(source: DataSource, dir: string, seed: number, allowOutsi
   const { train } = await prepareSop(subSource(source, dir), { seed, withVal: false, allowOutsideRoot });
   const file = joinPath(dir, 'Ebay_train.txt');
   const problems: string[] = [];
-  if (train.singleImageClasses.length) problems.push(`${file}: skipped ${train.singleImageClasses.length} single-image classes: ${listSome(train.singleImageClasses)}`);
-  if (train.missing.length) problems.push(`${file}: skipped ${train.missing.length} missing image files: ${listSome(train.missing)}`);
-  if (train.duplicates.length) problems.push(`${file}: ${train.duplicates.length} paths listed twice in a class (repeats dropped): ${listSome(train.duplicates)}`);
-  const records = train.pairs.map((p) => ({ query: joinPath(dir, p.query), positive: joinPath(dir, p.positive), label: p.label }));
+  if (train.singleImageClasses.length)
+    problems.push(
+      `${file}: skipped ${train.singleImageClasses.length} single-image classes: ${listSome(train.singleImageClasses)}`,
+    );
+  if (train.missing.length)
+    problems.push(`${file}: skipped ${train.missing.length} missing image files: ${listSome(train.missing)}`);
+  if (train.duplicates.length)
+    problems.push(
+      `${file}: ${train.duplicates.length} paths listed twice in a class (repeats dropped): ${listSome(train.duplicates)}`,
+    );
+  const records = train.pairs.map((p) => ({
+    query: joinPath(dir, p.query),
+    positive: joinPath(dir, p.positive),
+    label: p.label,
+  }));
   return { format: 'sop', records, numClasses: train.pairedClasses, problems };
 }
 
@@ -198,7 +228,12 @@ async function walkImages(source: DataSource, dir: string, rel = ''): Promise<st
 }
 
 /** ImageFolder records, or null when no subfolder holds images (not this format). */
-async function loadImageFolder(source: DataSource, dir: string, entries: { name: string; dir: boolean }[], seed: number): Promise<PairDataset | null> {
+async function loadImageFolder(
+  source: DataSource,
+  dir: string,
+  entries: { name: string; dir: boolean }[],
+  seed: number,
+): Promise<PairDataset | null> {
   const classes: { name: string; images: string[] }[] = [];
   const empty: string[] = [];
   for (const e of entries) {
@@ -212,11 +247,14 @@ async function loadImageFolder(source: DataSource, dir: string, entries: { name:
   const set = makePairs(items, seed);
   const problems: string[] = [];
   if (set.singleImageClasses.length) {
-    problems.push(`${dir}: skipped ${set.singleImageClasses.length} single-image classes: ${listSome(set.singleImageClasses.map((k) => classes[k].name))}`);
+    problems.push(
+      `${dir}: skipped ${set.singleImageClasses.length} single-image classes: ${listSome(set.singleImageClasses.map((k) => classes[k].name))}`,
+    );
   }
   if (empty.length) problems.push(`${dir}: ${empty.length} subfolders without images ignored: ${listSome(empty)}`);
   const loose = entries.filter((e) => !e.dir && isImageName(e.name)).map((e) => e.name);
-  if (loose.length) problems.push(`${dir}: ${loose.length} images outside class subfolders ignored: ${listSome(loose)}`);
+  if (loose.length)
+    problems.push(`${dir}: ${loose.length} images outside class subfolders ignored: ${listSome(loose)}`);
   return { format: 'imagefolder', records: set.pairs, numClasses: set.pairedClasses, problems };
 }
 

@@ -55,11 +55,13 @@ export async function decodeImageBlob(blob: Blob, name: string, maxPixels = MAX_
   }
   try {
     const { width, height } = bmp;
-    if (width === 0 || height === 0) throw new ImageDecodeError(`${name}: corrupt or truncated image file (decoded to ${width}x${height})`);
+    if (width === 0 || height === 0)
+      throw new ImageDecodeError(`${name}: corrupt or truncated image file (decoded to ${width}x${height})`);
     let rgba: Uint8Array | Uint8ClampedArray = readPixels2d(bmp);
     if (!opaque(rgba)) rgba = readPixelsWebgl(bmp) ?? rgba;
     const n = width * height;
-    if (rgba.length !== n * 4) throw new ImageDecodeError(`${name}: decoder returned ${rgba.length} bytes for ${width}x${height}x4`);
+    if (rgba.length !== n * 4)
+      throw new ImageDecodeError(`${name}: decoder returned ${rgba.length} bytes for ${width}x${height}x4`);
     const rgb = new Uint8Array(n * 3);
     for (let i = 0; i < n; i++) {
       rgb[3 * i] = rgba[4 * i];
@@ -73,7 +75,11 @@ export async function decodeImageBlob(blob: Blob, name: string, maxPixels = MAX_
 }
 
 /** Decodes an encoded image held in memory; `name` (a file name or path) is used in error messages. */
-export async function decodeImageBytes(bytes: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXELS): Promise<RgbImage> {
+export async function decodeImageBytes(
+  bytes: Uint8Array,
+  name: string,
+  maxPixels = MAX_IMAGE_PIXELS,
+): Promise<RgbImage> {
   return decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>]), name, maxPixels);
 }
 

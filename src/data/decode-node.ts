@@ -39,12 +39,22 @@ export async function decodeImageFile(path: string): Promise<RgbImage> {
 }
 
 /** Decodes an encoded image held in memory; `name` (a file name or URL) is used in error messages. */
-export async function decodeImageBytes(bytes: Uint8Array, name: string, maxPixels = MAX_IMAGE_PIXELS): Promise<RgbImage> {
+export async function decodeImageBytes(
+  bytes: Uint8Array,
+  name: string,
+  maxPixels = MAX_IMAGE_PIXELS,
+): Promise<RgbImage> {
   if (bytes.length === 0) throw new ImageDecodeError(`${name}: empty file, not an image`);
   const tooBig = pixelLimitProblem(name, bytes, maxPixels);
   if (tooBig) throw new ImageDecodeError(tooBig);
   const sharp = await loadSharp();
-  const { data, info } = await sharp(bytes, { failOn: 'error', ignoreIcc: true, autoOrient: true, pages: 1, limitInputPixels: maxPixels })
+  const { data, info } = await sharp(bytes, {
+    failOn: 'error',
+    ignoreIcc: true,
+    autoOrient: true,
+    pages: 1,
+    limitInputPixels: maxPixels,
+  })
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true })
     .catch((e: unknown): never => {

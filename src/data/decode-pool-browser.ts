@@ -30,7 +30,10 @@ export class DecodePool {
 
   private slot(): Slot {
     if (this.slots.length < this.size && this.slots.every((s) => s.inFlight > 0)) {
-      const worker = new Worker(new URL('./decode-worker-browser.ts', import.meta.url), { type: 'module', name: `vembed-decode-${this.slots.length}` });
+      const worker = new Worker(new URL('./decode-worker-browser.ts', import.meta.url), {
+        type: 'module',
+        name: `vembed-decode-${this.slots.length}`,
+      });
       const slot: Slot = { worker, inFlight: 0 };
       worker.onmessage = (e: MessageEvent<DecodeReply>) => {
         const w = this.waiting.get(e.data.id);
@@ -60,7 +63,9 @@ export class DecodePool {
     const slot = this.slot();
     const id = this.nextId++;
     // A view of a larger buffer is copied; a whole buffer moves.
-    const buf = (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer;
+    const buf = (
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer
+    ) as ArrayBuffer;
     slot.inFlight++;
     return new Promise((ok) => {
       this.waiting.set(id, { ok, slot });

@@ -19,7 +19,10 @@ export interface DecodeRequest {
 
 export type DecodeReply = { id: number; px?: Float32Array; h?: number; w?: number; error?: string };
 
-const scope = self as unknown as { onmessage: ((e: MessageEvent<DecodeRequest>) => void) | null; postMessage(m: DecodeReply, t?: Transferable[]): void };
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<DecodeRequest>) => void) | null;
+  postMessage(m: DecodeReply, t?: Transferable[]): void;
+};
 
 // eslint-disable-next-line @typescript-eslint/no-misused-promises -- every failure is caught and posted back as the reply's error
 scope.onmessage = async (e) => {

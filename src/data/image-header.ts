@@ -68,7 +68,8 @@ function ispeSize(b: Uint8Array): HeaderSize | null {
   const end = Math.min(b.length - 16, 1 << 16);
   for (let i = 4; i < end; i++) {
     if (b[i] === 0x69 && ascii(b, i, 'ispe')) {
-      const width = u32be(b, i + 8), height = u32be(b, i + 12);
+      const width = u32be(b, i + 8),
+        height = u32be(b, i + 12);
       if (!best || width * height > best.width * best.height) best = { width, height, format: 'AVIF/HEIF' };
     }
   }
@@ -85,14 +86,20 @@ export function imageHeaderSize(b: Uint8Array): HeaderSize | null {
   if (b.length >= 26 && ascii(b, 0, 'BM')) {
     const core = (b[14] | (b[15] << 8)) === 12;
     const i32 = (i: number) => b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
-    return core ? { width: u16le(b, 18), height: u16le(b, 20), format: 'BMP' } : { width: Math.abs(i32(18)), height: Math.abs(i32(22)), format: 'BMP' };
+    return core
+      ? { width: u16le(b, 18), height: u16le(b, 20), format: 'BMP' }
+      : { width: Math.abs(i32(18)), height: Math.abs(i32(22)), format: 'BMP' };
   }
   if (b.length >= 12 && ascii(b, 4, 'ftyp')) return ispeSize(b);
   return null;
 }
 
 /** Text of a pixel-count refusal, e.g. for sharp's own limit error (no dimensions known). */
-export function pixelLimitText(name: string, size: { width: number; height: number; format?: string } | null, limit = MAX_IMAGE_PIXELS): string {
+export function pixelLimitText(
+  name: string,
+  size: { width: number; height: number; format?: string } | null,
+  limit = MAX_IMAGE_PIXELS,
+): string {
   const mp = (n: number) => `${(n / 1e6).toFixed(1)} megapixels`;
   const dims = size
     ? `${size.format ? `a ${size.format} of ` : ''}${size.width}x${size.height} (${mp(size.width * size.height)}, ${Math.round((size.width * size.height * 3) / 1e6)} MB of RGB)`

@@ -129,11 +129,7 @@ const RESAMPLE_NAMES = ['nearest', 'lanczos', 'bilinear', 'bicubic', 'box', 'ham
  * (resample other than 2/3, size with longest_edge/max_*, do_pad, an image_processor_type of another
  * model) are refused with a message naming the key.
  */
-export function preprocessorFromConfig(
-  json: unknown,
-  family: Family,
-  file = 'preprocessor_config.json',
-): Preprocessor {
+export function preprocessorFromConfig(json: unknown, family: Family, file = 'preprocessor_config.json'): Preprocessor {
   const r = PreprocessorConfig.safeParse(json);
   if (!r.success) {
     throw new PreprocessorConfigError(
@@ -147,7 +143,10 @@ export function preprocessorFromConfig(
   };
 
   if (c.image_processor_type != null && !d.types.includes(c.image_processor_type)) {
-    fail('image_processor_type', `"${c.image_processor_type}" is not supported for ${family}; expected one of ${d.types.map((t) => `"${t}"`).join(', ')}`);
+    fail(
+      'image_processor_type',
+      `"${c.image_processor_type}" is not supported for ${family}; expected one of ${d.types.map((t) => `"${t}"`).join(', ')}`,
+    );
   }
   if (c.do_pad) fail('do_pad', 'padding is not supported (expected false or null)');
 
@@ -168,7 +167,8 @@ export function preprocessorFromConfig(
       resize = square ? { kind: 'exact', height: s, width: s } : { kind: 'shortest_edge', edge: s };
     } else {
       if (s.longest_edge != null) fail('size.longest_edge', 'is not supported');
-      if (s.max_height != null || s.max_width != null) fail('size.max_height', '"max_height"/"max_width" are not supported');
+      if (s.max_height != null || s.max_width != null)
+        fail('size.max_height', '"max_height"/"max_width" are not supported');
       if (s.shortest_edge !== undefined) {
         resize = { kind: 'shortest_edge', edge: s.shortest_edge };
       } else if (s.height !== undefined && s.width !== undefined) {
@@ -384,12 +384,32 @@ export function resampleAA(
   let cur: Float64Array | Uint8Array = src;
   if (outW !== width) {
     const next = alloc(height * outW * channels);
-    resamplePass(next, cur, axisTaps(width, outW, filter, rounding), height, width * channels, outW * channels, channels, channels, rounding);
+    resamplePass(
+      next,
+      cur,
+      axisTaps(width, outW, filter, rounding),
+      height,
+      width * channels,
+      outW * channels,
+      channels,
+      channels,
+      rounding,
+    );
     cur = next;
   }
   if (outH !== height) {
     const next = alloc(outH * outW * channels);
-    resamplePass(next, cur, axisTaps(height, outH, filter, rounding), 1, 0, 0, outW * channels, outW * channels, rounding);
+    resamplePass(
+      next,
+      cur,
+      axisTaps(height, outH, filter, rounding),
+      1,
+      0,
+      0,
+      outW * channels,
+      outW * channels,
+      rounding,
+    );
     cur = next;
   }
   return cur === src ? src.slice() : cur;
@@ -418,7 +438,11 @@ function centerCrop<T extends Float64Array | Uint8Array>(
 ): T {
   const top = cropOffset(height, crop.height, family);
   const left = cropOffset(width, crop.width, family);
-  const out = (img instanceof Uint8Array ? new Uint8Array(crop.height * crop.width * 3) : new Float64Array(crop.height * crop.width * 3)) as T;
+  const out = (
+    img instanceof Uint8Array
+      ? new Uint8Array(crop.height * crop.width * 3)
+      : new Float64Array(crop.height * crop.width * 3)
+  ) as T;
   for (let y = 0; y < crop.height; y++) {
     const sy = y + top;
     if (sy < 0 || sy >= height) continue;
@@ -458,7 +482,10 @@ function rescale(u8: Uint8Array, factor: number | null, family: Family): Float64
 
 function checkImage(img: RgbImage): void {
   const { width, height, data } = img;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1) || data.length !== width * height * 3) {
+  if (
+    !(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1) ||
+    data.length !== width * height * 3
+  ) {
     throw new Error(`preprocess: image data has ${data.length} bytes, expected ${width}x${height}x3`);
   }
 }

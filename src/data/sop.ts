@@ -49,7 +49,9 @@ export function readEbayList(text: string, file: string, allowOutsideRoot = fals
   const header = (lines[i] ?? '').trim().split(/\s+/);
   if (header.join(' ') !== EBAY_HEADER.join(' ')) {
     const got = i < lines.length ? `"${lines[i].trim()}"` : 'an empty file';
-    throw new DataFormatError(`${file}:${Math.min(i, lines.length - 1) + 1}: expected the header line "${EBAY_HEADER.join(' ')}", got ${got}`);
+    throw new DataFormatError(
+      `${file}:${Math.min(i, lines.length - 1) + 1}: expected the header line "${EBAY_HEADER.join(' ')}", got ${got}`,
+    );
   }
   const out: EbayRecord[] = [];
   for (i++; i < lines.length; i++) {
@@ -57,7 +59,9 @@ export function readEbayList(text: string, file: string, allowOutsideRoot = fals
     if (line === '') continue;
     const f = line.split(/\s+/);
     if (f.length !== 4) {
-      throw new DataFormatError(`${file}:${i + 1}: expected 4 fields (${EBAY_HEADER.join(' ')}), got ${f.length}: "${line}"`);
+      throw new DataFormatError(
+        `${file}:${i + 1}: expected 4 fields (${EBAY_HEADER.join(' ')}), got ${f.length}: "${line}"`,
+      );
     }
     const ids = f.slice(0, 3).map((s, k) => {
       if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) {
@@ -65,7 +69,12 @@ export function readEbayList(text: string, file: string, allowOutsideRoot = fals
       }
       return Number(s);
     });
-    const outside = outsideRootProblem(f[3], 'the folder of the list', allowOutsideRoot, 'allow_absolute_paths: true (vembed eval: --allow_absolute_paths)');
+    const outside = outsideRootProblem(
+      f[3],
+      'the folder of the list',
+      allowOutsideRoot,
+      'allow_absolute_paths: true (vembed eval: --allow_absolute_paths)',
+    );
     if (outside) throw new DataFormatError(`${file}:${i + 1}: path ${outside}`);
     out.push({ imageId: ids[0], classId: ids[1], superClassId: ids[2], path: f[3] });
   }
@@ -77,7 +86,10 @@ export function readEbayList(text: string, file: string, allowOutsideRoot = fals
  * nearest neighbour and inflate Recall@K. Repeats of a path with the same class are dropped and
  * counted; the same path under two classes is an error (which class is right cannot be known).
  */
-export function uniqueEbayRecords(records: readonly EbayRecord[], file: string): { records: EbayRecord[]; repeats: number } {
+export function uniqueEbayRecords(
+  records: readonly EbayRecord[],
+  file: string,
+): { records: EbayRecord[]; repeats: number } {
   const first = new Map<string, EbayRecord>();
   const out: EbayRecord[] = [];
   for (const r of records) {
@@ -110,7 +122,10 @@ export interface PairSet {
 
 /** A generator seed from (seed, class id): each class draws its positives independently. */
 function classSeed(seed: number, classId: number): number {
-  let h = Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(classId >>> 0, 0x85ebca77) ^ Math.imul(Math.floor(classId / 2 ** 32), 0xc2b2ae3d);
+  let h =
+    Math.imul(seed >>> 0, 0x9e3779b1) ^
+    Math.imul(classId >>> 0, 0x85ebca77) ^
+    Math.imul(Math.floor(classId / 2 ** 32), 0xc2b2ae3d);
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
   h ^= h >>> 15;
@@ -167,10 +182,16 @@ export function makePairs(records: readonly Pick<EbayRecord, 'classId' | 'path'>
  * Splits records by whole classes: round(fraction * classes) classes (at least 1, at most all but
  * one) go to `val`, chosen by a shuffle seeded with `seed`; the rest to `train`. Order is kept.
  */
-export function holdOutClasses<T extends { classId: number }>(records: readonly T[], fraction: number, seed: number): { train: T[]; val: T[]; valClasses: number[] } {
-  if (!(fraction > 0 && fraction < 1)) throw new DataFormatError(`val_from_train ${fraction}: expected a fraction between 0 and 1 (exclusive)`);
+export function holdOutClasses<T extends { classId: number }>(
+  records: readonly T[],
+  fraction: number,
+  seed: number,
+): { train: T[]; val: T[]; valClasses: number[] } {
+  if (!(fraction > 0 && fraction < 1))
+    throw new DataFormatError(`val_from_train ${fraction}: expected a fraction between 0 and 1 (exclusive)`);
   const classes = [...new Set(records.map((r) => r.classId))].sort((a, b) => a - b);
-  if (classes.length < 2) throw new DataFormatError(`val_from_train: need at least 2 classes to hold some out, got ${classes.length}`);
+  if (classes.length < 2)
+    throw new DataFormatError(`val_from_train: need at least 2 classes to hold some out, got ${classes.length}`);
   const n = Math.min(classes.length - 1, Math.max(1, Math.round(fraction * classes.length)));
   const rng = new Rng(seed);
   for (let i = classes.length - 1; i > 0; i--) {
@@ -204,16 +225,27 @@ export interface PrepareSopOptions {
   allowOutsideRoot?: boolean;
 }
 
-async function readList(source: DataSource, name: string, required: string, allowOutsideRoot = false): Promise<EbayRecord[]> {
+async function readList(
+  source: DataSource,
+  name: string,
+  required: string,
+  allowOutsideRoot = false,
+): Promise<EbayRecord[]> {
   if (!(await source.exists(name))) throw new DataFormatError(`${source.where}: no ${name} (${required})`);
   const where = source.where === '' || source.where === '.' ? name : `${source.where}/${name}`;
   return readEbayList(await source.readText(name), where, allowOutsideRoot);
 }
 
 async function pairSplit(source: DataSource, records: EbayRecord[], from: string, seed: number): Promise<SopSplit> {
-  const present = await existingFiles(source, records.map((r) => r.path));
+  const present = await existingFiles(
+    source,
+    records.map((r) => r.path),
+  );
   const missing = records.filter((r) => !present.has(r.path)).map((r) => r.path);
-  const set = makePairs(records.filter((r) => present.has(r.path)), seed);
+  const set = makePairs(
+    records.filter((r) => present.has(r.path)),
+    seed,
+  );
   return { ...set, images: records.length, classes: new Set(records.map((r) => r.classId)).size, from, missing };
 }
 
@@ -222,10 +254,14 @@ async function pairSplit(source: DataSource, records: EbayRecord[], from: string
  * from Ebay_test.txt, or with `valFromTrain` from held-out whole classes of Ebay_train.txt (then
  * Ebay_test.txt is never read). Missing image files are skipped and listed.
  */
-export async function prepareSop(source: DataSource, opts: PrepareSopOptions): Promise<{ train: SopSplit; val: SopSplit | null }> {
+export async function prepareSop(
+  source: DataSource,
+  opts: PrepareSopOptions,
+): Promise<{ train: SopSplit; val: SopSplit | null }> {
   const allow = opts.allowOutsideRoot ?? false;
   const trainList = await readList(source, 'Ebay_train.txt', 'not a Stanford Online Products folder?', allow);
-  if (opts.withVal === false) return { train: await pairSplit(source, trainList, 'Ebay_train.txt', opts.seed), val: null };
+  if (opts.withVal === false)
+    return { train: await pairSplit(source, trainList, 'Ebay_train.txt', opts.seed), val: null };
   if (opts.valFromTrain != null) {
     const { train, val } = holdOutClasses(trainList, opts.valFromTrain, opts.seed);
     return {
@@ -233,7 +269,12 @@ export async function prepareSop(source: DataSource, opts: PrepareSopOptions): P
       val: await pairSplit(source, val, 'Ebay_train.txt (held-out classes)', opts.seed),
     };
   }
-  const testList = await readList(source, 'Ebay_test.txt', 'needed for the validation split; or hold out training classes with --val_from_train', allow);
+  const testList = await readList(
+    source,
+    'Ebay_test.txt',
+    'needed for the validation split; or hold out training classes with --val_from_train',
+    allow,
+  );
   return {
     train: await pairSplit(source, trainList, 'Ebay_train.txt', opts.seed),
     val: await pairSplit(source, testList, 'Ebay_test.txt', opts.seed),
@@ -260,5 +301,7 @@ export function describeSplit(name: string, s: SopSplit, maxListed = 20): string
 
 /** Pairs as JSONL text, one `{"query_image", "positive", "label"}` object per line. */
 export function pairsToJsonl(pairs: readonly Pair[]): string {
-  return pairs.map((p) => JSON.stringify({ query_image: p.query, positive: p.positive, label: p.label }) + '\n').join('');
+  return pairs
+    .map((p) => JSON.stringify({ query_image: p.query, positive: p.positive, label: p.label }) + '\n')
+    .join('');
 }

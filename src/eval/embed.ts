@@ -41,7 +41,10 @@ export interface EmbedImagesResult {
 }
 
 /** `load` then `preprocess` on this thread. */
-export function prepareWith(load: (path: string) => Promise<RgbImage>, pp: Preprocessor): (path: string) => Promise<PreparedImage> {
+export function prepareWith(
+  load: (path: string) => Promise<RgbImage>,
+  pp: Preprocessor,
+): (path: string) => Promise<PreparedImage> {
   return async (path) => {
     const img = await load(path);
     const { height, width } = outputSize(pp, img.width, img.height);
@@ -69,14 +72,16 @@ export async function embedImages(
 
   const loadBatch = async (start: number): Promise<Item[]> => {
     const t0 = performance.now();
-    const items = await Promise.all(paths.slice(start, start + batch).map(async (path, k) => {
-      try {
-        return { i: start + k, ...(await prepare(path)) };
-      } catch (e) {
-        skipped.push({ path, error: (e as Error).message });
-        return null;
-      }
-    }));
+    const items = await Promise.all(
+      paths.slice(start, start + batch).map(async (path, k) => {
+        try {
+          return { i: start + k, ...(await prepare(path)) };
+        } catch (e) {
+          skipped.push({ path, error: (e as Error).message });
+          return null;
+        }
+      }),
+    );
     decodeSeconds += (performance.now() - t0) / 1000;
     return items.filter((x): x is Item => x !== null);
   };
@@ -119,14 +124,21 @@ export async function embedImages(
  * Before a search: every row of `emb` [N, D] must be finite, or the search would silently rank a
  * NaN row anywhere and Recall@K would be wrong. `names[i]` names row i (an image path) in the error.
  */
-export function checkEmbeddings(emb: Float32Array, N: number, D: number, names: readonly string[], source: string): void {
+export function checkEmbeddings(
+  emb: Float32Array,
+  N: number,
+  D: number,
+  names: readonly string[],
+  source: string,
+): void {
   const bad = firstNonFiniteRow(emb, N, D);
   if (bad < 0) return;
   let count = 0;
   for (let n = bad; n < N; n++) if (firstNonFiniteRow(emb.subarray(n * D, (n + 1) * D), 1, D) === 0) count++;
   throw new Error(
     `${source}: the embedding of ${names[bad] ?? `row ${bad}`} has NaN/Inf values` +
-      (count > 1 ? ` (${count} of ${N} embeddings do)` : '') + '; nothing was searched: a model or file that gives NaN cannot be evaluated',
+      (count > 1 ? ` (${count} of ${N} embeddings do)` : '') +
+      '; nothing was searched: a model or file that gives NaN cannot be evaluated',
   );
 }
 
@@ -134,5 +146,7 @@ export function checkEmbeddings(emb: Float32Array, N: number, D: number, names: 
 export function requireEmbedded(r: Pick<EmbedImagesResult, 'kept' | 'skipped'>, total: number): void {
   if (r.kept.length > 0 || total === 0) return;
   const f = r.skipped[0];
-  throw new Error(`none of the ${total} images could be read${f ? ` (first: ${f.path}: ${f.error})` : ''}; nothing was written`);
+  throw new Error(
+    `none of the ${total} images could be read${f ? ` (first: ${f.path}: ${f.error})` : ''}; nothing was written`,
+  );
 }

@@ -38,11 +38,17 @@ export interface LabelRecallResult {
   numQueriesWithoutPositive: number;
 }
 
-export function labelRecallAtK(neighbours: Uint32Array, queryLabels: Labels, galleryLabels: Labels, ks: number[]): LabelRecallResult {
+export function labelRecallAtK(
+  neighbours: Uint32Array,
+  queryLabels: Labels,
+  galleryLabels: Labels,
+  ks: number[],
+): LabelRecallResult {
   const Q = queryLabels.length;
   const G = galleryLabels.length;
   const Kmax = Q === 0 ? 0 : neighbours.length / Q;
-  if (!Number.isInteger(Kmax)) throw new Error(`labelRecallAtK: ${neighbours.length} neighbours is not a multiple of ${Q} queries`);
+  if (!Number.isInteger(Kmax))
+    throw new Error(`labelRecallAtK: ${neighbours.length} neighbours is not a multiple of ${Q} queries`);
   const sorted = parseKs(ks, 'labelRecallAtK');
   if (Q > 0 && sorted[sorted.length - 1] > Kmax) {
     throw new Error(`labelRecallAtK: K=${sorted[sorted.length - 1]} exceeds the ${Kmax} neighbours per query`);
@@ -66,7 +72,10 @@ export function labelRecallAtK(neighbours: Uint32Array, queryLabels: Labels, gal
         break;
       }
     }
-    if (first >= 0) sorted.forEach((K, i) => { if (first < K) hits[i]++; });
+    if (first >= 0)
+      sorted.forEach((K, i) => {
+        if (first < K) hits[i]++;
+      });
   }
   const recall: Record<string, number> = {};
   const hitRec: Record<string, number> = {};
@@ -90,8 +99,10 @@ export async function evaluateRetrieval(
 ): Promise<LabelRecallResult> {
   const Q = queryLabels.length;
   const G = galleryLabels.length;
-  if (queries.length !== Q * D) throw new Error(`evaluateRetrieval: ${queries.length} query values for ${Q} labels x D=${D}`);
-  if (gallery.length !== G * D) throw new Error(`evaluateRetrieval: ${gallery.length} gallery values for ${G} labels x D=${D}`);
+  if (queries.length !== Q * D)
+    throw new Error(`evaluateRetrieval: ${queries.length} query values for ${Q} labels x D=${D}`);
+  if (gallery.length !== G * D)
+    throw new Error(`evaluateRetrieval: ${gallery.length} gallery values for ${G} labels x D=${D}`);
   const K = Math.max(...parseKs(ks, 'evaluateRetrieval'));
   const q = l2normalizeRows(queries.slice(), Q, D);
   const g = queries === gallery ? q : l2normalizeRows(gallery.slice(), G, D);
@@ -112,10 +123,14 @@ export interface ValidationSet {
  * index of the record's positive (each positive is its own class). Labels must be all present or
  * all absent.
  */
-export function validationSet(records: readonly { query: string; positive: string; label: number | null }[]): ValidationSet {
+export function validationSet(
+  records: readonly { query: string; positive: string; label: number | null }[],
+): ValidationSet {
   const labelled = records.filter((r) => r.label !== null && r.label !== undefined).length;
   if (labelled !== 0 && labelled !== records.length) {
-    throw new Error(`validation records: ${labelled} of ${records.length} have a label; give a label to all of them or to none`);
+    throw new Error(
+      `validation records: ${labelled} of ${records.length} have a label; give a label to all of them or to none`,
+    );
   }
   const galleryIndex = new Map<string, number>();
   const galleryPaths: string[] = [];

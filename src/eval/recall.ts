@@ -94,7 +94,11 @@ export function recallAtK(neighbours: Uint32Array, labels: Labels, ks: number[])
  * end. O(Q^2 D): a reference for tests, not for 60k images.
  */
 export function bruteForceTopK(
-  emb: ArrayLike<number>, Q: number, D: number, K: number, excludeSelf: boolean,
+  emb: ArrayLike<number>,
+  Q: number,
+  D: number,
+  K: number,
+  excludeSelf: boolean,
 ): { indices: Uint32Array; scores: Float64Array } {
   if (emb.length !== Q * D) throw new Error(`bruteForceTopK: ${emb.length} values for [${Q}, ${D}]`);
   const indices = new Uint32Array(Q * K).fill(TOPK_NONE);

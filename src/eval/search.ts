@@ -53,7 +53,15 @@ export interface SearchLimits {
   maxBufferBytes: number;
 }
 
-export function searchPlan(Q: number, G: number, D: number, K: number, limits: SearchLimits, opts: SearchOpts = {}, shared = false): SearchPlan {
+export function searchPlan(
+  Q: number,
+  G: number,
+  D: number,
+  K: number,
+  limits: SearchLimits,
+  opts: SearchOpts = {},
+  shared = false,
+): SearchPlan {
   const rowBytes = D * 4;
   const maxBinding = opts.maxBindingBytes ?? limits.maxBindingBytes;
   const galleryBudget = Math.min(opts.galleryBytes ?? 2 ** 30, limits.maxBufferBytes);
@@ -61,7 +69,10 @@ export function searchPlan(Q: number, G: number, D: number, K: number, limits: S
   // The [rows, K] outputs are bound whole by the selection kernel.
   const maxOutRows = Math.floor(limits.maxBindingBytes / (K * 4));
   if (maxOutRows < 1) throw new Error(`search: K=${K} results per query exceed one storage binding`);
-  const queryRows = Math.max(1, Math.min(Q, opts.queryRows ?? 8192, maxOutRows, Math.floor(limits.maxBufferBytes / rowBytes)));
+  const queryRows = Math.max(
+    1,
+    Math.min(Q, opts.queryRows ?? 8192, maxOutRows, Math.floor(limits.maxBufferBytes / rowBytes)),
+  );
   const sharedBuffer = shared && queryRows >= Q && galleryRows >= G;
   const topk = topkPlan(Math.max(queryRows, 1), Math.max(galleryRows, 1), D, maxBinding, opts, K);
   const parts = {
@@ -70,7 +81,10 @@ export function searchPlan(Q: number, G: number, D: number, K: number, limits: S
     outputs: 2 * queryRows * K * 4,
     readback: queryRows * K * 4, // one staging buffer at a time (indices, then scores)
     tile: topk.tileStride * topk.queryBlock * 4,
-    scratch: topk.queryBlock * (topk.candidates * 8 + 4) + (topk.copyGallery ? topk.chunkRows * rowBytes : 0) + (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
+    scratch:
+      topk.queryBlock * (topk.candidates * 8 + 4) +
+      (topk.copyGallery ? topk.chunkRows * rowBytes : 0) +
+      (topk.copyQueries ? topk.queryBlock * rowBytes : 0),
   };
   const peakBytes = Object.values(parts).reduce((a, b) => a + b, 0);
   return { queryRows, galleryRows, topk, sharedBuffer, peakBytes, parts };
@@ -78,14 +92,22 @@ export function searchPlan(Q: number, G: number, D: number, K: number, limits: S
 
 /** Merges slab results (global indices, ascending slab order) into the running lists, in place. */
 function mergeInto(
-  idx: Uint32Array, sc: Float32Array, sIdx: Uint32Array, sSc: Float32Array,
-  q0: number, nq: number, K: number, g0: number,
+  idx: Uint32Array,
+  sc: Float32Array,
+  sIdx: Uint32Array,
+  sSc: Float32Array,
+  q0: number,
+  nq: number,
+  K: number,
+  g0: number,
 ): void {
   const ti = new Uint32Array(K);
   const ts = new Float32Array(K);
   for (let r = 0; r < nq; r++) {
-    const a0 = (q0 + r) * K, b0 = r * K;
-    let a = 0, b = 0;
+    const a0 = (q0 + r) * K,
+      b0 = r * K;
+    let a = 0,
+      b = 0;
     for (let k = 0; k < K; k++) {
       const aOk = a < K && idx[a0 + a] !== TOPK_NONE;
       const bOk = b < K && sIdx[b0 + b] !== TOPK_NONE;
@@ -111,11 +133,24 @@ function mergeInto(
 /** Searches query rows q0..q0+nq-1 (in qBuf) against one gallery slab (rows g0..) and merges
  *  the [nq, K] result into the running lists (the first slab is copied in). */
 async function slabPass(
-  gpu: Gpu, res: { indices: Uint32Array; scores: Float32Array }, out: [GPUBuffer, GPUBuffer],
-  qBuf: GPUBuffer, q0: number, nq: number, gBuf: GPUBuffer, g0: number, ng: number, D: number, K: number,
-  opts: TopkOpts, first: boolean,
+  gpu: Gpu,
+  res: { indices: Uint32Array; scores: Float32Array },
+  out: [GPUBuffer, GPUBuffer],
+  qBuf: GPUBuffer,
+  q0: number,
+  nq: number,
+  gBuf: GPUBuffer,
+  g0: number,
+  ng: number,
+  D: number,
+  K: number,
+  opts: TopkOpts,
+  first: boolean,
 ): Promise<void> {
-  await topkForward(gpu, out[0], out[1], qBuf, gBuf, nq, ng, D, K, { ...opts, selfOffset: q0 + (opts.selfOffset ?? 0) - g0 });
+  await topkForward(gpu, out[0], out[1], qBuf, gBuf, nq, ng, D, K, {
+    ...opts,
+    selfOffset: q0 + (opts.selfOffset ?? 0) - g0,
+  });
   const sIdx = await gpu.readU32(out[0], nq * K);
   const sSc = await gpu.read(out[1], nq * K);
   if (first) {
@@ -126,8 +161,13 @@ async function slabPass(
 
 function topkOptsOf(opts: SearchOpts): TopkOpts {
   return {
-    excludeSelf: opts.excludeSelf, selfOffset: opts.selfOffset, chunkRows: opts.chunkRows, queryBlock: opts.queryBlock,
-    tileBytes: opts.tileBytes, maxBindingBytes: opts.maxBindingBytes, candidates: opts.candidates,
+    excludeSelf: opts.excludeSelf,
+    selfOffset: opts.selfOffset,
+    chunkRows: opts.chunkRows,
+    queryBlock: opts.queryBlock,
+    tileBytes: opts.tileBytes,
+    maxBindingBytes: opts.maxBindingBytes,
+    candidates: opts.candidates,
   };
 }
 
@@ -150,14 +190,24 @@ export async function searchTopK(
   checkArgs(queries, Q, G, D, K);
   if (gallery.length !== G * D) throw new Error(`search: ${gallery.length} gallery values for [${G}, ${D}]`);
   const lim = gpu.device.limits;
-  const plan = searchPlan(Q, G, D, K, { maxBindingBytes: lim.maxStorageBufferBindingSize, maxBufferBytes: lim.maxBufferSize },
-    opts, queries === gallery);
+  const plan = searchPlan(
+    Q,
+    G,
+    D,
+    K,
+    { maxBindingBytes: lim.maxStorageBufferBindingSize, maxBufferBytes: lim.maxBufferSize },
+    opts,
+    queries === gallery,
+  );
   const indices = new Uint32Array(Q * K).fill(TOPK_NONE);
   const scores = new Float32Array(Q * K).fill(-Infinity);
   if (Q === 0) return { indices, scores, plan };
   const { queryRows, galleryRows } = plan;
   const topkOpts = topkOptsOf(opts);
-  const out: [GPUBuffer, GPUBuffer] = [gpu.buffer(queryRows * K * 4, 'search indices'), gpu.buffer(queryRows * K * 4, 'search scores')];
+  const out: [GPUBuffer, GPUBuffer] = [
+    gpu.buffer(queryRows * K * 4, 'search indices'),
+    gpu.buffer(queryRows * K * 4, 'search scores'),
+  ];
   const held: GPUBuffer[] = [...out];
   try {
     const nSlabs = Math.max(1, Math.ceil(G / galleryRows));
@@ -193,9 +243,18 @@ export async function searchTopK(
 export class ResidentGallery {
   private slabs: { buf: GPUBuffer; g0: number; n: number }[] = [];
 
-  constructor(readonly gpu: Gpu, emb: Float32Array, readonly G: number, readonly D: number, opts: { galleryBytes?: number } = {}) {
+  constructor(
+    readonly gpu: Gpu,
+    emb: Float32Array,
+    readonly G: number,
+    readonly D: number,
+    opts: { galleryBytes?: number } = {},
+  ) {
     if (emb.length !== G * D) throw new Error(`search: ${emb.length} gallery values for [${G}, ${D}]`);
-    const rows = Math.max(1, Math.floor(Math.min(opts.galleryBytes ?? 2 ** 30, gpu.device.limits.maxBufferSize) / (D * 4)));
+    const rows = Math.max(
+      1,
+      Math.floor(Math.min(opts.galleryBytes ?? 2 ** 30, gpu.device.limits.maxBufferSize) / (D * 4)),
+    );
     try {
       for (let g0 = 0; g0 < G; g0 += rows) {
         const n = Math.min(rows, G - g0);
@@ -213,13 +272,21 @@ export class ResidentGallery {
   }
 
   /** Top-K of Q query rows (excludeSelf / selfOffset as in searchTopK, in gallery rows). */
-  async search(queries: Float32Array, Q: number, K: number, opts: TopkOpts = {}): Promise<{ indices: Uint32Array; scores: Float32Array }> {
+  async search(
+    queries: Float32Array,
+    Q: number,
+    K: number,
+    opts: TopkOpts = {},
+  ): Promise<{ indices: Uint32Array; scores: Float32Array }> {
     checkArgs(queries, Q, this.G, this.D, K);
     const res = { indices: new Uint32Array(Q * K).fill(TOPK_NONE), scores: new Float32Array(Q * K).fill(-Infinity) };
     if (Q === 0 || this.G === 0) return res;
     const gpu = this.gpu;
     const qBuf = gpu.upload(queries, 'search queries');
-    const out: [GPUBuffer, GPUBuffer] = [gpu.buffer(Q * K * 4, 'search indices'), gpu.buffer(Q * K * 4, 'search scores')];
+    const out: [GPUBuffer, GPUBuffer] = [
+      gpu.buffer(Q * K * 4, 'search indices'),
+      gpu.buffer(Q * K * 4, 'search scores'),
+    ];
     try {
       for (const [s, { buf, g0, n }] of this.slabs.entries()) {
         await slabPass(gpu, res, out, qBuf, 0, Q, buf, g0, n, this.D, K, opts, s === 0);

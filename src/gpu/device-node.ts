@@ -64,7 +64,9 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
   for (const d of [...new Set(dirs)]) {
     let names: string[];
     try {
-      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
+      names = readdirSync(d)
+        .filter((n) => n.endsWith('.json'))
+        .sort();
     } catch {
       continue;
     }
@@ -77,7 +79,12 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
 export function isLavapipe(manifest: string): boolean {
   if (/(^|\/)lvp_icd[^/]*\.json$/.test(manifest)) return true;
   try {
-    return /vulkan_lvp/.test(String((JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: string } } | null)?.ICD?.library_path ?? ''));
+    return /vulkan_lvp/.test(
+      String(
+        (JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: string } } | null)?.ICD?.library_path ??
+          '',
+      ),
+    );
   } catch {
     return false;
   }
@@ -87,7 +94,9 @@ export function isLavapipe(manifest: string): boolean {
 export function gpuDeviceNodes(): string[] {
   let dri: string[] = [];
   try {
-    dri = readdirSync('/dev/dri').filter((n) => n.startsWith('renderD')).map((n) => `/dev/dri/${n}`);
+    dri = readdirSync('/dev/dri')
+      .filter((n) => n.startsWith('renderD'))
+      .map((n) => `/dev/dri/${n}`);
   } catch {
     // no /dev/dri
   }
@@ -101,7 +110,8 @@ export function gpuDeviceNodes(): string[] {
  */
 function probeDrivers(verbose: boolean): { keep: string[]; lavapipe: boolean } | null {
   const env = process.env;
-  if (verbose || process.platform !== 'linux' || env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES || env.VK_ADD_DRIVER_FILES) return null;
+  if (verbose || process.platform !== 'linux' || env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES || env.VK_ADD_DRIVER_FILES)
+    return null;
   const all = vulkanDrivers();
   const lavapipe = all.some(isLavapipe);
   if (gpuDeviceNodes().length === 0) return { keep: [], lavapipe };

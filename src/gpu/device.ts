@@ -192,7 +192,10 @@ interface GroupEntry {
 const STATE = Symbol('gpu.buffer state');
 const stateOf = (b: GPUBuffer): BufferState | undefined => (b as { [STATE]?: BufferState })[STATE];
 
-const DISPATCH = 0, COPY = 1, CLEAR = 2, RESOLVE = 3;
+const DISPATCH = 0,
+  COPY = 1,
+  CLEAR = 2,
+  RESOLVE = 3;
 
 type Rec =
   | {
@@ -219,12 +222,16 @@ const bufferOf = (b: GPUBuffer | GPUBufferBinding): GPUBuffer => ('buffer' in b 
 export function declaredBindings(code: string): Map<number, BindingType> {
   const text = code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
   const out = new Map<number, BindingType>();
-  const decl = /((?:@(?:group|binding)\s*\(\s*\d+\s*\)\s*)+)var\s*<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
+  const decl =
+    /((?:@(?:group|binding)\s*\(\s*\d+\s*\)\s*)+)var\s*<\s*(storage|uniform)\s*(?:,\s*(read_write|read)\s*)?>/g;
   for (const m of text.matchAll(decl)) {
     const group = /@group\s*\(\s*(\d+)/.exec(m[1]);
     const binding = /@binding\s*\(\s*(\d+)/.exec(m[1]);
     if (!group || !binding || group[1] !== '0') continue;
-    out.set(Number(binding[1]), m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage');
+    out.set(
+      Number(binding[1]),
+      m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage',
+    );
   }
   return out;
 }
@@ -298,9 +305,7 @@ export class Gpu {
       const v = (adapter.limits as unknown as Record<string, number>)[name];
       if (typeof v === 'number') requiredLimits[name] = v;
     }
-    const requiredFeatures = WANTED_FEATURES.filter((f) =>
-      adapter.features.has(f),
-    ) as GPUFeatureName[];
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info;
     const limits: Record<string, number> = {};
@@ -316,9 +321,7 @@ export class Gpu {
       isFallback:
         (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
         (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
-        /swiftshader|llvmpipe|lavapipe|warp/i.test(
-          `${info.architecture} ${info.device} ${info.description}`,
-        ),
+        /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.device} ${info.description}`),
       features: [...device.features].sort(),
       limits,
     };
@@ -449,7 +452,9 @@ export class Gpu {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
-      const lost = this.lostInfo ?? (await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 100))]));
+      const lost =
+        this.lostInfo ??
+        (await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 100))]));
       if (lost) throw new Error(`GPU device lost: ${lost.message}`, { cause: e });
       throw e;
     }
@@ -471,7 +476,16 @@ export class Gpu {
     let nbuf = 0;
     while (bindings.has(nbuf) && bindings.get(nbuf) !== 'uniform') nbuf++;
     const params = bindings.get(nbuf) === 'uniform';
-    const spec: DispatchSpec = { op: shader, shapes: '', shader, entry, constants, defines, buffers: [], workgroups: [1] };
+    const spec: DispatchSpec = {
+      op: shader,
+      shapes: '',
+      shader,
+      entry,
+      constants,
+      defines,
+      buffers: [],
+      workgroups: [1],
+    };
     return this.makeKernel(spec, nbuf, params).pipeline;
   }
 
@@ -523,7 +537,8 @@ export class Gpu {
   private kernelFor(spec: DispatchSpec): Kernel {
     const entry = spec.entry ?? 'main';
     const sig = spec.buffers.length * 2 + (spec.params ? 1 : 0);
-    const c = spec.constants, d = spec.defines;
+    const c = spec.constants,
+      d = spec.defines;
     const list = this.variantsByShader.get(spec.shader);
     if (list) {
       search: for (const v of list) {
@@ -549,9 +564,13 @@ export class Gpu {
     }
     const kernel = this.makeKernel(spec, spec.buffers.length, !!spec.params);
     const variant: Variant = {
-      entry, sig, kernel,
-      ckeys: c ? Object.keys(c) : [], cvals: c ? Object.values(c) : [],
-      dkeys: d ? Object.keys(d) : [], dvals: d ? Object.values(d) : [],
+      entry,
+      sig,
+      kernel,
+      ckeys: c ? Object.keys(c) : [],
+      cvals: c ? Object.values(c) : [],
+      dkeys: d ? Object.keys(d) : [],
+      dvals: d ? Object.values(d) : [],
     };
     if (!list) this.variantsByShader.set(spec.shader, [variant]);
     else if (list.length < VARIANTS_PER_SHADER) list.push(variant);
@@ -615,7 +634,11 @@ export class Gpu {
         // invalid pipeline.
         this.canonicalKernels.delete(key);
         const list = this.variantsByShader.get(spec.shader);
-        if (list) this.variantsByShader.set(spec.shader, list.filter((v) => v.kernel !== kernel));
+        if (list)
+          this.variantsByShader.set(
+            spec.shader,
+            list.filter((v) => v.kernel !== kernel),
+          );
         for (const k of [...this.modules.keys()]) if (k.startsWith(`${spec.shader}|`)) this.modules.delete(k);
         return this.named(e, where);
       }),
@@ -632,12 +655,13 @@ export class Gpu {
    */
   dispatch(spec: DispatchSpec): void {
     const wg = spec.workgroups;
-    const x = wg[0], y = wg[1] ?? 1, z = wg[2] ?? 1;
+    const x = wg[0],
+      y = wg[1] ?? 1,
+      z = wg[2] ?? 1;
     const maxWg = this.maxWorkgroups;
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new Error(
-        `${spec.op} ${spec.shapes}: dispatch ${x}x${y}x${z} exceeds ` +
-          `maxComputeWorkgroupsPerDimension ${maxWg}`,
+        `${spec.op} ${spec.shapes}: dispatch ${x}x${y}x${z} exceeds ` + `maxComputeWorkgroupsPerDimension ${maxWg}`,
       );
     }
     if (x === 0 || y === 0 || z === 0) return; // empty problem
@@ -645,12 +669,14 @@ export class Gpu {
     this.dispatchCounts.set(spec.op, (this.dispatchCounts.get(spec.op) ?? 0) + 1);
     if (this.dryRun) return;
     const kernel = this.kernelFor(spec);
-    let uoff = -1, usize = 0;
+    let uoff = -1,
+      usize = 0;
     if (spec.params) {
       usize = spec.params.byteLength;
       uoff = this.pushParams(spec.params);
     }
-    let ts = -1, tsSet: GPUQuerySet | null = null;
+    let ts = -1,
+      tsSet: GPUQuerySet | null = null;
     if (this.profile && this.timestamps) {
       ts = this.nextTimestampSlot(spec.op, spec.shapes);
       tsSet = this.timing!.set;
@@ -671,7 +697,8 @@ export class Gpu {
     if (this.arenaUsed + slot > UNIFORM_BYTES) this.submitPending();
     const off = this.arenaUsed;
     if (p instanceof Uint32Array) {
-      const a = this.arena, o = off >> 2; // a loop beats TypedArray.set at this size
+      const a = this.arena,
+        o = off >> 2; // a loop beats TypedArray.set at this size
       for (let i = 0; i < p.length; i++) a[o + i] = p[i];
     } else {
       const src = ArrayBuffer.isView(p) ? new Uint8Array(p.buffer, p.byteOffset, bytes) : new Uint8Array(p);
@@ -718,7 +745,11 @@ export class Gpu {
         if (r.ts >= 0) {
           pass?.end();
           pass = enc.beginComputePass({
-            timestampWrites: { querySet: r.tsSet!, beginningOfPassWriteIndex: 2 * r.ts, endOfPassWriteIndex: 2 * r.ts + 1 },
+            timestampWrites: {
+              querySet: r.tsSet!,
+              beginningOfPassWriteIndex: 2 * r.ts,
+              endOfPassWriteIndex: 2 * r.ts + 1,
+            },
           });
           pipeline = null;
         } else if (!pass) {
@@ -783,7 +814,8 @@ export class Gpu {
           if (key[3 * i + 1] !== 0 || key[3 * i + 2] !== -1) continue search; // b is the whole buffer
         } else {
           const bb = b as GPUBufferBinding; // a range (bb.buffer is undefined for a GPUBuffer)
-          if (key[3 * i] !== bb.buffer || key[3 * i + 1] !== (bb.offset ?? 0) || key[3 * i + 2] !== (bb.size ?? -1)) continue search;
+          if (key[3 * i] !== bb.buffer || key[3 * i + 1] !== (bb.offset ?? 0) || key[3 * i + 2] !== (bb.size ?? -1))
+            continue search;
         }
       }
       return e.group!;
@@ -867,7 +899,8 @@ export class Gpu {
   private where(r: Rec): string {
     const label = (b: GPUBuffer) => `"${b.label || 'buffer'}"`;
     if (r.kind === DISPATCH) return `${r.spec.op} ${r.spec.shapes}`;
-    if (r.kind === COPY) return `copy ${label(r.src)}[${r.srcOffset}..] -> ${label(r.dst)}[${r.dstOffset}..] (${r.bytes} bytes)`;
+    if (r.kind === COPY)
+      return `copy ${label(r.src)}[${r.srcOffset}..] -> ${label(r.dst)}[${r.dstOffset}..] (${r.bytes} bytes)`;
     if (r.kind === CLEAR) return `clear ${label(r.buf)}[${r.offset}..] (${r.size ?? 'to the end'})`;
     return 'timestamp resolve';
   }
@@ -893,10 +926,13 @@ export class Gpu {
     if (i >= 0) return this.named(found[i]!, this.where(recs[i]));
     for (const r of recs) {
       const bufs =
-        r.kind === DISPATCH ? r.spec.buffers.map(bufferOf)
-        : r.kind === COPY ? [r.src, r.dst]
-        : r.kind === CLEAR ? [r.buf]
-        : [];
+        r.kind === DISPATCH
+          ? r.spec.buffers.map(bufferOf)
+          : r.kind === COPY
+            ? [r.src, r.dst]
+            : r.kind === CLEAR
+              ? [r.buf]
+              : [];
       const gone = bufs.find((b) => stateOf(b)?.dead);
       if (gone) {
         return new Error(
@@ -905,7 +941,10 @@ export class Gpu {
       }
     }
     const ops = [...new Set(recs.map((r) => (r.kind === DISPATCH ? r.spec.op : this.where(r).split(' ')[0])))];
-    return this.named(first, `a batch of ${recs.length} commands (${ops.slice(0, 8).join(', ')}${ops.length > 8 ? ', ...' : ''})`);
+    return this.named(
+      first,
+      `a batch of ${recs.length} commands (${ops.slice(0, 8).join(', ')}${ops.length > 8 ? ', ...' : ''})`,
+    );
   }
 
   /** The error a lost device gives, or null while it is not lost. */

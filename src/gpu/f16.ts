@@ -34,7 +34,7 @@ export function uploadF16(gpu: Gpu, data: Float32Array, label = ''): GPUBuffer {
 /** Reads n f16 elements from element `offset` (even) of a packed buffer, as f32. */
 export async function readF16(gpu: Gpu, buf: GPUBuffer, n?: number, offset = 0): Promise<Float32Array> {
   if (offset % 2) throw new Error(`readF16: offset ${offset} is odd`);
-  const count = n ?? (buf.size / 2 - offset);
+  const count = n ?? buf.size / 2 - offset;
   const words = new Uint32Array(await gpu.readBytes(buf, Math.ceil(count / 2) * 4, offset * 2));
   return unpackF16(words, count);
 }

@@ -153,7 +153,8 @@ function expand(name: string, defines: Defines, seen: Set<string>): string {
       if (!line.includes('${')) return line;
       return line.replace(/\$\{(\w+)\}/g, (_m, key: string) => {
         const v = defines[key];
-        if (v === undefined) throw fail(i, `\${${key}} is not defined (defines: ${Object.keys(defines).join(', ') || 'none'})`);
+        if (v === undefined)
+          throw fail(i, `\${${key}} is not defined (defines: ${Object.keys(defines).join(', ') || 'none'})`);
         return String(v);
       });
     }

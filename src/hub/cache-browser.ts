@@ -73,7 +73,9 @@ export class IdbModelCache implements ModelCache {
     } else {
       const m = await this.meta(id, file);
       if (!m || m.complete || sum(m.chunks) !== offset) {
-        throw new Error(`${this.where}: ${id}/${file}: cannot write at ${offset}, ${m ? sum(m.chunks) : 0} bytes are stored`);
+        throw new Error(
+          `${this.where}: ${id}/${file}: cannot write at ${offset}, ${m ? sum(m.chunks) : 0} bytes are stored`,
+        );
       }
       meta = m;
     }
@@ -157,7 +159,8 @@ export class IdbModelCache implements ModelCache {
 
   async list(): Promise<CachedModel[]> {
     const manifests = await this.store('readonly', (s) =>
-      promisifyRequest(s.getAll(prefixRange(['model'])) as IDBRequest<ModelManifest[]>));
+      promisifyRequest(s.getAll(prefixRange(['model'])) as IDBRequest<ModelManifest[]>),
+    );
     const out: CachedModel[] = [];
     for (const m of manifests) {
       const files: CachedFile[] = [];
@@ -165,12 +168,17 @@ export class IdbModelCache implements ModelCache {
         const meta = await this.meta(m.id, f.name);
         const bytes = meta ? sum(meta.chunks) : 0;
         files.push({
-          name: f.name, bytes, size: f.size ?? (meta?.complete ? bytes : null),
-          complete: !!meta?.complete, chunks: meta?.chunks.length ?? 0,
+          name: f.name,
+          bytes,
+          size: f.size ?? (meta?.complete ? bytes : null),
+          complete: !!meta?.complete,
+          chunks: meta?.chunks.length ?? 0,
         });
       }
       out.push({
-        id: m.id, revision: m.revision, files,
+        id: m.id,
+        revision: m.revision,
+        files,
         complete: m.complete && files.every((f) => f.complete),
         bytes: sum(files.map((f) => f.bytes)),
       });

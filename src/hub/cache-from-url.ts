@@ -23,8 +23,12 @@ export async function cachedFromUrl(cache: ModelCache, id: string, base: string)
   const index = await fetchIndex(base);
   const files = index.files.filter((f) => MODEL_FILES.includes(f.path));
   const manifest: ModelManifest = {
-    id, revision: 'main', endpoint: base.replace(/\/$/, ''),
-    files: files.map((f) => ({ name: f.path, size: f.size, sha256: null })), missing: [], complete: false,
+    id,
+    revision: 'main',
+    endpoint: base.replace(/\/$/, ''),
+    files: files.map((f) => ({ name: f.path, size: f.size, sha256: null })),
+    missing: [],
+    complete: false,
   };
   await cache.writeManifest(manifest);
   for (const f of files) {

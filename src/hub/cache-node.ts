@@ -14,7 +14,13 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FileSource } from '../platform/file-source';
 import { dirSource } from '../platform/file-source-node';
-import { modelDirName, type CachedModel, type ModelCache, type ModelManifest, type PartialWriter } from '../platform/model-cache';
+import {
+  modelDirName,
+  type CachedModel,
+  type ModelCache,
+  type ModelManifest,
+  type PartialWriter,
+} from '../platform/model-cache';
 import { validateFileName, validateRepoId } from './download';
 
 const MANIFEST = '.vembed-model.json';
@@ -133,17 +139,21 @@ export class NodeModelCache implements ModelCache {
       } catch {
         continue; // not a model directory
       }
-      const files = await Promise.all(m.files.map(async (f) => {
-        const full = await this.completeSize(m.id, f.name);
-        return {
-          name: f.name,
-          bytes: full ?? (await this.partialSize(m.id, f.name)),
-          size: f.size ?? full,
-          complete: full !== null,
-        };
-      }));
+      const files = await Promise.all(
+        m.files.map(async (f) => {
+          const full = await this.completeSize(m.id, f.name);
+          return {
+            name: f.name,
+            bytes: full ?? (await this.partialSize(m.id, f.name)),
+            size: f.size ?? full,
+            complete: full !== null,
+          };
+        }),
+      );
       out.push({
-        id: m.id, revision: m.revision, files,
+        id: m.id,
+        revision: m.revision,
+        files,
         complete: m.complete && files.every((f) => f.complete),
         bytes: files.reduce((a, f) => a + f.bytes, 0),
       });

@@ -15,10 +15,7 @@ export function hubEnv(env: NodeJS.ProcessEnv = process.env): { endpoint: string
 }
 
 /** `ensureModel` with the Node defaults; options given win over the environment. */
-export function ensureModelNode(
-  id: string,
-  opts: EnsureOptions & { cacheDir?: string } = {},
-): Promise<FileSource> {
+export function ensureModelNode(id: string, opts: EnsureOptions & { cacheDir?: string } = {}): Promise<FileSource> {
   const env = hubEnv();
   return ensureModel(id, new NodeModelCache(opts.cacheDir), {
     ...opts,

@@ -45,8 +45,7 @@ import { VembedError } from '../util/errors';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
-export type HubErrorKind =
-  | 'invalid-id' | 'auth' | 'not-found' | 'http' | 'network' | 'size' | 'checksum' | 'format';
+export type HubErrorKind = 'invalid-id' | 'auth' | 'not-found' | 'http' | 'network' | 'size' | 'checksum' | 'format';
 
 export class HubError extends VembedError {
   override name = 'HubError';
@@ -65,7 +64,8 @@ const ID_PART = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 /** Throws a HubError unless `id` is a valid `owner/name` hub id; returns it. */
 export function validateRepoId(id: string): string {
   const parts = typeof id === 'string' ? id.split('/') : [];
-  const ok = parts.length === 2 &&
+  const ok =
+    parts.length === 2 &&
     parts.every((p) => p.length <= 96 && ID_PART.test(p) && !p.includes('--') && !p.includes('..'));
   if (!ok) {
     throw new HubError(
@@ -79,7 +79,8 @@ export function validateRepoId(id: string): string {
 
 /** Throws unless `file` is a plain relative path inside a repository (no `..`, no `\`). */
 export function validateFileName(file: string, where: string): string {
-  if (!plainRelativePath(file)) throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
+  if (!plainRelativePath(file))
+    throw new HubError(`${where}: invalid file name ${JSON.stringify(file)}`, 'format', { file });
   return file;
 }
 
@@ -146,7 +147,14 @@ function inNode(): boolean {
   return !!(globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
 }
 
-function httpError(status: number, statusText: string, id: string, file: string, url: string, token: boolean): HubError {
+function httpError(
+  status: number,
+  statusText: string,
+  id: string,
+  file: string,
+  url: string,
+  token: boolean,
+): HubError {
   const info = { status, url, file };
   if (status === 401 || status === 403) {
     const how = inNode() ? ' (--hf_token or the HF_TOKEN environment variable)' : '';
@@ -156,13 +164,15 @@ function httpError(status: number, statusText: string, id: string, file: string,
         (token
           ? 'A token was sent and refused: check that it has read access to this repository.'
           : 'The hub also answers 401 for a repository that does not exist: check the id.'),
-      'auth', info,
+      'auth',
+      info,
     );
   }
   if (status === 404) {
     return new HubError(
       `${id}: ${file} not found (HTTP 404 at ${url}): check the model id, the revision and the file name`,
-      'not-found', info,
+      'not-found',
+      info,
     );
   }
   return new HubError(`${id}: ${file}: HTTP ${status}${statusText ? ` ${statusText}` : ''} from ${url}`, 'http', info);
@@ -226,7 +236,8 @@ export async function downloadFile(
     await cache.discardPartial(repoId, file);
     throw e;
   };
-  const sizeError = (msg: string) => new HubError(`${repoId}: ${file}: ${msg}; the file was refused (${url})`, 'size', { url, file });
+  const sizeError = (msg: string) =>
+    new HubError(`${repoId}: ${file}: ${msg}; the file was refused (${url})`, 'size', { url, file });
   /** Records a size the server announced; all announcements must agree. */
   const announce = async (size: number | null, what: string): Promise<void> => {
     if (size === null || !Number.isFinite(size)) return;
@@ -245,7 +256,8 @@ export async function downloadFile(
       throw new HubError(
         `${repoId}: ${file}: ${why} (${url}), ${retries} ${retries === 1 ? 'retry' : 'retries'} used up; ` +
           `${stored} bytes are kept and the next download resumes from there`,
-        'network', { url, file },
+        'network',
+        { url, file },
       );
     }
     await sleep(Math.min(30_000, retryDelayMs * 2 ** (failures - 1)), signal);
@@ -365,7 +377,10 @@ export async function downloadFile(
       const sec = Math.max(1e-3, (performance.now() - t0) / 1000);
       const bytesPerSec = got / sec;
       onProgress?.({
-        file, bytes, total: expected.size, bytesPerSec,
+        file,
+        bytes,
+        total: expected.size,
+        bytesPerSec,
         etaSec: expected.size !== null && bytesPerSec > 0 ? (expected.size - bytes) / bytesPerSec : null,
       });
     };
@@ -417,11 +432,14 @@ export async function downloadFile(
       const got = await cache.partialSha256(repoId, file);
       if (got !== null) {
         if (got !== expected.sha256) {
-          await fail(new HubError(
-            `${repoId}: ${file}: sha256 ${got} differs from the ${expected.sha256} announced by the server; ` +
-              `the file was refused (${url})`,
-            'checksum', { url, file },
-          ));
+          await fail(
+            new HubError(
+              `${repoId}: ${file}: sha256 ${got} differs from the ${expected.sha256} announced by the server; ` +
+                `the file was refused (${url})`,
+              'checksum',
+              { url, file },
+            ),
+          );
         }
         verified = 'sha256';
       }
@@ -482,7 +500,9 @@ export async function ensureModel(id: string, cache: ModelCache, opts: EnsureOpt
     const e = entry;
     try {
       const r = await downloadFile(cache, id, file, hubUrl(endpoint, id, file, revision), {
-        ...opts, expected: e, onExpected: save,
+        ...opts,
+        expected: e,
+        onExpected: save,
       });
       opts.onFile?.({ file, size: r.size, cached: false, verified: r.verified });
       return true;
@@ -512,7 +532,10 @@ export async function ensureModel(id: string, cache: ModelCache, opts: EnsureOpt
   // The weights, in transformers' order of preference: safetensors, then PyTorch's .bin (many
   // fine-tunes ship only pytorch_model.bin), each whole or sharded behind an index.
   let found = false;
-  for (const [whole, index] of [['model.safetensors', 'model.safetensors.index.json'], ['pytorch_model.bin', 'pytorch_model.bin.index.json']]) {
+  for (const [whole, index] of [
+    ['model.safetensors', 'model.safetensors.index.json'],
+    ['pytorch_model.bin', 'pytorch_model.bin.index.json'],
+  ]) {
     if (await get(whole, true)) {
       found = true;
       break;

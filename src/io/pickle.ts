@@ -27,8 +27,17 @@ export class PickleError extends VembedError {
 /** A Python tuple (frozen, so that it can be told apart from a list). */
 export type PyTuple = readonly PyValue[] & { readonly __tuple: true };
 export type PyValue =
-  | null | boolean | number | bigint | string | Uint8Array | PyValue[] | PyTuple | Map<PyValue, PyValue>
-  | PyCallable | object;
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyValue[]
+  | PyTuple
+  | Map<PyValue, PyValue>
+  | PyCallable
+  | object;
 
 /** What an allowed global resolves to: something REDUCE may call with the arguments tuple. */
 export interface PyCallable {
@@ -54,16 +63,51 @@ const MARK = Symbol('mark');
 
 /** Names of the opcodes we read, by byte. */
 const OPCODES: Record<number, string> = {
-  0x80: 'PROTO', 0x95: 'FRAME', 0x2e: 'STOP', 0x28: 'MARK', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP',
-  0x4e: 'NONE', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE',
-  0x4a: 'BININT', 0x4b: 'BININT1', 0x4d: 'BININT2', 0x8a: 'LONG1', 0x8b: 'LONG4', 0x47: 'BINFLOAT',
-  0x58: 'BINUNICODE', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8',
-  0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES', 0x8e: 'BINBYTES8',
-  0x29: 'EMPTY_TUPLE', 0x74: 'TUPLE', 0x85: 'TUPLE1', 0x86: 'TUPLE2', 0x87: 'TUPLE3',
-  0x5d: 'EMPTY_LIST', 0x61: 'APPEND', 0x65: 'APPENDS',
-  0x7d: 'EMPTY_DICT', 0x73: 'SETITEM', 0x75: 'SETITEMS',
-  0x68: 'BINGET', 0x6a: 'LONG_BINGET', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT', 0x94: 'MEMOIZE',
-  0x63: 'GLOBAL', 0x93: 'STACK_GLOBAL', 0x52: 'REDUCE', 0x62: 'BUILD', 0x51: 'BINPERSID',
+  0x80: 'PROTO',
+  0x95: 'FRAME',
+  0x2e: 'STOP',
+  0x28: 'MARK',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
+  0x4e: 'NONE',
+  0x88: 'NEWTRUE',
+  0x89: 'NEWFALSE',
+  0x4a: 'BININT',
+  0x4b: 'BININT1',
+  0x4d: 'BININT2',
+  0x8a: 'LONG1',
+  0x8b: 'LONG4',
+  0x47: 'BINFLOAT',
+  0x58: 'BINUNICODE',
+  0x8c: 'SHORT_BINUNICODE',
+  0x8d: 'BINUNICODE8',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x8e: 'BINBYTES8',
+  0x29: 'EMPTY_TUPLE',
+  0x74: 'TUPLE',
+  0x85: 'TUPLE1',
+  0x86: 'TUPLE2',
+  0x87: 'TUPLE3',
+  0x5d: 'EMPTY_LIST',
+  0x61: 'APPEND',
+  0x65: 'APPENDS',
+  0x7d: 'EMPTY_DICT',
+  0x73: 'SETITEM',
+  0x75: 'SETITEMS',
+  0x68: 'BINGET',
+  0x6a: 'LONG_BINGET',
+  0x71: 'BINPUT',
+  0x72: 'LONG_BINPUT',
+  0x94: 'MEMOIZE',
+  0x63: 'GLOBAL',
+  0x93: 'STACK_GLOBAL',
+  0x52: 'REDUCE',
+  0x62: 'BUILD',
+  0x51: 'BINPERSID',
 };
 
 /** Opcodes we know and refuse, with why (anything not in either table is "unknown"). */
@@ -72,11 +116,21 @@ const REFUSED: Record<number, string> = {
   0x6f: 'OBJ (builds an object of an arbitrary class)',
   0x81: 'NEWOBJ (builds an object of an arbitrary class)',
   0x92: 'NEWOBJ_EX (builds an object of an arbitrary class)',
-  0x82: 'EXT1 (the copyreg extension registry)', 0x83: 'EXT2 (the copyreg extension registry)', 0x84: 'EXT4 (the copyreg extension registry)',
-  0x97: 'NEXT_BUFFER (out-of-band data)', 0x98: 'READONLY_BUFFER (out-of-band data)',
-  0x49: 'INT (protocol 0)', 0x4c: 'LONG (protocol 0)', 0x46: 'FLOAT (protocol 0)', 0x53: 'STRING (protocol 0)',
-  0x56: 'UNICODE (protocol 0)', 0x67: 'GET (protocol 0)', 0x70: 'PUT (protocol 0)', 0x50: 'PERSID (protocol 0)',
-  0x6c: 'LIST (protocol 0)', 0x64: 'DICT (protocol 0)',
+  0x82: 'EXT1 (the copyreg extension registry)',
+  0x83: 'EXT2 (the copyreg extension registry)',
+  0x84: 'EXT4 (the copyreg extension registry)',
+  0x97: 'NEXT_BUFFER (out-of-band data)',
+  0x98: 'READONLY_BUFFER (out-of-band data)',
+  0x49: 'INT (protocol 0)',
+  0x4c: 'LONG (protocol 0)',
+  0x46: 'FLOAT (protocol 0)',
+  0x53: 'STRING (protocol 0)',
+  0x56: 'UNICODE (protocol 0)',
+  0x67: 'GET (protocol 0)',
+  0x70: 'PUT (protocol 0)',
+  0x50: 'PERSID (protocol 0)',
+  0x6c: 'LIST (protocol 0)',
+  0x64: 'DICT (protocol 0)',
 };
 
 /** Reads one pickle from `bytes` at `offset`; returns the value and the offset after STOP. */
@@ -93,7 +147,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
     throw new PickleError(`${opts.file}: pickle byte ${at}: ${msg}`);
   };
   const need = (n: number) => {
-    if (n < 0 || p + n > bytes.length) fail(`${OPCODES[bytes[at]] ?? 'opcode'} needs ${n} bytes but the data ends at byte ${bytes.length}`);
+    if (n < 0 || p + n > bytes.length)
+      fail(`${OPCODES[bytes[at]] ?? 'opcode'} needs ${n} bytes but the data ends at byte ${bytes.length}`);
   };
   const u8 = () => (need(1), bytes[p++]);
   const u16 = () => (need(2), (p += 2), dv.getUint16(p - 2, true));
@@ -167,7 +222,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
     const op = bytes[p++];
     const name = OPCODES[op];
     if (!name) {
-      fail(REFUSED[op] ? `opcode ${REFUSED[op]} is not allowed (it is never needed for tensors)` : `unknown opcode 0x${op.toString(16).padStart(2, '0')}`);
+      fail(
+        REFUSED[op]
+          ? `opcode ${REFUSED[op]} is not allowed (it is never needed for tensors)`
+          : `unknown opcode 0x${op.toString(16).padStart(2, '0')}`,
+      );
     }
     switch (name) {
       case 'PROTO': {
@@ -175,39 +234,110 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
         if (v > 5) fail(`pickle protocol ${v} is newer than 5`);
         break;
       }
-      case 'FRAME': u64(); break;
+      case 'FRAME':
+        u64();
+        break;
       case 'STOP': {
         if (marks.length) fail('STOP inside an open MARK');
         if (stack.length !== 1) fail(`STOP with ${stack.length} values on the stack (expected 1)`);
         return { value: pop(), end: p };
       }
-      case 'MARK': marks.push(stack); stack = []; break;
-      case 'POP': if (stack.length && stack[stack.length - 1] === MARK) stack.pop(); else pop(); break;
-      case 'POP_MARK': popMark(); break;
-      case 'DUP': stack.push(top()); break;
-      case 'NONE': stack.push(null); break;
-      case 'NEWTRUE': stack.push(true); break;
-      case 'NEWFALSE': stack.push(false); break;
-      case 'BININT': stack.push(i32()); break;
-      case 'BININT1': stack.push(u8()); break;
-      case 'BININT2': stack.push(u16()); break;
-      case 'LONG1': stack.push(long(take(u8()))); break;
-      case 'LONG4': stack.push(long(take(u32()))); break;
-      case 'BINFLOAT': need(8); stack.push(dv.getFloat64(p, false)); p += 8; break;
-      case 'BINUNICODE': stack.push(str(take(u32()))); break;
-      case 'SHORT_BINUNICODE': stack.push(str(take(u8()))); break;
-      case 'BINUNICODE8': stack.push(str(take(u64()))); break;
-      case 'BINSTRING': stack.push(latin1.decode(take(u32()))); break;
-      case 'SHORT_BINSTRING': stack.push(latin1.decode(take(u8()))); break;
-      case 'BINBYTES': stack.push(take(u32()).slice()); break;
-      case 'SHORT_BINBYTES': stack.push(take(u8()).slice()); break;
-      case 'BINBYTES8': stack.push(take(u64()).slice()); break;
-      case 'EMPTY_TUPLE': stack.push(tuple([])); break;
-      case 'TUPLE': { const t = tuple(popMark()); stack.push(t); break; } // popMark() replaces `stack` first
-      case 'TUPLE1': { const a = pop(); stack.push(tuple([a])); break; }
-      case 'TUPLE2': { const b = pop(); const a = pop(); stack.push(tuple([a, b])); break; }
-      case 'TUPLE3': { const c = pop(); const b = pop(); const a = pop(); stack.push(tuple([a, b, c])); break; }
-      case 'EMPTY_LIST': stack.push([]); break;
+      case 'MARK':
+        marks.push(stack);
+        stack = [];
+        break;
+      case 'POP':
+        if (stack.length && stack[stack.length - 1] === MARK) stack.pop();
+        else pop();
+        break;
+      case 'POP_MARK':
+        popMark();
+        break;
+      case 'DUP':
+        stack.push(top());
+        break;
+      case 'NONE':
+        stack.push(null);
+        break;
+      case 'NEWTRUE':
+        stack.push(true);
+        break;
+      case 'NEWFALSE':
+        stack.push(false);
+        break;
+      case 'BININT':
+        stack.push(i32());
+        break;
+      case 'BININT1':
+        stack.push(u8());
+        break;
+      case 'BININT2':
+        stack.push(u16());
+        break;
+      case 'LONG1':
+        stack.push(long(take(u8())));
+        break;
+      case 'LONG4':
+        stack.push(long(take(u32())));
+        break;
+      case 'BINFLOAT':
+        need(8);
+        stack.push(dv.getFloat64(p, false));
+        p += 8;
+        break;
+      case 'BINUNICODE':
+        stack.push(str(take(u32())));
+        break;
+      case 'SHORT_BINUNICODE':
+        stack.push(str(take(u8())));
+        break;
+      case 'BINUNICODE8':
+        stack.push(str(take(u64())));
+        break;
+      case 'BINSTRING':
+        stack.push(latin1.decode(take(u32())));
+        break;
+      case 'SHORT_BINSTRING':
+        stack.push(latin1.decode(take(u8())));
+        break;
+      case 'BINBYTES':
+        stack.push(take(u32()).slice());
+        break;
+      case 'SHORT_BINBYTES':
+        stack.push(take(u8()).slice());
+        break;
+      case 'BINBYTES8':
+        stack.push(take(u64()).slice());
+        break;
+      case 'EMPTY_TUPLE':
+        stack.push(tuple([]));
+        break;
+      case 'TUPLE': {
+        const t = tuple(popMark());
+        stack.push(t);
+        break;
+      } // popMark() replaces `stack` first
+      case 'TUPLE1': {
+        const a = pop();
+        stack.push(tuple([a]));
+        break;
+      }
+      case 'TUPLE2': {
+        const b = pop();
+        const a = pop();
+        stack.push(tuple([a, b]));
+        break;
+      }
+      case 'TUPLE3': {
+        const c = pop();
+        const b = pop();
+        const a = pop();
+        stack.push(tuple([a, b, c]));
+        break;
+      }
+      case 'EMPTY_LIST':
+        stack.push([]);
+        break;
       case 'APPEND': {
         const v = pop();
         const l = top();
@@ -222,18 +352,36 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
         for (const v of items) (l as PyValue[]).push(v);
         break;
       }
-      case 'EMPTY_DICT': stack.push(new Map()); break;
-      case 'SETITEM': { const v = pop(); const k = pop(); dict(top(), [k, v]); break; }
-      case 'SETITEMS': { const items = popMark(); dict(top(), items); break; }
-      case 'BINGET': case 'LONG_BINGET': {
+      case 'EMPTY_DICT':
+        stack.push(new Map());
+        break;
+      case 'SETITEM': {
+        const v = pop();
+        const k = pop();
+        dict(top(), [k, v]);
+        break;
+      }
+      case 'SETITEMS': {
+        const items = popMark();
+        dict(top(), items);
+        break;
+      }
+      case 'BINGET':
+      case 'LONG_BINGET': {
         const i = name === 'BINGET' ? u8() : u32();
         if (!memo.has(i)) fail(`memo entry ${i} was never stored`);
         stack.push(memo.get(i)!);
         break;
       }
-      case 'BINPUT': memo.set(u8(), top()); break;
-      case 'LONG_BINPUT': memo.set(u32(), top()); break;
-      case 'MEMOIZE': memo.set(memo.size, top()); break;
+      case 'BINPUT':
+        memo.set(u8(), top());
+        break;
+      case 'LONG_BINPUT':
+        memo.set(u32(), top());
+        break;
+      case 'MEMOIZE':
+        memo.set(memo.size, top());
+        break;
       case 'GLOBAL': {
         const module = line();
         stack.push(global(module, line()));
@@ -262,7 +410,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
       case 'BUILD': {
         const state = pop();
         const obj = top();
-        if (!opts.build?.(obj, state)) fail('BUILD (setting the state of an object) on an object that is not allowed to take one');
+        if (!opts.build?.(obj, state))
+          fail('BUILD (setting the state of an object) on an object that is not allowed to take one');
         break;
       }
       case 'BINPERSID': {

@@ -37,7 +37,12 @@ export class SafetensorsFile {
   readonly metadata: Record<string, string>;
   private readonly bytes: Uint8Array;
 
-  private constructor(file: string, bytes: Uint8Array, tensors: Map<string, TensorInfo>, metadata: Record<string, string>) {
+  private constructor(
+    file: string,
+    bytes: Uint8Array,
+    tensors: Map<string, TensorInfo>,
+    metadata: Record<string, string>,
+  ) {
     this.file = file;
     this.bytes = bytes;
     this.tensors = tensors;
@@ -60,7 +65,10 @@ export class SafetensorsFile {
     if (n > MAX_HEADER) fail(`header length ${n} exceeds the ${MAX_HEADER}-byte limit`);
     let header: Record<string, unknown>;
     try {
-      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+      header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n))) as Record<
+        string,
+        unknown
+      >;
     } catch (e) {
       return fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
     }
@@ -73,8 +81,12 @@ export class SafetensorsFile {
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(header)) {
       if (name === '__metadata__') {
-        if (typeof v !== 'object' || v === null || Array.isArray(v) ||
-            !Object.values(v).every((s) => typeof s === 'string')) {
+        if (
+          typeof v !== 'object' ||
+          v === null ||
+          Array.isArray(v) ||
+          !Object.values(v).every((s) => typeof s === 'string')
+        ) {
           fail('"__metadata__" must be an object of strings');
         }
         metadata = v as Record<string, string>;
@@ -92,7 +104,12 @@ export class SafetensorsFile {
       }
       const shape = t.shape as number[];
       const off = t.data_offsets;
-      if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[1] < off[0]) {
+      if (
+        !Array.isArray(off) ||
+        off.length !== 2 ||
+        !off.every((o) => Number.isInteger(o) && o >= 0) ||
+        off[1] < off[0]
+      ) {
         fail(`${where}: data_offsets ${JSON.stringify(off)} is not [begin, end] with begin <= end`);
       }
       const [b, e] = off as [number, number];
@@ -232,7 +249,9 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<str
     const dtype = t.dtype ?? 'F32';
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (t.data.length !== n) {
-      throw new SafetensorsError(`tensor "${t.name}": ${t.data.length} values for shape [${t.shape.join(', ')}] (${n})`);
+      throw new SafetensorsError(
+        `tensor "${t.name}": ${t.data.length} values for shape [${t.shape.join(', ')}] (${n})`,
+      );
     }
     if (header[t.name] !== undefined) throw new SafetensorsError(`tensor "${t.name}" given twice`);
     const size = n * DTYPE_BYTES[dtype];
@@ -258,12 +277,24 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata?: Record<str
     for (let i = 0; i < n; i++) {
       const v = d[i];
       switch (dtype) {
-        case 'F32': dv.setFloat32(pos + 4 * i, Number(v), true); break;
-        case 'F16': dv.setUint16(pos + 2 * i, f32ToF16(Number(v)), true); break;
-        case 'BF16': dv.setUint16(pos + 2 * i, f32ToBf16(Number(v)), true); break;
-        case 'I64': dv.setBigInt64(pos + 8 * i, BigInt(v), true); break;
-        case 'I32': dv.setInt32(pos + 4 * i, Number(v), true); break;
-        case 'U8': dv.setUint8(pos + i, Number(v)); break;
+        case 'F32':
+          dv.setFloat32(pos + 4 * i, Number(v), true);
+          break;
+        case 'F16':
+          dv.setUint16(pos + 2 * i, f32ToF16(Number(v)), true);
+          break;
+        case 'BF16':
+          dv.setUint16(pos + 2 * i, f32ToBf16(Number(v)), true);
+          break;
+        case 'I64':
+          dv.setBigInt64(pos + 8 * i, BigInt(v), true);
+          break;
+        case 'I32':
+          dv.setInt32(pos + 4 * i, Number(v), true);
+          break;
+        case 'U8':
+          dv.setUint8(pos + i, Number(v));
+          break;
       }
     }
     pos += sizes[k];

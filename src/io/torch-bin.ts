@@ -93,18 +93,22 @@ function describe(v: PyValue): string {
 const intList = (v: PyValue, what: string): number[] => {
   if (!isTuple(v) && !Array.isArray(v)) throw new Error(`${what} is ${describe(v)}, expected a tuple of integers`);
   return (v as PyValue[]).map((x) => {
-    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0) throw new Error(`${what} holds ${describe(x)}, expected non-negative integers`);
+    if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)
+      throw new Error(`${what} holds ${describe(x)}, expected non-negative integers`);
     return x;
   });
 };
 
 function rebuildTensor(args: readonly PyValue[]): TensorView {
   const [storage, offset, size, stride] = args;
-  if (!storage || typeof storage !== 'object' || !('numel' in (storage as object))) throw new Error(`the storage argument is ${describe(storage)}`);
-  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new Error(`storage offset ${describe(offset)} is not a non-negative integer`);
+  if (!storage || typeof storage !== 'object' || !('numel' in (storage as object)))
+    throw new Error(`the storage argument is ${describe(storage)}`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+    throw new Error(`storage offset ${describe(offset)} is not a non-negative integer`);
   const shape = intList(size, 'the size');
   const strides = intList(stride, 'the stride');
-  if (shape.length !== strides.length) throw new Error(`size (${shape.length} dims) and stride (${strides.length} dims) disagree`);
+  if (shape.length !== strides.length)
+    throw new Error(`size (${shape.length} dims) and stride (${strides.length} dims) disagree`);
   return { storage: storage as Storage, offset, shape, stride: strides };
 }
 
@@ -116,7 +120,8 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
       if (args.length === 0) return new Map();
       const [items] = args;
       const m = new Map<PyValue, PyValue>();
-      if (Array.isArray(items)) for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0] as PyValue, kv[1] as PyValue);
+      if (Array.isArray(items))
+        for (const kv of items) if (Array.isArray(kv) && kv.length === 2) m.set(kv[0] as PyValue, kv[1] as PyValue);
       return m;
     });
   }
@@ -135,7 +140,13 @@ function resolveGlobal(module: string, name: string): PyCallable | null {
     return null;
   }
   if (module === 'torch' && STORAGE_TYPES[name]) {
-    const t: StorageType = { pyName: full, storage: STORAGE_TYPES[name], call: () => { throw new Error('a storage type cannot be called'); } };
+    const t: StorageType = {
+      pyName: full,
+      storage: STORAGE_TYPES[name],
+      call: () => {
+        throw new Error('a storage type cannot be called');
+      },
+    };
     return t;
   }
   return null;
@@ -163,7 +174,9 @@ export class TorchBinFile {
       return looksLikeZip(bytes) ? parseZip(bytes, file) : parseLegacy(bytes, file);
     } catch (e) {
       if (e instanceof TorchBinError || e instanceof PickleError) throw e;
-      throw new TorchBinError((e as Error).message.startsWith(file) ? (e as Error).message : `${file}: ${(e as Error).message}`);
+      throw new TorchBinError(
+        (e as Error).message.startsWith(file) ? (e as Error).message : `${file}: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -184,16 +197,20 @@ export class TorchBinFile {
     const raw = v.storage.bytes();
     const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const read: (i: number) => number =
-      t.dtype === 'F32' ? (i) => dv.getFloat32(4 * i, true)
-      : t.dtype === 'F64' ? (i) => dv.getFloat64(8 * i, true)
-      : t.dtype === 'F16' ? (i) => f16ToF32(dv.getUint16(2 * i, true))
-      : t.dtype === 'BF16' ? (i) => {
-        bf[0] = dv.getUint16(2 * i, true) << 16;
-        return bff[0];
-      }
-      : () => {
-        throw new TorchBinError(`${this.file}: tensor "${name}" has dtype ${t.dtype}, not a float type`);
-      };
+      t.dtype === 'F32'
+        ? (i) => dv.getFloat32(4 * i, true)
+        : t.dtype === 'F64'
+          ? (i) => dv.getFloat64(8 * i, true)
+          : t.dtype === 'F16'
+            ? (i) => f16ToF32(dv.getUint16(2 * i, true))
+            : t.dtype === 'BF16'
+              ? (i) => {
+                  bf[0] = dv.getUint16(2 * i, true) << 16;
+                  return bff[0];
+                }
+              : () => {
+                  throw new TorchBinError(`${this.file}: tensor "${name}" has dtype ${t.dtype}, not a float type`);
+                };
     const bf = new Uint32Array(1);
     const bff = new Float32Array(bf.buffer);
     const n = t.shape.reduce((a, d) => a * d, 1);
@@ -221,7 +238,8 @@ export class TorchBinFile {
 
 /** Collects the tensors of the unpickled state dict and checks each view against its storage. */
 function collect(file: string, root: PyValue, format: 'zip' | 'legacy'): TorchBinFile {
-  if (!(root instanceof Map)) throw new TorchBinError(`${file}: the file holds ${describe(root)}, not a dict of tensors (a state_dict)`);
+  if (!(root instanceof Map))
+    throw new TorchBinError(`${file}: the file holds ${describe(root)}, not a dict of tensors (a state_dict)`);
   let dict = root;
   const hasTensor = (m: Map<PyValue, PyValue>) => [...m.values()].some(isView);
   if (!hasTensor(dict)) {
@@ -237,7 +255,8 @@ function collect(file: string, root: PyValue, format: 'zip' | 'legacy'): TorchBi
   const views = new Map<string, TensorView>();
   for (const [k, v] of dict) {
     if (!isView(v)) continue; // e.g. numbers saved next to the weights
-    if (typeof k !== 'string') throw new TorchBinError(`${file}: a tensor is stored under the key ${describe(k)}, not a name`);
+    if (typeof k !== 'string')
+      throw new TorchBinError(`${file}: a tensor is stored under the key ${describe(k)}, not a name`);
     const n = v.shape.reduce((a, d) => a * d, 1);
     if (n > 0) {
       const last = v.offset + v.shape.reduce((a, d, i) => a + (d - 1) * v.stride[i], 0);
@@ -248,16 +267,29 @@ function collect(file: string, root: PyValue, format: 'zip' | 'legacy'): TorchBi
         );
       }
     }
-    tensors.set(k, { name: k, dtype: v.storage.dtype, shape: v.shape, stride: v.stride, offset: v.offset, storage: v.storage.key });
+    tensors.set(k, {
+      name: k,
+      dtype: v.storage.dtype,
+      shape: v.shape,
+      stride: v.stride,
+      offset: v.offset,
+      storage: v.storage.key,
+    });
     views.set(k, v);
   }
-  if (tensors.size === 0) throw new TorchBinError(`${file}: no tensors in the file's dict (keys: ${[...dict.keys()].slice(0, 5).map(describe).join(', ')})`);
+  if (tensors.size === 0)
+    throw new TorchBinError(
+      `${file}: no tensors in the file's dict (keys: ${[...dict.keys()].slice(0, 5).map(describe).join(', ')})`,
+    );
   return new TorchBinFile(file, tensors, views, format);
 }
 
 function storageType(t: PyValue, file: string): { dtype: TorchDtype; bytes: number } {
   const s = (t as StorageType | null)?.storage;
-  if (!s) throw new TorchBinError(`${file}: a storage of type ${describe(t)}; expected one of torch.${Object.keys(STORAGE_TYPES).join(', torch.')}`);
+  if (!s)
+    throw new TorchBinError(
+      `${file}: a storage of type ${describe(t)}; expected one of torch.${Object.keys(STORAGE_TYPES).join(', torch.')}`,
+    );
   return s;
 }
 
@@ -265,12 +297,15 @@ function parseZip(bytes: Uint8Array, file: string): TorchBinFile {
   const zip = ZipArchive.parse(bytes, file);
   const pkls = zip.names().filter((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (pkls.length !== 1) {
-    throw new TorchBinError(`${file}: a ZIP archive but not a PyTorch file (${pkls.length === 0 ? 'no' : `${pkls.length}`} <name>/data.pkl entries; found ${zip.names().slice(0, 5).join(', ')})`);
+    throw new TorchBinError(
+      `${file}: a ZIP archive but not a PyTorch file (${pkls.length === 0 ? 'no' : `${pkls.length}`} <name>/data.pkl entries; found ${zip.names().slice(0, 5).join(', ')})`,
+    );
   }
   const prefix = pkls[0].slice(0, -'data.pkl'.length);
   if (zip.has(`${prefix}byteorder`)) {
     const order = new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim();
-    if (order !== 'little') throw new TorchBinError(`${file}: byteorder "${order}"; only little-endian files are supported`);
+    if (order !== 'little')
+      throw new TorchBinError(`${file}: byteorder "${order}"; only little-endian files are supported`);
   }
   const storages = new Map<string, Storage>();
   const { value } = unpickle(zip.read(pkls[0]), {
@@ -279,7 +314,8 @@ function parseZip(bytes: Uint8Array, file: string): TorchBinFile {
     build,
     persistentLoad(pid) {
       // ('storage', storage_type, key, location, numel)
-      if (!isTuple(pid) || pid.length !== 5 || pid[0] !== 'storage') throw new Error(`persistent id ${describe(pid)} is not ('storage', type, key, location, numel)`);
+      if (!isTuple(pid) || pid.length !== 5 || pid[0] !== 'storage')
+        throw new Error(`persistent id ${describe(pid)} is not ('storage', type, key, location, numel)`);
       const [, type, key, , numel] = pid;
       if (typeof key !== 'string') throw new Error(`storage key ${describe(key)} is not a string`);
       const t = storageType(type, file);
@@ -288,13 +324,15 @@ function parseZip(bytes: Uint8Array, file: string): TorchBinFile {
         const entry = `${prefix}data/${key}`;
         if (!zip.has(entry)) throw new Error(`storage "${key}" has no entry ${entry} in the archive`);
         const size = zip.size(entry);
-        if (size % t.bytes) throw new Error(`storage "${key}": ${size} bytes is not a whole number of ${t.dtype} elements`);
+        if (size % t.bytes)
+          throw new Error(`storage "${key}": ${size} bytes is not a whole number of ${t.dtype} elements`);
         s = { key, dtype: t.dtype, itemBytes: t.bytes, numel: size / t.bytes, bytes: () => zip.read(entry) };
         storages.set(key, s);
       } else if (s.dtype !== t.dtype) {
         throw new Error(`storage "${key}" is used as ${s.dtype} and as ${t.dtype}`);
       }
-      if (typeof numel === 'number' && numel > s.numel) throw new Error(`storage "${key}" should hold ${numel} elements but its entry has ${s.numel}`);
+      if (typeof numel === 'number' && numel > s.numel)
+        throw new Error(`storage "${key}" should hold ${numel} elements but its entry has ${s.numel}`);
       return s;
     },
   });
@@ -306,38 +344,60 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 function parseLegacy(bytes: Uint8Array, file: string): TorchBinFile {
   if (bytes.length < 2 || bytes[0] !== 0x80) {
-    throw new TorchBinError(`${file}: neither a PyTorch ZIP archive nor a legacy torch.save file (it starts with bytes ${[...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`);
+    throw new TorchBinError(
+      `${file}: neither a PyTorch ZIP archive nor a legacy torch.save file (it starts with bytes ${[...bytes.subarray(0, 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`,
+    );
   }
   const dataOnly = { file, resolveGlobal: () => null };
   let p = 0;
   const magic = unpickle(bytes, dataOnly, p);
-  if (magic.value !== LEGACY_MAGIC) throw new TorchBinError(`${file}: starts with a pickle but not with torch.save's magic number (a pickle of ${describe(magic.value)}); not a PyTorch file`);
+  if (magic.value !== LEGACY_MAGIC)
+    throw new TorchBinError(
+      `${file}: starts with a pickle but not with torch.save's magic number (a pickle of ${describe(magic.value)}); not a PyTorch file`,
+    );
   const version = unpickle(bytes, dataOnly, magic.end);
-  if (version.value !== 1001) throw new TorchBinError(`${file}: legacy torch.save protocol version ${describe(version.value)}; only 1001 is known`);
+  if (version.value !== 1001)
+    throw new TorchBinError(
+      `${file}: legacy torch.save protocol version ${describe(version.value)}; only 1001 is known`,
+    );
   const sysInfo = unpickle(bytes, dataOnly, version.end);
-  if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false) throw new TorchBinError(`${file}: written on a big-endian machine; only little-endian files are supported`);
+  if (sysInfo.value instanceof Map && sysInfo.value.get('little_endian') === false)
+    throw new TorchBinError(`${file}: written on a big-endian machine; only little-endian files are supported`);
   p = sysInfo.end;
   const pending = new Map<string, Storage & { start: number }>();
-  const main = unpickle(bytes, {
-    file, resolveGlobal, build,
-    persistentLoad(pid) {
-      // ('storage', storage_type, root_key, location, numel, view_metadata)
-      if (!isTuple(pid) || pid.length !== 6 || pid[0] !== 'storage') throw new Error(`persistent id ${describe(pid)} is not ('storage', type, key, location, numel, view)`);
-      const [, type, key, , numel, view] = pid;
-      if (typeof key !== 'string' || typeof numel !== 'number') throw new Error(`persistent id ${describe(pid)}: key or size of the wrong type`);
-      if (view !== null) throw new Error(`storage "${key}" is a view of another storage (torch < 1.0 files); not supported`);
-      const t = storageType(type, file);
-      let s = pending.get(key);
-      if (!s) {
-        const entry: Storage & { start: number } = {
-          key, dtype: t.dtype, itemBytes: t.bytes, numel, start: -1,
-          bytes: () => bytes.subarray(entry.start, entry.start + entry.numel * entry.itemBytes),
-        };
-        pending.set(key, (s = entry));
-      }
-      return s;
+  const main = unpickle(
+    bytes,
+    {
+      file,
+      resolveGlobal,
+      build,
+      persistentLoad(pid) {
+        // ('storage', storage_type, root_key, location, numel, view_metadata)
+        if (!isTuple(pid) || pid.length !== 6 || pid[0] !== 'storage')
+          throw new Error(`persistent id ${describe(pid)} is not ('storage', type, key, location, numel, view)`);
+        const [, type, key, , numel, view] = pid;
+        if (typeof key !== 'string' || typeof numel !== 'number')
+          throw new Error(`persistent id ${describe(pid)}: key or size of the wrong type`);
+        if (view !== null)
+          throw new Error(`storage "${key}" is a view of another storage (torch < 1.0 files); not supported`);
+        const t = storageType(type, file);
+        let s = pending.get(key);
+        if (!s) {
+          const entry: Storage & { start: number } = {
+            key,
+            dtype: t.dtype,
+            itemBytes: t.bytes,
+            numel,
+            start: -1,
+            bytes: () => bytes.subarray(entry.start, entry.start + entry.numel * entry.itemBytes),
+          };
+          pending.set(key, (s = entry));
+        }
+        return s;
+      },
     },
-  }, p);
+    p,
+  );
   const keys = unpickle(bytes, dataOnly, main.end);
   if (!Array.isArray(keys.value)) throw new TorchBinError(`${file}: the storage key list is ${describe(keys.value)}`);
   p = keys.end;
@@ -347,12 +407,17 @@ function parseLegacy(bytes: Uint8Array, file: string): TorchBinFile {
     if (!s) throw new TorchBinError(`${file}: storage "${String(k)}" is listed but no tensor uses it`);
     if (p + 8 > bytes.length) throw new TorchBinError(`${file}: cut short before storage "${s.key}"`);
     const n = Number(dv.getBigInt64(p, true));
-    if (n !== s.numel) throw new TorchBinError(`${file}: storage "${s.key}" has ${n} elements, the pickle says ${s.numel}`);
+    if (n !== s.numel)
+      throw new TorchBinError(`${file}: storage "${s.key}" has ${n} elements, the pickle says ${s.numel}`);
     s.start = p + 8;
     p = s.start + n * s.itemBytes;
-    if (p > bytes.length) throw new TorchBinError(`${file}: storage "${s.key}" (${n} x ${s.dtype}) runs past the end of the file: cut short?`);
+    if (p > bytes.length)
+      throw new TorchBinError(
+        `${file}: storage "${s.key}" (${n} x ${s.dtype}) runs past the end of the file: cut short?`,
+      );
   }
-  for (const s of pending.values()) if (s.start < 0) throw new TorchBinError(`${file}: storage "${s.key}" is used but its data is not in the file`);
+  for (const s of pending.values())
+    if (s.start < 0) throw new TorchBinError(`${file}: storage "${s.key}" is used but its data is not in the file`);
   if (p !== bytes.length) throw new TorchBinError(`${file}: ${bytes.length - p} bytes after the last storage`);
   return collect(file, main.value, 'legacy');
 }

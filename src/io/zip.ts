@@ -84,7 +84,10 @@ export class ZipArchive {
         break;
       }
     }
-    if (eocd < 0) fail(`not a ZIP archive, or cut short (no end-of-central-directory record in its last ${Math.min(bytes.length, 22 + 0xffff)} bytes)`);
+    if (eocd < 0)
+      fail(
+        `not a ZIP archive, or cut short (no end-of-central-directory record in its last ${Math.min(bytes.length, 22 + 0xffff)} bytes)`,
+      );
     let count = u16(eocd + 10);
     let dirSize = u32(eocd + 12);
     let dirStart = u32(eocd + 16);
@@ -92,17 +95,22 @@ export class ZipArchive {
       const loc = eocd - 20;
       if (loc < 0 || u32(loc) !== SIG_LOC64) fail('ZIP64 fields without a ZIP64 end-of-central-directory locator');
       const e64 = u64(loc + 8);
-      if (e64 + 56 > bytes.length || u32(e64) !== SIG_EOCD64) fail(`no ZIP64 end-of-central-directory record at byte ${e64}`);
+      if (e64 + 56 > bytes.length || u32(e64) !== SIG_EOCD64)
+        fail(`no ZIP64 end-of-central-directory record at byte ${e64}`);
       count = u64(e64 + 32);
       dirSize = u64(e64 + 40);
       dirStart = u64(e64 + 48);
     }
-    if (dirStart + dirSize > bytes.length) fail(`the central directory (bytes ${dirStart}..${dirStart + dirSize}) runs past the end of the file (${bytes.length} bytes)`);
+    if (dirStart + dirSize > bytes.length)
+      fail(
+        `the central directory (bytes ${dirStart}..${dirStart + dirSize}) runs past the end of the file (${bytes.length} bytes)`,
+      );
     const entries = new Map<string, Entry>();
     const dec = new TextDecoder('utf-8');
     let p = dirStart;
     for (let i = 0; i < count; i++) {
-      if (p + 46 > dirStart + dirSize || u32(p) !== SIG_CENTRAL) fail(`central directory entry ${i} at byte ${p} is damaged`);
+      if (p + 46 > dirStart + dirSize || u32(p) !== SIG_CENTRAL)
+        fail(`central directory entry ${i} at byte ${p} is damaged`);
       const flags = u16(p + 8);
       const method = u16(p + 10);
       const crc = u32(p + 16);
@@ -134,11 +142,16 @@ export class ZipArchive {
         x += 4 + len;
       }
       if (flags & 1) fail(`entry "${name}" is encrypted`);
-      if (method !== 0) fail(`entry "${name}" is compressed (method ${method}); PyTorch writes stored entries (method 0)`);
+      if (method !== 0)
+        fail(`entry "${name}" is compressed (method ${method}); PyTorch writes stored entries (method 0)`);
       if (csize !== size) fail(`entry "${name}": stored size ${csize} differs from its size ${size}`);
-      if (local + 30 > bytes.length || u32(local) !== SIG_LOCAL) fail(`entry "${name}": no local header at byte ${local}`);
+      if (local + 30 > bytes.length || u32(local) !== SIG_LOCAL)
+        fail(`entry "${name}": no local header at byte ${local}`);
       const start = local + 30 + u16(local + 26) + u16(local + 28);
-      if (start + size > bytes.length) fail(`entry "${name}" (${size} bytes at byte ${start}) runs past the end of the file (${bytes.length} bytes): cut short?`);
+      if (start + size > bytes.length)
+        fail(
+          `entry "${name}" (${size} bytes at byte ${start}) runs past the end of the file (${bytes.length} bytes): cut short?`,
+        );
       entries.set(name, { name, method, flags, crc, size, start, checked: false });
       p += 46 + nameLen + extraLen + commentLen;
     }
@@ -164,7 +177,9 @@ export class ZipArchive {
     if (!e.checked) {
       const c = crc32(data);
       if (c !== e.crc) {
-        throw new ZipError(`${this.file}: entry "${name}" is damaged (CRC-32 ${c.toString(16)}, the archive says ${e.crc.toString(16)}): download the file again`);
+        throw new ZipError(
+          `${this.file}: entry "${name}" is damaged (CRC-32 ${c.toString(16)}, the archive says ${e.crc.toString(16)}): download the file again`,
+        );
       }
       e.checked = true;
     }

@@ -14,7 +14,14 @@ export function embeddingDim(vit: Vit, pooling: Pooling): number {
   return pooling === 'cls' ? vit.spec.hidden : 2 * vit.spec.hidden;
 }
 
-export async function embedBatch(vit: Vit, pixels: Float32Array, B: number, H: number, W: number, pooling: Pooling = 'cls'): Promise<Float32Array> {
+export async function embedBatch(
+  vit: Vit,
+  pixels: Float32Array,
+  B: number,
+  H: number,
+  W: number,
+  pooling: Pooling = 'cls',
+): Promise<Float32Array> {
   const gpu = vit.gpu;
   const C = vit.spec.hidden;
   const px = gpu.upload(pixels, 'pixels');

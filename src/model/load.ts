@@ -46,7 +46,12 @@ async function readJson(src: FileSource, name: string): Promise<Record<string, u
 }
 
 /** Weight files of a model folder, in the order transformers prefers them. */
-export const WEIGHT_FILES = ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json'] as const;
+export const WEIGHT_FILES = [
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+] as const;
 
 /** Names of the weight files: one model.safetensors or pytorch_model.bin, or the shards of an index. */
 export async function weightFiles(src: FileSource): Promise<string[]> {
@@ -69,9 +74,7 @@ export async function weightFiles(src: FileSource): Promise<string[]> {
     }
     return files;
   }
-  throw new ModelLoadError(
-    `${src.where}: no ${WEIGHT_FILES.join(', ')} (a Hugging Face model folder is expected)`,
-  );
+  throw new ModelLoadError(`${src.where}: no ${WEIGHT_FILES.join(', ')} (a Hugging Face model folder is expected)`);
 }
 
 export async function loadCheckpoint(src: FileSource): Promise<LoadedCheckpoint> {

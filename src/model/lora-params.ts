@@ -59,12 +59,12 @@ export function groupOf(role: LinearRole): LoraGroupKind {
 
 /** In and out widths of a linear (the fused q|k|v counts as one of width 3C). */
 export function linearShape(spec: VitSpec, role: LinearRole): { inF: number; outF: number } {
-  const C = spec.hidden, I = spec.intermediate;
+  const C = spec.hidden,
+    I = spec.intermediate;
   if (role === 'fc1') return { inF: C, outF: I };
   if (role === 'fc2') return { inF: I, outF: C };
   return { inF: C, outF: C };
 }
-
 
 /**
  * The arena and its layout. Adding an adapter only lays the groups out again; the GPU buffers
@@ -81,7 +81,10 @@ export class LoraParams {
   /** Values not yet on the GPU, by `layer.<l>.<role>`. */
   private pending = new Map<string, { A: Float32Array; B: Float32Array }>();
 
-  constructor(readonly gpu: Gpu, readonly spec: VitSpec) {}
+  constructor(
+    readonly gpu: Gpu,
+    readonly spec: VitSpec,
+  ) {}
 
   /** Parameters (every A and B), made on first use. */
   get P(): GPUBuffer | null {
@@ -108,18 +111,32 @@ export class LoraParams {
    * Adds (or replaces) an adapter: A [r, in], B [out, r]. Every adapter is trainable or none is;
    * adapters feeding one fused linear share their dropout probability (PEFT's lora_dropout).
    */
-  add(layer: number, role: LinearRole, r: number, scale: number, dropout: number, A: Float32Array, B: Float32Array, trainable: boolean): LoraModule {
+  add(
+    layer: number,
+    role: LinearRole,
+    r: number,
+    scale: number,
+    dropout: number,
+    A: Float32Array,
+    B: Float32Array,
+    trainable: boolean,
+  ): LoraModule {
     const { inF, outF } = linearShape(this.spec, role);
     const key = `layer.${layer}.${role}`;
     if (!Number.isInteger(r) || r < 1) throw new Error(`LoRA ${key}: rank ${r} is not a positive integer`);
     if (A.length !== r * inF || B.length !== outF * r) {
-      throw new Error(`LoRA ${key}: A has ${A.length} values (want ${r}x${inF}), B has ${B.length} (want ${outF}x${r})`);
+      throw new Error(
+        `LoRA ${key}: A has ${A.length} values (want ${r}x${inF}), B has ${B.length} (want ${outF}x${r})`,
+      );
     }
     const others = [...this.modules.values()].filter((m) => `layer.${m.layer}.${m.role}` !== key);
-    if (others.some((m) => m.trainable !== trainable)) throw new Error(`LoRA ${key}: adapters must all be trainable or all frozen`);
+    if (others.some((m) => m.trainable !== trainable))
+      throw new Error(`LoRA ${key}: adapters must all be trainable or all frozen`);
     const peer = others.find((m) => m.layer === layer && groupOf(m.role) === groupOf(role));
     if (peer && peer.dropout !== dropout) {
-      throw new Error(`LoRA ${key}: dropout ${dropout} differs from ${peer.dropout} of layer.${layer}.${peer.role}, which reads the same input`);
+      throw new Error(
+        `LoRA ${key}: dropout ${dropout} differs from ${peer.dropout} of layer.${layer}.${peer.role}, which reads the same input`,
+      );
     }
     const old = new Map(this.modules);
     const specs = [...others.map((m) => ({ ...m })), { layer, role, r, scale, dropout, trainable }];
@@ -130,9 +147,12 @@ export class LoraParams {
   }
 
   /** Groups and offsets for a set of adapters (ordered by layer, then q k v o fc1 fc2). */
-  private layout(specs: { layer: number; role: LinearRole; r: number; scale: number; dropout: number; trainable: boolean }[]): void {
+  private layout(
+    specs: { layer: number; role: LinearRole; r: number; scale: number; dropout: number; trainable: boolean }[],
+  ): void {
     const spec = this.spec;
-    const order = (x: { layer: number; role: LinearRole }) => x.layer * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(x.role);
+    const order = (x: { layer: number; role: LinearRole }) =>
+      x.layer * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(x.role);
     specs.sort((a, b) => order(a) - order(b));
     const groups: LoraGroup[] = [];
     this.modules.clear();
@@ -146,7 +166,19 @@ export class LoraParams {
         groups.push(g);
       }
       const col0 = kind === 'qkv' ? ['q', 'k', 'v'].indexOf(x.role) * spec.hidden : 0;
-      const m: LoraModule = { layer: x.layer, role: x.role, r: x.r, scale: x.scale, dropout: x.dropout, inF, outF, trainable: x.trainable, group: g, r0: g.R, col0 };
+      const m: LoraModule = {
+        layer: x.layer,
+        role: x.role,
+        r: x.r,
+        scale: x.scale,
+        dropout: x.dropout,
+        inF,
+        outF,
+        trainable: x.trainable,
+        group: g,
+        r0: g.R,
+        col0,
+      };
       g.R += x.r;
       g.modules.push(m);
       this.modules.set(`layer.${x.layer}.${x.role}`, m);
@@ -181,14 +213,21 @@ export class LoraParams {
 
   /** After a layout change with the arena on the GPU: copies every other adapter's values over. */
   private migrate(old: Map<string, LoraModule>, added: string): void {
-    const gpu = this.gpu, oldP = this.bufP!;
+    const gpu = this.gpu,
+      oldP = this.bufP!;
     const P = gpu.zeros(this.size, 'lora params');
     for (const [key, o] of old) {
       if (key === added) continue;
       const m = this.modules.get(key)!;
       gpu.copy(oldP, P, o.r * o.inF * 4, (o.group.offA + o.r0 * o.inF) * 4, (m.group.offA + m.r0 * m.inF) * 4);
       for (let i = 0; i < m.outF; i++) {
-        gpu.copy(oldP, P, m.r * 4, (o.group.offB + (o.col0 + i) * o.group.R + o.r0) * 4, (m.group.offB + (m.col0 + i) * m.group.R + m.r0) * 4);
+        gpu.copy(
+          oldP,
+          P,
+          m.r * 4,
+          (o.group.offB + (o.col0 + i) * o.group.R + o.r0) * 4,
+          (m.group.offB + (m.col0 + i) * m.group.R + m.r0) * 4,
+        );
       }
     }
     gpu.write(P, new Float32Array(0)); // submits the copies before the old arena goes
@@ -266,6 +305,8 @@ export class LoraParams {
 
 function checkSizes(m: LoraModule, A: Float32Array, B: Float32Array): void {
   if (A.length !== m.r * m.inF || B.length !== m.outF * m.r) {
-    throw new Error(`LoRA layer.${m.layer}.${m.role}: A has ${A.length} values (want ${m.r}x${m.inF}), B has ${B.length} (want ${m.outF}x${m.r})`);
+    throw new Error(
+      `LoRA layer.${m.layer}.${m.role}: A has ${A.length} values (want ${m.r}x${m.inF}), B has ${B.length} (want ${m.outF}x${m.r})`,
+    );
   }
 }

@@ -44,7 +44,8 @@ export type LinearRole = (typeof ROLES)[number];
 /** Maps each HF linear module path of the model to (layer, role). */
 export function modulePaths(spec: VitSpec): Map<string, { layer: number; role: LinearRole }> {
   const m = new Map<string, { layer: number; role: LinearRole }>();
-  for (let l = 0; l < spec.layers; l++) for (const role of ROLES) m.set(linearModulePath(spec, l, role), { layer: l, role });
+  for (let l = 0; l < spec.layers; l++)
+    for (const role of ROLES) m.set(linearModulePath(spec, l, role), { layer: l, role });
   return m;
 }
 
@@ -67,7 +68,9 @@ const AdapterConfig = z.looseObject({
   lora_alpha: z.number().nullish(),
   use_rslora: z.boolean().nullish(),
   use_dora: z.literal(false, { message: '"use_dora": true (DoRA) is not supported' }).nullish(),
-  fan_in_fan_out: z.literal(false, { message: '"fan_in_fan_out": true is not supported (it is for GPT-2 style Conv1D layers)' }).nullish(),
+  fan_in_fan_out: z
+    .literal(false, { message: '"fan_in_fan_out": true is not supported (it is for GPT-2 style Conv1D layers)' })
+    .nullish(),
   rank_pattern: Patterns(z.number().int().positive()),
   alpha_pattern: Patterns(z.number()),
 });
@@ -76,17 +79,23 @@ const AdapterConfig = z.looseObject({
 function checkAdapterConfig(config: Record<string, unknown>, cfgName: string): z.infer<typeof AdapterConfig> {
   const r = AdapterConfig.safeParse(config);
   if (r.success) return r.data;
-  throw new AdapterError(r.error.issues.map((i) => {
-    const key = i.path.map(String).join('.');
-    let v: unknown = config;
-    for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p];
-    if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
-    const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
-    if (i.code === 'invalid_key') {
-      return `${cfgName}: "${i.path.slice(0, -1).join('.')}" key ${JSON.stringify(String(i.path.at(-1)))} is not a valid regular expression (PEFT matches it with re)`;
-    }
-    return `${cfgName}: "${key}" is ${JSON.stringify(v)}; ` + (custom ? i.message : `expected ${describeExpected(key)}`);
-  }).join('\n'));
+  throw new AdapterError(
+    r.error.issues
+      .map((i) => {
+        const key = i.path.map(String).join('.');
+        let v: unknown = config;
+        for (const p of i.path) v = (v as Record<PropertyKey, unknown> | null)?.[p];
+        if (i.message.startsWith(`"${key}": `)) return `${cfgName}: ${i.message}`; // a refused feature, said whole
+        const custom = i.code === 'custom' || (i.code === 'invalid_value' && i.message.includes('supported'));
+        if (i.code === 'invalid_key') {
+          return `${cfgName}: "${i.path.slice(0, -1).join('.')}" key ${JSON.stringify(String(i.path.at(-1)))} is not a valid regular expression (PEFT matches it with re)`;
+        }
+        return (
+          `${cfgName}: "${key}" is ${JSON.stringify(v)}; ` + (custom ? i.message : `expected ${describeExpected(key)}`)
+        );
+      })
+      .join('\n'),
+  );
 }
 
 function describeExpected(key: string): string {
@@ -107,28 +116,38 @@ function patternValue(patterns: Record<string, number> | null | undefined, path:
 
 export async function loadAdapter(src: FileSource): Promise<Adapter> {
   const cfgName = `${src.where}/adapter_config.json`;
-  if (!(await src.exists('adapter_config.json'))) throw new AdapterError(`${cfgName}: not found (a PEFT adapter folder is expected)`);
+  if (!(await src.exists('adapter_config.json')))
+    throw new AdapterError(`${cfgName}: not found (a PEFT adapter folder is expected)`);
   let config: Record<string, unknown>;
   try {
     config = JSON.parse(new TextDecoder().decode(await src.bytes('adapter_config.json'))) as Record<string, unknown>;
   } catch (e) {
     throw new AdapterError(`${cfgName}: not valid JSON (${(e as Error).message})`);
   }
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new AdapterError(`${cfgName}: expected a JSON object`);
+  if (typeof config !== 'object' || config === null || Array.isArray(config))
+    throw new AdapterError(`${cfgName}: expected a JSON object`);
   const cfg = checkAdapterConfig(config, cfgName);
   const mts = config.modules_to_save;
   if (Array.isArray(mts) && mts.length > 0) {
-    throw new AdapterError(`${cfgName}: "modules_to_save" ${JSON.stringify(mts)} is not supported (an embedding model has no head)`);
+    throw new AdapterError(
+      `${cfgName}: "modules_to_save" ${JSON.stringify(mts)} is not supported (an embedding model has no head)`,
+    );
   }
   const wname = (await src.exists('adapter_model.safetensors')) ? 'adapter_model.safetensors' : 'adapter_model.bin';
-  if (!(await src.exists(wname))) throw new AdapterError(`${src.where}/adapter_model.safetensors: not found (nor adapter_model.bin)`);
+  if (!(await src.exists(wname)))
+    throw new AdapterError(`${src.where}/adapter_model.safetensors: not found (nor adapter_model.bin)`);
   const file = parseTensorFile(await src.bytes(wname), wname, `${src.where}/${wname}`);
   const alpha = cfg.lora_alpha ?? 8;
   const rslora = cfg.use_rslora ?? false;
   const byPath = new Map<string, { A?: string; B?: string; bias?: string }>();
   for (const key of file.tensors.keys()) {
-    const m = /^(?:base_model\.model\.)?(?:dinov2\.|dinov3_vit\.)?(.+?)\.lora_([AB])(?:\.[^.]+)?\.(weight|bias)$/.exec(key);
-    if (!m) throw new AdapterError(`${file.file}: tensor "${key}" is not a LoRA weight (expected ...lora_A.weight / lora_B.weight)`);
+    const m = /^(?:base_model\.model\.)?(?:dinov2\.|dinov3_vit\.)?(.+?)\.lora_([AB])(?:\.[^.]+)?\.(weight|bias)$/.exec(
+      key,
+    );
+    if (!m)
+      throw new AdapterError(
+        `${file.file}: tensor "${key}" is not a LoRA weight (expected ...lora_A.weight / lora_B.weight)`,
+      );
     const [, path, ab, kind] = m;
     const e = byPath.get(path) ?? {};
     if (kind === 'bias') {
@@ -139,11 +158,16 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
   }
   const modules: AdapterModule[] = [];
   for (const [path, e] of byPath) {
-    if (!e.A || !e.B) throw new AdapterError(`${file.file}: module "${path}" has lora_${e.A ? 'A' : 'B'} but no lora_${e.A ? 'B' : 'A'}`);
+    if (!e.A || !e.B)
+      throw new AdapterError(
+        `${file.file}: module "${path}" has lora_${e.A ? 'A' : 'B'} but no lora_${e.A ? 'B' : 'A'}`,
+      );
     const [r, inF] = file.info(e.A).shape;
     const [outF, rB] = file.info(e.B).shape;
     if (file.info(e.A).shape.length !== 2 || file.info(e.B).shape.length !== 2 || rB !== r) {
-      throw new AdapterError(`${file.file}: module "${path}": lora_A [${file.info(e.A).shape.join(',')}] and lora_B [${file.info(e.B).shape.join(',')}] do not fit ([r,in] and [out,r])`);
+      throw new AdapterError(
+        `${file.file}: module "${path}": lora_A [${file.info(e.A).shape.join(',')}] and lora_B [${file.info(e.B).shape.join(',')}] do not fit ([r,in] and [out,r])`,
+      );
     }
     const rr = patternValue(cfg.rank_pattern, path) ?? r;
     const a = patternValue(cfg.alpha_pattern, path) ?? alpha;
@@ -151,7 +175,10 @@ export async function loadAdapter(src: FileSource): Promise<Adapter> {
     const t = (key: string) => {
       const data = file.f32(key);
       const bad = nonFiniteText(data);
-      if (bad) throw new AdapterError(`${file.file}: tensor "${key}" has ${bad}; a damaged adapter (or one saved from a diverged run)`);
+      if (bad)
+        throw new AdapterError(
+          `${file.file}: tensor "${key}" has ${bad}; a damaged adapter (or one saved from a diverged run)`,
+        );
       return data;
     };
     modules.push({ path, r, scale, A: t(e.A), B: t(e.B), bias: e.bias ? t(e.bias) : null, inF, outF });
@@ -174,7 +201,9 @@ export function mergeAdapter(spec: VitSpec, weights: Map<string, Float32Array>, 
     const W = weights.get(wRole)!;
     const outF = W.length / m.inF;
     if (!Number.isInteger(outF) || outF !== m.outF) {
-      throw new AdapterError(`adapter module "${m.path}": LoRA shapes [${m.outF}, ${m.inF}] do not match the weight (${W.length} values)`);
+      throw new AdapterError(
+        `adapter module "${m.path}": LoRA shapes [${m.outF}, ${m.inF}] do not match the weight (${W.length} values)`,
+      );
     }
     const row = new Float64Array(m.inF);
     for (let o = 0; o < m.outF; o++) {

@@ -36,18 +36,21 @@ export function bicubicTaps(inN: number, outN: number): { idx: number[][]; w: nu
  * posembed.ts), or the identity when the grid is the table's own.
  */
 export function positionInterpMatrix(G: number, Hp: number, Wp: number): Float32Array {
-  const T = 1 + Hp * Wp, K = 1 + G * G;
+  const T = 1 + Hp * Wp,
+    K = 1 + G * G;
   const m = new Float64Array(T * K);
   m[0] = 1;
   if (Hp === G && Wp === G) {
     for (let t = 1; t < T; t++) m[t * K + t] = 1;
     return Float32Array.from(m);
   }
-  const ty = bicubicTaps(G, Hp), tx = bicubicTaps(G, Wp);
+  const ty = bicubicTaps(G, Hp),
+    tx = bicubicTaps(G, Wp);
   for (let r = 0; r < Hp; r++) {
     for (let c = 0; c < Wp; c++) {
       const row = (1 + r * Wp + c) * K;
-      for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) m[row + 1 + ty.idx[r][a] * G + tx.idx[c][b]] += ty.w[r][a] * tx.w[c][b];
+      for (let a = 0; a < 4; a++)
+        for (let b = 0; b < 4; b++) m[row + 1 + ty.idx[r][a] * G + tx.idx[c][b]] += ty.w[r][a] * tx.w[c][b];
     }
   }
   return Float32Array.from(m);

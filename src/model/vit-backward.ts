@@ -48,25 +48,59 @@ function zeroed(gpu: Gpu, key: string, n: number): GPUBuffer {
  * One group's adapter gradients: per adapter dA += gu_s^T drop_s(X), and dB_g += dY^T u.
  * `gelu`: the adapters' input is gelu(X) (fc2's, recomputed from the saved h as it is read).
  */
-function loraGradCalls(vit: Vit, g: LoraGroup, X: GPUBuffer, dY: GPUBuffer, ldy: number, u: GPUBuffer, gu: GPUBuffer, N: number, drop: DropoutSeed | null, gelu = false): MatmulCall[] {
+function loraGradCalls(
+  vit: Vit,
+  g: LoraGroup,
+  X: GPUBuffer,
+  dY: GPUBuffer,
+  ldy: number,
+  u: GPUBuffer,
+  gu: GPUBuffer,
+  N: number,
+  drop: DropoutSeed | null,
+  gelu = false,
+): MatmulCall[] {
   const dP = vit.loras.dP!;
   const calls: MatmulCall[] = g.modules.map((m) => {
     const d = vit.dropoutOf(m, drop);
-    const proB: MatmulArgs['proB'] = d ? { kind: gelu ? 'geludrop' : 'dropout', ...d } : gelu ? { kind: 'gelu' } : undefined;
+    const proB: MatmulArgs['proB'] = d
+      ? { kind: gelu ? 'geludrop' : 'dropout', ...d }
+      : gelu
+        ? { kind: 'gelu' }
+        : undefined;
     return {
-      C: dP, A: gu, B: X,
+      C: dP,
+      A: gu,
+      B: X,
       args: {
-        M: m.r, N: m.inF, K: N, transA: true, lda: g.R, offA: m.r0, offC: g.offA + m.r0 * m.inF, accum: true,
-        proB, op: `lora.bwd.dA.${m.role}`,
+        M: m.r,
+        N: m.inF,
+        K: N,
+        transA: true,
+        lda: g.R,
+        offA: m.r0,
+        offC: g.offA + m.r0 * m.inF,
+        accum: true,
+        proB,
+        op: `lora.bwd.dA.${m.role}`,
       },
     };
   });
   const mask = vit.loras.blockRanges(g);
   calls.push({
-    C: dP, A: dY, B: u,
+    C: dP,
+    A: dY,
+    B: u,
     args: {
-      M: g.outRows, N: g.R, K: N, transA: true, lda: ldy, offC: g.offB, accum: true,
-      blockMask: g.kind === 'qkv' ? mask : undefined, op: `lora.bwd.dB.${g.kind}`,
+      M: g.outRows,
+      N: g.R,
+      K: N,
+      transA: true,
+      lda: ldy,
+      offC: g.offB,
+      accum: true,
+      blockMask: g.kind === 'qkv' ? mask : undefined,
+      op: `lora.bwd.dB.${g.kind}`,
     },
   });
   return calls;
@@ -76,19 +110,60 @@ function loraGradCalls(vit: Vit, g: LoraGroup, X: GPUBuffer, dY: GPUBuffer, ldy:
  * The branch input gradient of a linear whose adapter's input no LayerNorm produces (o, fc2):
  * dx = dY W (+ drop(s dY B) A): three GEMMs, gu into `gu`.
  */
-function linearLoraBackward(vit: Vit, g: LoraGroup, dx: GPUBuffer, dY: GPUBuffer, W: GPUBuffer, gu: GPUBuffer, N: number, drop: DropoutSeed | null): void {
-  const gpu = vit.gpu, m = g.modules[0], P = vit.loras.P!;
+function linearLoraBackward(
+  vit: Vit,
+  g: LoraGroup,
+  dx: GPUBuffer,
+  dY: GPUBuffer,
+  W: GPUBuffer,
+  gu: GPUBuffer,
+  N: number,
+  drop: DropoutSeed | null,
+): void {
+  const gpu = vit.gpu,
+    m = g.modules[0],
+    P = vit.loras.P!;
   matmul(gpu, dx, dY, W, { M: N, N: m.inF, K: m.outF, op: `${g.kind}.bwd.dx` });
-  matmul(gpu, gu, dY, P, { M: N, N: m.r, K: m.outF, offB: g.offB, ldb: g.R, alpha: m.scale, op: `lora.bwd.gu.${g.kind}` });
+  matmul(gpu, gu, dY, P, {
+    M: N,
+    N: m.r,
+    K: m.outF,
+    offB: g.offB,
+    ldb: g.R,
+    alpha: m.scale,
+    op: `lora.bwd.gu.${g.kind}`,
+  });
   const d = vit.dropoutOf(m, drop);
-  matmul(gpu, dx, gu, P, { M: N, N: m.inF, K: m.r, offB: g.offA, accum: true, dropout: d ?? undefined, op: `lora.bwd.dx.${g.kind}` });
+  matmul(gpu, dx, gu, P, {
+    M: N,
+    N: m.inF,
+    K: m.r,
+    offB: g.offA,
+    accum: true,
+    dropout: d ?? undefined,
+    op: `lora.bwd.dx.${g.kind}`,
+  });
 }
 
-export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBuffer, Himg: number, Wimg: number, drop: DropoutSeed | null, ropeScale: number, finalRows: 'all' | 'cls'): void {
-  const gpu = vit.gpu, s = vit.spec;
+export function vitBackward(
+  vit: Vit,
+  acts: Acts,
+  dEmb: GPUBuffer,
+  pixels: GPUBuffer,
+  Himg: number,
+  Wimg: number,
+  drop: DropoutSeed | null,
+  ropeScale: number,
+  finalRows: 'all' | 'cls',
+): void {
+  const gpu = vit.gpu,
+    s = vit.spec;
   const { B, grid: g } = acts;
   if (!acts.perLayer) throw new Error('backward needs per-layer activations (allocActs(..., perLayer = true))');
-  const C = s.hidden, I = s.intermediate, T = g.T, N = B * T;
+  const C = s.hidden,
+    I = s.intermediate,
+    T = g.T,
+    N = B * T;
   const W = (role: string) => vit.w.get(role)!;
   const G = (role: string) => vit.grads.get(role) ?? null;
   const low = lowestTrainedLayer(vit);
@@ -121,14 +196,25 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
     const grp = (k: LoraGroupKind) => vit.loras.group(l, k);
-    const gq = grp('qkv'), go = grp('o'), g1 = grp('fc1'), g2 = grp('fc2');
+    const gq = grp('qkv'),
+      go = grp('o'),
+      g1 = grp('fc1'),
+      g2 = grp('fc2');
     const needBelow = full || l > low;
     const calls: MatmulCall[] = [];
 
     // ---- MLP branch: xout = xmid + ls2 * (gelu(h) W2^T + b2)
     if (full || g2) residualBackward(gpu, dBr, G(r('ls2')), dX, a.pf, W(r('ls2')), N, C, false); // dBr = ls2 * dX
     if (full) {
-      matmul(gpu, G(r('fc2.w'))!, dBr, a.h, { M: C, N: I, K: N, transA: true, accum: true, proB: { kind: 'gelu' }, op: 'fc2.bwd.dW' });
+      matmul(gpu, G(r('fc2.w'))!, dBr, a.h, {
+        M: C,
+        N: I,
+        K: N,
+        transA: true,
+        accum: true,
+        proB: { kind: 'gelu' },
+        op: 'fc2.bwd.dW',
+      });
       if (G(r('fc2.b'))) colsum(gpu, G(r('fc2.b'))!, dBr, N, C, 'fc2.bwd.db');
     }
     if (g2) {
@@ -140,7 +226,14 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
     } else if (full) {
       matmul(gpu, dh, dBr, W(r('fc2.w')), { M: N, N: I, K: C, geluGrad: { H: a.h }, op: 'fc2.bwd.dx+dgelu' });
     } else {
-      matmul(gpu, dh, dX, W(r('fc2.w')), { M: N, N: I, K: C, proA: { kind: 'kscale', v: W(r('ls2')) }, geluGrad: { H: a.h }, op: 'fc2.bwd.dx+dgelu' });
+      matmul(gpu, dh, dX, W(r('fc2.w')), {
+        M: N,
+        N: I,
+        K: C,
+        proA: { kind: 'kscale', v: W(r('ls2')) },
+        geluGrad: { H: a.h },
+        op: 'fc2.bwd.dx+dgelu',
+      });
     }
     matmul(gpu, dln, dh, W(r('fc1.w')), { M: N, N: C, K: I, op: 'fc1.bwd.dx' });
     if (full) {
@@ -148,8 +241,19 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
       if (G(r('fc1.b'))) colsum(gpu, G(r('fc1.b'))!, dh, N, I, 'fc1.bwd.db');
     }
     const gu1 = g1 ? gu('fc1', g1.R) : null;
-    layernormBackward(gpu, dX, G(r('norm2.w')), G(r('norm2.b')), dln, a.xmid, W(r('norm2.w')), a.st2, N, C,
-      g1 ? { ...vit.lnLora(g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined);
+    layernormBackward(
+      gpu,
+      dX,
+      G(r('norm2.w')),
+      G(r('norm2.b')),
+      dln,
+      a.xmid,
+      W(r('norm2.w')),
+      a.st2,
+      N,
+      C,
+      g1 ? { ...vit.lnLora(g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined,
+    );
     if (g1) calls.push(...loraGradCalls(vit, g1, a.ln2, dh, I, a.u.get('fc1')!, gu1!, N, drop));
 
     // ---- attention branch: xmid = xin + ls1 * (attn(q|k|v(LN1(xin))) Wo^T + bo)
@@ -177,8 +281,19 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
     }
     const guq = gq ? gu('qkv', gq.R) : null;
     if (needBelow || gq) {
-      layernormBackward(gpu, needBelow ? dX : null, G(r('norm1.w')), G(r('norm1.b')), dln, a.xin, W(r('norm1.w')), a.st1, N, C,
-        gq ? { ...vit.lnLora(gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined);
+      layernormBackward(
+        gpu,
+        needBelow ? dX : null,
+        G(r('norm1.w')),
+        G(r('norm1.b')),
+        dln,
+        a.xin,
+        W(r('norm1.w')),
+        a.st1,
+        N,
+        C,
+        gq ? { ...vit.lnLora(gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined,
+      );
     }
     if (gq) calls.unshift(...loraGradCalls(vit, gq, a.ln1, dqkv, 3 * C, a.u.get('qkv')!, guq!, N, drop));
     // the q|k|v and fc1 adapters' gradients together (their inputs are still intact here)
@@ -192,7 +307,22 @@ export function vitBackward(vit: Vit, acts: Acts, dEmb: GPUBuffer, pixels: GPUBu
   residualForward(gpu, dprefix, dprefix, dsum, null, g.prefix * C, 1); // dprefix += dsum[:prefix]
   const tables = vit.gridTables(g);
   if (tables.interp) {
-    matmul(gpu, G('pos')!, tables.interp, dsum, { M: 1 + s.posGrid! ** 2, N: C, K: T, transA: true, accum: true, op: 'pos.interp.bwd' });
+    matmul(gpu, G('pos')!, tables.interp, dsum, {
+      M: 1 + s.posGrid! ** 2,
+      N: C,
+      K: T,
+      transA: true,
+      accum: true,
+      op: 'pos.interp.bwd',
+    });
   }
-  patchembedBackward(gpu, G('patch.w'), G('patch.b'), dX, pixels, { B, Himg, Wimg, patch: s.patch, C, rowOffset: g.prefix, T });
+  patchembedBackward(gpu, G('patch.w'), G('patch.b'), dX, pixels, {
+    B,
+    Himg,
+    Wimg,
+    patch: s.patch,
+    C,
+    rowOffset: g.prefix,
+    T,
+  });
 }

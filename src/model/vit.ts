@@ -47,7 +47,15 @@ import { patchembedForward, patchGrid } from '../ops/patchembed';
 import { ropeTables } from '../ops/rope';
 import { tokensAddPos, tokensGather, tokensPrefix } from '../ops/tokens';
 import type { VitSpec } from './config';
-import { LINEAR_ROLES, linearShape, LoraParams, type LinearRole, type LoraGroup, type LoraGroupKind, type LoraModule } from './lora-params';
+import {
+  LINEAR_ROLES,
+  linearShape,
+  LoraParams,
+  type LinearRole,
+  type LoraGroup,
+  type LoraGroupKind,
+  type LoraModule,
+} from './lora-params';
 import { positionInterpMatrix } from './posembed';
 import { vitBackward } from './vit-backward';
 
@@ -155,7 +163,8 @@ export class Vit {
     this.loras = new LoraParams(gpu, spec);
     this.f16Acts = !!opts.f16;
     const f16W = opts.f16 === 'weights+acts';
-    const up = (data: Float32Array, role: string) => (f16W && F16_WEIGHTS.test(role) ? uploadF16(gpu, data, role) : gpu.upload(data, role));
+    const up = (data: Float32Array, role: string) =>
+      f16W && F16_WEIGHTS.test(role) ? uploadF16(gpu, data, role) : gpu.upload(data, role);
     const C = spec.hidden;
     for (const [role, data] of weights) {
       if (role === 'mask' || role === 'cls' || role === 'reg') continue;
@@ -163,7 +172,8 @@ export class Vit {
       this.w.set(role, up(data, role));
     }
     for (let l = 0; l < spec.layers; l++) {
-      const wq = new Float32Array(3 * C * C), bq = new Float32Array(3 * C);
+      const wq = new Float32Array(3 * C * C),
+        bq = new Float32Array(3 * C);
       QKV.forEach((r, i) => {
         const w = weights.get(`layer.${l}.${r}.w`);
         if (!w) throw new Error(`layer.${l}.${r}.w: missing`);
@@ -187,7 +197,8 @@ export class Vit {
 
   grid(Himg: number, Wimg: number): Grid {
     const p = this.spec.patch;
-    const Hp = Math.floor(Himg / p), Wp = Math.floor(Wimg / p);
+    const Hp = Math.floor(Himg / p),
+      Wp = Math.floor(Wimg / p);
     if (Hp === 0 || Wp === 0) {
       throw new Error(`image ${Himg}x${Wimg} is smaller than one ${p}x${p} patch`);
     }
@@ -230,7 +241,11 @@ export class Vit {
       } else {
         this.scaled?.cos.destroy();
         this.scaled?.sin.destroy();
-        this.scaled = { key, cos: this.gpu.upload(cos, 'rope cos scaled'), sin: this.gpu.upload(sin, 'rope sin scaled') };
+        this.scaled = {
+          key,
+          cos: this.gpu.upload(cos, 'rope cos scaled'),
+          sin: this.gpu.upload(sin, 'rope sin scaled'),
+        };
       }
     }
     return { cos: this.scaled.cos, sin: this.scaled.sin };
@@ -252,7 +267,8 @@ export class Vit {
       const b = map.get(role);
       return b ? { buffer: b, offset: 0, n: b.size / (isF16(b) ? 2 : 4) } : null;
     }
-    const C = this.spec.hidden, i = QKV.indexOf(m[2] as 'q');
+    const C = this.spec.hidden,
+      i = QKV.indexOf(m[2] as 'q');
     const b = map.get(`layer.${m[1]}.qkv.${m[3]}`);
     if (!b) return null;
     if (m[3] === 'b' && !this.hasBias(m[2] as 'q')) return null;
@@ -285,7 +301,10 @@ export class Vit {
   /** Makes every base weight trainable (full fine-tuning): allocates zeroed gradients. */
   enableFullGrads(): void {
     for (const [role, buf] of this.w) {
-      if (isF16(buf)) throw new Error(`${role}: stored as f16 (frozen weights); full fine-tuning trains f32 weights (VitOptions.f16 'acts')`);
+      if (isF16(buf))
+        throw new Error(
+          `${role}: stored as f16 (frozen weights); full fine-tuning trains f32 weights (VitOptions.f16 'acts')`,
+        );
       if (!this.grads.has(role)) this.grads.set(role, this.gpu.zeros(buf.size / 4, `d ${role}`));
     }
   }
@@ -294,7 +313,16 @@ export class Vit {
    * Adds a LoRA adapter on a linear layer. A [r, in] and B [out, r] are given (PEFT init: A
    * Kaiming-uniform, B zero; or a loaded adapter). With `trainable`, gradients are kept.
    */
-  addLora(layer: number, role: LinearRole, r: number, scale: number, dropout: number, A: Float32Array, B: Float32Array, trainable: boolean): LoraModule {
+  addLora(
+    layer: number,
+    role: LinearRole,
+    r: number,
+    scale: number,
+    dropout: number,
+    A: Float32Array,
+    B: Float32Array,
+    trainable: boolean,
+  ): LoraModule {
     return this.loras.add(layer, role, r, scale, dropout, A, B, trainable);
   }
 
@@ -318,11 +346,17 @@ export class Vit {
    */
   allocActs(B: number, g: Grid, perLayer: boolean, finalRows: 'all' | 'cls' = 'all', dry = false): Acts {
     const s = this.spec;
-    const N = B * g.T, C = s.hidden, I = s.intermediate;
+    const N = B * g.T,
+      C = s.hidden,
+      I = s.intermediate;
     const full = this.grads.size > 0;
     const owned: GPUBuffer[] = [];
     const z = (n: number, label: string, f16 = false) => {
-      const b = dry ? ({ size: Math.max(4, n * (f16 ? 2 : 4)) } as GPUBuffer) : f16 ? zerosF16(this.gpu, n, label) : this.gpu.zeros(n, label);
+      const b = dry
+        ? ({ size: Math.max(4, n * (f16 ? 2 : 4)) } as GPUBuffer)
+        : f16
+          ? zerosF16(this.gpu, n, label)
+          : this.gpu.zeros(n, label);
       owned.push(b);
       return b;
     };
@@ -334,7 +368,8 @@ export class Vit {
       return b;
     };
     // per layer when training and the backward reads it, else one buffer for all layers
-    const keep = (need: boolean, n: number, label: string, f16 = false) => (perLayer && need ? z(n, label, f16) : sh(n, label, f16));
+    const keep = (need: boolean, n: number, label: string, f16 = false) =>
+      perLayer && need ? z(n, label, f16) : sh(n, label, f16);
     const x0 = z(N * C, 'x');
     const layers: LayerActs[] = [];
     let xin = x0;
@@ -370,9 +405,15 @@ export class Vit {
       xin = a.xout;
     }
     return {
-      B, grid: g, layers, perLayer,
-      out: z((finalRows === 'all' ? N : B) * C, 'last_hidden_state'), stF: z(2 * N, 'final ln stats'),
-      pooled: z(B * C, 'pooler_output'), emb: z(B * C, 'embedding'), embNorm: z(B, 'embedding norm'),
+      B,
+      grid: g,
+      layers,
+      perLayer,
+      out: z((finalRows === 'all' ? N : B) * C, 'last_hidden_state'),
+      stF: z(2 * N, 'final ln stats'),
+      pooled: z(B * C, 'pooler_output'),
+      emb: z(B * C, 'embedding'),
+      embNorm: z(B, 'embedding norm'),
       owned,
     };
   }
@@ -397,8 +438,18 @@ export class Vit {
   lnLora(g: LoraGroup, drop: DropoutSeed | null): LnLora {
     const p = g.dropout > 0 && drop ? { p: g.dropout, seed0: drop.seed, base: drop.rowOffset * g.inF } : null;
     return {
-      P: this.loras.P!, offA: g.offA, offB: g.offB, R: g.R, outF: g.modules[0].outF,
-      segs: g.modules.map((m) => ({ r0: m.r0, r1: m.r0 + m.r, scale: m.scale, seed1: this.moduleSeed(m), col0: m.col0 })),
+      P: this.loras.P!,
+      offA: g.offA,
+      offB: g.offB,
+      R: g.R,
+      outF: g.modules[0].outF,
+      segs: g.modules.map((m) => ({
+        r0: m.r0,
+        r1: m.r0 + m.r,
+        scale: m.scale,
+        seed1: this.moduleSeed(m),
+        col0: m.col0,
+      })),
       dropout: p,
     };
   }
@@ -412,7 +463,12 @@ export class Vit {
     const d = this.dropoutOf(m, drop);
     if (proGelu && d) throw new Error('loraDown: GELU and dropout prologues together are not supported');
     matmul(this.gpu, u, x, this.loras.P!, {
-      M: N, N: m.r, K: m.inF, transB: true, offB: g.offA, alpha: m.scale,
+      M: N,
+      N: m.r,
+      K: m.inF,
+      transB: true,
+      offB: g.offA,
+      alpha: m.scale,
       proA: d ? { kind: 'dropout', ...d } : proGelu ? { kind: 'gelu' } : undefined,
       op: `lora.fwd.u.${g.kind}`,
     });
@@ -431,12 +487,27 @@ export class Vit {
    * whole last_hidden_state, 'cls' only what the embedding needs (training). `images`: fewer
    * images than the activations hold (inference activations only; the first rows are used).
    */
-  forwardInto(acts: Acts, pixels: GPUBuffer, Himg: number, Wimg: number, drop: DropoutSeed | null = null, ropeScale = 1, finalRows: 'all' | 'cls' = 'all', images = acts.B): void {
-    const gpu = this.gpu, s = this.spec;
-    const g = acts.grid, B = images;
-    if (B > acts.B || (acts.perLayer && B !== acts.B)) throw new Error(`forwardInto: ${B} images in activations for ${acts.B}`);
+  forwardInto(
+    acts: Acts,
+    pixels: GPUBuffer,
+    Himg: number,
+    Wimg: number,
+    drop: DropoutSeed | null = null,
+    ropeScale = 1,
+    finalRows: 'all' | 'cls' = 'all',
+    images = acts.B,
+  ): void {
+    const gpu = this.gpu,
+      s = this.spec;
+    const g = acts.grid,
+      B = images;
+    if (B > acts.B || (acts.perLayer && B !== acts.B))
+      throw new Error(`forwardInto: ${B} images in activations for ${acts.B}`);
     const tables = this.gridTables(g);
-    const C = s.hidden, I = s.intermediate, T = g.T, N = B * T;
+    const C = s.hidden,
+      I = s.intermediate,
+      T = g.T,
+      N = B * T;
     const W = (role: string) => this.w.get(role)!;
     const inPlace = !acts.perLayer;
 
@@ -454,31 +525,81 @@ export class Vit {
       const a = acts.layers[l];
       const r = (n: string) => `layer.${l}.${n}`;
       const grp = (k: LoraGroupKind) => this.loras.group(l, k);
-      const gq = grp('qkv'), go = grp('o'), g1 = grp('fc1'), g2 = grp('fc2');
+      const gq = grp('qkv'),
+        go = grp('o'),
+        g1 = grp('fc1'),
+        g2 = grp('fc2');
       // LN1 (+ q|k|v adapters' u) -> packed q|k|v
-      layernormForward(gpu, a.ln1, a.st1, a.xin, W(r('norm1.w')), W(r('norm1.b')), N, C, s.eps,
-        gq ? { ...this.lnLora(gq, drop), u: a.u.get('qkv')! } : undefined);
+      layernormForward(
+        gpu,
+        a.ln1,
+        a.st1,
+        a.xin,
+        W(r('norm1.w')),
+        W(r('norm1.b')),
+        N,
+        C,
+        s.eps,
+        gq ? { ...this.lnLora(gq, drop), u: a.u.get('qkv')! } : undefined,
+      );
       matmul(gpu, a.qkv, a.ln1, W(r('qkv.w')), {
-        M: N, N: 3 * C, K: C, transB: true, bias: W(r('qkv.b')), second: this.loraUp(gq, a.u.get('qkv')), op: 'qkv.fwd',
+        M: N,
+        N: 3 * C,
+        K: C,
+        transB: true,
+        bias: W(r('qkv.b')),
+        second: this.loraUp(gq, a.u.get('qkv')),
+        op: 'qkv.fwd',
       });
       attentionForward(gpu, a.ao, a.lse, a.qkv, { B, T, H: s.heads, Dh: s.headDim, rope });
       // xmid = xin + ls1 * (ao Wo^T + bo)
       if (go) this.loraDown(go, a.u.get('o')!, a.ao, N, drop);
       matmul(gpu, a.xmid, a.ao, W(r('o.w')), {
-        M: N, N: C, K: C, transB: true, bias: this.w.get(r('o.b')), second: this.loraUp(go, a.u.get('o')),
-        residual: { R: inPlace ? 'inplace' : a.xin, ls: W(r('ls1')) }, pre: a.po ?? undefined, op: 'o.fwd+residual',
+        M: N,
+        N: C,
+        K: C,
+        transB: true,
+        bias: this.w.get(r('o.b')),
+        second: this.loraUp(go, a.u.get('o')),
+        residual: { R: inPlace ? 'inplace' : a.xin, ls: W(r('ls1')) },
+        pre: a.po ?? undefined,
+        op: 'o.fwd+residual',
       });
       // LN2 (+ fc1 adapters' u) -> g = gelu(h) -> xout = xmid + ls2 * (g W2^T + b2)
-      layernormForward(gpu, a.ln2, a.st2, a.xmid, W(r('norm2.w')), W(r('norm2.b')), N, C, s.eps,
-        g1 ? { ...this.lnLora(g1, drop), u: a.u.get('fc1')! } : undefined);
+      layernormForward(
+        gpu,
+        a.ln2,
+        a.st2,
+        a.xmid,
+        W(r('norm2.w')),
+        W(r('norm2.b')),
+        N,
+        C,
+        s.eps,
+        g1 ? { ...this.lnLora(g1, drop), u: a.u.get('fc1')! } : undefined,
+      );
       matmul(gpu, a.g, a.ln2, W(r('fc1.w')), {
-        M: N, N: I, K: C, transB: true, bias: this.w.get(r('fc1.b')), second: this.loraUp(g1, a.u.get('fc1')),
-        pre: acts.perLayer ? a.h : undefined, gelu: true, op: 'fc1.fwd+gelu',
+        M: N,
+        N: I,
+        K: C,
+        transB: true,
+        bias: this.w.get(r('fc1.b')),
+        second: this.loraUp(g1, a.u.get('fc1')),
+        pre: acts.perLayer ? a.h : undefined,
+        gelu: true,
+        op: 'fc1.fwd+gelu',
       });
       if (g2) this.loraDown(g2, a.u.get('fc2')!, a.g, N, drop);
       matmul(gpu, a.xout, a.g, W(r('fc2.w')), {
-        M: N, N: C, K: I, transB: true, bias: this.w.get(r('fc2.b')), second: this.loraUp(g2, a.u.get('fc2')),
-        residual: { R: inPlace ? 'inplace' : a.xmid, ls: W(r('ls2')) }, pre: a.pf ?? undefined, op: 'fc2.fwd+residual',
+        M: N,
+        N: C,
+        K: I,
+        transB: true,
+        bias: this.w.get(r('fc2.b')),
+        second: this.loraUp(g2, a.u.get('fc2')),
+        residual: { R: inPlace ? 'inplace' : a.xmid, ls: W(r('ls2')) },
+        pre: a.pf ?? undefined,
+        op: 'fc2.fwd+residual',
       });
     }
     const xL = acts.layers[s.layers - 1].xout;
@@ -498,7 +619,12 @@ export class Vit {
    * of the same shape. Returns buffers valid until the next forward of another shape:
    * last_hidden_state [B,T,C], pooler_output [B,C] and the L2-normalized embedding [B,C].
    */
-  forward(pixels: GPUBuffer, B: number, Himg: number, Wimg: number): { hidden: GPUBuffer; pooled: GPUBuffer; emb: GPUBuffer; grid: Grid } {
+  forward(
+    pixels: GPUBuffer,
+    B: number,
+    Himg: number,
+    Wimg: number,
+  ): { hidden: GPUBuffer; pooled: GPUBuffer; emb: GPUBuffer; grid: Grid } {
     const g = this.grid(Himg, Wimg);
     if (!this.inferActs || this.inferActs.B !== B || this.inferActs.grid.T !== g.T || this.inferActs.grid.Hp !== g.Hp) {
       this.releaseWorkspace();
@@ -514,7 +640,16 @@ export class Vit {
    * per-layer activations of `forwardInto(acts, pixels, ...)` (same `drop`, `ropeScale` and
    * `finalRows`); adds into the LoRA and/or full gradients (./vit-backward.ts).
    */
-  backward(acts: Acts, dEmb: GPUBuffer, pixels: GPUBuffer, Himg: number, Wimg: number, drop: DropoutSeed | null, ropeScale = 1, finalRows: 'all' | 'cls' = 'all'): void {
+  backward(
+    acts: Acts,
+    dEmb: GPUBuffer,
+    pixels: GPUBuffer,
+    Himg: number,
+    Wimg: number,
+    drop: DropoutSeed | null,
+    ropeScale = 1,
+    finalRows: 'all' | 'cls' = 'all',
+  ): void {
     vitBackward(this, acts, dEmb, pixels, Himg, Wimg, drop, ropeScale, finalRows);
   }
 

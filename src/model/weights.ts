@@ -19,12 +19,23 @@ export class CheckpointError extends VembedError {
 /** HF module path of each LoRA-able linear, per family (also the PEFT module names). */
 export function linearModulePath(spec: VitSpec, layer: number, role: 'q' | 'k' | 'v' | 'o' | 'fc1' | 'fc2'): string {
   if (spec.family === 'dinov3') {
-    const m = { q: 'attention.q_proj', k: 'attention.k_proj', v: 'attention.v_proj', o: 'attention.o_proj', fc1: 'mlp.up_proj', fc2: 'mlp.down_proj' }[role];
+    const m = {
+      q: 'attention.q_proj',
+      k: 'attention.k_proj',
+      v: 'attention.v_proj',
+      o: 'attention.o_proj',
+      fc1: 'mlp.up_proj',
+      fc2: 'mlp.down_proj',
+    }[role];
     return `layer.${layer}.${m}`;
   }
   const m = {
-    q: 'attention.attention.query', k: 'attention.attention.key', v: 'attention.attention.value',
-    o: 'attention.output.dense', fc1: 'mlp.fc1', fc2: 'mlp.fc2',
+    q: 'attention.attention.query',
+    k: 'attention.attention.key',
+    v: 'attention.attention.value',
+    o: 'attention.output.dense',
+    fc1: 'mlp.fc1',
+    fc2: 'mlp.fc2',
   }[role];
   return `encoder.layer.${layer}.${m}`;
 }
@@ -41,9 +52,12 @@ export interface ExpectedTensor {
 
 /** Every tensor the model needs (plus optional ones we tolerate), with HF keys and shapes. */
 export function expectedTensors(spec: VitSpec): ExpectedTensor[] {
-  const H = spec.hidden, I = spec.intermediate, p = spec.patch;
+  const H = spec.hidden,
+    I = spec.intermediate,
+    p = spec.patch;
   const out: ExpectedTensor[] = [];
-  const add = (role: string, key: string, shape: number[], optional = false) => out.push({ role, key, shape, optional });
+  const add = (role: string, key: string, shape: number[], optional = false) =>
+    out.push({ role, key, shape, optional });
   if (spec.family === 'dinov3') {
     add('cls', 'embeddings.cls_token', [1, 1, H]);
     add('mask', 'embeddings.mask_token', [1, 1, H], true);
@@ -137,7 +151,10 @@ export function collectWeights(spec: VitSpec, files: TensorFile[]): Map<string, 
 }
 
 /** The model's tensors (as collected by collectWeights) under their Hugging Face names. */
-export function weightsToTensors(spec: VitSpec, weights: Map<string, Float32Array>): { name: string; shape: number[]; data: Float32Array }[] {
+export function weightsToTensors(
+  spec: VitSpec,
+  weights: Map<string, Float32Array>,
+): { name: string; shape: number[]; data: Float32Array }[] {
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
   for (const t of expectedTensors(spec)) {
     const data = weights.get(t.role);

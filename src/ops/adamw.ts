@@ -80,8 +80,18 @@ export function adamwUpdate(
     buffers: [param, m, v, grad, hp.clip?.sumSq ?? dummyBuffer(gpu)],
     params: packParams(
       [n],
-      [s.gradScale, s.decay, s.beta1, s.beta2, s.oneMinusBeta1, s.oneMinusBeta2, s.stepSize,
-        s.invSqrtBc2, s.eps, s.maxNorm],
+      [
+        s.gradScale,
+        s.decay,
+        s.beta1,
+        s.beta2,
+        s.oneMinusBeta1,
+        s.oneMinusBeta2,
+        s.stepSize,
+        s.invSqrtBc2,
+        s.eps,
+        s.maxNorm,
+      ],
     ),
     workgroups: [Math.min(cdiv(n, WG), maxWg)],
   });

@@ -69,8 +69,15 @@ export function attentionLseSize(B: number, T: number, H: number): number {
 
 /** AttentionShape with the defaults filled in and checked. */
 interface Layout {
-  B: number; T: number; H: number; Dh: number; C: number;
-  ld: number; offQ: number; offK: number; offV: number;
+  B: number;
+  T: number;
+  H: number;
+  Dh: number;
+  C: number;
+  ld: number;
+  offQ: number;
+  offK: number;
+  offV: number;
   scale: number;
   rope: AttentionShape['rope'];
 }
@@ -92,17 +99,29 @@ function layoutOf(op: string, s: AttentionShape): Layout {
   const { B, T, H, Dh } = s;
   const C = H * Dh;
   const l: Layout = {
-    B, T, H, Dh, C,
-    ld: s.ld ?? 3 * C, offQ: s.offQ ?? 0, offK: s.offK ?? C, offV: s.offV ?? 2 * C,
-    scale: 1 / Math.sqrt(Dh), rope: s.rope,
+    B,
+    T,
+    H,
+    Dh,
+    C,
+    ld: s.ld ?? 3 * C,
+    offQ: s.offQ ?? 0,
+    offK: s.offK ?? C,
+    offV: s.offV ?? 2 * C,
+    scale: 1 / Math.sqrt(Dh),
+    rope: s.rope,
   };
   const blocks = (['offQ', 'offK', 'offV'] as const).map((k) => ({ k, at: l[k] })).sort((a, b) => a.at - b.at);
   for (const [i, { k, at }] of blocks.entries()) {
     if (!Number.isInteger(at) || at < 0 || at + C > l.ld) {
-      throw new Error(`${op}: ${k} = ${at}: the block [${k}, ${k} + C = ${C}) must lie in the row of ld = ${l.ld} columns`);
+      throw new Error(
+        `${op}: ${k} = ${at}: the block [${k}, ${k} + C = ${C}) must lie in the row of ld = ${l.ld} columns`,
+      );
     }
     if (i > 0 && blocks[i - 1].at + C > at) {
-      throw new Error(`${op}: the q, k, v blocks overlap (${blocks[i - 1].k} = ${blocks[i - 1].at}, ${k} = ${at}, C = ${C})`);
+      throw new Error(
+        `${op}: the q, k, v blocks overlap (${blocks[i - 1].k} = ${blocks[i - 1].at}, ${k} = ${at}, C = ${C})`,
+      );
     }
   }
   if (s.rope) {
@@ -117,7 +136,11 @@ function layoutOf(op: string, s: AttentionShape): Layout {
 
 /** Checks buffer sizes: `packed` ones hold [B*T, ld], `rows` ones [B*T, C]; lse [B*H*T]; tables. */
 function checkBuffers(
-  op: string, l: Layout, packed: [string, GPUBuffer][], rows: [string, GPUBuffer][], lse: GPUBuffer,
+  op: string,
+  l: Layout,
+  packed: [string, GPUBuffer][],
+  rows: [string, GPUBuffer][],
+  lse: GPUBuffer,
 ): void {
   const { B, T, H, C } = l;
   for (const [what, b] of packed) checkSize(op, what, b, B * T * l.ld, `[B*T=${B * T}, ld=${l.ld}]`);
@@ -181,7 +204,13 @@ function pick(gpu: Gpu, l: Layout): { variant: AttentionVariant; bc: number } {
 // ---------------------------------------------------------------- public API
 
 /** out [B*T, C] and lse [B*H*T] from the packed qkv [B*T, ld] (see the file comment). */
-export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, shape: AttentionShape): void {
+export function attentionForward(
+  gpu: Gpu,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  qkv: GPUBuffer,
+  shape: AttentionShape,
+): void {
   const op = 'attention.fwd';
   const l = layoutOf(op, shape);
   checkBuffers(op, l, [['qkv', qkv]], [['out', out]], lse);
@@ -195,16 +224,33 @@ export function attentionForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: 
  * qkv (see the file comment).
  */
 export function attentionBackward(
-  gpu: Gpu, dqkv: GPUBuffer, dout: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, shape: AttentionShape,
+  gpu: Gpu,
+  dqkv: GPUBuffer,
+  dout: GPUBuffer,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  qkv: GPUBuffer,
+  shape: AttentionShape,
 ): void {
   const op = 'attention.bwd';
   const l = layoutOf(op, shape);
-  checkBuffers(op, l, [['qkv', qkv], ['dqkv', dqkv]], [['out', out], ['dout', dout]], lse);
+  checkBuffers(
+    op,
+    l,
+    [
+      ['qkv', qkv],
+      ['dqkv', dqkv],
+    ],
+    [
+      ['out', out],
+      ['dout', dout],
+    ],
+    lse,
+  );
   const { variant, bc } = pick(gpu, l);
   if (variant === 'flash') flashBackward(gpu, dqkv, dout, out, lse, qkv, l, bc);
   else matmulBackward(gpu, dqkv, dout, out, lse, qkv, l);
 }
-
 
 // ---------------------------------------------------------------- flash
 
@@ -240,7 +286,14 @@ function flashForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, 
 }
 
 function flashBackward(
-  gpu: Gpu, dqkv: GPUBuffer, dout: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, l: Layout, bc: number,
+  gpu: Gpu,
+  dqkv: GPUBuffer,
+  dout: GPUBuffer,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  qkv: GPUBuffer,
+  l: Layout,
+  bc: number,
 ): void {
   const f = flashCommon(gpu, l, bc);
   const D = scratch(gpu, 'attention.D', l.B * l.H * l.T);
@@ -270,7 +323,12 @@ function flashBackward(
 // ---------------------------------------------------------------- matmul
 
 /** A [B*T, ld] matrix holding q and k column blocks. */
-interface QK { buf: GPUBuffer; ld: number; offQ: number; offK: number }
+interface QK {
+  buf: GPUBuffer;
+  ld: number;
+  offQ: number;
+  offK: number;
+}
 
 const WG_ROPE = 64;
 
@@ -286,7 +344,17 @@ function ropeCopy(gpu: Gpu, backward: boolean, dst: QK, src: QK, l: Layout): voi
     constants: { WG: WG_ROPE, BACKWARD: backward ? 1 : 0 },
     buffers: [dst.buf, src.buf, rope.cos, rope.sin],
     params: packParams([
-      l.B * l.T, l.T, l.H, l.Dh, rope.prefix, src.ld, src.offQ, src.offK, dst.ld, dst.offQ, dst.offK,
+      l.B * l.T,
+      l.T,
+      l.H,
+      l.Dh,
+      rope.prefix,
+      src.ld,
+      src.offQ,
+      src.offK,
+      dst.ld,
+      dst.offQ,
+      dst.offK,
     ]),
     workgroups: grid(gpu, cdiv(n, WG_ROPE)),
   });
@@ -306,8 +374,20 @@ function scores(gpu: Gpu, qk: QK, l: Layout, op: string): GPUBuffer {
   const S = scratch(gpu, 'attention.s', l.B * l.H * l.T * l.T);
   const head: [number, number] = [l.T * qk.ld, l.Dh];
   matmul(gpu, S, qk.buf, qk.buf, {
-    M: l.T, N: l.T, K: l.Dh, transB: true, alpha: l.scale, lda: qk.ld, ldb: qk.ld, offA: qk.offQ, offB: qk.offK,
-    batch1: l.B, batch2: l.H, strideA: head, strideB: head, op,
+    M: l.T,
+    N: l.T,
+    K: l.Dh,
+    transB: true,
+    alpha: l.scale,
+    lda: qk.ld,
+    ldb: qk.ld,
+    offA: qk.offQ,
+    offB: qk.offK,
+    batch1: l.B,
+    batch2: l.H,
+    strideA: head,
+    strideB: head,
+    op,
   });
   return S;
 }
@@ -328,13 +408,28 @@ function matmulForward(gpu: Gpu, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer,
   });
   // O = P V -> out, head h into columns [h*Dh, (h+1)*Dh)
   matmul(gpu, out, S, qkv, {
-    M: T, N: Dh, K: T, ldb: l.ld, offB: l.offV, ldc: C,
-    batch1: B, batch2: H, strideB: [T * l.ld, Dh], strideC: [T * C, Dh], op: 'attention.fwd.pv',
+    M: T,
+    N: Dh,
+    K: T,
+    ldb: l.ld,
+    offB: l.offV,
+    ldc: C,
+    batch1: B,
+    batch2: H,
+    strideB: [T * l.ld, Dh],
+    strideC: [T * C, Dh],
+    op: 'attention.fwd.pv',
   });
 }
 
 function matmulBackward(
-  gpu: Gpu, dqkv: GPUBuffer, dout: GPUBuffer, out: GPUBuffer, lse: GPUBuffer, qkv: GPUBuffer, l: Layout,
+  gpu: Gpu,
+  dqkv: GPUBuffer,
+  dout: GPUBuffer,
+  out: GPUBuffer,
+  lse: GPUBuffer,
+  qkv: GPUBuffer,
+  l: Layout,
 ): void {
   const { B, T, H, Dh, C, ld } = l;
   const heads = { batch1: B, batch2: H };
@@ -343,8 +438,17 @@ function matmulBackward(
   const dP = scratch(gpu, 'attention.dp', B * H * T * T);
   // dP = dO V^T
   matmul(gpu, dP, dout, qkv, {
-    M: T, N: T, K: Dh, transB: true, lda: C, ldb: ld, offB: l.offV,
-    ...heads, strideA: [T * C, Dh], strideB: [T * ld, Dh], op: 'attention.bwd.dp',
+    M: T,
+    N: T,
+    K: Dh,
+    transB: true,
+    lda: C,
+    ldb: ld,
+    offB: l.offV,
+    ...heads,
+    strideA: [T * C, Dh],
+    strideB: [T * ld, Dh],
+    op: 'attention.bwd.dp',
   });
   // S -> P, dP -> dS
   gpu.dispatch({
@@ -359,8 +463,17 @@ function matmulBackward(
   });
   // dV = P^T dO -> the v block of dqkv
   matmul(gpu, dqkv, S, dout, {
-    M: T, N: Dh, K: T, transA: true, ldb: C, ldc: ld, offC: l.offV,
-    ...heads, strideB: [T * C, Dh], strideC: [T * ld, Dh], op: 'attention.bwd.dv',
+    M: T,
+    N: Dh,
+    K: T,
+    transA: true,
+    ldb: C,
+    ldc: ld,
+    offC: l.offV,
+    ...heads,
+    strideB: [T * C, Dh],
+    strideC: [T * ld, Dh],
+    op: 'attention.bwd.dv',
   });
   // dQ = scale dS K, dK = scale dS^T Q: into dqkv, or (RoPE) into a scratch that the RoPE
   // backward then copies into dqkv.
@@ -370,12 +483,33 @@ function matmulBackward(
   const strideB: [number, number] = [T * qk.ld, Dh];
   const strideC: [number, number] = [T * dqk.ld, Dh];
   matmul(gpu, dqk.buf, dP, qk.buf, {
-    M: T, N: Dh, K: T, alpha: l.scale, ldb: qk.ld, offB: qk.offK, ldc: dqk.ld, offC: dqk.offQ,
-    ...heads, strideB, strideC, op: 'attention.bwd.dq',
+    M: T,
+    N: Dh,
+    K: T,
+    alpha: l.scale,
+    ldb: qk.ld,
+    offB: qk.offK,
+    ldc: dqk.ld,
+    offC: dqk.offQ,
+    ...heads,
+    strideB,
+    strideC,
+    op: 'attention.bwd.dq',
   });
   matmul(gpu, dqk.buf, dP, qk.buf, {
-    M: T, N: Dh, K: T, transA: true, alpha: l.scale, ldb: qk.ld, offB: qk.offQ, ldc: dqk.ld, offC: dqk.offK,
-    ...heads, strideB, strideC, op: 'attention.bwd.dk',
+    M: T,
+    N: Dh,
+    K: T,
+    transA: true,
+    alpha: l.scale,
+    ldb: qk.ld,
+    offB: qk.offQ,
+    ldc: dqk.ld,
+    offC: dqk.offK,
+    ...heads,
+    strideB,
+    strideC,
+    op: 'attention.bwd.dk',
   });
   if (l.rope) ropeCopy(gpu, true, { buf: dqkv, ld, offQ: l.offQ, offK: l.offK }, dqk, l);
 }
@@ -399,21 +533,45 @@ function headDim(C: number, H: number): number {
  * out = concat_h softmax(scale Q_h K_h^T) V_h, P saved in `att` [B, H, T, T] for the backward.
  */
 export function attentionForwardSavedP(
-  gpu: Gpu, out: GPUBuffer, att: GPUBuffer, q: GPUBuffer, k: GPUBuffer, v: GPUBuffer,
-  B: number, T: number, C: number, H: number,
+  gpu: Gpu,
+  out: GPUBuffer,
+  att: GPUBuffer,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  B: number,
+  T: number,
+  C: number,
+  H: number,
 ): void {
   const Dh = headDim(C, H);
   const scale = 1 / Math.sqrt(Dh);
   const heads = { batch1: B, batch2: H };
   const slice: [number, number] = [T * C, Dh]; // head (b, h) of a [B,T,C] tensor
   matmul(gpu, att, q, k, {
-    M: T, N: T, K: Dh, transB: true, alpha: scale, lda: C, ldb: C,
-    ...heads, strideA: slice, strideB: slice, op: 'attention.fwd.qk',
+    M: T,
+    N: T,
+    K: Dh,
+    transB: true,
+    alpha: scale,
+    lda: C,
+    ldb: C,
+    ...heads,
+    strideA: slice,
+    strideB: slice,
+    op: 'attention.fwd.qk',
   });
   softmaxForward(gpu, att, att, B * H * T, T);
   matmul(gpu, out, att, v, {
-    M: T, N: Dh, K: T, ldb: C, ldc: C,
-    ...heads, strideB: slice, strideC: slice, op: 'attention.fwd.pv',
+    M: T,
+    N: Dh,
+    K: T,
+    ldb: C,
+    ldc: C,
+    ...heads,
+    strideB: slice,
+    strideC: slice,
+    op: 'attention.fwd.pv',
   });
 }
 
@@ -422,8 +580,20 @@ export function attentionForwardSavedP(
  * `datt` [B,H,T,T] is scratch (dP, overwritten in place by dS).
  */
 export function attentionBackwardSavedP(
-  gpu: Gpu, dq: GPUBuffer | null, dk: GPUBuffer | null, dv: GPUBuffer | null, datt: GPUBuffer, dout: GPUBuffer,
-  q: GPUBuffer, k: GPUBuffer, v: GPUBuffer, att: GPUBuffer, B: number, T: number, C: number, H: number,
+  gpu: Gpu,
+  dq: GPUBuffer | null,
+  dk: GPUBuffer | null,
+  dv: GPUBuffer | null,
+  datt: GPUBuffer,
+  dout: GPUBuffer,
+  q: GPUBuffer,
+  k: GPUBuffer,
+  v: GPUBuffer,
+  att: GPUBuffer,
+  B: number,
+  T: number,
+  C: number,
+  H: number,
 ): void {
   const Dh = headDim(C, H);
   const scale = 1 / Math.sqrt(Dh);
@@ -431,26 +601,62 @@ export function attentionBackwardSavedP(
   const slice: [number, number] = [T * C, Dh];
   if (dv) {
     matmul(gpu, dv, att, dout, {
-      M: T, N: Dh, K: T, transA: true, accum: true, ldb: C, ldc: C,
-      ...heads, strideB: slice, strideC: slice, op: 'attention.bwd.dv',
+      M: T,
+      N: Dh,
+      K: T,
+      transA: true,
+      accum: true,
+      ldb: C,
+      ldc: C,
+      ...heads,
+      strideB: slice,
+      strideC: slice,
+      op: 'attention.bwd.dv',
     });
   }
   if (!dq && !dk) return;
   matmul(gpu, datt, dout, v, {
-    M: T, N: T, K: Dh, transB: true, lda: C, ldb: C,
-    ...heads, strideA: slice, strideB: slice, op: 'attention.bwd.dp',
+    M: T,
+    N: T,
+    K: Dh,
+    transB: true,
+    lda: C,
+    ldb: C,
+    ...heads,
+    strideA: slice,
+    strideB: slice,
+    op: 'attention.bwd.dp',
   });
   softmaxBackward(gpu, datt, datt, att, B * H * T, T, 1, false);
   if (dq) {
     matmul(gpu, dq, datt, k, {
-      M: T, N: Dh, K: T, alpha: scale, accum: true, ldb: C, ldc: C,
-      ...heads, strideB: slice, strideC: slice, op: 'attention.bwd.dq',
+      M: T,
+      N: Dh,
+      K: T,
+      alpha: scale,
+      accum: true,
+      ldb: C,
+      ldc: C,
+      ...heads,
+      strideB: slice,
+      strideC: slice,
+      op: 'attention.bwd.dq',
     });
   }
   if (dk) {
     matmul(gpu, dk, datt, q, {
-      M: T, N: Dh, K: T, transA: true, alpha: scale, accum: true, ldb: C, ldc: C,
-      ...heads, strideB: slice, strideC: slice, op: 'attention.bwd.dk',
+      M: T,
+      N: Dh,
+      K: T,
+      transA: true,
+      alpha: scale,
+      accum: true,
+      ldb: C,
+      ldc: C,
+      ...heads,
+      strideB: slice,
+      strideC: slice,
+      op: 'attention.bwd.dk',
     });
   }
 }

@@ -72,7 +72,15 @@ export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<
     const b = gpu.upload(new Float32Array(randomArray(rng, sh.K * sh.N)), 'autotune B');
     const c = gpu.zeros(sh.M * sh.N, 'autotune C');
     const bias = sh.bias ? gpu.zeros(sh.N, 'autotune bias') : undefined;
-    const args: MatmulArgs = { M: sh.M, N: sh.N, K: sh.K, transA: sh.transA, transB: sh.transB, bias, op: 'autotune.matmul' };
+    const args: MatmulArgs = {
+      M: sh.M,
+      N: sh.N,
+      K: sh.K,
+      transA: sh.transA,
+      transB: sh.transB,
+      bias,
+      op: 'autotune.matmul',
+    };
     return { a, b, c, bias, args, K: sh.K };
   });
   const ms: Record<string, number> = {};

@@ -104,6 +104,12 @@ export function infonceBackward(
   });
   matmul(gpu, dq, scratch.dlogits, p, { M: B, N: D, K: B, alpha: 1 / tau, accum: true, op: 'infonce.bwd.dq' });
   matmul(gpu, dp, scratch.dlogits, q, {
-    M: B, N: D, K: B, transA: true, alpha: 1 / tau, accum: true, op: 'infonce.bwd.dp',
+    M: B,
+    N: D,
+    K: B,
+    transA: true,
+    alpha: 1 / tau,
+    accum: true,
+    op: 'infonce.bwd.dp',
   });
 }

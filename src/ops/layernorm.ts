@@ -59,18 +59,34 @@ function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ld
   if (s.length < 1 || s.length > 3) throw new Error(`layernorm: LoRA takes 1 to 3 adapters, got ${s.length}`);
   if (l.R > MAX_R) throw new Error(`layernorm: LoRA ranks add up to ${l.R}, above the fused kernel's ${MAX_R}`);
   s.forEach((x, i) => {
-    if (x.r0 !== (i === 0 ? 0 : s[i - 1].r1) || x.r1 <= x.r0) throw new Error('layernorm: LoRA segments must cover [0, R) in order');
+    if (x.r0 !== (i === 0 ? 0 : s[i - 1].r1) || x.r1 <= x.r0)
+      throw new Error('layernorm: LoRA segments must cover [0, R) in order');
   });
   if (s[s.length - 1].r1 !== l.R) throw new Error('layernorm: LoRA segments must end at R');
   const at = (i: number) => s[Math.min(i, s.length - 1)];
   const d = l.dropout;
   return packParams(
     [
-      N, C, l.R, s.length,
-      l.offA, l.offB, d ? d.seed0 >>> 0 : 0, d ? dropoutThreshold(d.p) : 0,
-      d ? d.base >>> 0 : 0, ldy, l.outF, at(0).r1,
-      at(1).r1, at(2).r1, at(0).seed1 >>> 0, at(1).seed1 >>> 0,
-      at(2).seed1 >>> 0, at(0).col0, at(1).col0, at(2).col0,
+      N,
+      C,
+      l.R,
+      s.length,
+      l.offA,
+      l.offB,
+      d ? d.seed0 >>> 0 : 0,
+      d ? dropoutThreshold(d.p) : 0,
+      d ? d.base >>> 0 : 0,
+      ldy,
+      l.outF,
+      at(0).r1,
+      at(1).r1,
+      at(2).r1,
+      at(0).seed1 >>> 0,
+      at(1).seed1 >>> 0,
+      at(2).seed1 >>> 0,
+      at(0).col0,
+      at(1).col0,
+      at(2).col0,
     ],
     [eps, d ? 1 / (1 - d.p) : 1, at(0).scale, at(1).scale, at(2).scale],
   );
@@ -131,8 +147,14 @@ export function layernormBackward(
       shader: 'ops/layernorm.bwd',
       constants: { TPR, RPW, LORA: lora ? 1 : 0, DROPOUT: lora?.dropout && lora.dropout.p > 0 ? 1 : 0 },
       buffers: [
-        dinp ?? scratch(gpu, 'layernorm.dinp.unused', N * C), dout, inp, weight, stats,
-        lora?.dy ?? dummyBuffer(gpu), lora?.P ?? dummyBuffer(gpu), lora?.gu ?? dummyBuffer(gpu, 'out'),
+        dinp ?? scratch(gpu, 'layernorm.dinp.unused', N * C),
+        dout,
+        inp,
+        weight,
+        stats,
+        lora?.dy ?? dummyBuffer(gpu),
+        lora?.P ?? dummyBuffer(gpu),
+        lora?.gu ?? dummyBuffer(gpu, 'out'),
       ],
       params: loraParams(N, C, 0, lora, lora?.ldy ?? 0),
       workgroups: grid(gpu, cdiv(N, RPW)),

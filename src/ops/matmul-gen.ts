@@ -87,9 +87,21 @@ export interface Fusion {
 }
 
 export const NO_FUSION: Fusion = {
-  transA: false, transB: false, accum: false, bias: false, proA: 'none', proB: 'none', k2: false,
-  colScale: false, pre: false, epiDropout: false, blockMask: false, gelu: false, geluGrad: false,
-  residual: 'none', ls: false,
+  transA: false,
+  transB: false,
+  accum: false,
+  bias: false,
+  proA: 'none',
+  proB: 'none',
+  k2: false,
+  colScale: false,
+  pre: false,
+  epiDropout: false,
+  blockMask: false,
+  gelu: false,
+  geluGrad: false,
+  residual: 'none',
+  ls: false,
 };
 
 /** Short stable key of a fusion set (part of the generated shader's name). */
@@ -147,7 +159,24 @@ function usesDropout(f: Fusion): boolean {
 
 /** u32 then f32 fields of one problem's parameter block, in order (the TS side packs them so). */
 export function paramFields(f: Fusion): { u32: string[]; f32: string[] } {
-  const u32 = ['M', 'N', 'K', 'lda', 'ldb', 'ldc', 'offA', 'offB', 'offC', 'NB2', 'sA1', 'sA2', 'sB1', 'sB2', 'sC1', 'sC2'];
+  const u32 = [
+    'M',
+    'N',
+    'K',
+    'lda',
+    'ldb',
+    'ldc',
+    'offA',
+    'offB',
+    'offC',
+    'NB2',
+    'sA1',
+    'sA2',
+    'sB1',
+    'sB2',
+    'sC1',
+    'sC2',
+  ];
   const f32 = ['alpha'];
   if (f.k2) u32.push('K2', 'lda2', 'ldb2', 'offA2', 'offB2');
   if (usesDropout(f)) {
@@ -229,25 +258,36 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   const S = (name: string) => `S${pr.slots[name]}`;
   const L: string[] = [];
   if (usesDropout(f)) {
-    L.push(`fn dropKeep_${i}(j: u32) -> bool { return pcg(pcg(pcg(${q}.seed0) ^ ${q}.seed1) ^ (${q}.dbase + j)) >= ${q}.thr; }`);
+    L.push(
+      `fn dropKeep_${i}(j: u32) -> bool { return pcg(pcg(pcg(${q}.seed0) ^ ${q}.seed1) ^ (${q}.dbase + j)) >= ${q}.thr; }`,
+    );
   }
   const pro = (X: string, kind: Prologue) => {
     if (kind === 'gelu') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return gelu_f32(x); }`;
-    if (kind === 'dropout') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, x * ${q}.dscale, dropKeep_${i}(j)); }`;
-    if (kind === 'geludrop') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, gelu_f32(x) * ${q}.dscale, dropKeep_${i}(j)); }`;
-    if (kind === 'kscale') return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x * ${S('ks')}[j ${f.transA ? '/' : '%'} ${q}.lda]; }`;
+    if (kind === 'dropout')
+      return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, x * ${q}.dscale, dropKeep_${i}(j)); }`;
+    if (kind === 'geludrop')
+      return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return select(0.0, gelu_f32(x) * ${q}.dscale, dropKeep_${i}(j)); }`;
+    if (kind === 'kscale')
+      return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x * ${S('ks')}[j ${f.transA ? '/' : '%'} ${q}.lda]; }`;
     return `fn pro${X}_${i}(x: f32, j: u32) -> f32 { return x; }`;
   };
   L.push(pro('A', f.proA), pro('B', f.proB));
   // Loads: ld<X>_i(e) scalar element e of the binding; for vec4 slots ld<X>4_i(v) (vec4 index v)
   // and el<X>_i(e) (scalar element of a vec4 binding). Packed-f16 slots unpack to f32.
   const raw = (X: string) => {
-    const slot = slots[pr.slots[X]], buf = S(X);
-    if (!slot.f16) return { el: (e: string) => (slot.vec4 ? `${buf}[${e} >> 2u][${e} & 3u]` : `${buf}[${e}]`), v4: (v: string) => `${buf}[${v}]` };
+    const slot = slots[pr.slots[X]],
+      buf = S(X);
+    if (!slot.f16)
+      return {
+        el: (e: string) => (slot.vec4 ? `${buf}[${e} >> 2u][${e} & 3u]` : `${buf}[${e}]`),
+        v4: (v: string) => `${buf}[${v}]`,
+      };
     return {
-      el: (e: string) => (slot.vec4
-        ? `unpack2x16float(${buf}[${e} >> 2u][(${e} >> 1u) & 1u])[${e} & 1u]`
-        : `unpack2x16float(${buf}[${e} >> 1u])[${e} & 1u]`),
+      el: (e: string) =>
+        slot.vec4
+          ? `unpack2x16float(${buf}[${e} >> 2u][(${e} >> 1u) & 1u])[${e} & 1u]`
+          : `unpack2x16float(${buf}[${e} >> 1u])[${e} & 1u]`,
       v4: (v: string) => `vec4<f32>(unpack2x16float(${buf}[${v}].x), unpack2x16float(${buf}[${v}].y))`,
     };
   };
@@ -256,9 +296,11 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
     const plain = kind === 'none';
     const r = raw(X);
     if (!slots[pr.slots[X]].vec4) {
-      L.push(plain
-        ? `fn ld${X}_${i}(e: u32) -> f32 { return ${r.el('e')}; }`
-        : `fn ld${X}_${i}(e: u32) -> f32 { return ${P}(${r.el('e')}, e - ${q}.${off}); }`);
+      L.push(
+        plain
+          ? `fn ld${X}_${i}(e: u32) -> f32 { return ${r.el('e')}; }`
+          : `fn ld${X}_${i}(e: u32) -> f32 { return ${P}(${r.el('e')}, e - ${q}.${off}); }`,
+      );
       return;
     }
     if (plain) {
@@ -312,7 +354,8 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   L.push('    res[j] = v;');
   L.push('  }');
   const write = (X: string, v: string) => {
-    const slot = slots[pr.slots[X]], buf = S(X);
+    const slot = slots[pr.slots[X]],
+      buf = S(X);
     if (!slot.f16) {
       L.push(`  for (var j = 0u; j < cnt; j++) { ${buf}[c0 + j] = ${v}[j]; }`);
       return;
@@ -383,14 +426,21 @@ function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]):
   for (let r = 0; r < TM; r++) {
     w(Array.from({ length: TN / 4 }, (_, j) => `var c${r}_${j} = vec4<f32>(0.0);`).join(' '));
   }
-  const M = `${q}.M`, N = `${q}.N`;
+  const M = `${q}.M`,
+    N = `${q}.N`;
 
   // One product (A, B) or (A2, B2) accumulated into the c's.
   const product = (a: string, b: string, sfx: string) => {
-    const K = `${q}.K${sfx}`, lda = `${q}.lda${sfx}`, ldb = `${q}.ldb${sfx}`;
+    const K = `${q}.K${sfx}`,
+      lda = `${q}.lda${sfx}`,
+      ldb = `${q}.ldb${sfx}`;
     const vec = slots[pr.slots[a]].vec4;
-    const ldA4 = `ld${a}4_${i}`, ldB4 = `ld${b}4_${i}`, elA = `el${a}_${i}`, elB = `el${b}_${i}`;
-    const ldA = `ld${a}_${i}`, ldB = `ld${b}_${i}`;
+    const ldA4 = `ld${a}4_${i}`,
+      ldB4 = `ld${b}4_${i}`,
+      elA = `el${a}_${i}`,
+      elB = `el${b}_${i}`;
+    const ldA = `ld${a}_${i}`,
+      ldB = `ld${b}_${i}`;
     w(`{ // ${a} x ${b}`);
     w(`let baseA = ${q}.offA${sfx} + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
     w(`let baseB = ${q}.offB${sfx} + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
@@ -398,13 +448,17 @@ function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]):
       // vec4 lines: A rows (or, transposed, k-rows holding 4 consecutive m); B likewise.
       for (let g = 0; g < RG; g++) {
         for (let r = 0; r < 4; r++) {
-          const e = f.transA ? `baseA + ${r}u * ${lda} + ${myRow(4 * g)}` : `baseA + min(${myRow(4 * g + r)}, ${M} - 1u) * ${lda}`;
+          const e = f.transA
+            ? `baseA + ${r}u * ${lda} + ${myRow(4 * g)}`
+            : `baseA + min(${myRow(4 * g + r)}, ${M} - 1u) * ${lda}`;
           w(`let a${g}${r} = (${e}) >> 2u;`);
         }
       }
       for (let h = 0; h < LG; h++) {
         for (let r = 0; r < 4; r++) {
-          const e = f.transB ? `baseB + min(${myCol(h)} + ${r}u, ${N} - 1u) * ${ldb}` : `baseB + ${r}u * ${ldb} + ${myCol(h)}`;
+          const e = f.transB
+            ? `baseB + min(${myCol(h)} + ${r}u, ${N} - 1u) * ${ldb}`
+            : `baseB + ${r}u * ${ldb} + ${myCol(h)}`;
           w(`let b${h}${r} = (${e}) >> 2u;`);
         }
       }
@@ -440,10 +494,16 @@ function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]):
       w(`for (var k = KB * 4u; k < ${K}; k++) {`);
       for (let g = 0; g < TM / 4; g++) {
         if (f.transA) w(`  let av${g} = ${ldA4}((baseA + k * ${lda} + ${row(4 * g)}) >> 2u);`);
-        else w(`  let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elA}(baseA + min(${row(4 * g + r)}, ${M} - 1u) * ${lda} + k)`).join(', ')});`);
+        else
+          w(
+            `  let av${g} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elA}(baseA + min(${row(4 * g + r)}, ${M} - 1u) * ${lda} + k)`).join(', ')});`,
+          );
       }
       for (let j = 0; j < TN / 4; j++) {
-        if (f.transB) w(`  let bv${j} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elB}(baseB + min(${col(j)} + ${r}u, ${N} - 1u) * ${ldb} + k)`).join(', ')});`);
+        if (f.transB)
+          w(
+            `  let bv${j} = vec4<f32>(${[0, 1, 2, 3].map((r) => `${elB}(baseB + min(${col(j)} + ${r}u, ${N} - 1u) * ${ldb} + k)`).join(', ')});`,
+          );
         else w(`  let bv${j} = ${ldB4}((baseB + k * ${ldb} + ${col(j)}) >> 2u);`);
       }
       for (let r = 0; r < TM; r++) {
@@ -474,7 +534,9 @@ function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]):
         w(`${indent}ka += sAk;`);
         w(`${indent}kb += sBk;`);
         for (let r = 0; r < TM; r++) {
-          w(`${indent}${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += xa${r >> 2}[${r & 3}] * yb${j};`).join(' ')}`);
+          w(
+            `${indent}${Array.from({ length: TN / 4 }, (_, j) => `c${r}_${j} += xa${r >> 2}[${r & 3}] * yb${j};`).join(' ')}`,
+          );
         }
       };
       w('var ka = 0u;');
@@ -506,7 +568,9 @@ function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotSpec[]):
 
 function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string {
   const { bm: BM, bn: BN, bk: BK, tm: TM, tn: TN } = s;
-  const WX = BN / TN, WY = BM / TM, NT = WX * WY;
+  const WX = BN / TN,
+    WY = BM / TM,
+    NT = WX * WY;
   const f = pr.fusion;
   const q = `p.q${i}`;
   const L: string[] = [];
@@ -523,7 +587,9 @@ function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string {
     w(Array.from({ length: TN / 4 }, (_, j) => `var c${r}_${j} = vec4<f32>(0.0);`).join(' '));
   }
   const product = (a: string, b: string, sfx: string) => {
-    const K = `${q}.K${sfx}`, lda = `${q}.lda${sfx}`, ldb = `${q}.ldb${sfx}`;
+    const K = `${q}.K${sfx}`,
+      lda = `${q}.lda${sfx}`,
+      ldb = `${q}.ldb${sfx}`;
     w(`{ // ${a} x ${b}`);
     w(`let baseA = ${q}.offA${sfx} + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
     w(`let baseB = ${q}.offB${sfx} + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
@@ -564,7 +630,9 @@ function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string {
   w(`let mt = m0 + ly * ${TM}u;`);
   w(`let nt = n0 + lx * ${TN}u;`);
   for (let r = 0; r < TM; r++) {
-    w(Array.from({ length: TN / 4 }, (_, j) => `store4_${i}(baseC, mt + ${r}u, nt + ${4 * j}u, c${r}_${j});`).join(' '));
+    w(
+      Array.from({ length: TN / 4 }, (_, j) => `store4_${i}(baseC, mt + ${r}u, nt + ${4 * j}u, c${r}_${j});`).join(' '),
+    );
   }
   L.push('}');
   return L.join('\n');
@@ -597,7 +665,9 @@ function entry(s: Schedule, problems: ProblemSpec[]): string {
     L.push('@compute @workgroup_size(WG_X, WG_Y, 1)');
     L.push('fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,');
     L.push('        @builtin(local_invocation_id) lid: vec3<u32>) {');
-    L.push(...pick((i, wx, wy) => `run_${i}((${wx}) * WG_X + lid.x, (${wy}) * WG_Y + lid.y, ${multi ? '0u' : 'wid.z'});`));
+    L.push(
+      ...pick((i, wx, wy) => `run_${i}((${wx}) * WG_X + lid.x, (${wy}) * WG_Y + lid.y, ${multi ? '0u' : 'wid.z'});`),
+    );
   } else {
     L.push(`var<workgroup> As: array<vec4<f32>, ${(s.bk * s.bm) / 4}>;`);
     L.push(`var<workgroup> Bs: array<vec4<f32>, ${(s.bk * s.bn) / 4}>;`);
@@ -620,12 +690,15 @@ export function matmulSourceMulti(s: Schedule, problems: ProblemSpec[], slots: S
       if (sl?.f16 && sl.vec4) throw new Error(`matmul-gen: output ${X} is f16 and vec4`);
     }
   }
-  const desc = s.kind === 'reg'
-    ? `reg ${s.tm}x${s.tn}${s.vec4 ? ' vec4' : ' scalar'}${s.quad ? ' quad' : ''}`
-    : `tiled ${s.bm}x${s.bn}x${s.bk}, ${s.tm}x${s.tn} per invocation`;
+  const desc =
+    s.kind === 'reg'
+      ? `reg ${s.tm}x${s.tn}${s.vec4 ? ' vec4' : ' scalar'}${s.quad ? ' quad' : ''}`
+      : `tiled ${s.bm}x${s.bn}x${s.bk}, ${s.tm}x${s.tn} per invocation`;
   const parts: string[] = [];
   if (s.kind === 'reg' && s.quad) parts.push('enable subgroups;');
-  parts.push(`// generated by src/ops/matmul-gen.ts: matmul ${desc}; problems: ${problems.map((x) => fusionKey(x.fusion)).join(' | ')}`);
+  parts.push(
+    `// generated by src/ops/matmul-gen.ts: matmul ${desc}; problems: ${problems.map((x) => fusionKey(x.fusion)).join(' | ')}`,
+  );
   if (s.kind === 'reg') parts.push('override WG_X: u32 = 4u;', 'override WG_Y: u32 = 4u;');
   parts.push(header(problems, slots));
   problems.forEach((pr, i) => parts.push(s.kind === 'reg' ? regBody(s, pr, i, slots) : tiledBody(s, pr, i)));

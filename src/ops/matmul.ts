@@ -24,8 +24,17 @@ import { isF16 } from '../gpu/f16';
 import { registerShaderGenerator } from '../gpu/shaders';
 import { dropoutThreshold } from './dropout';
 import {
-  bindingVec4, bindingWritten, fusionKey, matmulSourceMulti, NO_FUSION, paramFields, problemBindings,
-  type Fusion, type ProblemSpec, type Schedule, type SlotSpec,
+  bindingVec4,
+  bindingWritten,
+  fusionKey,
+  matmulSourceMulti,
+  NO_FUSION,
+  paramFields,
+  problemBindings,
+  type Fusion,
+  type ProblemSpec,
+  type Schedule,
+  type SlotSpec,
 } from './matmul-gen';
 
 /** An element-wise transform of an operand as it is loaded. */
@@ -124,11 +133,25 @@ export interface MatmulKernel {
 }
 
 const reg = (name: string, tm: number, tn: number, vec4: boolean, quad: boolean, fallback?: string): MatmulKernel => ({
-  name, schedule: { kind: 'reg', tm, tn, vec4, quad }, tm, tn, wg: [4, 4], vec4, subgroups: quad, fallback,
+  name,
+  schedule: { kind: 'reg', tm, tn, vec4, quad },
+  tm,
+  tn,
+  wg: [4, 4],
+  vec4,
+  subgroups: quad,
+  fallback,
 });
 const tiled = (name: string, bm: number, bn: number, bk: number, tm: number, tn: number): MatmulKernel => ({
-  name, schedule: { kind: 'tiled', bm, bn, bk, tm, tn }, tm, tn, wg: [bn / tn, bm / tm],
-  vec4: false, subgroups: false, workgroupMemory: true, fallback: 'scalar',
+  name,
+  schedule: { kind: 'tiled', bm, bn, bk, tm, tn },
+  tm,
+  tn,
+  wg: [bn / tn, bm / tm],
+  vec4: false,
+  subgroups: false,
+  workgroupMemory: true,
+  fallback: 'scalar',
 });
 
 const KERNELS: MatmulKernel[] = [
@@ -191,12 +214,22 @@ export function dummyBuffer(gpu: Gpu, kind: 'in' | 'out' = 'in'): GPUBuffer {
 
 /** MatmulArgs with every default filled in. */
 interface Layout {
-  M: number; N: number; K: number;
-  transA: boolean; transB: boolean;
-  lda: number; ldb: number; ldc: number;
-  offA: number; offB: number; offC: number;
-  b1: number; b2: number;
-  sA: [number, number]; sB: [number, number]; sC: [number, number];
+  M: number;
+  N: number;
+  K: number;
+  transA: boolean;
+  transB: boolean;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  offA: number;
+  offB: number;
+  offC: number;
+  b1: number;
+  b2: number;
+  sA: [number, number];
+  sB: [number, number];
+  sC: [number, number];
 }
 
 function layout(a: MatmulArgs): Layout {
@@ -205,7 +238,11 @@ function layout(a: MatmulArgs): Layout {
   const transB = a.transB ?? false;
   const b2 = a.batch2 ?? 1;
   return {
-    M, N, K, transA, transB,
+    M,
+    N,
+    K,
+    transA,
+    transB,
     lda: a.lda ?? (transA ? M : K),
     ldb: a.ldb ?? (transB ? K : N),
     ldc: a.ldc ?? N,
@@ -226,8 +263,14 @@ function layout(a: MatmulArgs): Layout {
  * inside the part of the buffer that array<vec4<f32>> reaches (its size rounded down to 16 bytes).
  */
 function vec4Readable(
-  buf: GPUBuffer, off: number, ld: number, s: [number, number], b1: number, b2: number,
-  rows: number, cols: number,
+  buf: GPUBuffer,
+  off: number,
+  ld: number,
+  s: [number, number],
+  b1: number,
+  b2: number,
+  rows: number,
+  cols: number,
 ): boolean {
   const aligned = (x: number) => x % 4 === 0;
   if (!aligned(off) || !aligned(ld)) return false;
@@ -238,9 +281,7 @@ function vec4Readable(
 }
 
 /** Whether `kernel` can run this call: adapter features, fusions, and alignment for vec4 kernels. */
-export function matmulLegal(
-  gpu: Gpu, kernel: MatmulKernel, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs,
-): boolean {
+export function matmulLegal(gpu: Gpu, kernel: MatmulKernel, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): boolean {
   if (!matmulSupported(gpu, kernel)) return false;
   if (!kernel.schedule && hasFusion(a)) return false;
   if (!kernel.vec4) return true;
@@ -258,7 +299,18 @@ export function matmulLegal(
 }
 
 function hasFusion(a: MatmulArgs): boolean {
-  return !!(a.proA || a.proB || a.second || a.colScale || a.pre || a.dropout || a.blockMask || a.gelu || a.geluGrad || a.residual);
+  return !!(
+    a.proA ||
+    a.proB ||
+    a.second ||
+    a.colScale ||
+    a.pre ||
+    a.dropout ||
+    a.blockMask ||
+    a.gelu ||
+    a.geluGrad ||
+    a.residual
+  );
 }
 
 /** The second product's layout with defaults (dense, like A and B). */
@@ -348,16 +400,30 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   const f32 = [a.alpha ?? 1];
   const f = fusionOf(l, a);
   const extra: Record<string, GPUBuffer | undefined> = {
-    C, A, B, bias: a.bias, ks: a.proA?.kind === 'kscale' ? a.proA.v : undefined, A2: a.second?.A, B2: a.second?.B, cs: a.colScale, pre: a.pre,
-    H: a.geluGrad?.H, R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined, ls: a.residual?.ls,
+    C,
+    A,
+    B,
+    bias: a.bias,
+    ks: a.proA?.kind === 'kscale' ? a.proA.v : undefined,
+    A2: a.second?.A,
+    B2: a.second?.B,
+    cs: a.colScale,
+    pre: a.pre,
+    H: a.geluGrad?.H,
+    R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined,
+    ls: a.residual?.ls,
   };
   const buffers: Record<string, GPUBuffer> = {};
   for (const name of problemBindings(f)) buffers[name] = extra[name]!;
   if ([A, B, a.second?.A, a.second?.B].includes(C)) {
-    throw new Error(`${op}: the output C is also an operand (A, B or a second product's); the kernels read operands while others write C`);
+    throw new Error(
+      `${op}: the output C is also an operand (A, B or a second product's); the kernels read operands while others write C`,
+    );
   }
   if ((isF16(C) || (a.pre && isF16(a.pre))) && [l.ldc, l.offC, ...(batch > 1 ? l.sC : [])].some((x) => x % 2)) {
-    throw new Error(`${op}: a packed-f16 output needs an even row stride, offset and batch strides (ldc ${l.ldc}, offC ${l.offC})`);
+    throw new Error(
+      `${op}: a packed-f16 output needs an even row stride, offset and batch strides (ldc ${l.ldc}, offC ${l.offC})`,
+    );
   }
   if (isF16(C) && a.pre && !isF16(a.pre)) throw new Error(`${op}: C and pre must have the same element type`);
   if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
@@ -378,9 +444,12 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
   u32.push(0, 0); // wg0, wgx: set by the multi-problem dispatch
   const fields = paramFields(f);
   if (fields.u32.length !== u32.length || fields.f32.length !== f32.length) {
-    throw new Error(`matmul: params (${u32.length}, ${f32.length}) do not match the kernel's (${fields.u32.length}, ${fields.f32.length})`);
+    throw new Error(
+      `matmul: params (${u32.length}, ${f32.length}) do not match the kernel's (${fields.u32.length}, ${fields.f32.length})`,
+    );
   }
-  const tileN = kernel.tn * kernel.wg[0], tileM = kernel.tm * kernel.wg[1];
+  const tileN = kernel.tn * kernel.wg[0],
+    tileM = kernel.tm * kernel.wg[1];
   return { op, shapes, fusion: f, buffers, u32, f32, tiles: [cdiv(l.N, tileN), cdiv(l.M, tileM), batch] };
 }
 
@@ -388,7 +457,8 @@ function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer,
 function packProblems(ps: Problem[]): ArrayBuffer {
   const n = ps.reduce((t, x) => t + x.u32.length + x.f32.length, 0);
   const buf = new ArrayBuffer(Math.max(16, Math.ceil(n / 4) * 16));
-  const u = new Uint32Array(buf), f = new Float32Array(buf);
+  const u = new Uint32Array(buf),
+    f = new Float32Array(buf);
   let o = 0;
   for (const x of ps) {
     for (const v of x.u32) {
@@ -459,7 +529,12 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
 
 /** Records the (fused) matmul with the given kernel (no legality check: see `matmulLegal`). */
 export function matmulWith(
-  gpu: Gpu, kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs,
+  gpu: Gpu,
+  kernel: MatmulKernel,
+  C: GPUBuffer,
+  A: GPUBuffer,
+  B: GPUBuffer,
+  a: MatmulArgs,
 ): void {
   if (!kernel.schedule) {
     // a lab kernel from shaders/dev: static WGSL with override constants, no fusions
@@ -472,8 +547,12 @@ export function matmulWith(
       shapes: pr.shapes,
       shader: kernel.shader!,
       constants: {
-        TRANS_A: l.transA ? 1 : 0, TRANS_B: l.transB ? 1 : 0, ACCUM: a.accum ? 1 : 0,
-        HAS_BIAS: a.bias ? 1 : 0, WG_X: kernel.wg[0], WG_Y: kernel.wg[1],
+        TRANS_A: l.transA ? 1 : 0,
+        TRANS_B: l.transB ? 1 : 0,
+        ACCUM: a.accum ? 1 : 0,
+        HAS_BIAS: a.bias ? 1 : 0,
+        WG_X: kernel.wg[0],
+        WG_Y: kernel.wg[1],
       },
       buffers: [C, A, B, a.bias ?? dummyBuffer(gpu)],
       params: packParams(pr.u32.slice(0, 16), [a.alpha ?? 1]),
@@ -516,18 +595,40 @@ export function matmulMulti(gpu: Gpu, calls: MatmulCall[], op: string): void {
     const roles = new Map<GPUBuffer, boolean>();
     let mixed = false;
     for (const c of calls) {
-      for (const [b, vec] of [[c.A, true], [c.B, true], [c.C, false], ...(c.args.second ? [[c.args.second.A, true], [c.args.second.B, true]] : [])] as [GPUBuffer, boolean][]) {
+      for (const [b, vec] of [
+        [c.A, true],
+        [c.B, true],
+        [c.C, false],
+        ...(c.args.second
+          ? [
+              [c.args.second.A, true],
+              [c.args.second.B, true],
+            ]
+          : []),
+      ] as [GPUBuffer, boolean][]) {
         if (roles.has(b) && roles.get(b) !== vec) mixed = true;
         roles.set(b, vec);
       }
-      for (const b of [c.args.bias, c.args.colScale, c.args.pre, c.args.geluGrad?.H, c.args.residual?.ls, c.args.proA?.kind === 'kscale' ? c.args.proA.v : undefined]) {
+      for (const b of [
+        c.args.bias,
+        c.args.colScale,
+        c.args.pre,
+        c.args.geluGrad?.H,
+        c.args.residual?.ls,
+        c.args.proA?.kind === 'kscale' ? c.args.proA.v : undefined,
+      ]) {
         if (b && roles.get(b) === true) mixed = true;
         if (b) roles.set(b, false);
       }
     }
     while (mixed && k.vec4 && k.fallback) k = matmulKernel(k.fallback);
   }
-  dispatchProblems(gpu, k, calls.map((c) => problem(k, c.C, c.A, c.B, { ...c.args, op: c.args.op ?? op })), op);
+  dispatchProblems(
+    gpu,
+    k,
+    calls.map((c) => problem(k, c.C, c.A, c.B, { ...c.args, op: c.args.op ?? op })),
+    op,
+  );
 }
 
 /** out[n] += sum_m x[m,n] for x of shape [M,N]. */

@@ -105,7 +105,8 @@ export function patchembedForward(
     const dst = g.T === g.P ? out : scratch(gpu, 'patchembed.out', s.B * g.P * s.C);
     matmul(gpu, dst, cols, weight, { ...args, M: s.B * g.P });
     if (dst !== out) {
-      for (let b = 0; b < s.B; b++) gpu.copy(dst, out, g.P * s.C * 4, b * g.P * s.C * 4, (b * g.T + g.rowOffset) * s.C * 4);
+      for (let b = 0; b < s.B; b++)
+        gpu.copy(dst, out, g.P * s.C * 4, b * g.P * s.C * 4, (b * g.T + g.rowOffset) * s.C * 4);
     }
     return;
   }

@@ -28,13 +28,7 @@ export function ropeInvFreq(Dh: number, theta = 100): Float64Array {
 }
 
 /** Angles [P, Dh/2] in float64 (16 y-angles then 16 x-angles per patch for Dh = 64). */
-export function ropeAngles(
-  Hp: number,
-  Wp: number,
-  Dh: number,
-  theta = 100,
-  coordScale = 1,
-): Float64Array {
+export function ropeAngles(Hp: number, Wp: number, Dh: number, theta = 100, coordScale = 1): Float64Array {
   const inv = ropeInvFreq(Dh, theta);
   const Q = Dh / 4;
   const ang = new Float64Array(Hp * Wp * 2 * Q);
@@ -113,9 +107,7 @@ function ropeDispatch(
   if (P < 0) throw new Error(`${op}: prefix ${prefix} exceeds T = ${T}`);
   const tableBytes = P * Dh * 4;
   if (cos.size < tableBytes || sin.size < tableBytes) {
-    throw new Error(
-      `${op}: tables of ${cos.size} / ${sin.size} bytes, need [P=${P}, Dh=${Dh}] = ${tableBytes}`,
-    );
+    throw new Error(`${op}: tables of ${cos.size} / ${sin.size} bytes, need [P=${P}, Dh=${Dh}] = ${tableBytes}`);
   }
   const n = B * P * H * (Dh / 2);
   const groups = cdiv(n, WG);

@@ -33,14 +33,7 @@ function grid(gpu: Gpu, n: number): [number, number] {
   return [x, x === 0 ? 0 : cdiv(n, x)];
 }
 
-export function softmaxForward(
-  gpu: Gpu,
-  out: GPUBuffer,
-  inp: GPUBuffer,
-  R: number,
-  L: number,
-  scale = 1,
-): void {
+export function softmaxForward(gpu: Gpu, out: GPUBuffer, inp: GPUBuffer, R: number, L: number, scale = 1): void {
   const inPlace = out === inp;
   const { TPR, RPW } = rowLayout(gpu, 'softmax');
   gpu.dispatch({

@@ -10,7 +10,17 @@ import { grid } from './support';
 
 const WG = 256;
 
-function run(gpu: Gpu, entry: string, dst: GPUBuffer, src: GPUBuffer, B: number, T: number, C: number, R: number, n: number): void {
+function run(
+  gpu: Gpu,
+  entry: string,
+  dst: GPUBuffer,
+  src: GPUBuffer,
+  B: number,
+  T: number,
+  C: number,
+  R: number,
+  n: number,
+): void {
   gpu.dispatch({
     op: `tokens.${entry}`,
     shapes: `X[${B},${T},${C}] R=${R}`,

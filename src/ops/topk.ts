@@ -79,10 +79,18 @@ export function topkPlan(Q: number, G: number, D: number, maxBinding: number, op
   const copyGallery = G * rowBytes > maxBinding;
   const copyQueries = Q * rowBytes > maxBinding;
   // Enough slots for a chunk's usual newcomers (~K / chunks seen so far on unordered data).
-  const candidates = Math.max(1, Math.min(opts.candidates ?? Math.max(64, pad16(2 * K)), Math.floor(maxBinding / (queryBlock * 8))));
+  const candidates = Math.max(
+    1,
+    Math.min(opts.candidates ?? Math.max(64, pad16(2 * K)), Math.floor(maxBinding / (queryBlock * 8))),
+  );
   return {
-    chunkRows, queryBlock, copyGallery, copyQueries, queriesOuter: copyQueries && !copyGallery,
-    tileStride: pad16(chunkRows), candidates,
+    chunkRows,
+    queryBlock,
+    copyGallery,
+    copyQueries,
+    queriesOuter: copyQueries && !copyGallery,
+    tileStride: pad16(chunkRows),
+    candidates,
   };
 }
 
@@ -131,7 +139,14 @@ export async function topkForward(
   const qScratch = plan.copyQueries ? gpu.zeros(queryBlock * D, 'topk query block') : null;
   const selfOffset = (opts.selfOffset ?? 0) >>> 0;
 
-  const select = (entry: 'collect' | 'merge' | 'finish', q0: number, nq: number, g0: number, ng: number, rescan = false) =>
+  const select = (
+    entry: 'collect' | 'merge' | 'finish',
+    q0: number,
+    nq: number,
+    g0: number,
+    ng: number,
+    rescan = false,
+  ) =>
     gpu.dispatch({
       op: `topk.${entry}`,
       shapes,
@@ -139,8 +154,20 @@ export async function topkForward(
       entry,
       constants: { WG, EXCLUDE_SELF: opts.excludeSelf ? 1 : 0 },
       buffers: [scores, indices, tile, cand, counts],
-      params: packParams([q0, nq, g0, ng, K, selfOffset, g0 === 0 && entry === 'merge' ? 1 : 0, 0xff800000,
-        tileStride, candidates, rescan ? 1 : 0, 0]),
+      params: packParams([
+        q0,
+        nq,
+        g0,
+        ng,
+        K,
+        selfOffset,
+        g0 === 0 && entry === 'merge' ? 1 : 0,
+        0xff800000,
+        tileStride,
+        candidates,
+        rescan ? 1 : 0,
+        0,
+      ]),
       workgroups: [cdiv(nq, WG)],
     });
 
@@ -155,17 +182,34 @@ export async function topkForward(
   // so that blocking never changes a result.
   const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
   /** Similarities of query rows q0.. with gallery rows g0.. into the tile, then the selection. */
-  const step = (q0: number, nq: number, [qSrc, qOff]: [GPUBuffer, number],
-    g0: number, ng: number, [gSrc, gOff]: [GPUBuffer, number]) => {
+  const step = (
+    q0: number,
+    nq: number,
+    [qSrc, qOff]: [GPUBuffer, number],
+    g0: number,
+    ng: number,
+    [gSrc, gOff]: [GPUBuffer, number],
+  ) => {
     if (fewQueries) {
       gpu.dispatch({
-        op: 'topk.similarity', shapes, shader: 'ops/topk.similarity', constants: { WG },
-        buffers: [tile, qSrc, gSrc], params: packParams([nq, ng, D, tileStride, qOff, gOff, 0, 0]),
+        op: 'topk.similarity',
+        shapes,
+        shader: 'ops/topk.similarity',
+        constants: { WG },
+        buffers: [tile, qSrc, gSrc],
+        params: packParams([nq, ng, D, tileStride, qOff, gOff, 0, 0]),
         workgroups: [cdiv(cdiv(ng, 4), WG), nq],
       });
     } else {
       matmul(gpu, tile, qSrc, gSrc, {
-        M: nq, N: ng, K: D, transB: true, offA: qOff, offB: gOff, ldc: tileStride, op: 'topk.similarity',
+        M: nq,
+        N: ng,
+        K: D,
+        transB: true,
+        offA: qOff,
+        offB: gOff,
+        ldc: tileStride,
+        op: 'topk.similarity',
       });
     }
     if (g0 > 0) select('collect', q0, nq, g0, ng);

@@ -63,7 +63,8 @@ type MovableFile = FileSystemFileHandle & { move?: (dir: FileSystemDirectoryHand
 const MARKER = '.complete';
 const enc = new TextEncoder();
 
-const isMissing = (e: unknown) => e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
+const isMissing = (e: unknown) =>
+  e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
 const isQuota = (e: unknown) => (e as { name?: unknown } | null)?.name === 'QuotaExceededError';
 
 function checkName(kind: string, name: string): void {
@@ -98,7 +99,9 @@ async function removeIfThere(dir: FileSystemDirectoryHandle, name: string): Prom
 }
 
 /** Bytes, files and newest modification time under `dir`. */
-async function folderSize(dir: FileSystemDirectoryHandle): Promise<{ bytes: number; files: number; lastModified: number }> {
+async function folderSize(
+  dir: FileSystemDirectoryHandle,
+): Promise<{ bytes: number; files: number; lastModified: number }> {
   const s = { bytes: 0, files: 0, lastModified: 0 };
   for await (const h of dir.values()) {
     if (h.kind === 'directory') {
@@ -163,14 +166,22 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
   };
 
   /** Writes `data` as `dir/name` through createWritable, in chunks; `budget` tracks the simulated quota. */
-  async function writeWhole(d: FileSystemDirectoryHandle, name: string, data: Uint8Array, budget: { left: number }): Promise<void> {
+  async function writeWhole(
+    d: FileSystemDirectoryHandle,
+    name: string,
+    data: Uint8Array,
+    budget: { left: number },
+  ): Promise<void> {
     const fh = await d.getFileHandle(name, { create: true });
     const w = await fh.createWritable();
     try {
       for (let off = 0; off < data.length; off += chunk) {
         const part = data.subarray(off, Math.min(data.length, off + chunk));
         if (part.length > budget.left) {
-          throw new DOMException(`simulated quota of ${opts.maxBytes} bytes (OpfsStoreOptions.maxBytes) exceeded`, 'QuotaExceededError');
+          throw new DOMException(
+            `simulated quota of ${opts.maxBytes} bytes (OpfsStoreOptions.maxBytes) exceeded`,
+            'QuotaExceededError',
+          );
         }
         budget.left -= part.length;
         await w.write(part as Uint8Array<ArrayBuffer>);
@@ -219,10 +230,14 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
   /** Finishes complete pending commits of a crashed session and deletes incomplete ones. */
   async function recover(d: FileSystemDirectoryHandle): Promise<void> {
     const pendings: string[] = [];
-    for await (const h of d.values()) if (h.kind === 'directory' && /^\..+\.pending$/.test(h.name)) pendings.push(h.name);
+    for await (const h of d.values())
+      if (h.kind === 'directory' && /^\..+\.pending$/.test(h.name)) pendings.push(h.name);
     for (const p of pendings) {
       const pd = (await child(d, p))!;
-      const complete = await pd.getFileHandle(MARKER).then(() => true, (e) => (isMissing(e) ? false : Promise.reject(e)));
+      const complete = await pd.getFileHandle(MARKER).then(
+        () => true,
+        (e) => (isMissing(e) ? false : Promise.reject(e)),
+      );
       if (complete) await commit(d, p.slice(1, -'.pending'.length));
       else await removeIfThere(d, p);
     }
@@ -259,7 +274,9 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await removeIfThere(d, pendingName).catch(() => {});
           const intact = existed ? `the previous checkpoint ${name} is intact` : 'the previous checkpoints are intact';
           if (isQuota(e)) throw await storageFullError(`checkpoint ${where}/${name}`, e, intact);
-          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`, { cause: e });
+          throw new Error(`could not write checkpoint ${where}/${name}: ${(e as Error).message}; ${intact}`, {
+            cause: e,
+          });
         }
         await commit(d, name);
       }),
@@ -271,7 +288,9 @@ export function opfsStore(dirName: string, opts: OpfsStoreOptions = {}): Checkpo
           await writeWhole(d, name, data, await budgetFor(d));
         } catch (e) {
           if (isQuota(e)) throw await storageFullError(`${where}/${name}`, e, `the previous ${name} is intact`);
-          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`, { cause: e });
+          throw new Error(`could not write ${where}/${name}: ${(e as Error).message}; the previous ${name} is intact`, {
+            cause: e,
+          });
         }
       }),
     async readFile(folder, name) {

@@ -42,14 +42,23 @@ export function nodeStore(dir: string, fs: OutputFs = nodeFs): NodeStore {
     },
     async hasFile(folder, name) {
       await ready();
-      return fs.stat(join(dir, folder, name)).then((s) => s.isFile(), () => false);
+      return fs.stat(join(dir, folder, name)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
     },
     async listFolders() {
       await ready();
       const out: string[] = [];
       for (const n of await fs.readdir(dir).catch(() => [] as string[])) {
         if (n.startsWith('.')) continue;
-        if (await fs.stat(join(dir, n)).then((s) => s.isDirectory(), () => false)) out.push(n);
+        if (
+          await fs.stat(join(dir, n)).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        )
+          out.push(n);
       }
       return out.sort();
     },

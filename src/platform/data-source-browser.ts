@@ -21,7 +21,8 @@ const byName = (a: DirEntry, b: DirEntry) => (a.name < b.name ? -1 : a.name > b.
 
 /** The segments of a path inside the source ([] for the root); throws for '..' above it or absolute. */
 function segments(where: string, p: string): string[] {
-  if (isAbsolutePath(p)) throw new Error(`${p}: an absolute path; in the browser paths are relative to the picked folder ${where}`);
+  if (isAbsolutePath(p))
+    throw new Error(`${p}: an absolute path; in the browser paths are relative to the picked folder ${where}`);
   const q = joinPath(p);
   if (q === '.') return [];
   const segs = q.split('/');
@@ -29,7 +30,8 @@ function segments(where: string, p: string): string[] {
   return segs;
 }
 
-const isMissing = (e: unknown) => e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
+const isMissing = (e: unknown) =>
+  e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
 
 /**
  * A DataSource over a directory handle. `where` (default: the handle's name) names the root in
@@ -55,7 +57,8 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
       const dir = await dirAt(segs.slice(0, -1));
       return await (await dir.getFileHandle(segs[segs.length - 1])).getFile();
     } catch (e) {
-      if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: a folder, not a file (in ${where})`, { cause: e });
+      if (e instanceof DOMException && e.name === 'TypeMismatchError')
+        throw new Error(`${p}: a folder, not a file (in ${where})`, { cause: e });
       if (isMissing(e)) throw new Error(`${p}: no such file (in ${where})`, { cause: e });
       throw new Error(`${p}: cannot read the file (in ${where}): ${(e as Error).message}`, { cause: e });
     }
@@ -90,7 +93,8 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
       try {
         dir = await dirAt(segments(where, p));
       } catch (e) {
-        if (e instanceof DOMException && e.name === 'TypeMismatchError') throw new Error(`${p}: not a folder (in ${where})`, { cause: e });
+        if (e instanceof DOMException && e.name === 'TypeMismatchError')
+          throw new Error(`${p}: not a folder (in ${where})`, { cause: e });
         if (isMissing(e)) throw new Error(`${p}: no such folder (in ${where})`, { cause: e });
         throw e;
       }
@@ -109,7 +113,11 @@ export function directorySource(handle: FileSystemDirectoryHandle, where: string
  */
 export function fileListSource(files: File[] | FileList, where?: string): DataSource {
   const list = Array.from(files);
-  return pathListSource(list.map((f) => f.webkitRelativePath || f.name), (i) => Promise.resolve(list[i]), where);
+  return pathListSource(
+    list.map((f) => f.webkitRelativePath || f.name),
+    (i) => Promise.resolve(list[i]),
+    where,
+  );
 }
 
 /**
@@ -117,7 +125,10 @@ export function fileListSource(files: File[] | FileList, where?: string): DataSo
  * (`webkitRelativePath` does not survive postMessage): paths[i] is files[i]'s path, else its own.
  */
 export function postedFilesSource(files: File[], paths: readonly string[]): DataSource {
-  return pathListSource(files.map((f, i) => paths[i] || f.webkitRelativePath || f.name), (i) => Promise.resolve(files[i]));
+  return pathListSource(
+    files.map((f, i) => paths[i] || f.webkitRelativePath || f.name),
+    (i) => Promise.resolve(files[i]),
+  );
 }
 
 /**
@@ -125,7 +136,11 @@ export function postedFilesSource(files: File[], paths: readonly string[]): Data
  * folder stripped), where `open(i)` gives the content of paths[i] (a Blob, or bytes) when it is
  * read; it may throw (a file gone since it was picked).
  */
-export function pathListSource(rawPaths: readonly string[], open: (i: number) => Promise<Blob | Uint8Array>, where?: string): DataSource {
+export function pathListSource(
+  rawPaths: readonly string[],
+  open: (i: number) => Promise<Blob | Uint8Array>,
+  where?: string,
+): DataSource {
   const paths = rawPaths.map((p) => joinPath(p));
   const tops = new Set(paths.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : '')));
   const top = tops.size === 1 ? [...tops][0] : '';
@@ -147,7 +162,8 @@ export function pathListSource(rawPaths: readonly string[], open: (i: number) =>
   const file = async (p: string): Promise<Blob | Uint8Array> => {
     const key = segments(root, p).join('/');
     const i = byPath.get(key);
-    if (i === undefined) throw new Error(tree.has(key) ? `${p}: a folder, not a file (in ${root})` : `${p}: no such file (in ${root})`);
+    if (i === undefined)
+      throw new Error(tree.has(key) ? `${p}: a folder, not a file (in ${root})` : `${p}: no such file (in ${root})`);
     try {
       return await open(i);
     } catch (e) {
@@ -171,7 +187,8 @@ export function pathListSource(rawPaths: readonly string[], open: (i: number) =>
     async list(p) {
       const key = segments(root, p).join('/');
       const entries = tree.get(key);
-      if (!entries) throw new Error(byPath.has(key) ? `${p}: not a folder (in ${root})` : `${p}: no such folder (in ${root})`);
+      if (!entries)
+        throw new Error(byPath.has(key) ? `${p}: not a folder (in ${root})` : `${p}: no such folder (in ${root})`);
       return [...entries].map(([name, dir]) => ({ name, dir })).sort(byName);
     },
   };

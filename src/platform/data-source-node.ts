@@ -25,7 +25,11 @@ export function nodeSource(root: string): DataSource {
       const out: DirEntry[] = [];
       for (const e of ents) {
         let isDir = e.isDirectory();
-        if (e.isSymbolicLink()) isDir = await stat(resolve(full(dir), e.name)).then((s) => s.isDirectory(), () => false);
+        if (e.isSymbolicLink())
+          isDir = await stat(resolve(full(dir), e.name)).then(
+            (s) => s.isDirectory(),
+            () => false,
+          );
         out.push({ name: e.name, dir: isDir });
       }
       return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -62,7 +62,8 @@ export function indexId(datasetName: string, paths: readonly string[], model: st
   return f.add(model).hex();
 }
 
-const isMissing = (e: unknown) => e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
+const isMissing = (e: unknown) =>
+  e instanceof DOMException && (e.name === 'NotFoundError' || e.name === 'TypeMismatchError');
 
 async function indexesDir(): Promise<FileSystemDirectoryHandle> {
   return (await navigator.storage.getDirectory()).getDirectoryHandle(OPFS_INDEX_DIR, { create: true });
@@ -90,12 +91,24 @@ export async function loadIndex(id: string): Promise<StoredIndex | null> {
     throw e;
   }
   try {
-    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text()) as Omit<StoredIndex, 'emb'> & { version: unknown };
+    const meta = JSON.parse(await (await (await dir.getFileHandle('index.json')).getFile()).text()) as Omit<
+      StoredIndex,
+      'emb'
+    > & { version: unknown };
     if (meta.version !== VERSION || meta.id !== id) throw new Error('another version');
     const bytes = await (await (await dir.getFileHandle('emb.f32')).getFile()).arrayBuffer();
     if (bytes.byteLength !== meta.N * meta.D * 4 || meta.paths.length !== meta.N) throw new Error('sizes do not match');
     await writeFile(dir, 'used', String(Date.now())); // for the least-recently-used cleanup
-    return { id, model: meta.model, dataset: meta.dataset, N: meta.N, D: meta.D, paths: meta.paths, labels: meta.labels, emb: new Float32Array(bytes) };
+    return {
+      id,
+      model: meta.model,
+      dataset: meta.dataset,
+      N: meta.N,
+      D: meta.D,
+      paths: meta.paths,
+      labels: meta.labels,
+      emb: new Float32Array(bytes),
+    };
   } catch {
     await root.removeEntry(id, { recursive: true }).catch(() => {});
     return null;
@@ -111,7 +124,11 @@ export async function saveIndex(ix: StoredIndex): Promise<void> {
     await writeFile(dir, 'emb.f32', ix.emb.subarray(0, ix.N * ix.D) as Float32Array<ArrayBuffer>);
     await writeFile(dir, 'used', String(Date.now()));
     const { emb: _, ...meta } = ix;
-    await writeFile(dir, 'index.json', JSON.stringify({ version: VERSION, ...meta, savedAt: new Date().toISOString() }));
+    await writeFile(
+      dir,
+      'index.json',
+      JSON.stringify({ version: VERSION, ...meta, savedAt: new Date().toISOString() }),
+    );
   } catch (e) {
     await root.removeEntry(ix.id, { recursive: true }).catch(() => {});
     throw e;
@@ -126,8 +143,15 @@ export async function listIndexes(): Promise<{ id: string; used: number; complet
   for await (const h of root.values()) {
     if (h.kind !== 'directory') continue;
     const dir = h;
-    const used = await dir.getFileHandle('used').then((f) => f.getFile()).then((f) => f.text()).then(Number, () => 0);
-    const complete = await dir.getFileHandle('index.json').then(() => true, () => false);
+    const used = await dir
+      .getFileHandle('used')
+      .then((f) => f.getFile())
+      .then((f) => f.text())
+      .then(Number, () => 0);
+    const complete = await dir.getFileHandle('index.json').then(
+      () => true,
+      () => false,
+    );
     out.push({ id: h.name, used, complete });
   }
   return out.sort((a, b) => b.used - a.used);

@@ -30,15 +30,29 @@ export interface AttentionShape {
 }
 
 interface Packed {
-  B: number; T: number; H: number; Dh: number; C: number;
-  ld: number; offQ: number; offK: number; offV: number;
+  B: number;
+  T: number;
+  H: number;
+  Dh: number;
+  C: number;
+  ld: number;
+  offQ: number;
+  offK: number;
+  offV: number;
 }
 
 function packed(s: AttentionShape): Packed {
   const C = s.H * s.Dh;
   return {
-    B: s.B, T: s.T, H: s.H, Dh: s.Dh, C,
-    ld: s.ld ?? 3 * C, offQ: s.offQ ?? 0, offK: s.offK ?? C, offV: s.offV ?? 2 * C,
+    B: s.B,
+    T: s.T,
+    H: s.H,
+    Dh: s.Dh,
+    C,
+    ld: s.ld ?? 3 * C,
+    offQ: s.offQ ?? 0,
+    offK: s.offK ?? C,
+    offV: s.offV ?? 2 * C,
   };
 }
 
@@ -59,7 +73,9 @@ function scatter(dqkv: Float64Array, p: Packed, off: number, x: Float64Array): v
 
 /** q, k (rotated when `rope`), v as dense [B*T, C] arrays. */
 function qkvDense(qkv: Float64Array, s: AttentionShape, p: Packed) {
-  const q = gather(qkv, p, p.offQ), k = gather(qkv, p, p.offK), v = gather(qkv, p, p.offV);
+  const q = gather(qkv, p, p.offQ),
+    k = gather(qkv, p, p.offK),
+    v = gather(qkv, p, p.offV);
   if (s.rope) {
     ropeForward(q, s.rope.cos, s.rope.sin, p.B, p.T, p.C, p.H, s.rope.prefix);
     ropeForward(k, s.rope.cos, s.rope.sin, p.B, p.T, p.C, p.H, s.rope.prefix);
@@ -74,12 +90,7 @@ function score(q: Float64Array, k: Float64Array, p: Packed, b: number, h: number
   return s / Math.sqrt(p.Dh);
 }
 
-export function attentionForward(
-  out: Float64Array,
-  lse: Float64Array,
-  qkv: Float64Array,
-  shape: AttentionShape,
-): void {
+export function attentionForward(out: Float64Array, lse: Float64Array, qkv: Float64Array, shape: AttentionShape): void {
   const p = packed(shape);
   const { q, k, v } = qkvDense(qkv, shape, p);
   const { B, T, H, Dh, C } = p;
@@ -90,7 +101,7 @@ export function attentionForward(
         let m = -Infinity;
         for (let j = 0; j < T; j++) m = Math.max(m, (s[j] = score(q, k, p, b, h, i, j)));
         let sum = 0;
-        for (let j = 0; j < T; j++) sum += (s[j] = Math.exp(s[j] - m));
+        for (let j = 0; j < T; j++) sum += s[j] = Math.exp(s[j] - m);
         lse[(b * H + h) * T + i] = m + Math.log(sum);
         for (let d = 0; d < Dh; d++) {
           let o = 0;

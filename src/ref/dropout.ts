@@ -17,7 +17,15 @@ export function dropoutThreshold(p: number): number {
 }
 
 /** out = dropout(inp) (or out += with accum), mask from (seed0, seed1, index). */
-export function dropoutForward(out: Float64Array, inp: Float64Array, n: number, p: number, seed0: number, seed1: number, accum = false): void {
+export function dropoutForward(
+  out: Float64Array,
+  inp: Float64Array,
+  n: number,
+  p: number,
+  seed0: number,
+  seed1: number,
+  accum = false,
+): void {
   const t = dropoutThreshold(p);
   const scale = 1 / (1 - p);
   for (let i = 0; i < n; i++) {

@@ -79,7 +79,8 @@ export function layernormBackward(
       lora.segs.forEach((sg, s) => {
         for (let r = sg.r0; r < sg.r1; r++) {
           let t = 0;
-          for (let o = 0; o < lora.outF; o++) t += lora.dy[n * lora.ldy + sg.col0 + o] * lora.B[(sg.col0 + o) * lora.R + r];
+          for (let o = 0; o < lora.outF; o++)
+            t += lora.dy[n * lora.ldy + sg.col0 + o] * lora.B[(sg.col0 + o) * lora.R + r];
           lora.gu[n * lora.R + r] = sg.scale * t;
         }
         for (let c = 0; c < C; c++) {

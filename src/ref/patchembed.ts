@@ -32,9 +32,7 @@ export function patchembedForward(
           for (let ch = 0; ch < 3; ch++) {
             for (let u = 0; u < p; u++) {
               for (let v = 0; v < p; v++) {
-                acc +=
-                  weight[((o * 3 + ch) * p + u) * p + v] *
-                  pixels[((b * 3 + ch) * H + r * p + u) * W + c * p + v];
+                acc += weight[((o * 3 + ch) * p + u) * p + v] * pixels[((b * 3 + ch) * H + r * p + u) * W + c * p + v];
               }
             }
           }
@@ -65,8 +63,7 @@ export function patchembedBackward(
           for (let ch = 0; ch < 3; ch++) {
             for (let u = 0; u < p; u++) {
               for (let v = 0; v < p; v++) {
-                dweight[((o * 3 + ch) * p + u) * p + v] +=
-                  g * pixels[((b * 3 + ch) * H + r * p + u) * W + c * p + v];
+                dweight[((o * 3 + ch) * p + u) * p + v] += g * pixels[((b * 3 + ch) * H + r * p + u) * W + c * p + v];
               }
             }
           }

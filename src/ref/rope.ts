@@ -52,14 +52,16 @@ export function ropeForward(
   H: number,
   prefix: number,
 ): void {
-  const Dh = C / H, half = Dh / 2;
+  const Dh = C / H,
+    half = Dh / 2;
   for (let b = 0; b < B; b++) {
     for (let n = prefix; n < T; n++) {
       const t = (n - prefix) * Dh;
       for (let h = 0; h < H; h++) {
         const o = (b * T + n) * C + h * Dh;
         for (let d = 0; d < half; d++) {
-          const x1 = x[o + d], x2 = x[o + d + half];
+          const x1 = x[o + d],
+            x2 = x[o + d + half];
           x[o + d] = x1 * cos[t + d] - x2 * sin[t + d];
           x[o + d + half] = x2 * cos[t + d + half] + x1 * sin[t + d + half];
         }
@@ -79,14 +81,16 @@ export function ropeBackward(
   H: number,
   prefix: number,
 ): void {
-  const Dh = C / H, half = Dh / 2;
+  const Dh = C / H,
+    half = Dh / 2;
   for (let b = 0; b < B; b++) {
     for (let n = prefix; n < T; n++) {
       const t = (n - prefix) * Dh;
       for (let h = 0; h < H; h++) {
         const o = (b * T + n) * C + h * Dh;
         for (let d = 0; d < half; d++) {
-          const g1 = dx[o + d], g2 = dx[o + d + half];
+          const g1 = dx[o + d],
+            g2 = dx[o + d + half];
           dx[o + d] = g1 * cos[t + d] + g2 * sin[t + d + half];
           dx[o + d + half] = -g1 * sin[t + d] + g2 * cos[t + d + half];
         }

@@ -3,13 +3,7 @@
  * inp, out, dout, dinp: [R, L] row-major; out = softmax(scale * inp) row by row.
  */
 
-export function softmaxForward(
-  out: Float64Array,
-  inp: Float64Array,
-  R: number,
-  L: number,
-  scale = 1,
-): void {
+export function softmaxForward(out: Float64Array, inp: Float64Array, R: number, L: number, scale = 1): void {
   for (let r = 0; r < R; r++) {
     const o = r * L;
     let m = -Infinity;

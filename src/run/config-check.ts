@@ -36,7 +36,8 @@ function keyLines(yaml: string): Map<string, number> {
 export function splitProblem(p: string, lines: Map<string, number>): ConfigCheck['problems'][number] {
   const m = new RegExp(`^${CONFIG_FILE.replace('.', '\\.')}(?::(\\d+))?(?::(\\d+))?: (.*)$`, 's').exec(p);
   const message = m ? m[3] : p;
-  const key = /^unknown key "([^"]+)"/.exec(message)?.[1] ?? /^([A-Za-z_]\w*)(?:\.[\w.]+)?: /.exec(message)?.[1] ?? null;
+  const key =
+    /^unknown key "([^"]+)"/.exec(message)?.[1] ?? /^([A-Za-z_]\w*)(?:\.[\w.]+)?: /.exec(message)?.[1] ?? null;
   const line = m?.[1] ? Number(m[1]) : key ? (lines.get(key) ?? 0) : 0;
   return { line, key, message };
 }
@@ -44,7 +45,9 @@ export function splitProblem(p: string, lines: Map<string, number>): ConfigCheck
 /** lr=0 trains nothing; the command line reads it as evaluate-only, the app has an Evaluate step. */
 function checkLearningRate(config: TrainConfig): void {
   if (config.learning_rate === 0) {
-    throw new ConfigError('learning_rate: 0 trains nothing (on the command line lr=0 means "evaluate only"); use the Evaluate step to evaluate a model');
+    throw new ConfigError(
+      'learning_rate: 0 trains nothing (on the command line lr=0 means "evaluate only"); use the Evaluate step to evaluate a model',
+    );
   }
 }
 

@@ -91,7 +91,10 @@ export async function imageBlob(source: DataSource, path: string): Promise<Blob>
  * `decode` over the images of `source`; errors carry `path` (the trainer reports skipped images
  * by it).
  */
-export function imageLoader(source: DataSource, decode: (bytes: Uint8Array, path: string) => Promise<RgbImage>): (path: string) => Promise<RgbImage> {
+export function imageLoader(
+  source: DataSource,
+  decode: (bytes: Uint8Array, path: string) => Promise<RgbImage>,
+): (path: string) => Promise<RgbImage> {
   return async (path) => {
     try {
       return await decode(await source.readBytes(path), path);
@@ -108,7 +111,9 @@ export function imageLoader(source: DataSource, decode: (bytes: Uint8Array, path
  * Null when nothing matches.
  */
 export async function resolveInSource(source: DataSource, path: string, folder = false): Promise<string | null> {
-  const segs = joinPath(path).split('/').filter((s) => s !== '..' && s !== '.');
+  const segs = joinPath(path)
+    .split('/')
+    .filter((s) => s !== '..' && s !== '.');
   for (let k = 0; k < segs.length; k++) {
     const p = segs.slice(k).join('/');
     if (await source.exists(p)) return p;
@@ -122,7 +127,12 @@ function listSome(items: string[], n = 5): string {
   return items.slice(0, n).join(', ') + (items.length > n ? `, ... (${items.length - n} more)` : '');
 }
 
-export async function openDataset(source: DataSource, name: string, kind: DatasetKind, onProgress?: (message: string) => void): Promise<OpenDataset> {
+export async function openDataset(
+  source: DataSource,
+  name: string,
+  kind: DatasetKind,
+  onProgress?: (message: string) => void,
+): Promise<OpenDataset> {
   const say = onProgress ?? (() => {});
   say(`Reading ${name}: detecting the format…`);
   const top = await source.list('.');
@@ -131,7 +141,8 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
 
   let sopTrain: EbayRecord[] | null = null;
   let sopTest: EbayRecord[] | null = null;
-  if (file('Ebay_train.txt')) sopTrain = readEbayList(await source.readText('Ebay_train.txt'), `${name}/Ebay_train.txt`);
+  if (file('Ebay_train.txt'))
+    sopTrain = readEbayList(await source.readText('Ebay_train.txt'), `${name}/Ebay_train.txt`);
   if (file('Ebay_test.txt')) sopTest = readEbayList(await source.readText('Ebay_test.txt'), `${name}/Ebay_test.txt`);
   const isSop = sopTrain !== null || sopTest !== null;
 
@@ -150,9 +161,13 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   const found = await existingFiles(source, trainPaths);
   const missing = trainPaths.filter((p) => !found.has(p));
   if (missing.length === trainPaths.length && missing.length > 0) {
-    problems.push(`none of the ${plural(missing.length, 'image')} named by ${dataPath} exist in the folder (first: ${missing[0]}); set image_root to the folder the paths start from`);
+    problems.push(
+      `none of the ${plural(missing.length, 'image')} named by ${dataPath} exist in the folder (first: ${missing[0]}); set image_root to the folder the paths start from`,
+    );
   } else if (missing.length) {
-    problems.push(`${plural(missing.length, 'image')} named by ${dataPath} are missing (their pairs are dropped at training): ${listSome(missing)}`);
+    problems.push(
+      `${plural(missing.length, 'image')} named by ${dataPath} are missing (their pairs are dropped at training): ${listSome(missing)}`,
+    );
   }
 
   // Evaluation split.
@@ -161,10 +176,19 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
   if (sopTest) {
     say(`Reading ${name}: ${plural(sopTest.length, 'evaluation image')} listed in Ebay_test.txt; looking for them…`);
     const unique = uniqueEbayRecords(sopTest, `${name}/Ebay_test.txt`);
-    if (unique.repeats) problems.push(`Ebay_test.txt: ${plural(unique.repeats, 'repeated image path')} removed (each image is searched once; a repeat would find itself)`);
-    const present = await existingFiles(source, unique.records.map((r) => r.path));
+    if (unique.repeats)
+      problems.push(
+        `Ebay_test.txt: ${plural(unique.repeats, 'repeated image path')} removed (each image is searched once; a repeat would find itself)`,
+      );
+    const present = await existingFiles(
+      source,
+      unique.records.map((r) => r.path),
+    );
     const kept = unique.records.filter((r) => present.has(r.path));
-    if (kept.length < unique.records.length) problems.push(`Ebay_test.txt: ${plural(unique.records.length - kept.length, 'listed image')} missing (left out of evaluation)`);
+    if (kept.length < unique.records.length)
+      problems.push(
+        `Ebay_test.txt: ${plural(unique.records.length - kept.length, 'listed image')} missing (left out of evaluation)`,
+      );
     const classes = new Set(kept.map((r) => r.classId)).size;
     split = {
       protocol: 'sop',
@@ -213,7 +237,9 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
     return c !== undefined ? `class ${c}` : basename(path);
   };
 
-  const evalPaths = split.sop ? split.sop.paths : [...new Set((split.records ?? []).flatMap((r) => [r.query, r.positive]))];
+  const evalPaths = split.sop
+    ? split.sop.paths
+    : [...new Set((split.records ?? []).flatMap((r) => [r.query, r.positive]))];
   const allPaths = [...new Set([...trainPaths.filter((p) => found.has(p)), ...evalPaths])];
   const allClasses = new Set<string>();
   for (const p of allPaths) allClasses.add(classOf.has(p) ? String(classOf.get(p)) : `path:${p}`);
@@ -241,18 +267,28 @@ export async function openDataset(source: DataSource, name: string, kind: Datase
         ? `JSONL records (${[trainJsonl, valJsonl].filter(Boolean).join(' / ')})`
         : `ImageFolder (one subfolder per class)`;
   const info: DatasetInfo = {
-    name, kind, format, description: what,
+    name,
+    kind,
+    format,
+    description: what,
     images: allPaths.length,
     classes: allClasses.size,
     pairs: ds.records.length,
     testImages: evalPaths.length,
-    dataPath, valDataPath,
+    dataPath,
+    valDataPath,
     evalProtocol: split.description,
-    problems, samples,
+    problems,
+    samples,
   };
   const key = `dataset-${++opened}`;
   return {
-    key, source, info, records: ds.records, split, labelOf,
+    key,
+    source,
+    info,
+    records: ds.records,
+    split,
+    labelOf,
     gallery: () => ({ paths: allPaths, labels: allPaths.map(labelOf) }),
   };
 }

@@ -66,7 +66,15 @@ export interface SopSearchResult {
 }
 
 /** Every row against all the others (itself excluded), then Recall@K by class (`ks` ascending). */
-export async function sopSearch(gpu: Gpu, emb: Float32Array, labels: Int32Array, N: number, D: number, ks: number[], opts: SearchOpts = {}): Promise<SopSearchResult> {
+export async function sopSearch(
+  gpu: Gpu,
+  emb: Float32Array,
+  labels: Int32Array,
+  N: number,
+  D: number,
+  ks: number[],
+  opts: SearchOpts = {},
+): Promise<SopSearchResult> {
   const K = Math.max(...ks);
   const t0 = performance.now();
   const res = await searchTopK(gpu, emb, emb, N, N, D, K, { ...opts, excludeSelf: true, selfOffset: 0 });
@@ -79,49 +87,95 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 /** embedImages with progress lines (images/s, ETA) and the pixels from `prepare`. */
 export async function embedAll(
-  vit: Vit, pp: Preprocessor, paths: string[], prepare: Preparer, what: string, onProgress: Progress,
+  vit: Vit,
+  pp: Preprocessor,
+  paths: string[],
+  prepare: Preparer,
+  what: string,
+  onProgress: Progress,
 ): Promise<EmbedImagesResult & { seconds: number }> {
   const t0 = performance.now();
   const r = await embedImages(vit, pp, paths, null, {
-    batchSize: EMBED_BATCH, prepare: prepare(pp),
+    batchSize: EMBED_BATCH,
+    prepare: prepare(pp),
     onProgress: (d, t, skipped) => {
       const s = (performance.now() - t0) / 1000;
       const rate = d / Math.max(s, 1e-3);
-      onProgress(`${what} ${count(d)}/${count(t)} images (${rate.toFixed(0)} images/s, ${Math.ceil((t - d) / rate)} s left` +
-        `${skipped ? `, ${count(skipped)} unreadable` : ''})`, d, t);
+      onProgress(
+        `${what} ${count(d)}/${count(t)} images (${rate.toFixed(0)} images/s, ${Math.ceil((t - d) / rate)} s left` +
+          `${skipped ? `, ${count(skipped)} unreadable` : ''})`,
+        d,
+        t,
+      );
     },
   });
   return { ...r, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Recall@1/10/100 of the model `ck` (named `name`) on an evaluation split. */
-export async function measureRecall(gpu: Gpu, ck: LoadedCheckpoint, name: string, split: EvalSplit, onProgress: Progress, prepare: Preparer): Promise<RecallSet> {
+export async function measureRecall(
+  gpu: Gpu,
+  ck: LoadedCheckpoint,
+  name: string,
+  split: EvalSplit,
+  onProgress: Progress,
+  prepare: Preparer,
+): Promise<RecallSet> {
   const t0 = performance.now();
   const pp = checkpointPreprocessor(ck, name);
   const vit = new Vit(gpu, ck.spec, ck.weights);
   const rates = (r: EmbedImagesResult & { seconds: number }, searchSeconds: number) => ({
-    imagesPerSec: r.kept.length / Math.max(r.seconds, 1e-9), searchSeconds,
-    skipped: r.skipped.length, skippedFirst: r.skipped.slice(0, 20),
+    imagesPerSec: r.kept.length / Math.max(r.seconds, 1e-9),
+    searchSeconds,
+    skipped: r.skipped.length,
+    skippedFirst: r.skipped.slice(0, 20),
   });
   try {
     if (split.sop) {
       const { paths, labels } = split.sop;
       const r = await embedAll(vit, pp, paths, prepare, `${name}: embedding`, onProgress);
       const N = r.kept.length;
-      const res = await sopSearch(gpu, r.emb, Int32Array.from(r.kept, (i) => labels[i]), N, r.D, RECALL_KS, {
-        onProgress: (d, t) => onProgress(`${name}: searching ${count(d)}/${count(t)} queries`, d, t),
-      });
-      return { model: name, recall: res.recall, queries: res.numValidQueries, images: N, seconds: (performance.now() - t0) / 1000, ...rates(r, res.seconds) };
+      const res = await sopSearch(
+        gpu,
+        r.emb,
+        Int32Array.from(r.kept, (i) => labels[i]),
+        N,
+        r.D,
+        RECALL_KS,
+        {
+          onProgress: (d, t) => onProgress(`${name}: searching ${count(d)}/${count(t)} queries`, d, t),
+        },
+      );
+      return {
+        model: name,
+        recall: res.recall,
+        queries: res.numValidQueries,
+        images: N,
+        seconds: (performance.now() - t0) / 1000,
+        ...rates(r, res.seconds),
+      };
     }
     let embedded: (EmbedImagesResult & { seconds: number }) | null = null;
     let tS = 0;
-    const { res, images } = await jsonlRecall(gpu, split.records!, async (all) => {
-      embedded = await embedAll(vit, pp, all, prepare, `${name}: embedding`, onProgress);
-      tS = performance.now();
-      return embedded;
-    }, RECALL_KS);
+    const { res, images } = await jsonlRecall(
+      gpu,
+      split.records!,
+      async (all) => {
+        embedded = await embedAll(vit, pp, all, prepare, `${name}: embedding`, onProgress);
+        tS = performance.now();
+        return embedded;
+      },
+      RECALL_KS,
+    );
     const searchSeconds = (performance.now() - tS) / 1000;
-    return { model: name, recall: res.recall, queries: res.numQueries, images, seconds: (performance.now() - t0) / 1000, ...rates(embedded!, searchSeconds) };
+    return {
+      model: name,
+      recall: res.recall,
+      queries: res.numQueries,
+      images,
+      seconds: (performance.now() - t0) / 1000,
+      ...rates(embedded!, searchSeconds),
+    };
   } finally {
     vit.destroy();
   }

@@ -13,7 +13,11 @@ import { RunFolder } from '../train/run-folder';
 
 /** A FileSource over one folder of a CheckpointStore. */
 export function storeFolderSource(store: CheckpointStore, folder: string): FileSource {
-  return { where: `${store.where}/${folder}`, exists: (n) => store.hasFile(folder, n), bytes: (n) => store.readFile(folder, n) };
+  return {
+    where: `${store.where}/${folder}`,
+    exists: (n) => store.hasFile(folder, n),
+    bytes: (n) => store.readFile(folder, n),
+  };
 }
 
 /** The base weights with `adapter` merged, leaving `base` untouched (only merged tensors are copied). */
@@ -37,11 +41,17 @@ export function mergedWeights(base: LoadedCheckpoint, adapter: Adapter): Map<str
  * `base` with the PEFT adapter of the folder `src` merged (`base` untouched); the folder's
  * preprocessor_config.json stands in when the base has none.
  */
-export async function withAdapter(base: LoadedCheckpoint, src: FileSource): Promise<{ ck: LoadedCheckpoint; adapter: Adapter }> {
+export async function withAdapter(
+  base: LoadedCheckpoint,
+  src: FileSource,
+): Promise<{ ck: LoadedCheckpoint; adapter: Adapter }> {
   const adapter = await loadAdapter(src);
   const ck = { ...base, weights: mergedWeights(base, adapter) };
   if (!ck.preprocessor && (await src.exists('preprocessor_config.json'))) {
-    ck.preprocessor = JSON.parse(new TextDecoder().decode(await src.bytes('preprocessor_config.json'))) as Record<string, unknown>;
+    ck.preprocessor = JSON.parse(new TextDecoder().decode(await src.bytes('preprocessor_config.json'))) as Record<
+      string,
+      unknown
+    >;
   }
   return { ck, adapter };
 }
@@ -50,7 +60,10 @@ export async function withAdapter(base: LoadedCheckpoint, src: FileSource): Prom
  * The model of a checkpoint folder: the base with its PEFT adapter merged (LoRA runs), or its
  * full weights (use_lora false). `lora` says which it was.
  */
-export async function checkpointModel(base: LoadedCheckpoint, src: FileSource): Promise<{ ck: LoadedCheckpoint; lora: boolean; adapter: Adapter | null }> {
+export async function checkpointModel(
+  base: LoadedCheckpoint,
+  src: FileSource,
+): Promise<{ ck: LoadedCheckpoint; lora: boolean; adapter: Adapter | null }> {
   if (await src.exists('adapter_config.json')) {
     const { ck, adapter } = await withAdapter(base, src);
     return { ck, lora: true, adapter };
@@ -59,7 +72,9 @@ export async function checkpointModel(base: LoadedCheckpoint, src: FileSource): 
     const ck = await loadCheckpoint(src);
     return { ck: { ...ck, preprocessor: ck.preprocessor ?? base.preprocessor }, lora: false, adapter: null };
   }
-  throw new Error(`${src.where}: neither adapter_config.json nor model weights (${WEIGHT_FILES.join(', ')}); not a checkpoint`);
+  throw new Error(
+    `${src.where}: neither adapter_config.json nor model weights (${WEIGHT_FILES.join(', ')}); not a checkpoint`,
+  );
 }
 
 /**
@@ -68,13 +83,19 @@ export async function checkpointModel(base: LoadedCheckpoint, src: FileSource): 
  * was trained on another model than `baseName`).
  */
 export async function runModel(
-  base: LoadedCheckpoint, baseName: string, store: CheckpointStore, run: string,
+  base: LoadedCheckpoint,
+  baseName: string,
+  store: CheckpointStore,
+  run: string,
 ): Promise<{ ck: LoadedCheckpoint; lora: boolean; folder: string; step: number } | { why: string }> {
   const folderRun = new RunFolder(store);
   const folder = await folderRun.latestCheckpoint();
   if (!folder) return { why: `run ${run} has no checkpoint yet` };
   const trained = await folderRun.trainedModelName();
-  if (trained && trained !== baseName) return { why: `run ${run} was trained on ${trained}, not on the loaded ${baseName}: load that model to use the run` };
+  if (trained && trained !== baseName)
+    return {
+      why: `run ${run} was trained on ${trained}, not on the loaded ${baseName}: load that model to use the run`,
+    };
   const m = await checkpointModel(base, storeFolderSource(store, folder));
   return { ck: m.ck, lora: m.lora, folder, step: await folderRun.checkpointStep(folder) };
 }
@@ -109,5 +130,16 @@ export function describeModel(name: string, kind: ModelInfo['kind'], ck: LoadedC
       // the trainer reports a bad preprocessor_config.json when it matters
     }
   }
-  return { name, kind, family: s.family, hidden: s.hidden, layers: s.layers, heads: s.heads, patch: s.patch, inputSize, params, bytes: params * 4 };
+  return {
+    name,
+    kind,
+    family: s.family,
+    hidden: s.hidden,
+    layers: s.layers,
+    heads: s.heads,
+    patch: s.patch,
+    inputSize,
+    params,
+    bytes: params * 4,
+  };
 }

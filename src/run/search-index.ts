@@ -31,14 +31,23 @@ export interface GalleryIndex {
 
 /** A GalleryIndex over embeddings already computed (built now, or read back from OPFS). */
 export function galleryIndex(
-  gpu: Gpu, key: string, ck: LoadedCheckpoint, name: string, rows: { paths: string[]; labels: string[]; emb: Float32Array; D: number },
+  gpu: Gpu,
+  key: string,
+  ck: LoadedCheckpoint,
+  name: string,
+  rows: { paths: string[]; labels: string[]; emb: Float32Array; D: number },
 ): GalleryIndex {
   const pp = checkpointPreprocessor(ck, name);
   const vit = new Vit(gpu, ck.spec, ck.weights);
   try {
     const gallery = new ResidentGallery(gpu, rows.emb, rows.paths.length, rows.D);
     return {
-      key, model: name, ...rows, vit, pp, gallery,
+      key,
+      model: name,
+      ...rows,
+      vit,
+      pp,
+      gallery,
       destroy: () => {
         gallery.destroy();
         vit.destroy();
@@ -52,7 +61,13 @@ export function galleryIndex(
 
 /** Embeds every image of `g` (a dataset's gallery()) with `ck`: what Search looks through. */
 export async function buildIndex(
-  gpu: Gpu, key: string, ck: LoadedCheckpoint, name: string, g: { paths: string[]; labels: string[] }, onProgress: Progress, prepare: Preparer,
+  gpu: Gpu,
+  key: string,
+  ck: LoadedCheckpoint,
+  name: string,
+  g: { paths: string[]; labels: string[] },
+  onProgress: Progress,
+  prepare: Preparer,
 ): Promise<GalleryIndex> {
   const pp = checkpointPreprocessor(ck, name);
   const vit = new Vit(gpu, ck.spec, ck.weights);
@@ -62,7 +77,12 @@ export async function buildIndex(
   } finally {
     vit.destroy();
   }
-  return galleryIndex(gpu, key, ck, name, { paths: r.kept.map((i) => g.paths[i]), labels: r.kept.map((i) => g.labels[i]), emb: r.emb, D: r.D });
+  return galleryIndex(gpu, key, ck, name, {
+    paths: r.kept.map((i) => g.paths[i]),
+    labels: r.kept.map((i) => g.labels[i]),
+    emb: r.emb,
+    D: r.D,
+  });
 }
 
 /** Embeds one image with the index's model: [D], L2-normalized. */
@@ -72,7 +92,12 @@ export async function embedOne(index: GalleryIndex, img: RgbImage): Promise<Floa
 }
 
 /** Top-K of one query embedding against the index (`exclude`: a gallery row to leave out). */
-export async function searchIndex(index: GalleryIndex, q: Float32Array, K: number, exclude: number | null): Promise<{ row: number; score: number }[]> {
+export async function searchIndex(
+  index: GalleryIndex,
+  q: Float32Array,
+  K: number,
+  exclude: number | null,
+): Promise<{ row: number; score: number }[]> {
   const G = index.paths.length;
   const k = Math.min(K, G);
   if (k < 1) return [];

@@ -8,7 +8,14 @@
  * What happens is told through `onEvent`; each front end words it (stderr lines, the app's log).
  */
 import type { TrainConfig } from '../config';
-import { loadPairDataset, requireRecords, validateImages, type DecodeFn, type PairDataset, type PairRecord } from '../data/datasets';
+import {
+  loadPairDataset,
+  requireRecords,
+  validateImages,
+  type DecodeFn,
+  type PairDataset,
+  type PairRecord,
+} from '../data/datasets';
 import type { RgbImage } from '../data/image';
 import type { Preprocessor } from '../data/preprocess';
 import { existingFiles, type DataSource } from '../platform/data-source';
@@ -46,9 +53,18 @@ export interface PrepareOptions {
 }
 
 /** `config.data_path` (and val_data_path) read from `source` as described above. */
-export async function prepareTrainingData(source: DataSource, config: TrainConfig, o: PrepareOptions): Promise<TrainingData> {
+export async function prepareTrainingData(
+  source: DataSource,
+  config: TrainConfig,
+  o: PrepareOptions,
+): Promise<TrainingData> {
   const say = o.onEvent ?? (() => {});
-  const dataOpts = { imageRoot: config.image_root, columnMapping: config.column_mapping, seed: config.seed, allowOutsideRoot: config.allow_absolute_paths };
+  const dataOpts = {
+    imageRoot: config.image_root,
+    columnMapping: config.column_mapping,
+    seed: config.seed,
+    allowOutsideRoot: config.allow_absolute_paths,
+  };
   const ds = await loadPairDataset(source, { dataPath: config.data_path!, ...dataOpts });
   for (const p of ds.problems) say({ kind: 'problem', message: p });
   requireRecords(ds, config.data_path!);
@@ -70,7 +86,9 @@ export async function prepareTrainingData(source: DataSource, config: TrainConfi
   }
   let unreadable: { path: string; error: string }[] = [];
   if (config.validate_data) {
-    const problems = await validateImages(source, records, o.decode, { onProgress: (done, total) => say({ kind: 'validate-progress', done, total }) });
+    const problems = await validateImages(source, records, o.decode, {
+      onProgress: (done, total) => say({ kind: 'validate-progress', done, total }),
+    });
     unreadable = problems.map((p) => ({ path: p.path, error: p.reason }));
     const bad = new Set(problems.map((p) => p.path));
     records = records.filter((r) => !bad.has(r.query) && !bad.has(r.positive));
@@ -81,7 +99,8 @@ export async function prepareTrainingData(source: DataSource, config: TrainConfi
     const val = await loadPairDataset(source, { dataPath: config.val_data_path, ...dataOpts });
     requireRecords(val, config.val_data_path);
     say({ kind: 'validation', pairs: val.records.length, path: config.val_data_path });
-    validate = (vit, pp) => validateJsonl(vit, pp, val.records, o.load, { batchSize: config.eval_batch_size ?? config.batch_size });
+    validate = (vit, pp) =>
+      validateJsonl(vit, pp, val.records, o.load, { batchSize: config.eval_batch_size ?? config.batch_size });
   }
   return { records, unreadable, validate };
 }

@@ -23,18 +23,42 @@ import { Trainer, trainingLength, type PairData, type PairRecord, type TrainResu
 /** Events of a training run, forwarded to the page (already throttled to at most one per step). */
 export type TrainUpdate =
   | {
-    kind: 'start'; run: string; totalSteps: number; stepsPerEpoch: number; epochs: number; resumedFrom: string | null; pairs: number;
-    /** Resuming: the logged steps before the checkpoint (train_results.json), for the charts. */
-    history: { step: number; loss: number; lr: number }[];
-  }
-  | { kind: 'step'; step: number; totalSteps: number; epoch: number; epochs: number; loss: number; lr: number; imagesPerSec: number; etaSec: number }
+      kind: 'start';
+      run: string;
+      totalSteps: number;
+      stepsPerEpoch: number;
+      epochs: number;
+      resumedFrom: string | null;
+      pairs: number;
+      /** Resuming: the logged steps before the checkpoint (train_results.json), for the charts. */
+      history: { step: number; loss: number; lr: number }[];
+    }
+  | {
+      kind: 'step';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      epochs: number;
+      loss: number;
+      lr: number;
+      imagesPerSec: number;
+      etaSec: number;
+    }
   | { kind: 'checkpoint'; name: string; step: number }
   | { kind: 'epoch'; epoch: number; meanLoss: number }
   | { kind: 'paused'; step: number }
   | { kind: 'resumed'; step: number }
   | { kind: 'info'; message: string }
   | { kind: 'skipped'; path: string; error: string }
-  | { kind: 'done'; stoppedEarly: boolean; steps: number; totalSteps: number; finalLoss: number | null; seconds: number; checkpoint: string | null }
+  | {
+      kind: 'done';
+      stoppedEarly: boolean;
+      steps: number;
+      totalSteps: number;
+      finalLoss: number | null;
+      seconds: number;
+      checkpoint: string | null;
+    }
   | { kind: 'error'; message: string; storageFull: boolean };
 
 export interface TrainingOptions {
@@ -130,7 +154,8 @@ export class TrainingSession {
   /** images/s and seconds per step over the window (null before two steps). */
   private rates(): { ips: number; secPerStep: number } | null {
     if (this.times.length < 2) return null;
-    const a = this.times[0], b = this.times[this.times.length - 1];
+    const a = this.times[0],
+      b = this.times[this.times.length - 1];
     const sec = (b.t - a.t) / 1000;
     if (sec <= 0) return null;
     const images = this.times.slice(1).reduce((s, x) => s + x.images, 0);
@@ -146,8 +171,15 @@ export class TrainingSession {
     const train: PairData = { records: o.records, load: this.gatedLoad };
     this.running = true;
     const trainer = new Trainer({
-      gpu: o.gpu, checkpoint: o.checkpoint, config: c, train, validate: o.validate ?? null, store: o.store,
-      resume: o.resume, signal: this.ctl.signal, unreadable: o.unreadable,
+      gpu: o.gpu,
+      checkpoint: o.checkpoint,
+      config: c,
+      train,
+      validate: o.validate ?? null,
+      store: o.store,
+      resume: o.resume,
+      signal: this.ctl.signal,
+      unreadable: o.unreadable,
       onEvent: (e) => {
         switch (e.kind) {
           case 'step': {
@@ -156,8 +188,15 @@ export class TrainingSession {
             this.onStep(e.step, images);
             const r = this.rates();
             o.onUpdate({
-              kind: 'step', step: e.step, totalSteps: e.totalSteps, epoch: e.epoch, epochs, loss: e.loss, lr: e.lr,
-              imagesPerSec: r ? r.ips : e.imagesPerSec, etaSec: r ? r.secPerStep * (e.totalSteps - e.step) : e.etaSec,
+              kind: 'step',
+              step: e.step,
+              totalSteps: e.totalSteps,
+              epoch: e.epoch,
+              epochs,
+              loss: e.loss,
+              lr: e.lr,
+              imagesPerSec: r ? r.ips : e.imagesPerSec,
+              etaSec: r ? r.secPerStep * (e.totalSteps - e.step) : e.etaSec,
             });
             break;
           }
@@ -179,8 +218,14 @@ export class TrainingSession {
       },
     });
     o.onUpdate({
-      kind: 'start', run: this.run, totalSteps: total, stepsPerEpoch, epochs,
-      resumedFrom: o.resume ? o.resume.folder : null, pairs: N, history: o.history ?? [],
+      kind: 'start',
+      run: this.run,
+      totalSteps: total,
+      stepsPerEpoch,
+      epochs,
+      resumedFrom: o.resume ? o.resume.folder : null,
+      pairs: N,
+      history: o.history ?? [],
     });
     try {
       return await trainer.run();

@@ -20,24 +20,53 @@ import type { AdamW } from './optimizer';
 export type { CheckpointStore };
 import { RunFolder, type TrainerState } from './run-folder';
 
-
 export type { TrainerState } from './run-folder';
 
 const enc = new TextEncoder();
 const json = (o: unknown, indent = 2) => enc.encode(JSON.stringify(o, null, indent));
 
 /** PEFT's adapter_config.json (sorted keys, indent 2), for the LoRA modules of `vit`. */
-export function adapterConfig(opts: { r: number; alpha: number; dropout: number; rslora: boolean; targetModules: string[]; baseModel: string }): Record<string, unknown> {
+export function adapterConfig(opts: {
+  r: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  targetModules: string[];
+  baseModel: string;
+}): Record<string, unknown> {
   const c: Record<string, unknown> = {
-    alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: opts.baseModel, bias: 'none',
-    exclude_modules: null, fan_in_fan_out: false, inference_mode: true, init_lora_weights: true,
-    layer_replication: null, layers_pattern: null, layers_to_transform: null, loftq_config: {},
-    lora_alpha: opts.alpha, lora_bias: false, lora_dropout: opts.dropout, megatron_config: null,
-    megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA', r: opts.r, rank_pattern: {},
-    revision: null, target_modules: [...opts.targetModules].sort(), task_type: 'FEATURE_EXTRACTION',
-    use_dora: false, use_rslora: opts.rslora,
+    alpha_pattern: {},
+    auto_mapping: null,
+    base_model_name_or_path: opts.baseModel,
+    bias: 'none',
+    exclude_modules: null,
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    layer_replication: null,
+    layers_pattern: null,
+    layers_to_transform: null,
+    loftq_config: {},
+    lora_alpha: opts.alpha,
+    lora_bias: false,
+    lora_dropout: opts.dropout,
+    megatron_config: null,
+    megatron_core: 'megatron.core',
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: opts.r,
+    rank_pattern: {},
+    revision: null,
+    target_modules: [...opts.targetModules].sort(),
+    task_type: 'FEATURE_EXTRACTION',
+    use_dora: false,
+    use_rslora: opts.rslora,
   };
-  return Object.fromEntries(Object.keys(c).sort().map((k) => [k, c[k]]));
+  return Object.fromEntries(
+    Object.keys(c)
+      .sort()
+      .map((k) => [k, c[k]]),
+  );
 }
 
 /** The LoRA weights of `vit` under PEFT keys. */
@@ -113,13 +142,23 @@ export async function loadTrainingState(store: CheckpointStore, folder: string, 
     if (!(await store.hasFile(folder, f))) throw new Error(`${where}: no ${f}; not a checkpoint this trainer wrote`);
   }
   const state = await new RunFolder(store).trainerState(folder);
-  const st = SafetensorsFile.parse(await store.readFile(folder, 'optimizer.safetensors'), `${where}/optimizer.safetensors`);
+  const st = SafetensorsFile.parse(
+    await store.readFile(folder, 'optimizer.safetensors'),
+    `${where}/optimizer.safetensors`,
+  );
   opt.params.forEach((p, i) => {
-    for (const [kind, buf] of [['m', opt.m[i]], ['v', opt.v[i]]] as const) {
+    for (const [kind, buf] of [
+      ['m', opt.m[i]],
+      ['v', opt.v[i]],
+    ] as const) {
       const key = `${kind}.${p.name}`;
-      if (!st.has(key)) throw new Error(`${where}/optimizer.safetensors: no "${key}"; the checkpoint was trained with other parameters`);
+      if (!st.has(key))
+        throw new Error(
+          `${where}/optimizer.safetensors: no "${key}"; the checkpoint was trained with other parameters`,
+        );
       const data = st.f32(key);
-      if (data.length !== p.n) throw new Error(`${where}/optimizer.safetensors: "${key}" has ${data.length} values, expected ${p.n}`);
+      if (data.length !== p.n)
+        throw new Error(`${where}/optimizer.safetensors: "${key}" has ${data.length} values, expected ${p.n}`);
       opt.gpu.write(buf, data);
     }
   });

@@ -32,7 +32,9 @@ export class TrainingHealth {
 
   private intact(): string {
     const s = this.lastSaved();
-    return s ? `nothing from this step was saved; the last checkpoint, ${s}, is intact` : 'nothing from this step was saved';
+    return s
+      ? `nothing from this step was saved; the last checkpoint, ${s}, is intact`
+      : 'nothing from this step was saved';
   }
 
   /** Checks one step (1-based `step`); returns a warning line or null. */
@@ -70,16 +72,22 @@ export class TrainingHealth {
     const uniform = Math.log(batch);
     let why: string;
     if (this.c.loss_type === 'infonce' && st.lo === st.hi && Math.abs(l - uniform) < 1e-3) {
-      why = `${l.toFixed(4)} = ln(${batch}) is the InfoNCE loss of identical embeddings: the model maps every image to the same vector ` +
+      why =
+        `${l.toFixed(4)} = ln(${batch}) is the InfoNCE loss of identical embeddings: the model maps every image to the same vector ` +
         `(collapsed, or diverged: lower learning_rate, now ${this.c.learning_rate})`;
     } else if (st.hi === 0) {
-      why = 'a loss of 0 with no gradient: every pair in these batches may share one label (in-batch negatives need other classes), ' +
+      why =
+        'a loss of 0 with no gradient: every pair in these batches may share one label (in-batch negatives need other classes), ' +
         'or the loss has nothing left to push';
     } else {
-      why = 'the embeddings no longer change the loss (collapsed or saturated: lower learning_rate, ' +
+      why =
+        'the embeddings no longer change the loss (collapsed or saturated: lower learning_rate, ' +
         `now ${this.c.learning_rate})`;
     }
-    const at = st.lo === st.hi ? `stayed at ${l.toPrecision(5)}` : `moved only with the batch (${st.lo.toPrecision(5)} to ${st.hi.toPrecision(5)})`;
+    const at =
+      st.lo === st.hi
+        ? `stayed at ${l.toPrecision(5)}`
+        : `moved only with the batch (${st.lo.toPrecision(5)} to ${st.hi.toPrecision(5)})`;
     return `warning: steps ${st.from}-${step}: the gradient norm has been 0 and the loss has ${at}, so nothing is learning; ${why}`;
   }
 }

@@ -48,7 +48,11 @@ export class AdamW {
   /** Updates done so far (the next update is step + 1, for bias correction). */
   step = 0;
 
-  constructor(readonly gpu: Gpu, readonly params: Param[], readonly opts: AdamwOpts) {
+  constructor(
+    readonly gpu: Gpu,
+    readonly params: Param[],
+    readonly opts: AdamwOpts,
+  ) {
     if (params.length === 0) throw new Error('AdamW: no trainable parameters');
     this.m = params.map((p) => gpu.zeros(p.n, `adam m ${p.name}`));
     this.v = params.map((p) => gpu.zeros(p.n, `adam v ${p.name}`));
@@ -69,7 +73,11 @@ export class AdamW {
     const o = this.opts;
     this.params.forEach((p, i) => {
       adamwUpdate(this.gpu, p.param, this.m[i], this.v[i], p.grad, p.n, {
-        lr, step: this.step, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+        lr,
+        step: this.step,
+        beta1: o.beta1,
+        beta2: o.beta2,
+        eps: o.eps,
         weightDecay: p.decay ? o.weightDecay : 0,
         clip: o.maxGradNorm > 0 ? { sumSq: this.sumSq, maxNorm: o.maxGradNorm } : undefined,
       });

@@ -24,7 +24,14 @@ const RUN_FILE = /^(checkpoint-(step|epoch)-\d+|train_results\.json|train_config
 function describe(names: string[]): string {
   const ck = names.filter((n) => n.startsWith('checkpoint-'));
   const other = names.filter((n) => !n.startsWith('checkpoint-'));
-  const parts = [...(ck.length ? [`${ck.length} checkpoint${ck.length > 1 ? 's' : ''} (${ck.slice(0, 3).join(', ')}${ck.length > 3 ? ', ...' : ''})`] : []), ...other.slice(0, 5)];
+  const parts = [
+    ...(ck.length
+      ? [
+          `${ck.length} checkpoint${ck.length > 1 ? 's' : ''} (${ck.slice(0, 3).join(', ')}${ck.length > 3 ? ', ...' : ''})`,
+        ]
+      : []),
+    ...other.slice(0, 5),
+  ];
   if (other.length > 5) parts.push(`${other.length - 5} more`);
   return parts.join(', ');
 }
@@ -56,7 +63,9 @@ export async function checkTrainOutput(
   let n = 1;
   while (names.includes(`replaced-${n}`)) n++;
   const dest = join(dir, `replaced-${n}`);
-  notes.push(`overwrite_output_dir: ${what}; moving ${ours.length ? ours.join(', ') : 'nothing'} into ${dest} (delete that folder to free the space)`);
+  notes.push(
+    `overwrite_output_dir: ${what}; moving ${ours.length ? ours.join(', ') : 'nothing'} into ${dest} (delete that folder to free the space)`,
+  );
   return {
     notes,
     commit: async () => {

@@ -32,10 +32,18 @@ export type TrainerState = z.infer<typeof TrainerStateSchema>;
 const StepOnly = z.looseObject({ step: int });
 
 /** A measured number: JSON.stringify writes NaN (a step without a loss) as null; read back as NaN. */
-const measured = z.number().nullable().transform((x) => x ?? NaN);
+const measured = z
+  .number()
+  .nullable()
+  .transform((x) => x ?? NaN);
 
 const LogRowSchema = z.object({
-  step: int, epoch: int, loss: measured, lr: measured, grad_norm: measured, images_per_s: measured,
+  step: int,
+  epoch: int,
+  loss: measured,
+  lr: measured,
+  grad_norm: measured,
+  images_per_s: measured,
 });
 export type LogRow = z.output<typeof LogRowSchema>;
 
@@ -69,7 +77,9 @@ export function parseRunJson<T>(bytes: Uint8Array, file: string, schema: z.ZodTy
   }
   const r = schema.safeParse(json);
   if (r.success) return r.data;
-  throw new RunFileError(r.error.issues.map((i) => `${file}: "${i.path.join('.') || '(root)'}": ${i.message}`).join('\n'));
+  throw new RunFileError(
+    r.error.issues.map((i) => `${file}: "${i.path.join('.') || '(root)'}": ${i.message}`).join('\n'),
+  );
 }
 
 /** The run folder of a store: typed reads of what the trainer wrote there. */
@@ -127,7 +137,9 @@ export class RunFolder {
   async lossHistory(folder: string): Promise<{ step: number; loss: number; lr: number }[]> {
     try {
       const upTo = await this.checkpointStep(folder);
-      return ((await this.results())?.log ?? []).filter((r) => r.step <= upTo).map((r) => ({ step: r.step, loss: r.loss, lr: r.lr }));
+      return ((await this.results())?.log ?? [])
+        .filter((r) => r.step <= upTo)
+        .map((r) => ({ step: r.step, loss: r.loss, lr: r.lr }));
     } catch {
       return [];
     }

@@ -96,8 +96,10 @@ export class TrainStep {
   run(batch: Batch, seed: number | null, ropeScale = 1): GPUBuffer {
     const gpu: Gpu = this.vit.gpu;
     const { B, H, W } = batch;
-    const C = this.vit.spec.hidden, T = this.vit.grid(H, W).T;
-    const img = 3 * H * W, n2 = 2 * B;
+    const C = this.vit.spec.hidden,
+      T = this.vit.grid(H, W).T;
+    const img = 3 * H * W,
+      n2 = 2 * B;
     const loss = this.buf('loss', 1);
     const labels = batch.labels ? this.buf('labels', B) : null;
     if (labels && batch.labels) gpu.write(labels, batch.labels);
@@ -111,8 +113,10 @@ export class TrainStep {
     };
     const stepSeed = seed === null ? null : mixSeed(seed);
     const drop = (i0: number): DropoutSeed | null => (stepSeed === null ? null : { seed: stepSeed, rowOffset: i0 * T });
-    const Q = this.buf('emb.q', B * C), P = this.buf('emb.p', B * C);
-    const dQ = this.zeroed('dq', B * C), dP = this.zeroed('dp', B * C);
+    const Q = this.buf('emb.q', B * C),
+      P = this.buf('emb.p', B * C);
+    const dQ = this.zeroed('dq', B * C),
+      dP = this.zeroed('dp', B * C);
     // copies rows [i0, i0 + n) of the 2B list between a chunk buffer and the Q / P halves
     const toHalves = (src: GPUBuffer, i0: number, n: number, q: GPUBuffer, p: GPUBuffer) => {
       const nq = Math.max(0, Math.min(n, B - i0));

@@ -25,7 +25,13 @@ import { LINEAR_ROLES, Vit } from '../model/vit';
 import { expectedTensors, linearModulePath } from '../model/weights';
 import { nonFiniteText } from '../util/finite';
 import { Rng } from '../util/random';
-import { latestCheckpoint, loadTrainingState, saveCheckpoint, type CheckpointStore, type TrainerState } from './checkpoint';
+import {
+  latestCheckpoint,
+  loadTrainingState,
+  saveCheckpoint,
+  type CheckpointStore,
+  type TrainerState,
+} from './checkpoint';
 import { TrainError, TrainingHealth } from './health';
 import { RunFolder, type TrainResults } from './run-folder';
 import { AdamW, trainableParams } from './optimizer';
@@ -41,8 +47,27 @@ export interface PairData {
 }
 
 export type TrainEvent =
-  | { kind: 'log'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; imagesPerSec: number; etaSec: number }
-  | { kind: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; imagesPerSec: number; etaSec: number }
+  | {
+      kind: 'log';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      imagesPerSec: number;
+      etaSec: number;
+    }
+  | {
+      kind: 'step';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      loss: number;
+      lr: number;
+      imagesPerSec: number;
+      etaSec: number;
+    }
   | { kind: 'checkpoint'; name: string; step: number }
   | { kind: 'epoch'; epoch: number; meanLoss: number; validation: Record<string, number> | null }
   | { kind: 'skipped'; path: string; error: string }
@@ -71,7 +96,10 @@ export type { LogRow, TrainResults } from './run-folder';
 export { TrainError };
 
 /** Steps per epoch, total steps (max_steps when positive) and epochs begun, for N records. */
-export function trainingLength(c: Pick<TrainConfig, 'batch_size' | 'epochs' | 'max_steps'>, N: number): { stepsPerEpoch: number; total: number; epochs: number } {
+export function trainingLength(
+  c: Pick<TrainConfig, 'batch_size' | 'epochs' | 'max_steps'>,
+  N: number,
+): { stepsPerEpoch: number; total: number; epochs: number } {
   const stepsPerEpoch = Math.ceil(N / Math.min(c.batch_size, N));
   const total = c.max_steps > 0 ? c.max_steps : c.epochs * stepsPerEpoch;
   return { stepsPerEpoch, total, epochs: Math.ceil(total / stepsPerEpoch) };
@@ -104,22 +132,36 @@ export class Trainer {
     this.c = o.config;
     const c = o.config;
     const spec = o.checkpoint.spec;
-    if (c.retrieval_mode !== 'i2i') throw new TrainError(`retrieval_mode "${c.retrieval_mode}" is not supported: this trainer does image-to-image retrieval (i2i)`);
+    if (c.retrieval_mode !== 'i2i')
+      throw new TrainError(
+        `retrieval_mode "${c.retrieval_mode}" is not supported: this trainer does image-to-image retrieval (i2i)`,
+      );
     if (c.gradient_accumulation_steps !== 1) {
-      throw new TrainError(`gradient_accumulation_steps: ${c.gradient_accumulation_steps} is not supported; raise batch_size instead (large batches run in bounded memory with use_gradient_cache)`);
+      throw new TrainError(
+        `gradient_accumulation_steps: ${c.gradient_accumulation_steps} is not supported; raise batch_size instead (large batches run in bounded memory with use_gradient_cache)`,
+      );
     }
     if (c.rope_rescale_in_training && spec.ropeTheta === null) {
-      throw new TrainError('rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table instead');
+      throw new TrainError(
+        'rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table instead',
+      );
     }
-    if (c.pooling_method !== 'cls') throw new TrainError(`pooling_method "${c.pooling_method}" is not supported in training yet; use cls`);
+    if (c.pooling_method !== 'cls')
+      throw new TrainError(`pooling_method "${c.pooling_method}" is not supported in training yet; use cls`);
     this.pp = checkpointPreprocessor(o.checkpoint, c.model_name ?? 'the model');
-    const a = outputSize(this.pp, 640, 480), b = outputSize(this.pp, 333, 517);
+    const a = outputSize(this.pp, 640, 480),
+      b = outputSize(this.pp, 333, 517);
     if (a.height !== b.height || a.width !== b.width) {
-      throw new TrainError('preprocessor_config.json gives images of varying size (no crop and no fixed size); training needs one fixed input size');
+      throw new TrainError(
+        'preprocessor_config.json gives images of varying size (no crop and no fixed size); training needs one fixed input size',
+      );
     }
     this.H = a.height;
     this.W = a.width;
-    if (o.train.records.length < 2) throw new TrainError(`the training data has ${o.train.records.length} pairs; at least 2 are needed for in-batch negatives`);
+    if (o.train.records.length < 2)
+      throw new TrainError(
+        `the training data has ${o.train.records.length} pairs; at least 2 are needed for in-batch negatives`,
+      );
     // fp16 / bf16: packed-f16 storage (src/model/vit.ts); LoRA keeps the frozen weights in f16 too
     const f16 = c.fp16 || c.bf16 ? (c.use_lora ? 'weights+acts' : 'acts') : undefined;
     this.vit = new Vit(o.gpu, spec, o.checkpoint.weights, { f16 });
@@ -130,10 +172,15 @@ export class Trainer {
   }
 
   private setupParams(): void {
-    const c = this.c, vit = this.vit;
+    const c = this.c,
+      vit = this.vit;
     if (c.use_lora) {
       const t = resolveLoraTargets(c, vit.spec.family);
-      if (t.unmatched.length) this.emit({ kind: 'info', message: `lora_target_modules: ${t.unmatched.join(', ')} match no layer of this model (ignored)` });
+      if (t.unmatched.length)
+        this.emit({
+          kind: 'info',
+          message: `lora_target_modules: ${t.unmatched.join(', ')} match no layer of this model (ignored)`,
+        });
       const scale = c.use_rslora ? c.lora_alpha / Math.sqrt(c.lora_r) : c.lora_alpha / c.lora_r;
       for (let l = 0; l < vit.spec.layers; l++) {
         for (const role of t.roles) {
@@ -151,41 +198,62 @@ export class Trainer {
     }
     this.opt = new AdamW(vit.gpu, trainableParams(vit), { weightDecay: c.weight_decay, maxGradNorm: c.max_grad_norm });
     const chunk = c.use_gradient_cache ? c.gradient_cache_chunk_size : Infinity;
-    this.step = new TrainStep(vit, {
-      type: c.loss_type, temperature: c.temperature, bidirectional: c.loss_bidirectional,
-      tripletMargin: c.triplet_margin, cosentScale: c.cosent_scale,
-    }, chunk);
+    this.step = new TrainStep(
+      vit,
+      {
+        type: c.loss_type,
+        temperature: c.temperature,
+        bidirectional: c.loss_bidirectional,
+        tripletMargin: c.triplet_margin,
+        cosentScale: c.cosent_scale,
+      },
+      chunk,
+    );
   }
 
   /** Loads weights and optimizer state of a checkpoint folder written by this trainer. */
   private async restore(store: CheckpointStore, folder: string): Promise<TrainerState> {
-    const vit = this.vit, where = `${store.where}/${folder}`;
+    const vit = this.vit,
+      where = `${store.where}/${folder}`;
     const finite = (file: SafetensorsFile, key: string) => {
       const data = file.f32(key);
       const bad = nonFiniteText(data);
-      if (bad) throw new TrainError(`${file.file}: tensor "${key}" has ${bad}; this checkpoint cannot be resumed (resume from an earlier one)`);
+      if (bad)
+        throw new TrainError(
+          `${file.file}: tensor "${key}" has ${bad}; this checkpoint cannot be resumed (resume from an earlier one)`,
+        );
       return data;
     };
     if (this.c.use_lora) {
-      if (!(await store.hasFile(folder, 'adapter_model.safetensors'))) throw new TrainError(`${where}: no adapter_model.safetensors (use_lora is true)`);
-      const f = SafetensorsFile.parse(await store.readFile(folder, 'adapter_model.safetensors'), `${where}/adapter_model.safetensors`);
+      if (!(await store.hasFile(folder, 'adapter_model.safetensors')))
+        throw new TrainError(`${where}: no adapter_model.safetensors (use_lora is true)`);
+      const f = SafetensorsFile.parse(
+        await store.readFile(folder, 'adapter_model.safetensors'),
+        `${where}/adapter_model.safetensors`,
+      );
       for (const g of vit.loras.groups) {
-        const values = new Map(g.modules.map((m) => {
-          const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
-          if (!f.has(`${k}.lora_A.weight`)) throw new TrainError(`${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`);
-          const r = f.info(`${k}.lora_A.weight`).shape[0];
-          if (r !== m.r) {
-            throw new TrainError(
-              `resume_from_checkpoint ${where}: it was trained with lora_r ${r}, the config says lora_r ${m.r}; ` +
-                'resuming needs the LoRA settings it was saved with (set lora_r back, or start a new run in another output_dir)',
-            );
-          }
-          return [m.role, { A: finite(f, `${k}.lora_A.weight`), B: finite(f, `${k}.lora_B.weight`) }];
-        }));
+        const values = new Map(
+          g.modules.map((m) => {
+            const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
+            if (!f.has(`${k}.lora_A.weight`))
+              throw new TrainError(
+                `${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`,
+              );
+            const r = f.info(`${k}.lora_A.weight`).shape[0];
+            if (r !== m.r) {
+              throw new TrainError(
+                `resume_from_checkpoint ${where}: it was trained with lora_r ${r}, the config says lora_r ${m.r}; ` +
+                  'resuming needs the LoRA settings it was saved with (set lora_r back, or start a new run in another output_dir)',
+              );
+            }
+            return [m.role, { A: finite(f, `${k}.lora_A.weight`), B: finite(f, `${k}.lora_B.weight`) }];
+          }),
+        );
         vit.loras.writeGroup(g, values);
       }
     } else {
-      if (!(await store.hasFile(folder, 'model.safetensors'))) throw new TrainError(`${where}: no model.safetensors (use_lora is false)`);
+      if (!(await store.hasFile(folder, 'model.safetensors')))
+        throw new TrainError(`${where}: no model.safetensors (use_lora is false)`);
       const f = SafetensorsFile.parse(await store.readFile(folder, 'model.safetensors'), `${where}/model.safetensors`);
       const C = vit.spec.hidden;
       const prefix = new Float32Array((1 + vit.spec.registers) * C);
@@ -204,22 +272,25 @@ export class Trainer {
   private async loadBatch(ids: number[]): Promise<Batch | null> {
     const { records, load } = this.o.train;
     const img = 3 * this.H * this.W;
-    const pairs = await Promise.all(ids.map(async (i) => {
-      const r = records[i];
-      try {
-        const [q, p] = await Promise.all([load(r.query), load(r.positive)]);
-        return { q: preprocess(q, this.pp), p: preprocess(p, this.pp), label: r.label };
-      } catch (e) {
-        const path = (e as { path?: string }).path ?? `${r.query} / ${r.positive}`;
-        this.results.skipped_images.push({ path, error: (e as Error).message });
-        this.emit({ kind: 'skipped', path, error: (e as Error).message });
-        return null;
-      }
-    }));
+    const pairs = await Promise.all(
+      ids.map(async (i) => {
+        const r = records[i];
+        try {
+          const [q, p] = await Promise.all([load(r.query), load(r.positive)]);
+          return { q: preprocess(q, this.pp), p: preprocess(p, this.pp), label: r.label };
+        } catch (e) {
+          const path = (e as { path?: string }).path ?? `${r.query} / ${r.positive}`;
+          this.results.skipped_images.push({ path, error: (e as Error).message });
+          this.emit({ kind: 'skipped', path, error: (e as Error).message });
+          return null;
+        }
+      }),
+    );
     const ok = pairs.filter((x): x is NonNullable<typeof x> => x !== null);
     if (ok.length < 2) return null;
     const B = ok.length;
-    const query = new Float32Array(B * img), positive = new Float32Array(B * img);
+    const query = new Float32Array(B * img),
+      positive = new Float32Array(B * img);
     ok.forEach((x, k) => {
       query.set(x.q, k * img);
       positive.set(x.p, k * img);
@@ -233,7 +304,9 @@ export class Trainer {
   }
 
   async run(): Promise<TrainResults> {
-    const c = this.c, o = this.o, gpu = o.gpu;
+    const c = this.c,
+      o = this.o,
+      gpu = o.gpu;
     const t0 = performance.now();
     this.setupParams();
     const N = o.train.records.length;
@@ -241,8 +314,15 @@ export class Trainer {
     const { stepsPerEpoch, total, epochs } = trainingLength(c, N);
     const warm = warmupFor(c.warmup_steps, c.warmup_ratio, total);
     this.results = {
-      model: c.model_name ?? '', steps: 0, total_steps: total, epochs_done: 0, stopped_early: false,
-      log: [], epochs: [], skipped_images: [...(o.unreadable ?? [])], final: { loss: null, seconds: 0, checkpoint: null },
+      model: c.model_name ?? '',
+      steps: 0,
+      total_steps: total,
+      epochs_done: 0,
+      stopped_early: false,
+      log: [],
+      epochs: [],
+      skipped_images: [...(o.unreadable ?? [])],
+      final: { loss: null, seconds: 0, checkpoint: null },
     };
 
     let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: c.seed, stepsPerEpoch, numRecords: N };
@@ -275,7 +355,10 @@ export class Trainer {
         );
       }
       this.results.final.checkpoint = folder;
-      this.emit({ kind: 'info', message: `resumed from ${folder} at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch})` });
+      this.emit({
+        kind: 'info',
+        message: `resumed from ${folder} at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch})`,
+      });
     }
     // Written only once the resume checks passed: a refused resume changes nothing in output_dir.
     await o.store.writeFile('train_config.yaml', new TextEncoder().encode(toYaml(c)));
@@ -283,12 +366,24 @@ export class Trainer {
     const save = async (name: string) => {
       const s: TrainerState = { ...state, seed: c.seed, stepsPerEpoch, numRecords: N };
       await saveCheckpoint({
-        store: o.store, name, vit: this.vit, opt: this.opt, state: s,
-        lora: c.use_lora ? {
-          r: c.lora_r, alpha: c.lora_alpha, dropout: c.lora_dropout, rslora: c.use_rslora,
-          targetModules: resolveLoraTargets(c, this.vit.spec.family).modules, baseModel: c.model_name ?? '',
-        } : null,
-        config: o.checkpoint.config, preprocessor: o.checkpoint.preprocessor, extra: o.checkpoint.weights,
+        store: o.store,
+        name,
+        vit: this.vit,
+        opt: this.opt,
+        state: s,
+        lora: c.use_lora
+          ? {
+              r: c.lora_r,
+              alpha: c.lora_alpha,
+              dropout: c.lora_dropout,
+              rslora: c.use_rslora,
+              targetModules: resolveLoraTargets(c, this.vit.spec.family).modules,
+              baseModel: c.model_name ?? '',
+            }
+          : null,
+        config: o.checkpoint.config,
+        preprocessor: o.checkpoint.preprocessor,
+        extra: o.checkpoint.weights,
       });
       this.results.final.checkpoint = name;
       this.emit({ kind: 'checkpoint', name, step: state.step });
@@ -305,9 +400,13 @@ export class Trainer {
           await save(`checkpoint-step-${state.step}`);
           saved = `saved checkpoint-step-${state.step} before stopping`;
         } catch (e2) {
-          saved = `could not save a checkpoint either (${(e2 as Error).message})` + (before ? '' : '; no checkpoint was saved in this run');
+          saved =
+            `could not save a checkpoint either (${(e2 as Error).message})` +
+            (before ? '' : '; no checkpoint was saved in this run');
         }
-        throw new TrainError(`${(e as Error).message}; ${saved}; training stopped at step ${state.step}: make room, then resume with resume_from_checkpoint: latest`);
+        throw new TrainError(
+          `${(e as Error).message}; ${saved}; training stopped at step ${state.step}: make room, then resume with resume_from_checkpoint: latest`,
+        );
       }
     };
 
@@ -322,7 +421,8 @@ export class Trainer {
       const order = permutation(N, mixSeed(c.seed, 0xe90c, epoch));
       const batchIds = (b: number) => order.slice(b * B, Math.min(N, (b + 1) * B));
       let next: Promise<Batch | null> | null = this.loadBatch(batchIds(state.batchInEpoch));
-      let epochLoss = 0, epochSteps = 0;
+      let epochLoss = 0,
+        epochSteps = 0;
       const lastBatch = Math.min(stepsPerEpoch, state.batchInEpoch + total - state.step); // max_steps
       for (let b = state.batchInEpoch; b < lastBatch; b++) {
         const batch = await next!;
@@ -334,7 +434,8 @@ export class Trainer {
           // HF's train-time RoPE rescale: one s = exp(U(-ln R, ln R)) per step (R = pos_embed_rescale)
           let ropeScale = 1;
           const R = this.vit.spec.posEmbedRescale;
-          if (c.rope_rescale_in_training && R) ropeScale = Math.exp(new Rng(mixSeed(c.seed, 0x509e, state.step)).uniform(-Math.log(R), Math.log(R)));
+          if (c.rope_rescale_in_training && R)
+            ropeScale = Math.exp(new Rng(mixSeed(c.seed, 0x509e, state.step)).uniform(-Math.log(R), Math.log(R)));
           const lossBuf = this.step.run(batch, dropSeed, ropeScale);
           this.opt.update(lr);
           const [loss] = await gpu.read(lossBuf, 1);
@@ -346,21 +447,53 @@ export class Trainer {
           epochSteps++;
           imagesDone += 2 * batch.B;
         } else if (batchIds(b).length < 2) {
-          this.emit({ kind: 'info', message: `step ${state.step + 1}: the last batch of epoch ${epoch + 1} has 1 pair (${N} pairs in batches of ${B}); skipped, as in-batch negatives need 2` });
+          this.emit({
+            kind: 'info',
+            message: `step ${state.step + 1}: the last batch of epoch ${epoch + 1} has 1 pair (${N} pairs in batches of ${B}); skipped, as in-batch negatives need 2`,
+          });
         } else {
-          this.emit({ kind: 'info', message: `step ${state.step + 1}: fewer than 2 readable pairs in the batch; skipped` });
+          this.emit({
+            kind: 'info',
+            message: `step ${state.step + 1}: fewer than 2 readable pairs in the batch; skipped`,
+          });
         }
         state = { ...state, step: state.step + 1, epoch, batchInEpoch: b + 1 };
         const el = (performance.now() - tRun) / 1000;
         const ips = imagesDone / Math.max(el, 1e-9);
         const stepsLeft = total - state.step;
         const eta = (el / Math.max(1, state.step - startStep)) * stepsLeft;
-        this.emit({ kind: 'step', step: state.step, totalSteps: total, epoch, loss: lastLoss ?? NaN, lr, imagesPerSec: ips, etaSec: eta });
+        this.emit({
+          kind: 'step',
+          step: state.step,
+          totalSteps: total,
+          epoch,
+          loss: lastLoss ?? NaN,
+          lr,
+          imagesPerSec: ips,
+          etaSec: eta,
+        });
         if (state.step % c.logging_steps === 0 || state.step === total) {
-          const row = { step: state.step, epoch: epoch + 1, loss: lastLoss ?? NaN, lr, grad_norm: gradNorm, images_per_s: ips };
+          const row = {
+            step: state.step,
+            epoch: epoch + 1,
+            loss: lastLoss ?? NaN,
+            lr,
+            grad_norm: gradNorm,
+            images_per_s: ips,
+          };
           this.results.log.push(row);
           this.results.steps = state.step;
-          this.emit({ kind: 'log', step: state.step, totalSteps: total, epoch, loss: row.loss, lr, gradNorm, imagesPerSec: ips, etaSec: eta });
+          this.emit({
+            kind: 'log',
+            step: state.step,
+            totalSteps: total,
+            epoch,
+            loss: row.loss,
+            lr,
+            gradNorm,
+            imagesPerSec: ips,
+            etaSec: eta,
+          });
           await writeResultsOrStop();
         }
         if (c.save_steps > 0 && state.step % c.save_steps === 0) await save(`checkpoint-step-${state.step}`);
@@ -376,7 +509,10 @@ export class Trainer {
       }
       if (epochSteps === 0 && state.batchInEpoch === stepsPerEpoch && !o.resume) {
         const first = this.results.skipped_images[0];
-        throw new TrainError(`epoch ${epoch + 1}: no batch had 2 readable pairs, so nothing was trained` + (first ? ` (first unreadable: ${first.path}: ${first.error})` : ''));
+        throw new TrainError(
+          `epoch ${epoch + 1}: no batch had 2 readable pairs, so nothing was trained` +
+            (first ? ` (first unreadable: ${first.path}: ${first.error})` : ''),
+        );
       }
       if (state.batchInEpoch === stepsPerEpoch) {
         state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };

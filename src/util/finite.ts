@@ -18,7 +18,8 @@ export interface NonFinite {
 }
 
 export function nonFinite(a: ArrayLike<number>): NonFinite | null {
-  let count = 0, first = -1;
+  let count = 0,
+    first = -1;
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
     // x - x is 0 for finite x, NaN for NaN and ±Inf: one comparison in the common case.

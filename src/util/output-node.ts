@@ -48,7 +48,10 @@ export const nodeFs: OutputFs = {
 /** A write that failed; the message names the file and says what is left intact. */
 export class OutputError extends VembedError {
   override name = 'OutputError';
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }
@@ -75,7 +78,11 @@ export async function usingTemp<T>(path: string, fn: () => Promise<T>): Promise<
   }
 }
 
-const exists = (fs: OutputFs, p: string) => fs.stat(p).then(() => true, () => false);
+const exists = (fs: OutputFs, p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Writes `data` to `path` atomically (see the header). */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, fs: OutputFs = nodeFs): Promise<void> {
@@ -98,26 +105,37 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, f
 }
 
 /** Writes `files` as the folder `path`, replacing an older one atomically (see the header). */
-export async function writeFolderAtomic(path: string, files: Map<string, Uint8Array>, fs: OutputFs = nodeFs, what = 'folder'): Promise<void> {
-  const dir = dirname(path), name = basename(path);
+export async function writeFolderAtomic(
+  path: string,
+  files: Map<string, Uint8Array>,
+  fs: OutputFs = nodeFs,
+  what = 'folder',
+): Promise<void> {
+  const dir = dirname(path),
+    name = basename(path);
   const tmp = join(dir, tempName(name, `-${Date.now()}`));
   const old = join(dir, `.${name}.old-${process.pid}`);
   let moved = false;
   try {
-    await usingTemp(tmp, () => usingTemp(old, async () => {
-      await fs.mkdir(dir, { recursive: true });
-      await fs.rm(tmp, { recursive: true, force: true });
-      await fs.mkdir(tmp);
-      for (const [f, data] of files) await fs.writeFile(join(tmp, f), data);
-      const exists = await fs.stat(path).then(() => true, () => false);
-      if (exists) {
-        await fs.rename(path, old);
-        moved = true;
-      }
-      await fs.rename(tmp, path);
-      moved = false;
-      if (exists) await fs.rm(old, { recursive: true, force: true });
-    }));
+    await usingTemp(tmp, () =>
+      usingTemp(old, async () => {
+        await fs.mkdir(dir, { recursive: true });
+        await fs.rm(tmp, { recursive: true, force: true });
+        await fs.mkdir(tmp);
+        for (const [f, data] of files) await fs.writeFile(join(tmp, f), data);
+        const exists = await fs.stat(path).then(
+          () => true,
+          () => false,
+        );
+        if (exists) {
+          await fs.rename(path, old);
+          moved = true;
+        }
+        await fs.rename(tmp, path);
+        moved = false;
+        if (exists) await fs.rm(old, { recursive: true, force: true });
+      }),
+    );
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
     if (moved) await fs.rename(old, path).catch(() => {});

@@ -32,7 +32,12 @@ export function pathEscape(p: string): 'absolute' | 'parent' | null {
  * `"/etc/x.jpg" is an absolute path; image paths must stay inside image_root (imgs) unless
  * allow_absolute_paths: true`. `rootName` says what the root is ("image_root (imgs)").
  */
-export function outsideRootProblem(p: string, rootName: string, allowOutside: boolean, option = 'allow_absolute_paths: true'): string | null {
+export function outsideRootProblem(
+  p: string,
+  rootName: string,
+  allowOutside: boolean,
+  option = 'allow_absolute_paths: true',
+): string | null {
   if (allowOutside) return null;
   const how = pathEscape(p);
   if (!how) return null;
@@ -43,7 +48,13 @@ export function outsideRootProblem(p: string, rootName: string, allowOutside: bo
 
 /** True for a plain relative file name inside a folder (see the header). */
 export function plainRelativePath(p: string): boolean {
-  return typeof p === 'string' && p.length > 0 && p.length <= 255 && !p.includes('\\') &&
+  return (
+    typeof p === 'string' &&
+    p.length > 0 &&
+    p.length <= 255 &&
+    !p.includes('\\') &&
     // eslint-disable-next-line no-control-regex -- control characters are exactly what a plain name may not hold
-    !/[\x00-\x1f]/.test(p) && p.split('/').every((s) => s !== '' && s !== '.' && s !== '..');
+    !/[\x00-\x1f]/.test(p) &&
+    p.split('/').every((s) => s !== '' && s !== '.' && s !== '..')
+  );
 }

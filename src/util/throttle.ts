@@ -25,4 +25,3 @@ export function throttled<T>(onProgress: (p: T) => void, ms: number): { send: (p
     cancel: () => clearTimeout(timer),
   };
 }
-

@@ -15,8 +15,16 @@ import type { DatasetInput, ImageCheck, PageFileReader, StageProgress } from './
 import { fetchIndex, urlDataSource } from '../platform/data-source-http';
 
 /** The source and display name of a dataset input (`demoBase`: the demo dataset's URL). */
-export async function datasetSource(input: DatasetInput, read: PageFileReader | null, demoBase: string): Promise<{ source: DataSource; name: string }> {
-  if (input.kind === 'demo') return { source: urlDataSource(demoBase, await fetchIndex(demoBase), 'demo dataset'), name: 'demo dataset (Fashion-MNIST products)' };
+export async function datasetSource(
+  input: DatasetInput,
+  read: PageFileReader | null,
+  demoBase: string,
+): Promise<{ source: DataSource; name: string }> {
+  if (input.kind === 'demo')
+    return {
+      source: urlDataSource(demoBase, await fetchIndex(demoBase), 'demo dataset'),
+      name: 'demo dataset (Fashion-MNIST products)',
+    };
   if (input.kind === 'handle') return { source: directorySource(input.handle), name: input.handle.name };
   if (!input.paths.length) throw new Error('the folder has no files');
   let source: DataSource;
@@ -34,7 +42,12 @@ export async function datasetSource(input: DatasetInput, read: PageFileReader | 
  * Decodes every image of `data` in the decode pool and lists those that cannot be read; when
  * `signal` aborts it reports what was checked.
  */
-export async function checkImages(data: OpenDataset, pool: DecodePool, signal: AbortSignal, onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
+export async function checkImages(
+  data: OpenDataset,
+  pool: DecodePool,
+  signal: AbortSignal,
+  onProgress?: (p: StageProgress) => void,
+): Promise<ImageCheck> {
   const { paths } = data.gallery();
   const records = paths.map((p) => ({ query: p, positive: p, label: null }));
   let last = 0;
@@ -49,7 +62,12 @@ export async function checkImages(data: OpenDataset, pool: DecodePool, signal: A
       if (done === total || now - last > 100) {
         last = now;
         const rate = done / Math.max((now - t0) / 1000, 1e-3);
-        onProgress?.({ stage: 'validate', message: `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`, done, total });
+        onProgress?.({
+          stage: 'validate',
+          message: `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`,
+          done,
+          total,
+        });
       }
     },
   });
@@ -68,14 +86,21 @@ export function pageFilesSource(paths: string[], read: PageFileReader): DataSour
     for (let k = 0; k < all.length; k += 64) {
       const part = all.slice(k, k + 64);
       read(part.map((x) => x.i)).then(
-        (res) => part.forEach((x, j) => (typeof res[j] === 'string' ? x.fail(new Error(res[j])) : x.ok(new Uint8Array(res[j])))),
+        (res) =>
+          part.forEach((x, j) =>
+            typeof res[j] === 'string' ? x.fail(new Error(res[j])) : x.ok(new Uint8Array(res[j])),
+          ),
         (e: Error) => part.forEach((x) => x.fail(e)),
       );
     }
   };
-  return pathListSource(paths, (i) => new Promise((ok, fail) => {
-    if (queue.push({ i, ok, fail }) === 1) setTimeout(flush, 0);
-  }));
+  return pathListSource(
+    paths,
+    (i) =>
+      new Promise((ok, fail) => {
+        if (queue.push({ i, ok, fail }) === 1) setTimeout(flush, 0);
+      }),
+  );
 }
 
 /** Decodes an image of the source (createImageBitmap); errors carry `path`. */

@@ -37,8 +37,26 @@ import { DecodePool } from '../data/decode-pool-browser';
 import { openIndex, searchQuery } from './search';
 import { modelSource } from './model-input';
 import type {
-  CachedModel, ConfigCheck, DatasetInfo, DatasetInput, DownloadProgress, EvalResult, ExportFile, ExportKind, GpuInfo, ImageCheck,
-  InitResult, ModelInfo, ModelInput, PageFileReader, RecallSet, SavedRun, SearchResults, SessionInfo, StageProgress, TrainUpdate,
+  CachedModel,
+  ConfigCheck,
+  DatasetInfo,
+  DatasetInput,
+  DownloadProgress,
+  EvalResult,
+  ExportFile,
+  ExportKind,
+  GpuInfo,
+  ImageCheck,
+  InitResult,
+  ModelInfo,
+  ModelInput,
+  PageFileReader,
+  RecallSet,
+  SavedRun,
+  SearchResults,
+  SessionInfo,
+  StageProgress,
+  TrainUpdate,
 } from './protocol';
 import { DEMO_MODEL_ID } from '../run/presets';
 import { OpfsRuns } from './runs';
@@ -106,9 +124,14 @@ export class Engine {
   private gpuInfo(g: Gpu): GpuInfo {
     const r = g.report;
     return {
-      description: g.describe(), vendor: r.vendor, architecture: r.architecture, isFallback: r.isFallback, features: r.features,
+      description: g.describe(),
+      vendor: r.vendor,
+      architecture: r.architecture,
+      isFallback: r.isFallback,
+      features: r.features,
       limits: {
-        maxBufferSize: r.limits.maxBufferSize, maxStorageBufferBindingSize: r.limits.maxStorageBufferBindingSize,
+        maxBufferSize: r.limits.maxBufferSize,
+        maxStorageBufferBindingSize: r.limits.maxStorageBufferBindingSize,
         maxComputeInvocationsPerWorkgroup: r.limits.maxComputeInvocationsPerWorkgroup,
         maxComputeWorkgroupStorageSize: r.limits.maxComputeWorkgroupStorageSize,
       },
@@ -132,18 +155,25 @@ export class Engine {
   }
 
   private notTraining(what: string): void {
-    if (this.starting || (this.training?.running && !this.training.isPaused)) throw new Error(`${what}: training is running; pause or stop it first`);
+    if (this.starting || (this.training?.running && !this.training.isPaused))
+      throw new Error(`${what}: training is running; pause or stop it first`);
   }
 
   // ───────────────────────────────────────────────────────────────────────────── dataset
 
   /** `read`: how to read the page's files (kind 'pagefiles'); `onProgress`: what is being done. */
-  async openDataset(input: DatasetInput, read?: PageFileReader | null, onProgress?: (p: StageProgress) => void): Promise<DatasetInfo> {
+  async openDataset(
+    input: DatasetInput,
+    read?: PageFileReader | null,
+    onProgress?: (p: StageProgress) => void,
+  ): Promise<DatasetInfo> {
     if (this.training?.running) throw new Error('training is running: stop it before changing the dataset');
     const { source, name } = await datasetSource(input, read ?? null, `${this.base}demo/dataset/`);
     this.imageCheck?.abort();
     try {
-      this.data = await openDataset(source, name, input.kind, (message) => onProgress?.({ stage: 'dataset', message, done: 0, total: 0 }));
+      this.data = await openDataset(source, name, input.kind, (message) =>
+        onProgress?.({ stage: 'dataset', message, done: 0, total: 0 }),
+      );
     } catch (e) {
       throw userError(e);
     }
@@ -196,7 +226,13 @@ export class Engine {
     let ck: LoadedCheckpoint;
     let name: string;
     try {
-      const m = await modelSource(input, this.cache, `${this.base}demo/model/`, (ctl ?? new AbortController()).signal, onProgress);
+      const m = await modelSource(
+        input,
+        this.cache,
+        `${this.base}demo/model/`,
+        (ctl ?? new AbortController()).signal,
+        onProgress,
+      );
       name = m.name;
       ck = await loadCheckpoint(m.src);
       checkpointPreprocessor(ck, name);
@@ -237,7 +273,11 @@ export class Engine {
    * latest checkpoint (also what `resume_from_checkpoint: latest` asks). Resolves when the run
    * ends (finished, stopped or failed: failures come as an 'error' update).
    */
-  async startTraining(yaml: string, opts: { resume: boolean; session: SessionInfo | null }, onUpdate: (u: TrainUpdate) => void): Promise<void> {
+  async startTraining(
+    yaml: string,
+    opts: { resume: boolean; session: SessionInfo | null },
+    onUpdate: (u: TrainUpdate) => void,
+  ): Promise<void> {
     const send = (u: TrainUpdate) => {
       try {
         onUpdate(u);
@@ -255,24 +295,46 @@ export class Engine {
       const { records, unreadable, validate } = await appTrainingData(data, config, send);
       const run = runName(config.output_dir);
       const want = opts.resume ? 'latest' : config.resume_from_checkpoint;
-      const { store, resume, history } = await this.runs.start(run, want, opts.session, (message) => send({ kind: 'info', message }));
+      const { store, resume, history } = await this.runs.start(run, want, opts.session, (message) =>
+        send({ kind: 'info', message }),
+      );
       this.activeRun = run;
       this.dropIndex();
       const session = new TrainingSession({
-        gpu, checkpoint: model.ck, config, records, load: (p) => loadImage(data.source, p), store, run, resume, validate, unreadable, history, onUpdate: send,
+        gpu,
+        checkpoint: model.ck,
+        config,
+        records,
+        load: (p) => loadImage(data.source, p),
+        store,
+        run,
+        resume,
+        validate,
+        unreadable,
+        history,
+        onUpdate: send,
       });
       this.training = session;
       this.starting = false;
       await this.busy; // evaluation or search still on the GPU
       const r = await session.start();
       send({
-        kind: 'done', stoppedEarly: r.stopped_early, steps: r.steps, totalSteps: r.total_steps, finalLoss: r.final.loss,
-        seconds: r.final.seconds, checkpoint: r.final.checkpoint,
+        kind: 'done',
+        stoppedEarly: r.stopped_early,
+        steps: r.steps,
+        totalSteps: r.total_steps,
+        finalLoss: r.final.loss,
+        seconds: r.final.seconds,
+        checkpoint: r.final.checkpoint,
       });
     } catch (e) {
       if (e instanceof StorageFullError) send({ kind: 'error', message: e.message, storageFull: true });
       else if ((e as { name?: string })?.name === 'QuotaExceededError') {
-        send({ kind: 'error', message: `browser storage is full (QuotaExceededError: ${(e as Error).message})`, storageFull: true });
+        send({
+          kind: 'error',
+          message: `browser storage is full (QuotaExceededError: ${(e as Error).message})`,
+          storageFull: true,
+        });
       } else send({ kind: 'error', message: userError(e).message, storageFull: false });
     } finally {
       this.starting = false;
@@ -325,11 +387,19 @@ export class Engine {
       const gpu = this.requireGpu();
       const data = this.requireData();
       const model = this.requireModel();
-      const progress = (message: string, done: number, total: number) => onProgress?.({ stage: 'evaluate', message, done, total });
+      const progress = (message: string, done: number, total: number) =>
+        onProgress?.({ stage: 'evaluate', message, done, total });
       const zKey = `${model.key}|${data.key}`;
       let zeroShot = this.zeroShot.get(zKey) ?? null;
       if (!zeroShot) {
-        zeroShot = await measureRecall(gpu, model.ck, `${model.info.name} (zero-shot)`, data.split, progress, this.preparer(data));
+        zeroShot = await measureRecall(
+          gpu,
+          model.ck,
+          `${model.info.name} (zero-shot)`,
+          data.split,
+          progress,
+          this.preparer(data),
+        );
         this.zeroShot.set(zKey, zeroShot);
       }
       const { ft, why } = await this.fineTuned();
@@ -351,7 +421,11 @@ export class Engine {
    * embedded once per (dataset, model), kept on the GPU, and saved in OPFS
    * (src/platform/index-store-browser.ts): after a reload the same dataset and model search at once.
    */
-  search(query: { path: string } | { blob: Blob; name: string }, k: number, onProgress?: (p: StageProgress) => void): Promise<SearchResults> {
+  search(
+    query: { path: string } | { blob: Blob; name: string },
+    k: number,
+    onProgress?: (p: StageProgress) => void,
+  ): Promise<SearchResults> {
     return this.exclusive(async () => {
       this.notTraining('Search');
       const gpu = this.requireGpu();
@@ -365,7 +439,15 @@ export class Engine {
       let source: SearchResults['index'] = 'memory';
       if (this.index?.key !== sessionKey) {
         this.dropIndex();
-        ({ index: this.index, source } = await openIndex(gpu, sessionKey, ck, name, data, this.preparer(data), onProgress));
+        ({ index: this.index, source } = await openIndex(
+          gpu,
+          sessionKey,
+          ck,
+          name,
+          data,
+          this.preparer(data),
+          onProgress,
+        ));
       }
       onProgress?.({ stage: 'search', message: 'searching', done: 0, total: 1 });
       const r = await searchQuery(this.index, data, query, k);
@@ -388,7 +470,10 @@ export class Engine {
       const { ft, why } = await this.fineTuned();
       if (!ft) throw new Error(why);
       const files = await exportRun(kind, this.activeRun, ft.store, ft.folder, ft);
-      return files.map((f): ExportFile => ({ name: f.name, blob: new Blob([f.bytes as Uint8Array<ArrayBuffer>], { type: f.type }) }));
+      return files.map((f): ExportFile => ({
+        name: f.name,
+        blob: new Blob([f.bytes as Uint8Array<ArrayBuffer>], { type: f.type }),
+      }));
     });
   }
 }

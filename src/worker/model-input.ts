@@ -15,15 +15,24 @@ import type { DownloadProgress, ModelInput } from './protocol';
 import { fileSourceOf } from '../platform/data-source-http';
 
 /** A hub model into the cache, with download progress summed over its files. */
-async function hubModel(id: string, input: Extract<ModelInput, { kind: 'hub' }>, cache: IdbModelCache, signal: AbortSignal, onProgress?: (p: DownloadProgress) => void): Promise<FileSource> {
+async function hubModel(
+  id: string,
+  input: Extract<ModelInput, { kind: 'hub' }>,
+  cache: IdbModelCache,
+  signal: AbortSignal,
+  onProgress?: (p: DownloadProgress) => void,
+): Promise<FileSource> {
   const sizes = new Map<string, { bytes: number; total: number | null }>();
   const progress = throttled((p: DownloadProgress) => onProgress?.(p), 100);
   try {
     return await ensureModel(id, cache, {
-      token: input.token || null, signal, endpoint: input.endpoint || undefined,
+      token: input.token || null,
+      signal,
+      endpoint: input.endpoint || undefined,
       onProgress: (p) => {
         sizes.set(p.file, { bytes: p.bytes, total: p.total });
-        let allBytes = 0, allTotal: number | null = 0;
+        let allBytes = 0,
+          allTotal: number | null = 0;
         for (const s of sizes.values()) {
           allBytes += s.bytes;
           allTotal = allTotal === null || s.total === null ? null : allTotal + s.total;
@@ -32,7 +41,10 @@ async function hubModel(id: string, input: Extract<ModelInput, { kind: 'hub' }>,
       },
     });
   } catch (e) {
-    if (signal.aborted) throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`, { cause: e });
+    if (signal.aborted)
+      throw new Error(`download of ${id} cancelled; what arrived is kept, and the next Load model resumes it`, {
+        cause: e,
+      });
     if (e instanceof HubError) throw new Error(e.message, { cause: e });
     throw e;
   } finally {
@@ -42,7 +54,11 @@ async function hubModel(id: string, input: Extract<ModelInput, { kind: 'hub' }>,
 
 /** The model `input` names, as files; `signal` cancels a hub download. */
 export async function modelSource(
-  input: ModelInput, cache: IdbModelCache, demoBase: string, signal: AbortSignal, onProgress?: (p: DownloadProgress) => void,
+  input: ModelInput,
+  cache: IdbModelCache,
+  demoBase: string,
+  signal: AbortSignal,
+  onProgress?: (p: DownloadProgress) => void,
 ): Promise<{ src: FileSource; name: string }> {
   if (input.kind === 'demo') return { src: await cachedFromUrl(cache, DEMO_MODEL_ID, demoBase), name: DEMO_MODEL_ID };
   if (input.kind === 'hub') {

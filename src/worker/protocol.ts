@@ -12,7 +12,12 @@ export interface GpuInfo {
   architecture: string;
   isFallback: boolean;
   features: string[];
-  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeInvocationsPerWorkgroup: number; maxComputeWorkgroupStorageSize: number };
+  limits: {
+    maxBufferSize: number;
+    maxStorageBufferBindingSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupStorageSize: number;
+  };
 }
 
 /** init(): the adapter, or why there is none (no WebGPU in the browser, or no adapter). */
@@ -87,8 +92,15 @@ export interface SavedRun {
 
 /** Saved beside a run so a reload can offer to resume it. */
 export interface SessionInfo {
-  dataset: { kind: 'demo' } | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string } | { kind: 'files'; name: string };
-  model: { kind: 'demo' } | { kind: 'hub'; id: string; endpoint?: string | null } | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string } | { kind: 'files'; name: string };
+  dataset:
+    | { kind: 'demo' }
+    | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string }
+    | { kind: 'files'; name: string };
+  model:
+    | { kind: 'demo' }
+    | { kind: 'hub'; id: string; endpoint?: string | null }
+    | { kind: 'handle'; handle: FileSystemDirectoryHandle; name: string }
+    | { kind: 'files'; name: string };
   yaml: string;
 }
 

@@ -46,8 +46,15 @@ export class OpfsRuns {
       const total = (await run.resultsIfReadable())?.total_steps ?? null;
       const session = (await get<SessionInfo>(r.name, this.sessions)) ?? null;
       out.push({
-        run: r.name, checkpoint: folder, step, totalSteps: total, finished: total !== null && step >= total,
-        bytes: r.bytes, yaml: await run.configYaml(), session, modified: r.lastModified,
+        run: r.name,
+        checkpoint: folder,
+        step,
+        totalSteps: total,
+        finished: total !== null && step >= total,
+        bytes: r.bytes,
+        yaml: await run.configYaml(),
+        session,
+        modified: r.lastModified,
       });
     }
     return out.sort((a, b) => b.modified - a.modified).map(({ modified: _, ...r }) => r);
@@ -63,7 +70,12 @@ export class OpfsRuns {
    * resume (`want`: 'latest' or a checkpoint path) finds its checkpoint and the logged steps up
    * to it. `session` is kept so that a reload can offer to resume.
    */
-  async start(run: string, want: string | null, session: SessionInfo | null, info: (message: string) => void): Promise<RunStart> {
+  async start(
+    run: string,
+    want: string | null,
+    session: SessionInfo | null,
+    info: (message: string) => void,
+  ): Promise<RunStart> {
     if (!want && (await opfsListRuns()).some((r) => r.name === run)) {
       await opfsDelete(run);
       info(`started over: the earlier checkpoints of ${run} were deleted`);
@@ -86,13 +98,26 @@ export class OpfsRuns {
    * The latest checkpoint of `run` on the loaded `model`; `why` says why there is none (no run or
    * checkpoint yet, or the run was trained on another model than the one loaded).
    */
-  async fineTuned(model: { key: string; name: string; ck: LoadedCheckpoint } | null, run: string | null): Promise<{ ft: FineTuned | null; why: string }> {
+  async fineTuned(
+    model: { key: string; name: string; ck: LoadedCheckpoint } | null,
+    run: string | null,
+  ): Promise<{ ft: FineTuned | null; why: string }> {
     if (!model) return { ft: null, why: 'no model loaded' };
     if (!run) return { ft: null, why: 'no fine-tuned checkpoint yet: train (or resume a saved run) to compare' };
     const store = opfsStore(run);
     const m = await runModel(model.ck, model.name, store, run);
     if ('why' in m) return { ft: null, why: m.why };
     const { folder, step } = m;
-    return { ft: { ck: m.ck, lora: m.lora, name: `${run}/${folder}`, key: `${model.key}|${run}|${folder}|${step}`, store, folder }, why: '' };
+    return {
+      ft: {
+        ck: m.ck,
+        lora: m.lora,
+        name: `${run}/${folder}`,
+        key: `${model.key}|${run}|${folder}|${step}`,
+        store,
+        folder,
+      },
+      why: '',
+    };
   }
 }

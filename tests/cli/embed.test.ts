@@ -36,7 +36,18 @@ test('embeds a folder of images, skipping and reporting broken ones', async () =
   copyFileSync(join(IMG, 'truncated.png'), join(imgs, 'sub', 'truncated.png'));
   copyFileSync(join(IMG, 'corrupt.jpg'), join(imgs, 'corrupt.jpg'));
   const out = join(dir, 'emb.safetensors');
-  const r = await run(process.execPath, ['bin/vembed.mjs', 'embed', '--model', MODEL, '--images', imgs, '--output', out, '--batch_size', '2']).catch((e) => e);
+  const r = await run(process.execPath, [
+    'bin/vembed.mjs',
+    'embed',
+    '--model',
+    MODEL,
+    '--images',
+    imgs,
+    '--output',
+    out,
+    '--batch_size',
+    '2',
+  ]).catch((e) => e);
   expect(r.code ?? 0).toBe(0);
   expect(r.stderr).toMatch(/embed 7\/7 \[#+\] 100%/);
   expect(r.stderr).toMatch(/skipped .*corrupt\.jpg: /);
@@ -64,7 +75,16 @@ test('embeds a folder of images, skipping and reporting broken ones', async () =
 
 test('a path that is neither a folder nor a hub id is refused', async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'vembed-embed-')), 'x.safetensors');
-  const r = await run(process.execPath, ['bin/vembed.mjs', 'embed', '--model', 'no/such/dir', '--images', IMG, '--output', out]).catch((e) => e);
+  const r = await run(process.execPath, [
+    'bin/vembed.mjs',
+    'embed',
+    '--model',
+    'no/such/dir',
+    '--images',
+    IMG,
+    '--output',
+    out,
+  ]).catch((e) => e);
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(/--model no\/such\/dir: no such folder, and not a hub id of the form owner\/name/);
 });

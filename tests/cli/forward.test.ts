@@ -31,9 +31,16 @@ describe('vembed forward', () => {
     const cases = SafetensorsFile.parse(readFileSync(`${FIX}/dinov2-tiny/cases.safetensors`));
     const ids = ['s1', 's2'];
     const input = join(dir, 'in.safetensors');
-    writeFileSync(input, writeSafetensors(ids.map((id) => ({
-      name: id, shape: cases.info(`${id}.pixel_values`).shape, data: cases.f32(`${id}.pixel_values`),
-    }))));
+    writeFileSync(
+      input,
+      writeSafetensors(
+        ids.map((id) => ({
+          name: id,
+          shape: cases.info(`${id}.pixel_values`).shape,
+          data: cases.f32(`${id}.pixel_values`),
+        })),
+      ),
+    );
     const output = join(dir, 'out.safetensors');
     const r = await vembed('forward', '--model', `${FIX}/dinov2-tiny`, '--input', input, '--output', output);
     expect(r.stderr).toMatch(/WebGPU: /);
@@ -48,7 +55,12 @@ describe('vembed forward', () => {
     expect(out.metadata).toEqual({ format: 'pt' });
     for (const id of ids) {
       expect(out.info(`${id}.last_hidden_state`).shape).toEqual(cases.info(`${id}.last_hidden_state`).shape);
-      expectClose(out.f32(`${id}.last_hidden_state`), cases.f32(`${id}.last_hidden_state`), { atol: 1e-4, rtol: 0 }, id);
+      expectClose(
+        out.f32(`${id}.last_hidden_state`),
+        cases.f32(`${id}.last_hidden_state`),
+        { atol: 1e-4, rtol: 0 },
+        id,
+      );
       expectClose(out.f32(`${id}.pooler_output`), cases.f32(`${id}.pooler_output`), { atol: 1e-4, rtol: 0 }, id);
     }
   });
@@ -57,7 +69,15 @@ describe('vembed forward', () => {
     let r = await vembed('forward', '--input', 'x');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/missing --model/);
-    r = await vembed('forward', '--model', `${FIX}/dinov3-tiny`, '--input', `${FIX}/dinov3-tiny/cases.safetensors`, '--output', join(dir, 'x'));
+    r = await vembed(
+      'forward',
+      '--model',
+      `${FIX}/dinov3-tiny`,
+      '--input',
+      `${FIX}/dinov3-tiny/cases.safetensors`,
+      '--output',
+      join(dir, 'x'),
+    );
     expect(r.stderr).toMatch(/cases\.safetensors: tensor "rope\.cos" has shape \[35, 16\]; expected \[B, 3, H, W\]/);
     r = await vembed('forward', '--model', dir, '--input', join(dir, 'in.safetensors'), '--output', join(dir, 'y'));
     expect(r.stderr).toMatch(/no config\.json \(a Hugging Face model folder is expected\)/);

@@ -29,26 +29,58 @@ const OUT = 'experiments/output_sop_dinov3_i2i';
 export const ROWS: { guide: string; ours: string }[] = [
   { guide: 'python examples/prepare_data.py sop_i2i', ours: 'npx vembed prepare sop_i2i' },
   { guide: 'python run.py examples/dinov3_i2i.yaml', ours: 'npx vembed train examples/dinov3_i2i.yaml' },
-  { guide: 'bash examples/run_dinov3_i2i.sh', ours: 'npx vembed train examples/dinov3_i2i.yaml --data_path data/stanford_online_products/train.jsonl --val_data_path data/stanford_online_products/val.jsonl --image_root data/stanford_online_products' },
-  { guide: 'python run.py examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64', ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64' },
-  { guide: 'python benchmark/run.py sop --model_path experiments/output_sop_dinov3_i2i/checkpoint-1000 --sop_root data/stanford_online_products --batch_size 128', ours: 'npx vembed eval sop --model_path experiments/output_sop_dinov3_i2i/checkpoint-1000 --sop_root data/stanford_online_products --batch_size 128' },
-  { guide: 'python run.py examples/dinov3_i2i.yaml --config_override lr=0 model_name_or_path=experiments/output_sop_dinov3_i2i/checkpoint-1000', ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override lr=0 model_name_or_path=experiments/output_sop_dinov3_i2i/checkpoint-1000' },
-  { guide: 'python run.py examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64 learning_rate=0.00005', ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64 learning_rate=0.00005' },
-  { guide: 'python run.py examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov2-base', ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov2-base' },
-  { guide: 'python run.py examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov3-vits14-pretrain-lvd1689m', ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov3-vits14-pretrain-lvd1689m' },
+  {
+    guide: 'bash examples/run_dinov3_i2i.sh',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --data_path data/stanford_online_products/train.jsonl --val_data_path data/stanford_online_products/val.jsonl --image_root data/stanford_online_products',
+  },
+  {
+    guide: 'python run.py examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64',
+  },
+  {
+    guide:
+      'python benchmark/run.py sop --model_path experiments/output_sop_dinov3_i2i/checkpoint-1000 --sop_root data/stanford_online_products --batch_size 128',
+    ours: 'npx vembed eval sop --model_path experiments/output_sop_dinov3_i2i/checkpoint-1000 --sop_root data/stanford_online_products --batch_size 128',
+  },
+  {
+    guide:
+      'python run.py examples/dinov3_i2i.yaml --config_override lr=0 model_name_or_path=experiments/output_sop_dinov3_i2i/checkpoint-1000',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override lr=0 model_name_or_path=experiments/output_sop_dinov3_i2i/checkpoint-1000',
+  },
+  {
+    guide: 'python run.py examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64 learning_rate=0.00005',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override epochs=30 batch_size=64 learning_rate=0.00005',
+  },
+  {
+    guide: 'python run.py examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov2-base',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov2-base',
+  },
+  {
+    guide:
+      'python run.py examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov3-vits14-pretrain-lvd1689m',
+    ours: 'npx vembed train examples/dinov3_i2i.yaml --config_override model_name=facebook/dinov3-vits14-pretrain-lvd1689m',
+  },
 ];
 
 const hub = new HubServer();
 const cache = mkdtempSync(join(tmpdir(), 'vembed-guide-cache-'));
 let prepared: string | null = null;
 
-const files = (dir: string, names: string[]) => Object.fromEntries(names.map((n) => [n, new Uint8Array(readFileSync(join(REPO, dir, n)))]));
+const files = (dir: string, names: string[]) =>
+  Object.fromEntries(names.map((n) => [n, new Uint8Array(readFileSync(join(REPO, dir, n)))]));
 
 beforeAll(async () => {
-  const tiny3 = files('tests/fixtures/models/dinov3-tiny', ['config.json', 'preprocessor_config.json', 'model.safetensors']);
+  const tiny3 = files('tests/fixtures/models/dinov3-tiny', [
+    'config.json',
+    'preprocessor_config.json',
+    'model.safetensors',
+  ]);
   hub.addRepo('facebook/dinov3-vitb16-pretrain-lvd1689m', tiny3);
   hub.addRepo('facebook/dinov3-vits16-pretrain-lvd1689m', tiny3);
-  hub.addRepo('facebook/dinov2-base', files('tests/fixtures/torch-bin/dinov2-tiny', ['config.json', 'preprocessor_config.json', 'pytorch_model.bin']));
+  hub.addRepo(
+    'facebook/dinov2-base',
+    files('tests/fixtures/torch-bin/dinov2-tiny', ['config.json', 'preprocessor_config.json', 'pytorch_model.bin']),
+  );
   await hub.start();
   process.env.HF_ENDPOINT = hub.url;
   process.env.VEMBED_CACHE = cache;
@@ -70,7 +102,9 @@ function workdir(withJsonl = true): string {
   const w = mkdtempSync(join(tmpdir(), 'vembed-guide-'));
   cpSync('tests/fixtures/data/sop-mini', join(w, 'data/stanford_online_products'), { recursive: true });
   cpSync('examples', join(w, 'examples'), { recursive: true });
-  if (withJsonl && prepared) for (const f of ['train.jsonl', 'val.jsonl']) cpSync(join(prepared, f), join(w, 'data/stanford_online_products', f));
+  if (withJsonl && prepared)
+    for (const f of ['train.jsonl', 'val.jsonl'])
+      cpSync(join(prepared, f), join(w, 'data/stanford_online_products', f));
   return w;
 }
 
@@ -93,7 +127,8 @@ async function vembed(command: string, cwd: string): Promise<{ code: number; std
 
 const row = (i: number) => ROWS[i].ours;
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
-const trainedConfig = (w: string, out = OUT) => parseTrainConfigYaml(readFileSync(join(w, out, 'train_config.yaml'), 'utf8')).config;
+const trainedConfig = (w: string, out = OUT) =>
+  parseTrainConfigYaml(readFileSync(join(w, out, 'train_config.yaml'), 'utf8')).config;
 
 test('the README table lists exactly these commands', () => {
   const readme = readFileSync('README.md', 'utf8');
@@ -108,7 +143,9 @@ describe("the guide's commands, verbatim", () => {
     const r = await vembed(row(0), w);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/wrote data\/stanford_online_products\/train\.jsonl and data\/stanford_online_products\/val\.jsonl/);
+    expect(r.stdout).toMatch(
+      /wrote data\/stanford_online_products\/train\.jsonl and data\/stanford_online_products\/val\.jsonl/,
+    );
     prepared = join(w, 'data/stanford_online_products');
     const first = JSON.parse(readFileSync(join(prepared, 'train.jsonl'), 'utf8').split('\n')[0]);
     expect(Object.keys(first).sort()).toEqual(['label', 'positive', 'query_image']);
@@ -116,7 +153,9 @@ describe("the guide's commands, verbatim", () => {
     const empty = mkdtempSync(join(tmpdir(), 'vembed-guide-empty-'));
     const r2 = await vembed(row(0), empty);
     expect(r2.code).toBe(1);
-    expect(r2.stderr).toMatch(/data\/stanford_online_products: no such folder\. Download Stanford Online Products .* or give --root <folder>; nothing is downloaded here/);
+    expect(r2.stderr).toMatch(
+      /data\/stanford_online_products: no such folder\. Download Stanford Online Products .* or give --root <folder>; nothing is downloaded here/,
+    );
   });
 
   let trained: string | null = null;
@@ -125,7 +164,14 @@ describe("the guide's commands, verbatim", () => {
     const r = await vembed(row(1), w);
     expect(r.code, r.stderr).toBe(0);
     const c = trainedConfig(w);
-    expect(c).toMatchObject({ model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m', epochs: 20, batch_size: 128, learning_rate: 1e-4, loss_type: 'infonce', use_lora: true });
+    expect(c).toMatchObject({
+      model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m',
+      epochs: 20,
+      batch_size: 128,
+      learning_rate: 1e-4,
+      loss_type: 'infonce',
+      use_lora: true,
+    });
     const res = json(join(w, OUT, 'train_results.json'));
     expect(res.epochs_done).toBe(20);
     expect(existsSync(join(w, OUT, 'checkpoint-epoch-20/adapter_config.json'))).toBe(true);
@@ -139,7 +185,12 @@ describe("the guide's commands, verbatim", () => {
     writeFileSync(yaml, readFileSync(yaml, 'utf8').replaceAll('data/stanford_online_products', 'data/nowhere'));
     const r = await vembed(row(2), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(trainedConfig(w)).toMatchObject({ data_path: 'data/stanford_online_products/train.jsonl', val_data_path: 'data/stanford_online_products/val.jsonl', image_root: 'data/stanford_online_products', epochs: 20 });
+    expect(trainedConfig(w)).toMatchObject({
+      data_path: 'data/stanford_online_products/train.jsonl',
+      val_data_path: 'data/stanford_online_products/val.jsonl',
+      image_root: 'data/stanford_online_products',
+      epochs: 20,
+    });
     expect(json(join(w, OUT, 'train_results.json')).epochs_done).toBe(20);
   });
 
@@ -147,13 +198,22 @@ describe("the guide's commands, verbatim", () => {
     const w = workdir();
     const r = await vembed(row(3), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(trainedConfig(w)).toMatchObject({ epochs: 30, batch_size: 64, learning_rate: 1e-4, model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m' });
+    expect(trainedConfig(w)).toMatchObject({
+      epochs: 30,
+      batch_size: 64,
+      learning_rate: 1e-4,
+      model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m',
+    });
     expect(json(join(w, OUT, 'train_results.json')).epochs_done).toBe(30);
     // The row with learning_rate=0.00005 adds one override to the row just run (30 more epochs of
     // the same work): its words are parsed as `vembed train` parses them.
     const [, , , file, ...rest] = row(6).split(/\s+/);
     expect(rest[0]).toBe('--config_override');
-    expect(parseTrainConfigYaml(readFileSync(join(w, file), 'utf8'), file, rest.slice(1)).config).toMatchObject({ epochs: 30, batch_size: 64, learning_rate: 5e-5 });
+    expect(parseTrainConfigYaml(readFileSync(join(w, file), 'utf8'), file, rest.slice(1)).config).toMatchObject({
+      epochs: 30,
+      batch_size: 64,
+      learning_rate: 5e-5,
+    });
   });
 
   test('eval sop --model_path .../checkpoint-1000: our checkpoint-step-1000, and an HF-style checkpoint-1000 with adapter_model.bin', async () => {
@@ -173,18 +233,25 @@ describe("the guide's commands, verbatim", () => {
     const ck = join(v, OUT, 'checkpoint-1000');
     cpSync('tests/fixtures/torch-bin/dinov3-tiny-adapter', ck, { recursive: true });
     const cfg = json(join(ck, 'adapter_config.json'));
-    writeFileSync(join(ck, 'adapter_config.json'), JSON.stringify({ ...cfg, base_model_name_or_path: 'facebook/dinov3-vitb16-pretrain-lvd1689m' }));
+    writeFileSync(
+      join(ck, 'adapter_config.json'),
+      JSON.stringify({ ...cfg, base_model_name_or_path: 'facebook/dinov3-vitb16-pretrain-lvd1689m' }),
+    );
     const r2 = await vembed(row(4), v);
     expect(r2.code, r2.stderr).toBe(0);
-    expect(r2.stderr).toMatch(/merged 4 LoRA modules from experiments\/output_sop_dinov3_i2i\/checkpoint-1000 into facebook\/dinov3-vitb16/);
+    expect(r2.stderr).toMatch(
+      /merged 4 LoRA modules from experiments\/output_sop_dinov3_i2i\/checkpoint-1000 into facebook\/dinov3-vitb16/,
+    );
   });
 
-  test('lr=0 model_name_or_path=<checkpoint>: evaluates it on val_data_path, no training (the same recall as the run\'s last validation)', async () => {
+  test("lr=0 model_name_or_path=<checkpoint>: evaluates it on val_data_path, no training (the same recall as the run's last validation)", async () => {
     const w = trained!;
     const before = readdirSync(join(w, OUT)).sort();
     const r = await vembed(row(5), w);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/learning_rate is 0: evaluating experiments\/output_sop_dinov3_i2i\/checkpoint-1000 on data\/stanford_online_products\/val\.jsonl, no training/);
+    expect(r.stderr).toMatch(
+      /learning_rate is 0: evaluating experiments\/output_sop_dinov3_i2i\/checkpoint-1000 on data\/stanford_online_products\/val\.jsonl, no training/,
+    );
     expect(readdirSync(join(w, OUT)).sort()).toEqual([...before, 'eval_results.json'].sort());
     const ev = json(join(w, OUT, 'eval_results.json'));
     const last = json(join(w, OUT, 'train_results.json')).epochs.at(-1).validation;
@@ -206,6 +273,8 @@ describe("the guide's commands, verbatim", () => {
     const w = workdir();
     const r = await vembed(row(8), w);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/facebook\/dinov3-vits14-pretrain-lvd1689m: config\.json not found .* Did you mean "facebook\/dinov3-vits16-pretrain-lvd1689m"\?/);
+    expect(r.stderr).toMatch(
+      /facebook\/dinov3-vits14-pretrain-lvd1689m: config\.json not found .* Did you mean "facebook\/dinov3-vits16-pretrain-lvd1689m"\?/,
+    );
   });
 });

@@ -33,11 +33,17 @@ afterAll(async () => {
 
 test('loadModel + embed + searchTopK', async () => {
   mkdirSync(join(root, 'photos'));
-  for (const f of ['collage_97x61.png', 'gray_64x64.png', 'truncated.png']) copyFileSync(join(IMG, f), join(root, 'photos', f));
+  for (const f of ['collage_97x61.png', 'gray_64x64.png', 'truncated.png'])
+    copyFileSync(join(IMG, f), join(root, 'photos', f));
   const query = join(root, 'query.jpg');
   copyFileSync(join(IMG, 'tall_41x129.jpg'), query);
   const r = await embed(model, [join(root, 'photos'), query]);
-  expect(r.paths.map((p) => p.slice(root.length + 1))).toEqual(['photos/collage_97x61.png', 'photos/gray_64x64.png', 'photos/truncated.png', 'query.jpg']);
+  expect(r.paths.map((p) => p.slice(root.length + 1))).toEqual([
+    'photos/collage_97x61.png',
+    'photos/gray_64x64.png',
+    'photos/truncated.png',
+    'query.jpg',
+  ]);
   expect(r.kept).toEqual([0, 1, 3]);
   expect(r.skipped.map((s) => s.path)).toEqual([join(root, 'photos/truncated.png')]);
   expect(r.D).toBe(model.dim);
@@ -56,7 +62,15 @@ test('evaluate on a dataset folder gives Recall@K', async () => {
 test('train from a config object; an unknown key is refused by name', async () => {
   const data = join(root, 'sop');
   cpSync('tests/fixtures/data/sop-mini', data, { recursive: true });
-  const config = { model_name: MODEL, data_path: data, output_dir: join(root, 'out'), max_steps: 1, batch_size: 2, use_lora: true, lora_r: 2 };
+  const config = {
+    model_name: MODEL,
+    data_path: data,
+    output_dir: join(root, 'out'),
+    max_steps: 1,
+    batch_size: 2,
+    use_lora: true,
+    lora_r: 2,
+  };
   await expect(train({ ...config, learnig_rate: 1e-4 })).rejects.toThrow(/learnig_rate.*learning_rate/s);
   expect(existsSync(join(root, 'out'))).toBe(false);
   const r = await train(config);

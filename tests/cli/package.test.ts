@@ -31,7 +31,13 @@ const IMAGES = ['collage_97x61.png', 'tall_41x129.jpg'].map((f) => resolve('test
 const root = mkdtempSync(join(tmpdir(), 'vembed-package-'));
 const app = join(root, 'app');
 /** The children's environment: no VEMBED_CLI, no NODE_PATH, npm kept off the network. */
-const env: NodeJS.ProcessEnv = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  npm_config_offline: 'true',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+};
 delete env.VEMBED_CLI;
 delete env.NODE_PATH;
 
@@ -43,7 +49,13 @@ function lockFor(tarball: string): object {
   const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
   const packages: Record<string, unknown> = {
     '': { name: 'app', dependencies: { 'vembed-web': `file:${tarball}` } },
-    'node_modules/vembed-web': { version: pkg.version, resolved: `file:${tarball}`, dependencies: pkg.dependencies, bin: pkg.bin, engines: pkg.engines },
+    'node_modules/vembed-web': {
+      version: pkg.version,
+      resolved: `file:${tarball}`,
+      dependencies: pkg.dependencies,
+      bin: pkg.bin,
+      engines: pkg.engines,
+    },
   };
   for (const [path, entry] of Object.entries(ours.packages as Record<string, { dev?: boolean }>)) {
     if (path.startsWith('node_modules/') && !entry.dev) packages[path] = entry;
@@ -56,7 +68,10 @@ beforeAll(async () => {
   const tarball = join(root, packed.stdout.trim().split('\n').pop()!);
   expect(existsSync(tarball), `npm pack wrote ${tarball}`).toBe(true);
   mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, dependencies: { 'vembed-web': `file:${tarball}` } }));
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'app', private: true, dependencies: { 'vembed-web': `file:${tarball}` } }),
+  );
   writeFileSync(join(app, 'package-lock.json'), JSON.stringify(lockFor(tarball), null, 2));
   await run('npm', ['ci', '--offline']);
 }, 180_000);
@@ -64,9 +79,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 test('the installed package holds dist/ and bin/, and no Vite is installed beside it', () => {
   const installed = join(app, 'node_modules');
-  for (const dev of ['vite', 'vite-node', 'vitest', 'typescript']) expect(existsSync(join(installed, dev)), `${dev} installed`).toBe(false);
+  for (const dev of ['vite', 'vite-node', 'vitest', 'typescript'])
+    expect(existsSync(join(installed, dev)), `${dev} installed`).toBe(false);
   expect(readdirSync(join(installed, 'vembed-web')).sort()).toEqual(['README.md', 'bin', 'dist', 'package.json']);
-  for (const f of ['index.js', 'node.js', 'cli.js', 'types/index.d.ts', 'types/index-node.d.ts']) expect(existsSync(join(installed, 'vembed-web/dist', f)), f).toBe(true);
+  for (const f of ['index.js', 'node.js', 'cli.js', 'types/index.d.ts', 'types/index-node.d.ts'])
+    expect(existsSync(join(installed, 'vembed-web/dist', f)), f).toBe(true);
   const req = createRequire(join(app, 'script.mjs'));
   expect(() => req.resolve('vite'), 'vite resolvable from the folder').toThrow(/Cannot find module/);
   expect(req.resolve('sharp')).toContain(installed); // (the resolver itself works)
@@ -80,14 +97,17 @@ test('npx vembed --help runs with plain Node', async () => {
 
 test('npx vembed embed, and the library API gives the same rows', async () => {
   const out = join(root, 'emb.safetensors');
-  writeFileSync(join(app, 'script.mjs'), [
-    "import { loadModel, embed } from 'vembed-web/node';",
-    'const [model, ...images] = process.argv.slice(2);',
-    'const m = await loadModel(model);',
-    'const r = await embed(m, images);',
-    'console.log(JSON.stringify({ rows: r.kept.length, dim: r.D, emb: Array.from(r.emb) }));',
-    'm.destroy();',
-  ].join('\n'));
+  writeFileSync(
+    join(app, 'script.mjs'),
+    [
+      "import { loadModel, embed } from 'vembed-web/node';",
+      'const [model, ...images] = process.argv.slice(2);',
+      'const m = await loadModel(model);',
+      'const r = await embed(m, images);',
+      'console.log(JSON.stringify({ rows: r.kept.length, dim: r.D, emb: Array.from(r.emb) }));',
+      'm.destroy();',
+    ].join('\n'),
+  );
   // Both at once: each starts Dawn and tunes its kernels, most of the time on SwiftShader.
   const [r, script] = await Promise.all([
     run('npx', ['--offline', 'vembed', 'embed', '--model', MODEL, '--images', ...IMAGES, '--output', out]),
@@ -102,18 +122,32 @@ test('npx vembed embed, and the library API gives the same rows', async () => {
 });
 
 test('TypeScript sees the declarations of both entries (dist/types)', async () => {
-  writeFileSync(join(app, 'check.ts'), [
-    "import { embed, loadModel, type Model } from 'vembed-web/node';",
-    "import { searchTopK } from 'vembed-web';",
-    "const m: Model = await loadModel('folder');",
-    'const r = await embed(m, [\'a.png\']);',
-    'const d: number = r.D;',
-    'await searchTopK(m.gpu, r.emb, r.emb, 1, 1, d, 1);',
-    '// @ts-expect-error: images are paths (this line fails the check when the types are `any`)',
-    'await embed(m, 42);',
-  ].join('\n'));
+  writeFileSync(
+    join(app, 'check.ts'),
+    [
+      "import { embed, loadModel, type Model } from 'vembed-web/node';",
+      "import { searchTopK } from 'vembed-web';",
+      "const m: Model = await loadModel('folder');",
+      "const r = await embed(m, ['a.png']);",
+      'const d: number = r.D;',
+      'await searchTopK(m.gpu, r.emb, r.emb, 1, 1, d, 1);',
+      '// @ts-expect-error: images are paths (this line fails the check when the types are `any`)',
+      'await embed(m, 42);',
+    ].join('\n'),
+  );
   const tsc = resolve('node_modules/.bin/tsc');
-  await run(tsc, ['--noEmit', '--strict', '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', '--skipLibCheck', 'check.ts']);
+  await run(tsc, [
+    '--noEmit',
+    '--strict',
+    '--module',
+    'esnext',
+    '--moduleResolution',
+    'bundler',
+    '--target',
+    'es2022',
+    '--skipLibCheck',
+    'check.ts',
+  ]);
 });
 
 test('the browser entry (vembed-web) imports no Node module, sharp or webgpu', async () => {
@@ -139,10 +173,20 @@ test('the browser entry (vembed-web) imports no Node module, sharp or webgpu', a
 });
 
 test('a browser bundle of vembed-web (Vite, as a consumer builds one) holds the shaders and no Node import', async () => {
-  writeFileSync(join(app, 'page.js'), "import { loadModel, embed, searchTopK } from 'vembed-web';\nglobalThis.vembed = { loadModel, embed, searchTopK };\n");
+  writeFileSync(
+    join(app, 'page.js'),
+    "import { loadModel, embed, searchTopK } from 'vembed-web';\nglobalThis.vembed = { loadModel, embed, searchTopK };\n",
+  );
   const out = (await build({
-    root: app, configFile: false, logLevel: 'warn',
-    build: { outDir: 'bundle', write: false, minify: false, lib: { entry: 'page.js', formats: ['es'], fileName: 'page' } },
+    root: app,
+    configFile: false,
+    logLevel: 'warn',
+    build: {
+      outDir: 'bundle',
+      write: false,
+      minify: false,
+      lib: { entry: 'page.js', formats: ['es'], fileName: 'page' },
+    },
   })) as { output: { fileName: string; code?: string }[] }[];
   const code = out[0].output.map((o) => o.code ?? '').join('\n');
   expect(code).toContain('@compute');

@@ -41,7 +41,12 @@ async function vembed(...args: string[]): Promise<{ code: number; stdout: string
 /** What a command prints for --help (in-process: the commands write it to stdout). */
 async function help(argv: string[]): Promise<string> {
   const commands: Record<string, (a: string[]) => Promise<void>> = {
-    embed: embedCommand, eval: (a) => evalCommand(a), forward: forwardCommand, merge: mergeCommand, prepare: prepareCommand, train: trainCommand,
+    embed: embedCommand,
+    eval: (a) => evalCommand(a),
+    forward: forwardCommand,
+    merge: mergeCommand,
+    prepare: prepareCommand,
+    train: trainCommand,
   };
   let out = '';
   const write = process.stdout.write;
@@ -62,22 +67,28 @@ describe('set-up commands', () => {
       expect(c).toMatch(/^apt-get update && apt-get install -y /);
     }
     expect(app.trim()).toMatch(/&& npm ci && npm start$/);
-    expect(tests.trim()).toMatch(/&& npm ci && npm run typecheck && npm run lint && npm test$/);
+    expect(tests.trim()).toMatch(/&& npm ci && npm run typecheck && npm run lint && npm run format:check && npm test$/);
   });
 
   test(".ci/run runs the README's test command, exactly", () => {
     const ci = readFileSync('.ci/run', 'utf8').split('\n');
     expect(ci).toContain(tests.trim());
     // and every package the suite needs is in it
-    for (const p of ['chromium', 'libvulkan1', 'python3-numpy', 'dataset-fashion-mnist']) expect(tests).toContain(` ${p}`);
+    for (const p of ['chromium', 'libvulkan1', 'python3-numpy', 'dataset-fashion-mnist'])
+      expect(tests).toContain(` ${p}`);
   });
 });
 
 describe('every README command line has a --help that names its options', () => {
-  const lines = [...codeBlocks.join('\n').split('\n'), ...[...README.matchAll(/`(npx vembed [^`]+)`/g)].map((m) => m[1])]
+  const lines = [
+    ...codeBlocks.join('\n').split('\n'),
+    ...[...README.matchAll(/`(npx vembed [^`]+)`/g)].map((m) => m[1]),
+  ]
     .map((l) => l.trim())
     .filter((l) => l.startsWith('npx vembed ') && !/^npx vembed (<command>|help) /.test(l));
-  const configFlags = new Set([...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)].map((k) => `--${k}`));
+  const configFlags = new Set(
+    [...TRAIN_CONFIG_KEYS, ...Object.keys(KEY_ALIASES), ...Object.keys(FOREIGN_KEYS)].map((k) => `--${k}`),
+  );
   test('the README has command lines for every command', () => {
     const cmds = new Set(lines.map((l) => l.split(/\s+/)[2]));
     expect([...cmds].sort()).toEqual(['embed', 'eval', 'forward', 'merge', 'prepare', 'train']);
@@ -104,30 +115,46 @@ describe('every README command line has a --help that names its options', () => 
     expect(a.stdout).toBe(await help(['merge']));
     const b = await vembed('--help');
     expect(b.code).toBe(0);
-    for (const c of ['embed', 'eval', 'forward', 'merge', 'prepare', 'train']) expect(b.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['embed', 'eval', 'forward', 'merge', 'prepare', 'train'])
+      expect(b.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
   });
 });
 
 describe('examples/', () => {
   const parse = (f: string) => parseTrainConfigYaml(readFileSync(`examples/${f}`, 'utf8'), `examples/${f}`);
   test('every file parses, with no note (no ignored or unknown key)', () => {
-    const files = readdirSync('examples').filter((f) => f.endsWith('.yaml')).sort();
+    const files = readdirSync('examples')
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     expect(files).toEqual(['demo.yaml', 'dinov2_i2i.yaml', 'dinov3_i2i.yaml', 'dinov3_vits16_i2i.yaml']);
     for (const f of files) expect(parse(f).notes, f).toEqual([]);
   });
 
   test("dinov3_i2i.yaml is the guide's: SOP, ViT-B/16, LoRA, 20 epochs, batch 128, InfoNCE, lr 1e-4", () => {
     expect(parse('dinov3_i2i.yaml').config).toMatchObject({
-      model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m', retrieval_mode: 'i2i', use_lora: true,
-      data_path: 'data/stanford_online_products/train.jsonl', val_data_path: 'data/stanford_online_products/val.jsonl',
-      image_root: 'data/stanford_online_products', output_dir: 'experiments/output_sop_dinov3_i2i',
-      epochs: 20, batch_size: 128, loss_type: 'infonce', learning_rate: 1e-4, logging_steps: 10, save_steps: 500, report_to: 'none',
+      model_name: 'facebook/dinov3-vitb16-pretrain-lvd1689m',
+      retrieval_mode: 'i2i',
+      use_lora: true,
+      data_path: 'data/stanford_online_products/train.jsonl',
+      val_data_path: 'data/stanford_online_products/val.jsonl',
+      image_root: 'data/stanford_online_products',
+      output_dir: 'experiments/output_sop_dinov3_i2i',
+      epochs: 20,
+      batch_size: 128,
+      loss_type: 'infonce',
+      learning_rate: 1e-4,
+      logging_steps: 10,
+      save_steps: 500,
+      report_to: 'none',
     });
   });
 
   test('the DINOv2-base and ViT-S/16 variants differ from it only in the model and the output folder', () => {
     const base = parse('dinov3_i2i.yaml').config;
-    for (const [f, model] of [['dinov2_i2i.yaml', 'facebook/dinov2-base'], ['dinov3_vits16_i2i.yaml', 'facebook/dinov3-vits16-pretrain-lvd1689m']]) {
+    for (const [f, model] of [
+      ['dinov2_i2i.yaml', 'facebook/dinov2-base'],
+      ['dinov3_vits16_i2i.yaml', 'facebook/dinov3-vits16-pretrain-lvd1689m'],
+    ]) {
       const c = parse(f).config;
       expect(c.model_name).toBe(model);
       expect({ ...c, model_name: null, output_dir: null }).toEqual({ ...base, model_name: null, output_dir: null });
@@ -144,18 +171,33 @@ describe('examples/', () => {
 });
 
 describe('quiet start-up', () => {
-  const lavapipe = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].some((d) => existsSync(d) && readdirSync(d).some((n) => n.startsWith('lvp_icd')));
+  const lavapipe = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d'].some(
+    (d) => existsSync(d) && readdirSync(d).some((n) => n.startsWith('lvp_icd')),
+  );
   const dir = mkdtempSync(join(tmpdir(), 'vembed-quiet-'));
   const cases = SafetensorsFile.parse(readFileSync('tests/fixtures/models/dinov2-tiny/cases.safetensors'));
   const input = join(dir, 'in.safetensors');
-  writeFileSync(input, writeSafetensors([{ name: 's1', shape: cases.info('s1.pixel_values').shape, data: cases.f32('s1.pixel_values') }]));
-  const args = ['forward', '--model', 'tests/fixtures/models/dinov2-tiny', '--input', input, '--output', join(dir, 'out.safetensors')];
+  writeFileSync(
+    input,
+    writeSafetensors([{ name: 's1', shape: cases.info('s1.pixel_values').shape, data: cases.f32('s1.pixel_values') }]),
+  );
+  const args = [
+    'forward',
+    '--model',
+    'tests/fixtures/models/dinov2-tiny',
+    '--input',
+    input,
+    '--output',
+    join(dir, 'out.safetensors'),
+  ];
 
   test("a command's stderr has our WebGPU line and none of Dawn's adapter-probing warnings; --verbose shows them", async () => {
     const r = await vembed(...args);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr.match(/^WebGPU: /gm)).toHaveLength(1);
-    expect(r.stderr).not.toMatch(/shaderUniform|ArrayDynamicIndexing|InitializeImpl|While initializing adapter|Loader Message|vkEnumeratePhysicalDevices/);
+    expect(r.stderr).not.toMatch(
+      /shaderUniform|ArrayDynamicIndexing|InitializeImpl|While initializing adapter|Loader Message|vkEnumeratePhysicalDevices/,
+    );
     if (!lavapipe) {
       console.log('quiet start-up: Mesa lavapipe is not installed here, so --verbose has no Dawn warning to show');
       return;

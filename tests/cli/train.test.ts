@@ -18,12 +18,21 @@ test('an unknown key gets a did-you-mean, naming the file and line', async () =>
 
 test('a bad override names the key, the value and what is allowed', async () => {
   const cfg = write('ok.yaml', 'model_name: x\ndata_path: d.jsonl\n');
-  await expect(trainCommand([cfg, '--config_override', 'epochs=0'])).rejects.toThrow(/epochs.*0.*expected an integer in \[1, 1000000\]/);
-  await expect(trainCommand([cfg, '--config_override', 'epochs'])).rejects.toThrow(/--config_override epochs: expected key=value/);
+  await expect(trainCommand([cfg, '--config_override', 'epochs=0'])).rejects.toThrow(
+    /epochs.*0.*expected an integer in \[1, 1000000\]/,
+  );
+  await expect(trainCommand([cfg, '--config_override', 'epochs'])).rejects.toThrow(
+    /--config_override epochs: expected key=value/,
+  );
 });
 
 test('images that do not exist are found before training, with a hint about image_root', async () => {
-  const data = write('train.jsonl', '{"query_image": "a.jpg", "positive": "b.jpg", "label": 1}\n{"query_image": "c.jpg", "positive": "d.jpg", "label": 2}\n');
+  const data = write(
+    'train.jsonl',
+    '{"query_image": "a.jpg", "positive": "b.jpg", "label": 1}\n{"query_image": "c.jpg", "positive": "d.jpg", "label": 2}\n',
+  );
   const cfg = write('miss.yaml', `model_name: tests/fixtures/models/dinov3-tiny\ndata_path: ${data}\n`);
-  await expect(trainCommand([cfg])).rejects.toThrow(/none of the 4 images named by .*train\.jsonl exist \(first: a\.jpg, relative to the current folder .*\); set image_root/);
+  await expect(trainCommand([cfg])).rejects.toThrow(
+    /none of the 4 images named by .*train\.jsonl exist \(first: a\.jpg, relative to the current folder .*\); set image_root/,
+  );
 });

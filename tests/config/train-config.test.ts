@@ -199,7 +199,9 @@ describe('vembed-factory YAML', () => {
   });
 
   test('a repeated key takes its last value, as PyYAML does, with a note', () => {
-    const { config, notes } = parse('model_name: facebook/dinov3-vitb16-pretrain-lvd1689m\nmodel_name: models/dinov3-vitb16\n');
+    const { config, notes } = parse(
+      'model_name: facebook/dinov3-vitb16-pretrain-lvd1689m\nmodel_name: models/dinov3-vitb16\n',
+    );
     expect(config.model_name).toBe('models/dinov3-vitb16');
     expect(notes).toMatchInlineSnapshot(`
       [
@@ -225,8 +227,17 @@ describe('vembed-factory YAML', () => {
   });
 
   test('values are read as vembed-factory re-reads them from text: numeric strings, boolean words, a lone name', () => {
-    const { config } = parse('epochs: "5"\nlearning_rate: "1e-4"\nuse_lora: "true"\nuse_rslora: 1\nlora_target_modules: qkv\nmodel_name: 123\n');
-    expect(config).toMatchObject({ epochs: 5, learning_rate: 1e-4, use_lora: true, use_rslora: true, lora_target_modules: ['qkv'], model_name: '123' });
+    const { config } = parse(
+      'epochs: "5"\nlearning_rate: "1e-4"\nuse_lora: "true"\nuse_rslora: 1\nlora_target_modules: qkv\nmodel_name: 123\n',
+    );
+    expect(config).toMatchObject({
+      epochs: 5,
+      learning_rate: 1e-4,
+      use_lora: true,
+      use_rslora: true,
+      lora_target_modules: ['qkv'],
+      model_name: '123',
+    });
   });
 
   test('lr and learning_rate (and model_name_or_path and model_name) are both honoured, and may repeat one value', () => {
@@ -260,7 +271,8 @@ describe('errors name the key, the value and what is allowed', () => {
   });
 
   test('wrong type', () => {
-    expect(problems('epochs: ten\nuse_lora: maybe\nbatch_size: 2.5\noutput_dir: [a, b]\ncolumn_mapping: img\n')).toMatchInlineSnapshot(`
+    expect(problems('epochs: ten\nuse_lora: maybe\nbatch_size: 2.5\noutput_dir: [a, b]\ncolumn_mapping: img\n'))
+      .toMatchInlineSnapshot(`
       [
         "config.yaml:1: epochs: "ten" is not allowed; expected an integer in [1, 1000000] (default 3)",
         "config.yaml:2: use_lora: "maybe" is not allowed; expected true or false (default false)",
@@ -272,7 +284,11 @@ describe('errors name the key, the value and what is allowed', () => {
   });
 
   test('out of range', () => {
-    expect(problems('epochs: 0\nbatch_size: -1\nlearning_rate: -1.0e-4\nwarmup_ratio: 1.5\nlora_dropout: 1\nmax_grad_norm: -1\n')).toMatchInlineSnapshot(`
+    expect(
+      problems(
+        'epochs: 0\nbatch_size: -1\nlearning_rate: -1.0e-4\nwarmup_ratio: 1.5\nlora_dropout: 1\nmax_grad_norm: -1\n',
+      ),
+    ).toMatchInlineSnapshot(`
       [
         "config.yaml:1: epochs: 0 is not allowed; expected an integer in [1, 1000000] (default 3)",
         "config.yaml:2: batch_size: -1 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)",
@@ -290,7 +306,8 @@ describe('errors name the key, the value and what is allowed', () => {
   });
 
   test('lr and learning_rate that disagree', () => {
-    expect(problems('learning_rate: 1.0e-4\nepochs: 2\nlr: 2.0e-5\nmodel_name: a\nmodel_name_or_path: b\n')).toMatchInlineSnapshot(`
+    expect(problems('learning_rate: 1.0e-4\nepochs: 2\nlr: 2.0e-5\nmodel_name: a\nmodel_name_or_path: b\n'))
+      .toMatchInlineSnapshot(`
       [
         "config.yaml:1: learning_rate: 0.0001 and lr: 0.00002 (config.yaml:3) disagree; give only one of them (lr is vembed-factory's alias of learning_rate)",
         "config.yaml:4: model_name: "a" and model_name_or_path: "b" (config.yaml:5) disagree; give only one of them (model_name_or_path is vembed-factory's alias of model_name)",
@@ -336,7 +353,9 @@ describe('errors name the key, the value and what is allowed', () => {
         "config.yaml:1: report_to: "wandb" is not supported: this trainer cannot report to wandb; it logs to the console and writes train_results.json instead (allowed: "none")",
       ]
     `);
-    expect(problems('report_to: all\n')[0]).toMatch(/cannot report to experiment trackers; it logs to the console and writes train_results.json instead/);
+    expect(problems('report_to: all\n')[0]).toMatch(
+      /cannot report to experiment trackers; it logs to the console and writes train_results.json instead/,
+    );
   });
 
   test('vembed-factory keys that would change what is trained', () => {
@@ -357,7 +376,11 @@ describe('errors name the key, the value and what is allowed', () => {
       ]
     `);
     // Off values of the same keys are fine, and need no note.
-    expect(parse('teacher_model_name: null\nuse_mrl: false\nprojection_dim: null\ntopk_tokens: 0\nenable_hard_mining: false\n').notes).toEqual([]);
+    expect(
+      parse(
+        'teacher_model_name: null\nuse_mrl: false\nprojection_dim: null\ntopk_tokens: 0\nenable_hard_mining: false\n',
+      ).notes,
+    ).toEqual([]);
   });
 
   test('column_mapping with an unknown role', () => {
@@ -427,7 +450,8 @@ describe('--config_override key=value', () => {
   });
 
   test('unknown key, malformed entry, bad list, wrong type, conflicting overrides', () => {
-    expect(problems('', ['epoch=3', 'lerning_rate=1e-4', 'nokey', '=3', 'lora_target_modules=[q_proj'])).toMatchInlineSnapshot(`
+    expect(problems('', ['epoch=3', 'lerning_rate=1e-4', 'nokey', '=3', 'lora_target_modules=[q_proj']))
+      .toMatchInlineSnapshot(`
       [
         "--config_override epoch=3: unknown key "epoch"; did you mean "epochs"?",
         "--config_override lerning_rate=1e-4: unknown key "lerning_rate"; did you mean "learning_rate"?",
@@ -458,12 +482,16 @@ describe('--config_override key=value', () => {
     const base = parse(dinov3Example).config;
     const { config } = applyOverrides(base, ['batch_size=64', 'use_lora=false']);
     expect(config).toEqual({ ...base, batch_size: 64, use_lora: false });
-    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow('--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)');
+    expect(() => applyOverrides(base, ['batch_size=0'])).toThrow(
+      '--config_override batch_size=0: batch_size: 0 is not allowed; expected an integer >= 2 (the in-batch negatives of a pair are the other pairs of its batch) (default 32)',
+    );
   });
 
   test('validateTrainConfig checks a plain object the same way', () => {
     expect(validateTrainConfig({ epochs: 2, lr: 1e-3 }).config).toMatchObject({ epochs: 2, learning_rate: 1e-3 });
-    expect(() => validateTrainConfig({ epoch: 2 }, 'form')).toThrow('form: unknown key "epoch" (value 2); did you mean "epochs"?');
+    expect(() => validateTrainConfig({ epoch: 2 }, 'form')).toThrow(
+      'form: unknown key "epoch" (value 2); did you mean "epochs"?',
+    );
   });
 });
 
@@ -472,7 +500,9 @@ describe('toYaml', () => {
     const configs = [
       defaultTrainConfig(),
       parse(dinov3Example).config,
-      parse('learning_rate: 1.0e-7\nmodel_name: "123"\nimage_root: "on"\noutput_dir: "y"\nlora_target_modules: [q_proj, "yes"]\ncolumn_mapping: {label: "null"}\nresume_from_checkpoint: latest\n').config,
+      parse(
+        'learning_rate: 1.0e-7\nmodel_name: "123"\nimage_root: "on"\noutput_dir: "y"\nlora_target_modules: [q_proj, "yes"]\ncolumn_mapping: {label: "null"}\nresume_from_checkpoint: latest\n',
+      ).config,
     ];
     for (const config of configs) {
       const text = toYaml(config);
@@ -548,28 +578,62 @@ describe('resolveLoraTargets', () => {
   const withTargets = (lora_target_modules: TrainConfig['lora_target_modules']) => ({ lora_target_modules });
 
   test('default: the attention query and value projections of each family', () => {
-    expect(resolveLoraTargets(withTargets(null), 'dinov3')).toEqual({ roles: ['q', 'v'], modules: ['q_proj', 'v_proj'], unmatched: [] });
-    expect(resolveLoraTargets(withTargets(null), 'dinov2')).toEqual({ roles: ['q', 'v'], modules: ['query', 'value'], unmatched: [] });
+    expect(resolveLoraTargets(withTargets(null), 'dinov3')).toEqual({
+      roles: ['q', 'v'],
+      modules: ['q_proj', 'v_proj'],
+      unmatched: [],
+    });
+    expect(resolveLoraTargets(withTargets(null), 'dinov2')).toEqual({
+      roles: ['q', 'v'],
+      modules: ['query', 'value'],
+      unmatched: [],
+    });
   });
 
   test('all-linear, explicit lists, PEFT suffix matching, entries of the other family', () => {
-    expect(resolveLoraTargets(withTargets('all-linear'), 'dinov3').modules).toEqual(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj']);
-    expect(resolveLoraTargets(withTargets('all-linear'), 'dinov2').modules).toEqual(['query', 'key', 'value', 'dense', 'fc1', 'fc2']);
+    expect(resolveLoraTargets(withTargets('all-linear'), 'dinov3').modules).toEqual([
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'up_proj',
+      'down_proj',
+    ]);
+    expect(resolveLoraTargets(withTargets('all-linear'), 'dinov2').modules).toEqual([
+      'query',
+      'key',
+      'value',
+      'dense',
+      'fc1',
+      'fc2',
+    ]);
     expect(resolveLoraTargets(withTargets(['attention.output.dense', 'fc2']), 'dinov2').roles).toEqual(['o', 'fc2']);
     // vembed-factory's fallback list, as it resolves on each family.
     const vf = ['q_proj', 'v_proj', 'query', 'value', 'key', 'dense'];
-    expect(resolveLoraTargets(withTargets(vf), 'dinov3')).toEqual({ roles: ['q', 'v'], modules: ['q_proj', 'v_proj'], unmatched: ['query', 'value', 'key', 'dense'] });
-    expect(resolveLoraTargets(withTargets(vf), 'dinov2')).toEqual({ roles: ['q', 'k', 'v', 'o'], modules: ['query', 'key', 'value', 'dense'], unmatched: ['q_proj', 'v_proj'] });
+    expect(resolveLoraTargets(withTargets(vf), 'dinov3')).toEqual({
+      roles: ['q', 'v'],
+      modules: ['q_proj', 'v_proj'],
+      unmatched: ['query', 'value', 'key', 'dense'],
+    });
+    expect(resolveLoraTargets(withTargets(vf), 'dinov2')).toEqual({
+      roles: ['q', 'k', 'v', 'o'],
+      modules: ['query', 'key', 'value', 'dense'],
+      unmatched: ['q_proj', 'v_proj'],
+    });
   });
 
   test('a list that matches nothing is an error', () => {
-    expect(() => resolveLoraTargets(withTargets(['q_proj', 'v_proj']), 'dinov2')).toThrowErrorMatchingInlineSnapshot(`[ConfigError: lora_target_modules: ["q_proj","v_proj"] matches no linear layer of a dinov2 model; its linear layers are query, key, value, dense, fc1, fc2 (or use "all-linear", or null for query and value)]`);
+    expect(() => resolveLoraTargets(withTargets(['q_proj', 'v_proj']), 'dinov2')).toThrowErrorMatchingInlineSnapshot(
+      `[ConfigError: lora_target_modules: ["q_proj","v_proj"] matches no linear layer of a dinov2 model; its linear layers are query, key, value, dense, fc1, fc2 (or use "all-linear", or null for query and value)]`,
+    );
   });
 
   test('module paths agree with the model code', () => {
     for (const family of ['dinov3', 'dinov2'] as const) {
       for (const role of LINEAR_ROLES) {
-        expect(linearModulePath({ family } as VitSpec, 7, role).endsWith(`.7.${BLOCK_LINEAR_PATHS[family][role]}`)).toBe(true);
+        expect(
+          linearModulePath({ family } as VitSpec, 7, role).endsWith(`.7.${BLOCK_LINEAR_PATHS[family][role]}`),
+        ).toBe(true);
       }
     }
   });
@@ -599,6 +663,8 @@ describe('helpers', () => {
   test('readTrainConfigFile (Node)', async () => {
     const path = new URL('./fixtures/vembed-factory-dinov3_i2i.yaml', import.meta.url).pathname;
     expect((await readTrainConfigFile(path, ['epochs=2'])).config.epochs).toBe(2);
-    await expect(readTrainConfigFile('/nonexistent/config.yaml')).rejects.toThrow('/nonexistent/config.yaml: cannot read the config file (ENOENT)');
+    await expect(readTrainConfigFile('/nonexistent/config.yaml')).rejects.toThrow(
+      '/nonexistent/config.yaml: cannot read the config file (ENOENT)',
+    );
   });
 });

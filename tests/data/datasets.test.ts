@@ -46,7 +46,8 @@ async function errorOf(f: () => unknown): Promise<string> {
   throw new Error('expected an error');
 }
 
-const jsonl = (text: string, mapping: ColumnMapping | null = null, imageRoot: string | null = null) => readJsonlPairs(text, 'data/train.jsonl', imageRoot, mapping);
+const jsonl = (text: string, mapping: ColumnMapping | null = null, imageRoot: string | null = null) =>
+  readJsonlPairs(text, 'data/train.jsonl', imageRoot, mapping);
 const jsonlError = (text: string, mapping: ColumnMapping | null = null) => errorOf(() => jsonl(text, mapping));
 
 describe('jsonl', () => {
@@ -58,7 +59,11 @@ describe('jsonl', () => {
         '{"query_image": "c/1.jpg", "positive": "c/2.jpg", "id": 7, "negatives": ["x.jpg"]}\n' +
         '{"query_image": "d/1.jpg", "positive": "d/2.jpg"}\n   \n',
     });
-    const ds = await loadPairDataset(nodeSource(d), { dataPath: 'data/train.jsonl', imageRoot: 'images/', allowOutsideRoot: true });
+    const ds = await loadPairDataset(nodeSource(d), {
+      dataPath: 'data/train.jsonl',
+      imageRoot: 'images/',
+      allowOutsideRoot: true,
+    });
     expect(ds).toEqual({
       format: 'jsonl',
       records: [
@@ -73,13 +78,19 @@ describe('jsonl', () => {
   });
 
   test('string labels become ids in order of first appearance', () => {
-    const ds = jsonl('{"query_image":"1","positive":"2","label":"shoe"}\n{"query_image":"3","positive":"4","label":"bag"}\n{"query_image":"5","positive":"6","label":"shoe"}\n');
+    const ds = jsonl(
+      '{"query_image":"1","positive":"2","label":"shoe"}\n{"query_image":"3","positive":"4","label":"bag"}\n{"query_image":"5","positive":"6","label":"shoe"}\n',
+    );
     expect(ds.records.map((r) => r.label)).toEqual([0, 1, 0]);
     expect(ds.numClasses).toBe(2);
   });
 
   test('column_mapping names the columns of each role', () => {
-    const ds = jsonl('{"img": "x.jpg", "pos": "y.jpg", "sku": "A-1", "label": 99}\n', { query_image: 'img', positive: 'pos', label: 'sku' }, 'root');
+    const ds = jsonl(
+      '{"img": "x.jpg", "pos": "y.jpg", "sku": "A-1", "label": 99}\n',
+      { query_image: 'img', positive: 'pos', label: 'sku' },
+      'root',
+    );
     expect(ds.records).toEqual([{ query: 'root/x.jpg', positive: 'root/y.jpg', label: 0 }]);
     // Without the mapping, `img` is not a query image.
     expect(() => jsonl('{"img": "x.jpg", "pos": "y.jpg"}\n')).toThrow('no "query_image" field');
@@ -87,26 +98,59 @@ describe('jsonl', () => {
 
   test('bad lines are errors naming file:line', async () => {
     // The parser's own words (in the parentheses) differ between Node versions.
-    expect((await jsonlError('{"query_image": "a", "positive": "b"}\n{"query_image": "a", positive: "b"}\n')).replace(/\(.*\)$/, '(...)')).toMatchInlineSnapshot(`"data/train.jsonl:2: not valid JSON (...)"`);
-    expect(await jsonlError('\n["a", "b"]\n')).toMatchInlineSnapshot(`"data/train.jsonl:2: expected a JSON object, got ["a","b"]"`);
-    expect(await jsonlError('{"positive": "b", "label": 1}\n')).toMatchInlineSnapshot(`"data/train.jsonl:1: no "query_image" field; the record has: positive, label"`);
-    expect(await jsonlError('{"query_image": "a", "pos": "b"}\n')).toMatchInlineSnapshot(`"data/train.jsonl:1: no "positive" field; the record has: query_image, pos"`);
-    expect(await jsonlError('{"img": "a", "positive": "b"}\n', { query_image: 'image' })).toMatchInlineSnapshot(`"data/train.jsonl:1: no "image" field (column_mapping query_image: image); the record has: img, positive"`);
-    expect(await jsonlError('{"query_image": 12, "positive": "b"}\n')).toMatchInlineSnapshot(`"data/train.jsonl:1: "query_image" must be an image path (a non-empty string), got 12"`);
-    expect(await jsonlError('{"query_image": "a", "positive": ""}\n')).toMatchInlineSnapshot(`"data/train.jsonl:1: "positive" must be an image path (a non-empty string), got """`);
+    expect(
+      (await jsonlError('{"query_image": "a", "positive": "b"}\n{"query_image": "a", positive: "b"}\n')).replace(
+        /\(.*\)$/,
+        '(...)',
+      ),
+    ).toMatchInlineSnapshot(`"data/train.jsonl:2: not valid JSON (...)"`);
+    expect(await jsonlError('\n["a", "b"]\n')).toMatchInlineSnapshot(
+      `"data/train.jsonl:2: expected a JSON object, got ["a","b"]"`,
+    );
+    expect(await jsonlError('{"positive": "b", "label": 1}\n')).toMatchInlineSnapshot(
+      `"data/train.jsonl:1: no "query_image" field; the record has: positive, label"`,
+    );
+    expect(await jsonlError('{"query_image": "a", "pos": "b"}\n')).toMatchInlineSnapshot(
+      `"data/train.jsonl:1: no "positive" field; the record has: query_image, pos"`,
+    );
+    expect(await jsonlError('{"img": "a", "positive": "b"}\n', { query_image: 'image' })).toMatchInlineSnapshot(
+      `"data/train.jsonl:1: no "image" field (column_mapping query_image: image); the record has: img, positive"`,
+    );
+    expect(await jsonlError('{"query_image": 12, "positive": "b"}\n')).toMatchInlineSnapshot(
+      `"data/train.jsonl:1: "query_image" must be an image path (a non-empty string), got 12"`,
+    );
+    expect(await jsonlError('{"query_image": "a", "positive": ""}\n')).toMatchInlineSnapshot(
+      `"data/train.jsonl:1: "positive" must be an image path (a non-empty string), got """`,
+    );
   });
 
   test('a label that is not an integer or a string is an error naming file:line and the value', async () => {
-    const line = (label: string) => `{"query_image": "a", "positive": "b", "label": 1}\n{"query_image": "a", "positive": "b", "label": ${label}}\n`;
-    expect(await jsonlError(line('1.5'))).toMatchInlineSnapshot(`"data/train.jsonl:2: label "label" is 1.5; expected an integer or a string"`);
-    expect(await jsonlError(line('{"id": 3}'))).toMatchInlineSnapshot(`"data/train.jsonl:2: label "label" is {"id":3}; expected an integer or a string"`);
-    expect(await jsonlError(line('true'))).toMatchInlineSnapshot(`"data/train.jsonl:2: label "label" is true; expected an integer or a string"`);
-    expect(await jsonlError('{"query_image": "a", "positive": "b", "cls": [1]}\n', { label: 'cls' })).toMatchInlineSnapshot(`"data/train.jsonl:1: label "cls" is [1]; expected an integer or a string"`);
-    expect(await jsonlError(line('"shoe"'))).toMatchInlineSnapshot(`"data/train.jsonl: labels mix integers (line 1: 1) and strings (line 2: "shoe"); use one kind"`);
+    const line = (label: string) =>
+      `{"query_image": "a", "positive": "b", "label": 1}\n{"query_image": "a", "positive": "b", "label": ${label}}\n`;
+    expect(await jsonlError(line('1.5'))).toMatchInlineSnapshot(
+      `"data/train.jsonl:2: label "label" is 1.5; expected an integer or a string"`,
+    );
+    expect(await jsonlError(line('{"id": 3}'))).toMatchInlineSnapshot(
+      `"data/train.jsonl:2: label "label" is {"id":3}; expected an integer or a string"`,
+    );
+    expect(await jsonlError(line('true'))).toMatchInlineSnapshot(
+      `"data/train.jsonl:2: label "label" is true; expected an integer or a string"`,
+    );
+    expect(
+      await jsonlError('{"query_image": "a", "positive": "b", "cls": [1]}\n', { label: 'cls' }),
+    ).toMatchInlineSnapshot(`"data/train.jsonl:1: label "cls" is [1]; expected an integer or a string"`);
+    expect(await jsonlError(line('"shoe"'))).toMatchInlineSnapshot(
+      `"data/train.jsonl: labels mix integers (line 1: 1) and strings (line 2: "shoe"); use one kind"`,
+    );
   });
 
   test('an empty file gives no records and says so', () => {
-    expect(jsonl('\n\n')).toEqual({ format: 'jsonl', records: [], numClasses: 0, problems: ['data/train.jsonl: no records'] });
+    expect(jsonl('\n\n')).toEqual({
+      format: 'jsonl',
+      records: [],
+      numClasses: 0,
+      problems: ['data/train.jsonl: no records'],
+    });
   });
 });
 
@@ -163,10 +207,18 @@ describe('imagefolder', () => {
 
 describe('sop', () => {
   test('a folder with Ebay_train.txt is paired from the train split on the fly', async () => {
-    const ds = await loadPairDataset(nodeSource('tests/fixtures'), { dataPath: 'data/sop-mini', seed: 42, imageRoot: 'ignored' });
+    const ds = await loadPairDataset(nodeSource('tests/fixtures'), {
+      dataPath: 'data/sop-mini',
+      seed: 42,
+      imageRoot: 'ignored',
+    });
     expect(ds.format).toBe('sop');
     expect(ds.numClasses).toBe(2);
-    expect(ds.records.map((r) => r.query)).toEqual([1, 2, 3].map((k) => `data/sop-mini/bicycle_final/1_${k - 1}.JPG`).concat(['data/sop-mini/bicycle_final/2_0.JPG', 'data/sop-mini/bicycle_final/2_1.JPG']));
+    expect(ds.records.map((r) => r.query)).toEqual(
+      [1, 2, 3]
+        .map((k) => `data/sop-mini/bicycle_final/1_${k - 1}.JPG`)
+        .concat(['data/sop-mini/bicycle_final/2_0.JPG', 'data/sop-mini/bicycle_final/2_1.JPG']),
+    );
     expect(ds.records.map((r) => r.label)).toEqual([1, 1, 1, 2, 2]);
     expect(ds.problems).toMatchInlineSnapshot(`
       [
@@ -178,7 +230,9 @@ describe('sop', () => {
 
   test('a malformed list line names the file and line', async () => {
     const d = folder({ 'sop/Ebay_train.txt': 'image_id class_id super_class_id path\n1 1 1\n' });
-    expect(await errorOf(() => loadPairDataset(nodeSource(d), { dataPath: 'sop' }))).toBe(`${d}/sop/Ebay_train.txt:2: expected 4 fields (image_id class_id super_class_id path), got 3: "1 1 1"`);
+    expect(await errorOf(() => loadPairDataset(nodeSource(d), { dataPath: 'sop' }))).toBe(
+      `${d}/sop/Ebay_train.txt:2: expected 4 fields (image_id class_id super_class_id path), got 3: "1 1 1"`,
+    );
   });
 });
 
@@ -186,17 +240,32 @@ describe('format detection', () => {
   test('anything else is refused, saying which formats are accepted', async () => {
     const d = folder({ 'train.csv': 'a,b\n', 'docs/readme.txt': 'hi', 'docs/sub/more.txt': 'hi', 'flat/a.jpg': null });
     const err = (dataPath: string) => errorOf(() => loadPairDataset(nodeSource(d), { dataPath }));
-    expect(await err('train.csv')).toMatchInlineSnapshot(`"train.csv: not a dataset this trainer reads; accepted: a .jsonl file of records {query_image, positive, label}; a Stanford Online Products folder (with Ebay_train.txt); an ImageFolder folder (one subfolder of images per class)"`);
-    expect(await err('docs')).toMatchInlineSnapshot(`"docs: a folder with neither Ebay_train.txt nor class subfolders of images; accepted: a .jsonl file of records {query_image, positive, label}; a Stanford Online Products folder (with Ebay_train.txt); an ImageFolder folder (one subfolder of images per class)"`);
-    expect(await err('flat')).toMatch(/^flat: a folder with neither Ebay_train.txt nor class subfolders of images; accepted: /);
-    expect((await err('nothing/here')).replace(d, '<root>')).toMatchInlineSnapshot(`"nothing/here: no such file or folder (in <root>)"`);
-    expect((await err('val.jsonl')).replace(d, '<root>')).toMatchInlineSnapshot(`"val.jsonl: no such file (in <root>)"`);
+    expect(await err('train.csv')).toMatchInlineSnapshot(
+      `"train.csv: not a dataset this trainer reads; accepted: a .jsonl file of records {query_image, positive, label}; a Stanford Online Products folder (with Ebay_train.txt); an ImageFolder folder (one subfolder of images per class)"`,
+    );
+    expect(await err('docs')).toMatchInlineSnapshot(
+      `"docs: a folder with neither Ebay_train.txt nor class subfolders of images; accepted: a .jsonl file of records {query_image, positive, label}; a Stanford Online Products folder (with Ebay_train.txt); an ImageFolder folder (one subfolder of images per class)"`,
+    );
+    expect(await err('flat')).toMatch(
+      /^flat: a folder with neither Ebay_train.txt nor class subfolders of images; accepted: /,
+    );
+    expect((await err('nothing/here')).replace(d, '<root>')).toMatchInlineSnapshot(
+      `"nothing/here: no such file or folder (in <root>)"`,
+    );
+    expect((await err('val.jsonl')).replace(d, '<root>')).toMatchInlineSnapshot(
+      `"val.jsonl: no such file (in <root>)"`,
+    );
   });
 });
 
 describe('validateImages', () => {
   test('lists missing and undecodable images (each path once, record order) before training', async () => {
-    const d = folder({ 'good/a.jpg': null, 'good/b.jpg': null, 'bad/empty.jpg': '', 'bad/text.png': 'hello, not a png' });
+    const d = folder({
+      'good/a.jpg': null,
+      'good/b.jpg': null,
+      'bad/empty.jpg': '',
+      'bad/text.png': 'hello, not a png',
+    });
     copyFileSync('tests/fixtures/preprocess/truncated.png', join(d, 'bad/truncated.png'));
     const records = [
       { query: 'good/a.jpg', positive: 'good/b.jpg', label: 0 },
@@ -205,8 +274,13 @@ describe('validateImages', () => {
       { query: 'bad/truncated.png', positive: 'good/a.jpg', label: 1 },
     ];
     const progress: number[] = [];
-    const problems = await validateImages(nodeSource(d), records, decodeImageBytes, { concurrency: 2, onProgress: (n, total) => progress.push(n / total) });
-    expect(problems.map((p) => [p.path, p.reason.replace(/^(corrupt or truncated image file) \(.*\)$/, '$1 (...)')])).toEqual([
+    const problems = await validateImages(nodeSource(d), records, decodeImageBytes, {
+      concurrency: 2,
+      onProgress: (n, total) => progress.push(n / total),
+    });
+    expect(
+      problems.map((p) => [p.path, p.reason.replace(/^(corrupt or truncated image file) \(.*\)$/, '$1 (...)')]),
+    ).toEqual([
       ['bad/gone.jpg', 'missing file'],
       ['bad/empty.jpg', 'empty file, not an image'],
       ['bad/text.png', 'unsupported or unrecognized image format (not a JPEG, PNG or WebP file?)'],

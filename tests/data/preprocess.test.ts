@@ -62,8 +62,15 @@ async function pilRgb(name: string): Promise<RgbImage> {
 describe('decodeImageFile (sharp) vs PIL load_image', () => {
   test('fixture list', () => {
     expect(GOOD).toEqual([
-      'collage_97x61.jpg', 'collage_97x61.png', 'exif_rot6.jpg', 'gray_64x64.png',
-      'photo_60x40.webp', 'rgba_45x30.png', 'tall_41x129.jpg', 'tall_41x129.png', 'wide_300x200.png',
+      'collage_97x61.jpg',
+      'collage_97x61.png',
+      'exif_rot6.jpg',
+      'gray_64x64.png',
+      'photo_60x40.webp',
+      'rgba_45x30.png',
+      'tall_41x129.jpg',
+      'tall_41x129.png',
+      'wide_300x200.png',
     ]);
   });
 
@@ -105,7 +112,9 @@ describe('decodeImageFile (sharp) vs PIL load_image', () => {
   });
 
   test('missing file and empty bytes throw, naming them', async () => {
-    await expect(decodeImageFile(join(DIR, 'no_such_file.png'))).rejects.toThrow(/no_such_file\.png: cannot read the file/);
+    await expect(decodeImageFile(join(DIR, 'no_such_file.png'))).rejects.toThrow(
+      /no_such_file\.png: cannot read the file/,
+    );
     await expect(decodeImageBytes(new Uint8Array(0), 'empty.jpg')).rejects.toThrow(/empty\.jpg: empty file/);
     const png = readFileSync(join(DIR, 'collage_97x61.png'));
     await expect(decodeImageBytes(png.subarray(0, 200), 'head.png')).rejects.toThrow(/head\.png: corrupt or truncated/);
@@ -113,9 +122,13 @@ describe('decodeImageFile (sharp) vs PIL load_image', () => {
 });
 
 describe('preprocess vs PyTorch (DINOv3) and PIL (DINOv2)', () => {
-  test('tiny-model cases use the model fixtures\' preprocessor_config.json verbatim', () => {
-    expect(JSON.parse(meta['config.v3tiny'])).toEqual(readJson('tests/fixtures/models/dinov3-tiny/preprocessor_config.json'));
-    expect(JSON.parse(meta['config.v2tiny'])).toEqual(readJson('tests/fixtures/models/dinov2-tiny/preprocessor_config.json'));
+  test("tiny-model cases use the model fixtures' preprocessor_config.json verbatim", () => {
+    expect(JSON.parse(meta['config.v3tiny'])).toEqual(
+      readJson('tests/fixtures/models/dinov3-tiny/preprocessor_config.json'),
+    );
+    expect(JSON.parse(meta['config.v2tiny'])).toEqual(
+      readJson('tests/fixtures/models/dinov2-tiny/preprocessor_config.json'),
+    );
     expect(CASES).toEqual(['v2_224', 'v2_bilinear', 'v2tiny', 'v3_224', 'v3_32x48', 'v3_bicubic', 'v3tiny']);
   });
 
@@ -171,13 +184,23 @@ describe('preprocessorFromConfig', () => {
   test('tiny DINOv3 and DINOv2 configs', () => {
     const v3 = preprocessorFromConfig(readJson('tests/fixtures/models/dinov3-tiny/preprocessor_config.json'), 'dinov3');
     expect(v3).toEqual({
-      family: 'dinov3', resize: { kind: 'exact', height: 32, width: 32 }, resample: 'bilinear', crop: null,
-      rescaleFactor: 0.00392156862745098, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+      family: 'dinov3',
+      resize: { kind: 'exact', height: 32, width: 32 },
+      resample: 'bilinear',
+      crop: null,
+      rescaleFactor: 0.00392156862745098,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
     });
     const v2 = preprocessorFromConfig(readJson('tests/fixtures/models/dinov2-tiny/preprocessor_config.json'), 'dinov2');
     expect(v2).toEqual({
-      family: 'dinov2', resize: { kind: 'shortest_edge', edge: 40 }, resample: 'bicubic', crop: { height: 35, width: 35 },
-      rescaleFactor: 0.00392156862745098, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225],
+      family: 'dinov2',
+      resize: { kind: 'shortest_edge', edge: 40 },
+      resample: 'bicubic',
+      crop: { height: 35, width: 35 },
+      rescaleFactor: 0.00392156862745098,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
     });
   });
 
@@ -186,7 +209,11 @@ describe('preprocessorFromConfig', () => {
     expect(v3.resize).toEqual({ kind: 'exact', height: 224, width: 224 });
     expect([v3.resample, v3.crop, v3.rescaleFactor]).toEqual(['bilinear', null, 1 / 255]);
     const v2 = preprocessorFromConfig({ size: 256 }, 'dinov2');
-    expect([v2.resize, v2.resample, v2.crop]).toEqual([{ kind: 'shortest_edge', edge: 256 }, 'bicubic', { height: 224, width: 224 }]);
+    expect([v2.resize, v2.resample, v2.crop]).toEqual([
+      { kind: 'shortest_edge', edge: 256 },
+      'bicubic',
+      { height: 224, width: 224 },
+    ]);
     expect(v2.mean).toEqual([0.48145466, 0.4578275, 0.40821073]); // BitImageProcessor's default is CLIP's
     const off = preprocessorFromConfig({ do_resize: false, do_rescale: false, do_normalize: false }, 'dinov3');
     expect([off.resize, off.rescaleFactor, off.mean, off.std]).toEqual([null, null, null, null]);
@@ -205,7 +232,11 @@ describe('preprocessorFromConfig', () => {
     [{ size: { shortest_edge: 224, longest_edge: 448 } }, 'dinov2', /"size.longest_edge": is not supported/],
     [{ size: { width: 224 } }, 'dinov3', /"size": \{"width":224\} needs "shortest_edge" or both "height" and "width"/],
     [{ do_center_crop: true }, 'dinov3', /"crop_size": is required when "do_center_crop" is true/],
-    [{ image_processor_type: 'BitImageProcessor' }, 'dinov3', /"image_processor_type": "BitImageProcessor" is not supported for dinov3/],
+    [
+      { image_processor_type: 'BitImageProcessor' },
+      'dinov3',
+      /"image_processor_type": "BitImageProcessor" is not supported for dinov3/,
+    ],
     [{ do_pad: true }, 'dinov2', /"do_pad": padding is not supported/],
     [{ rescale_factor: 'x' }, 'dinov2', /"rescale_factor": /],
     [{ image_std: [0.2, 0, 0.2] }, 'dinov2', /"image_std": \[0.2,0,0.2\] must be positive/],
@@ -218,7 +249,12 @@ describe('preprocessorFromConfig', () => {
 
 describe('resampler and crop details', () => {
   test('weights sum to 1 (float32) and to 2^22 within rounding (PIL fixed point); same size is a copy', () => {
-    for (const [i, o] of [[300, 224], [61, 256], [7, 3], [5, 17]] as const) {
+    for (const [i, o] of [
+      [300, 224],
+      [61, 256],
+      [7, 3],
+      [5, 17],
+    ] as const) {
       for (const f of ['bilinear', 'bicubic'] as const) {
         const t = axisTaps(i, o, f, 'f32');
         const q = axisTaps(i, o, f, 'pil-u8');
@@ -243,7 +279,13 @@ describe('resampler and crop details', () => {
   test('a crop larger than the image zero-pads: ceil on top/left for the PIL processor, floor for the fast one', () => {
     // 1x1 image, no resize, crop 1x4 (width 4): slow puts it at x = ceil(3/2) = 2, fast at floor(3/2) = 1
     const img: RgbImage = { width: 1, height: 1, data: Uint8Array.from([255, 255, 255]) };
-    const common = { do_resize: false, do_rescale: true, do_normalize: false, do_center_crop: true, crop_size: { height: 1, width: 4 } };
+    const common = {
+      do_resize: false,
+      do_rescale: true,
+      do_normalize: false,
+      do_center_crop: true,
+      crop_size: { height: 1, width: 4 },
+    };
     const v2 = preprocess(img, preprocessorFromConfig({ ...common }, 'dinov2'));
     const v3 = preprocess(img, preprocessorFromConfig({ ...common }, 'dinov3'));
     expect([...v2.subarray(0, 4)]).toEqual([0, 0, 1, 0]);

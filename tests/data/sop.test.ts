@@ -67,11 +67,18 @@ async function prepare(args: string[]): Promise<string> {
   return out;
 }
 
-const readJsonl = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query_image: string; positive: string; label: number });
+const readJsonl = (p: string) =>
+  readFileSync(p, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { query_image: string; positive: string; label: number });
 
 describe('readEbayList', () => {
   test('parses the four columns; blank lines and CRLF are fine', () => {
-    const recs = readEbayList(`${HEADER}1 11 1 bicycle_final/a_0.JPG\r\n\n2  11\t1 bicycle_final/a_1.JPG\n`, 'Ebay_train.txt');
+    const recs = readEbayList(
+      `${HEADER}1 11 1 bicycle_final/a_0.JPG\r\n\n2  11\t1 bicycle_final/a_1.JPG\n`,
+      'Ebay_train.txt',
+    );
     expect(recs).toEqual([
       { imageId: 1, classId: 11, superClassId: 1, path: 'bicycle_final/a_0.JPG' },
       { imageId: 2, classId: 11, superClassId: 1, path: 'bicycle_final/a_1.JPG' },
@@ -80,29 +87,48 @@ describe('readEbayList', () => {
 
   test('malformed lines name file:line', async () => {
     const bad = (text: string) => errorOf(() => readEbayList(text, 'sop/Ebay_train.txt'));
-    expect(await bad(`${HEADER}1 1 1 a.JPG\n2 1 b.JPG\n`)).toMatchInlineSnapshot(`"sop/Ebay_train.txt:3: expected 4 fields (image_id class_id super_class_id path), got 3: "2 1 b.JPG""`);
-    expect(await bad(`${HEADER}1 1 1 a.JPG b.JPG\n`)).toMatchInlineSnapshot(`"sop/Ebay_train.txt:2: expected 4 fields (image_id class_id super_class_id path), got 5: "1 1 1 a.JPG b.JPG""`);
-    expect(await bad(`${HEADER}1 x7 1 a.JPG\n`)).toMatchInlineSnapshot(`"sop/Ebay_train.txt:2: class_id "x7" is not a non-negative integer"`);
-    expect(await bad(`${HEADER}1 7 1.5 a.JPG\n`)).toMatchInlineSnapshot(`"sop/Ebay_train.txt:2: super_class_id "1.5" is not a non-negative integer"`);
-    expect(await bad(`${HEADER}\n\n-1 7 1 a.JPG\n`)).toMatchInlineSnapshot(`"sop/Ebay_train.txt:4: image_id "-1" is not a non-negative integer"`);
+    expect(await bad(`${HEADER}1 1 1 a.JPG\n2 1 b.JPG\n`)).toMatchInlineSnapshot(
+      `"sop/Ebay_train.txt:3: expected 4 fields (image_id class_id super_class_id path), got 3: "2 1 b.JPG""`,
+    );
+    expect(await bad(`${HEADER}1 1 1 a.JPG b.JPG\n`)).toMatchInlineSnapshot(
+      `"sop/Ebay_train.txt:2: expected 4 fields (image_id class_id super_class_id path), got 5: "1 1 1 a.JPG b.JPG""`,
+    );
+    expect(await bad(`${HEADER}1 x7 1 a.JPG\n`)).toMatchInlineSnapshot(
+      `"sop/Ebay_train.txt:2: class_id "x7" is not a non-negative integer"`,
+    );
+    expect(await bad(`${HEADER}1 7 1.5 a.JPG\n`)).toMatchInlineSnapshot(
+      `"sop/Ebay_train.txt:2: super_class_id "1.5" is not a non-negative integer"`,
+    );
+    expect(await bad(`${HEADER}\n\n-1 7 1 a.JPG\n`)).toMatchInlineSnapshot(
+      `"sop/Ebay_train.txt:4: image_id "-1" is not a non-negative integer"`,
+    );
   });
 
   test('a missing header is an error', async () => {
-    expect(await errorOf(() => readEbayList('1 1 1 a.JPG\n', 'Ebay_test.txt'))).toMatchInlineSnapshot(`"Ebay_test.txt:1: expected the header line "image_id class_id super_class_id path", got "1 1 1 a.JPG""`);
-    expect(await errorOf(() => readEbayList('', 'Ebay_test.txt'))).toMatchInlineSnapshot(`"Ebay_test.txt:1: expected the header line "image_id class_id super_class_id path", got an empty file"`);
+    expect(await errorOf(() => readEbayList('1 1 1 a.JPG\n', 'Ebay_test.txt'))).toMatchInlineSnapshot(
+      `"Ebay_test.txt:1: expected the header line "image_id class_id super_class_id path", got "1 1 1 a.JPG""`,
+    );
+    expect(await errorOf(() => readEbayList('', 'Ebay_test.txt'))).toMatchInlineSnapshot(
+      `"Ebay_test.txt:1: expected the header line "image_id class_id super_class_id path", got an empty file"`,
+    );
   });
 });
 
 describe('makePairs', () => {
   // 40 classes of 1..6 images, ids not in order, images of a class not contiguous.
   const recs: EbayRecord[] = [];
-  for (let k = 0; k < 6; k++) for (let c = 0; c < 40; c++) if (k < 1 + (c % 6)) recs.push({ imageId: recs.length + 1, classId: 1000 - 7 * c, superClassId: 1, path: `s/${c}_${k}.JPG` });
+  for (let k = 0; k < 6; k++)
+    for (let c = 0; c < 40; c++)
+      if (k < 1 + (c % 6))
+        recs.push({ imageId: recs.length + 1, classId: 1000 - 7 * c, superClassId: 1, path: `s/${c}_${k}.JPG` });
 
   test('reproducible, never an image with itself, positive from the same class, records in list order', () => {
     const a = makePairs(recs, 42);
     expect(makePairs(recs, 42)).toEqual(a);
     const classOf = new Map(recs.map((r) => [r.path, r.classId]));
-    const single = recs.filter((r) => r.path.startsWith('s/') && recs.filter((q) => q.classId === r.classId).length === 1);
+    const single = recs.filter(
+      (r) => r.path.startsWith('s/') && recs.filter((q) => q.classId === r.classId).length === 1,
+    );
     expect(a.pairs.length).toBe(recs.length - single.length);
     expect(a.singleImageClasses.sort()).toEqual(single.map((r) => r.classId).sort());
     expect(a.pairs.map((p) => p.query)).toEqual(recs.filter((r) => !single.includes(r)).map((r) => r.path));
@@ -123,12 +149,15 @@ describe('makePairs', () => {
   });
 
   test('two-image classes pair with each other; a path listed twice is dropped, not paired with itself', () => {
-    const s = makePairs([
-      { classId: 5, path: 'x' },
-      { classId: 5, path: 'y' },
-      { classId: 6, path: 'z' },
-      { classId: 6, path: 'z' },
-    ], 1);
+    const s = makePairs(
+      [
+        { classId: 5, path: 'x' },
+        { classId: 5, path: 'y' },
+        { classId: 6, path: 'z' },
+        { classId: 6, path: 'z' },
+      ],
+      1,
+    );
     expect(s.pairs).toEqual([
       { query: 'x', positive: 'y', label: 5 },
       { query: 'y', positive: 'x', label: 5 },
@@ -153,8 +182,12 @@ describe('holdOutClasses', () => {
   test('at least one class each side; bad fractions refused', async () => {
     expect(holdOutClasses(recs, 0.001, 1).valClasses.length).toBe(1);
     expect(holdOutClasses(recs, 0.999, 1).valClasses.length).toBe(19);
-    expect(await errorOf(() => holdOutClasses(recs, 1, 1))).toMatchInlineSnapshot(`"val_from_train 1: expected a fraction between 0 and 1 (exclusive)"`);
-    expect(await errorOf(() => holdOutClasses(recs.slice(0, 1), 0.5, 1))).toMatchInlineSnapshot(`"val_from_train: need at least 2 classes to hold some out, got 1"`);
+    expect(await errorOf(() => holdOutClasses(recs, 1, 1))).toMatchInlineSnapshot(
+      `"val_from_train 1: expected a fraction between 0 and 1 (exclusive)"`,
+    );
+    expect(await errorOf(() => holdOutClasses(recs.slice(0, 1), 0.5, 1))).toMatchInlineSnapshot(
+      `"val_from_train: need at least 2 classes to hold some out, got 1"`,
+    );
   });
 });
 
@@ -179,7 +212,13 @@ describe('prepare sop', () => {
       "
     `);
     const train = readJsonl(join(root, 'train.jsonl'));
-    expect(train.map((r) => r.query_image)).toEqual(['bicycle_final/1_0.JPG', 'bicycle_final/1_1.JPG', 'bicycle_final/1_2.JPG', 'bicycle_final/2_0.JPG', 'bicycle_final/2_1.JPG']);
+    expect(train.map((r) => r.query_image)).toEqual([
+      'bicycle_final/1_0.JPG',
+      'bicycle_final/1_1.JPG',
+      'bicycle_final/1_2.JPG',
+      'bicycle_final/2_0.JPG',
+      'bicycle_final/2_1.JPG',
+    ]);
     expect(train.map((r) => r.label)).toEqual([1, 1, 1, 2, 2]);
     expect(train[3].positive).toBe('bicycle_final/2_1.JPG');
     for (const r of train) {
@@ -220,15 +259,30 @@ describe('prepare sop', () => {
 
   test('errors: bad options, missing lists, a malformed line named with its path', async () => {
     const root = sopCopy();
-    expect(await errorOf(() => prepare(['sop', '--root', root, '--val_from_train', '1.5']))).toMatch(/^--val_from_train 1.5: expected a fraction between 0 and 1 \(exclusive\)/);
-    expect(await errorOf(() => prepare(['sop', '--root', root, '--seed', 'abc']))).toMatch(/^--seed abc: expected a non-negative integer/);
+    expect(await errorOf(() => prepare(['sop', '--root', root, '--val_from_train', '1.5']))).toMatch(
+      /^--val_from_train 1.5: expected a fraction between 0 and 1 \(exclusive\)/,
+    );
+    expect(await errorOf(() => prepare(['sop', '--root', root, '--seed', 'abc']))).toMatch(
+      /^--seed abc: expected a non-negative integer/,
+    );
     expect(await errorOf(() => prepare(['sop']))).toMatch(/^missing --root/);
-    expect(await errorOf(() => prepare(['cub', '--root', root]))).toMatch(/^unknown dataset "cub" \(known: sop, sop_i2i\)/);
-    expect(await errorOf(() => prepare(['sop', '--root', join(root, 'bicycle_final')]), root)).toMatchInlineSnapshot(`"<root>/bicycle_final: no Ebay_train.txt (not a Stanford Online Products folder?)"`);
+    expect(await errorOf(() => prepare(['cub', '--root', root]))).toMatch(
+      /^unknown dataset "cub" \(known: sop, sop_i2i\)/,
+    );
+    expect(await errorOf(() => prepare(['sop', '--root', join(root, 'bicycle_final')]), root)).toMatchInlineSnapshot(
+      `"<root>/bicycle_final: no Ebay_train.txt (not a Stanford Online Products folder?)"`,
+    );
     rmSync(join(root, 'Ebay_test.txt'));
-    expect(await errorOf(() => prepare(['sop', '--root', root]), root)).toMatchInlineSnapshot(`"<root>: no Ebay_test.txt (needed for the validation split; or hold out training classes with --val_from_train)"`);
-    writeFileSync(join(root, 'Ebay_train.txt'), `${HEADER}1 1 1 bicycle_final/1_0.JPG\n2 1 one bicycle_final/1_1.JPG\n`);
-    expect(await errorOf(() => prepare(['sop', '--root', root, '--val_from_train', '0.5']), root)).toMatchInlineSnapshot(`"<root>/Ebay_train.txt:3: super_class_id "one" is not a non-negative integer"`);
+    expect(await errorOf(() => prepare(['sop', '--root', root]), root)).toMatchInlineSnapshot(
+      `"<root>: no Ebay_test.txt (needed for the validation split; or hold out training classes with --val_from_train)"`,
+    );
+    writeFileSync(
+      join(root, 'Ebay_train.txt'),
+      `${HEADER}1 1 1 bicycle_final/1_0.JPG\n2 1 one bicycle_final/1_1.JPG\n`,
+    );
+    expect(
+      await errorOf(() => prepare(['sop', '--root', root, '--val_from_train', '0.5']), root),
+    ).toMatchInlineSnapshot(`"<root>/Ebay_train.txt:3: super_class_id "one" is not a non-negative integer"`);
     expect(existsSync(join(root, 'train.jsonl'))).toBe(false);
   });
 
@@ -261,22 +315,44 @@ describe('Fashion-MNIST SOP builder', () => {
     expect(a.data).not.toEqual(b.data);
 
     const out = await prepare(['sop', '--root', root]);
-    expect(out).toMatch(/^train.jsonl: 18 records in 6 classes from Ebay_train.txt \(18 images in 6 classes listed\); skipped: 0 single-image classes, 0 missing files\nval.jsonl: 12 records in 4 classes from Ebay_test.txt/);
+    expect(out).toMatch(
+      /^train.jsonl: 18 records in 6 classes from Ebay_train.txt \(18 images in 6 classes listed\); skipped: 0 single-image classes, 0 missing files\nval.jsonl: 12 records in 4 classes from Ebay_test.txt/,
+    );
 
     const again = tempDir();
     await makeSopFashionMnist({ ...opts, out: again });
-    for (const r of [...list, ...test]) expect(readFileSync(join(again, r.path)).equals(readFileSync(join(root, r.path)))).toBe(true);
-    expect(readFileSync(join(again, 'Ebay_train.txt'), 'utf8')).toBe(readFileSync(join(root, 'Ebay_train.txt'), 'utf8'));
+    for (const r of [...list, ...test])
+      expect(readFileSync(join(again, r.path)).equals(readFileSync(join(root, r.path)))).toBe(true);
+    expect(readFileSync(join(again, 'Ebay_train.txt'), 'utf8')).toBe(
+      readFileSync(join(root, 'Ebay_train.txt'), 'utf8'),
+    );
   });
 
   test('asking for more products than photos of a class is an error', async () => {
-    const e = await errorOf(() => makeSopFashionMnist({ out: tempDir(), fmnist: FMNIST_MINI, trainProducts: 31, testProducts: 1, imagesPerProduct: 2 }));
+    const e = await errorOf(() =>
+      makeSopFashionMnist({
+        out: tempDir(),
+        fmnist: FMNIST_MINI,
+        trainProducts: 31,
+        testProducts: 1,
+        imagesPerProduct: 2,
+      }),
+    );
     expect(e).toBe(`${FMNIST_MINI}/train: only 3 images of class tshirt, not enough for 31 products`);
   });
 
   test('from the Debian package dataset-fashion-mnist (installed by .ci/run)', async () => {
     const root = tempDir();
-    expect(await makeSopFashionMnist({ out: root, trainProducts: 20, testProducts: 10, imagesPerProduct: 2, size: 28, format: 'png' })).toEqual({ trainImages: 40, testImages: 20 });
+    expect(
+      await makeSopFashionMnist({
+        out: root,
+        trainProducts: 20,
+        testProducts: 10,
+        imagesPerProduct: 2,
+        size: 28,
+        format: 'png',
+      }),
+    ).toEqual({ trainImages: 40, testImages: 20 });
     const { train, val } = await prepareSop(nodeSource(root), { seed: 1 });
     expect([train.pairs.length, train.pairedClasses, val?.pairs.length, train.missing.length]).toEqual([40, 20, 20, 0]);
   });

@@ -42,7 +42,12 @@ test('config check: every preset is valid; a vembed-factory YAML is accepted as 
   for (const p of CONFIG_PRESETS) expect(checkConfigYaml(p.yaml).problems, p.id).toEqual([]);
   const r = checkConfigYaml(VEMBED_FACTORY_YAML);
   expect(r.problems).toEqual([]);
-  expect(r.config).toMatchObject({ data_path: 'data/sop/train.jsonl', image_root: 'data/sop', lora_r: 16, batch_size: 128 });
+  expect(r.config).toMatchObject({
+    data_path: 'data/sop/train.jsonl',
+    image_root: 'data/sop',
+    lora_r: 16,
+    batch_size: 128,
+  });
   expect(runName(r.config!.output_dir)).toBe('experiments-output_sop_dinov2');
   expect(runName('./out/')).toBe('out');
   expect(runName('..')).toBe('output');
@@ -55,7 +60,11 @@ test('config check: problems carry the line and the key', () => {
   ]);
   const r = checkConfigYaml('epochs: 2\nbatch_sise: 4\nlearning_rate: fast\nuse_lora: maybe\n');
   expect(r.ok).toBe(false);
-  expect(r.problems.map((p) => [p.line, p.key])).toEqual([[2, 'batch_sise'], [3, 'learning_rate'], [4, 'use_lora']]);
+  expect(r.problems.map((p) => [p.line, p.key])).toEqual([
+    [2, 'batch_sise'],
+    [3, 'learning_rate'],
+    [4, 'use_lora'],
+  ]);
   expect(r.problems[0].message).toContain('did you mean "batch_size"');
 });
 
@@ -94,9 +103,18 @@ test('the demo folder over HTTP lists and reads like the folder itself', async (
 test('the Data section on the demo dataset: SOP layout with JSONL pairs, counts, SOP protocol, samples', async () => {
   const d = await openDataset(nodeSource(DEMO), 'demo', 'demo');
   expect(d.info).toMatchObject({
-    format: 'sop', images: 240, classes: 60, pairs: 160, testImages: 80, dataPath: 'train.jsonl', valDataPath: 'val.jsonl', problems: [],
+    format: 'sop',
+    images: 240,
+    classes: 60,
+    pairs: 160,
+    testImages: 80,
+    dataPath: 'train.jsonl',
+    valDataPath: 'val.jsonl',
+    problems: [],
   });
-  expect(d.info.description).toBe('Stanford Online Products layout (Ebay_train.txt, Ebay_test.txt) with train.jsonl / val.jsonl');
+  expect(d.info.description).toBe(
+    'Stanford Online Products layout (Ebay_train.txt, Ebay_test.txt) with train.jsonl / val.jsonl',
+  );
   expect(d.info.evalProtocol).toContain('SOP protocol on Ebay_test.txt: each of its 80 images (20 products)');
   expect(d.split.sop!.paths).toHaveLength(80);
   expect(d.info.samples).toHaveLength(12);

@@ -41,9 +41,7 @@ test('gpu op cases pass in headless Chromium', { timeout: RUN_TIMEOUT_MS + 30_00
   const report = await waitForGlobal<OpsReport>(handle, '__opsReport', {
     timeoutMs: RUN_TIMEOUT_MS,
   });
-  const pageErrors = handle.errors.length
-    ? `\npage console errors:\n  ${handle.errors.join('\n  ')}`
-    : '';
+  const pageErrors = handle.errors.length ? `\npage console errors:\n  ${handle.errors.join('\n  ')}` : '';
 
   if (report.error || !report.adapter) {
     throw new Error(`the browser gave no usable WebGPU device: ${report.error ?? 'no adapter'}${pageErrors}`);

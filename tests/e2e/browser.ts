@@ -150,17 +150,14 @@ export async function waitForGlobal<T extends DoneReport>(
 ): Promise<T> {
   const { page } = handle;
   const start = Date.now();
-  const errorsText = () =>
-    handle.errors.length ? `\npage errors:\n${handle.errors.join('\n')}` : '';
+  const errorsText = () => (handle.errors.length ? `\npage errors:\n${handle.errors.join('\n')}` : '');
   let last: T | undefined;
   for (;;) {
     if (page.isClosed()) throw new Error(`page closed while waiting for window.${name}`);
     if (handle.errors.includes('the page crashed')) {
       throw new Error(`page crashed while waiting for window.${name}${errorsText()}`);
     }
-    last = (await page.evaluate((n) => (window as unknown as Record<string, unknown>)[n], name)) as
-      | T
-      | undefined;
+    last = (await page.evaluate((n) => (window as unknown as Record<string, unknown>)[n], name)) as T | undefined;
     if (last) opts.onPoll?.(last);
     if (last?.done || last?.error) return last;
     const waited = Date.now() - start;
@@ -179,9 +176,7 @@ export async function waitForGlobal<T extends DoneReport>(
 }
 
 /** Starts Vite and Chromium, runs `fn`, and always closes both. */
-export async function withBrowser<R>(
-  fn: (ctx: { vite: ViteHandle; browser: Browser }) => Promise<R>,
-): Promise<R> {
+export async function withBrowser<R>(fn: (ctx: { vite: ViteHandle; browser: Browser }) => Promise<R>): Promise<R> {
   const vite = await startVite();
   let browser: Browser | null = null;
   try {

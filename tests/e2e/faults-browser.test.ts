@@ -31,7 +31,10 @@ afterAll(async () => {
 });
 
 const run = <T>(phase: string): Promise<T> =>
-  handle!.page.evaluate((p) => (window as unknown as { __faults: { run(p: string): Promise<unknown> } }).__faults.run(p), phase) as Promise<T>;
+  handle!.page.evaluate(
+    (p) => (window as unknown as { __faults: { run(p: string): Promise<unknown> } }).__faults.run(p),
+    phase,
+  ) as Promise<T>;
 
 test('decompression bombs are refused from the header in the browser too', async () => {
   const r = await run<Record<string, string | null>>('bombs');
@@ -45,7 +48,9 @@ test('a tab reloaded mid-write leaves the old checkpoint or the new one, whole',
   expect(start.pending.length).toBeGreaterThan(0);
   await handle!.page.reload({ waitUntil: 'load' });
   await waitForGlobal(handle!, '__faultsReady', { timeoutMs: 30_000 });
-  const after = await run<{ folders: string[]; version: string; tree: { run: string[]; checkpoint: string[] } }>('reloadAfter');
+  const after = await run<{ folders: string[]; version: string; tree: { run: string[]; checkpoint: string[] } }>(
+    'reloadAfter',
+  );
   expect(after.folders).toEqual(['checkpoint-step-1']);
   expect(['v1', 'v2']).toContain(after.version);
   expect(after.tree.run).toEqual(['checkpoint-step-1/']);

@@ -18,10 +18,11 @@ const RUN = 'reload-run';
 const BIG = 48 << 20;
 const log = (line: string) => (document.getElementById('log')!.textContent += `\n${line}`);
 
-const version = (tag: string, bytes: number) => new Map([
-  ['adapter_model.safetensors', new Uint8Array(bytes).fill(tag.charCodeAt(1))],
-  ['trainer_state.json', new TextEncoder().encode(`{"version":"${tag}"}`)],
-]);
+const version = (tag: string, bytes: number) =>
+  new Map([
+    ['adapter_model.safetensors', new Uint8Array(bytes).fill(tag.charCodeAt(1))],
+    ['trainer_state.json', new TextEncoder().encode(`{"version":"${tag}"}`)],
+  ]);
 
 async function runDir(): Promise<FileSystemDirectoryHandle> {
   const root = await navigator.storage.getDirectory();
@@ -39,16 +40,24 @@ async function run(phase: string): Promise<unknown> {
   if (phase === 'bombs') {
     const out: Record<string, string | null> = {};
     for (const [name, bytes] of Object.entries(BOMBS)) {
-      out[name] = await decodeImageBytes(bytes, name).then(() => null, (e: Error) => e.message);
+      out[name] = await decodeImageBytes(bytes, name).then(
+        () => null,
+        (e: Error) => e.message,
+      );
     }
     const ok = new Uint8Array(await (await fetch('/tests/fixtures/preprocess/gray_64x64.png')).arrayBuffer());
-    out['gray_64x64.png'] = await decodeImageBytes(ok, 'gray_64x64.png').then((img) => `decoded ${img.width}x${img.height}`, (e: Error) => e.message);
+    out['gray_64x64.png'] = await decodeImageBytes(ok, 'gray_64x64.png').then(
+      (img) => `decoded ${img.width}x${img.height}`,
+      (e: Error) => e.message,
+    );
     return out;
   }
   if (phase === 'reloadStart') {
     await opfsDelete(RUN);
     await opfsStore(RUN).writeFolder('checkpoint-step-1', version('v1', 1000));
-    void opfsStore(RUN, { chunkBytes: 256 << 10 }).writeFolder('checkpoint-step-1', version('v2', BIG)).catch(() => {});
+    void opfsStore(RUN, { chunkBytes: 256 << 10 })
+      .writeFolder('checkpoint-step-1', version('v2', BIG))
+      .catch(() => {});
     const d = await runDir();
     for (let i = 0; i < 600; i++) {
       const p = await d.getDirectoryHandle('.checkpoint-step-1.pending').catch(() => null);
@@ -65,7 +74,10 @@ async function run(phase: string): Promise<unknown> {
     const v = state.includes('v1') ? 'v1' : 'v2';
     const fill = v.charCodeAt(1);
     const consistent = weights.length === (v === 'v1' ? 1000 : BIG) && weights.every((x) => x === fill);
-    const tree = { run: await names(await runDir()), checkpoint: await names(await (await runDir()).getDirectoryHandle('checkpoint-step-1')) };
+    const tree = {
+      run: await names(await runDir()),
+      checkpoint: await names(await (await runDir()).getDirectoryHandle('checkpoint-step-1')),
+    };
     await opfsDelete(RUN);
     return { folders, version: consistent ? v : 'mixed', tree };
   }

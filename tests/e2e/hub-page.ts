@@ -38,8 +38,17 @@ const FIXTURE = '/tests/fixtures/models/dinov3-tiny';
 const CHUNK_BYTES = 16 * 1024;
 
 const report: HubReport = {
-  done: false, error: null, phase: '', interruptError: null, listBefore: null, listAfter: null,
-  files: [], secondCallCached: [], tensorsCompared: 0, tensorMismatches: [], weightsIdentical: null,
+  done: false,
+  error: null,
+  phase: '',
+  interruptError: null,
+  listBefore: null,
+  listAfter: null,
+  files: [],
+  secondCallCached: [],
+  tensorsCompared: 0,
+  tensorMismatches: [],
+  weightsIdentical: null,
   listAfterDelete: null,
 };
 (window as unknown as { __hubReport: HubReport }).__hubReport = report;
@@ -74,7 +83,8 @@ async function main(): Promise<void> {
     const dropAt = Number(q.get('dropAt'));
     try {
       await ensureModel(id, cache, {
-        ...opts, retries: 0,
+        ...opts,
+        retries: 0,
         onProgress: (p) => {
           if (p.file === 'model.safetensors' && p.bytes === dropAt) void fetch(`${opts.endpoint}/__drop-stalled`);
         },
@@ -99,12 +109,20 @@ async function main(): Promise<void> {
   for (const [name, w] of want.weights) {
     const g = got.weights.get(name);
     report.tensorsCompared++;
-    if (!g || !sameBytes(new Uint8Array(g.buffer, g.byteOffset, g.byteLength),
-      new Uint8Array(w.buffer, w.byteOffset, w.byteLength))) report.tensorMismatches.push(name);
+    if (
+      !g ||
+      !sameBytes(
+        new Uint8Array(g.buffer, g.byteOffset, g.byteLength),
+        new Uint8Array(w.buffer, w.byteOffset, w.byteLength),
+      )
+    )
+      report.tensorMismatches.push(name);
   }
   if (got.weights.size !== want.weights.size) report.tensorMismatches.push(`${got.weights.size} tensors loaded`);
-  report.weightsIdentical = sameBytes(await src.bytes('model.safetensors'),
-    await urlSource(FIXTURE).bytes('model.safetensors'));
+  report.weightsIdentical = sameBytes(
+    await src.bytes('model.safetensors'),
+    await urlSource(FIXTURE).bytes('model.safetensors'),
+  );
 
   await ensureModel(id, cache, { ...opts, onFile: (e) => e.cached && report.secondCallCached.push(e.file) });
   await cache.delete(id);

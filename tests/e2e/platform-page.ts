@@ -25,7 +25,13 @@ import { decodeImageBlob, decodeImageBytes } from '../../src/data/decode-browser
 import { directorySource, fileListSource } from '../../src/platform/data-source-browser';
 import type { DataSource, DirEntry } from '../../src/platform/data-source';
 import { SafetensorsFile } from '../../src/io/safetensors';
-import { opfsDelete, opfsListRuns, opfsStore, StorageFullError, type OpfsRun } from '../../src/platform/checkpoint-store-browser';
+import {
+  opfsDelete,
+  opfsListRuns,
+  opfsStore,
+  StorageFullError,
+  type OpfsRun,
+} from '../../src/platform/checkpoint-store-browser';
 
 const FIXTURES = '/tests/fixtures';
 const PRE = `${FIXTURES}/preprocess`;
@@ -96,14 +102,35 @@ export interface SourceProbe {
 
 async function probe(src: DataSource, withImages: boolean): Promise<SourceProbe> {
   const lists: SourceProbe['lists'] = {};
-  for (const d of ['.', '', 'sub', 'sub/deeper', 'sub/deeper/', './sub/../sub', 'data/sop-mini', 'data/sop-mini/chair_final']) {
+  for (const d of [
+    '.',
+    '',
+    'sub',
+    'sub/deeper',
+    'sub/deeper/',
+    './sub/../sub',
+    'data/sop-mini',
+    'data/sop-mini/chair_final',
+  ]) {
     lists[d] = await src.list(d).catch((e) => `error: ${(e as Error).message}`);
   }
   const texts: Record<string, string> = {};
   for (const f of ['a.txt', 'sub/deeper/c.txt', 'sub/deeper/d e.txt', 'sub/../a.txt']) texts[f] = await src.readText(f);
   const bin = await src.readBytes('sub/b.bin');
   const exists: Record<string, boolean> = {};
-  for (const p of ['.', 'a.txt', 'sub', 'sub/deeper', 'sub/deeper/c.txt', 'empty', 'missing.txt', 'sub/missing', 'nope/nope/x.txt', 'a.txt/x', 'data/sop-mini/chair_final/4_1.JPG']) {
+  for (const p of [
+    '.',
+    'a.txt',
+    'sub',
+    'sub/deeper',
+    'sub/deeper/c.txt',
+    'empty',
+    'missing.txt',
+    'sub/missing',
+    'nope/nope/x.txt',
+    'a.txt/x',
+    'data/sop-mini/chair_final/4_1.JPG',
+  ]) {
     exists[p] = await src.exists(p);
   }
   const errors: Record<string, string | null> = {
@@ -123,12 +150,24 @@ async function probe(src: DataSource, withImages: boolean): Promise<SourceProbe>
   } catch (e) {
     dataset = imageProblems = `error: ${(e as Error).stack}`;
   }
-  return { where: src.where, lists, texts, binOk: sameBytes(bin, TREE['sub/b.bin'] as Uint8Array), exists, errors, dataset, imageProblems };
+  return {
+    where: src.where,
+    lists,
+    texts,
+    binOk: sameBytes(bin, TREE['sub/b.bin'] as Uint8Array),
+    exists,
+    errors,
+    dataset,
+    imageProblems,
+  };
 }
 
 /** The tree's files as [path, bytes], sop-mini fetched from Vite. */
 async function treeFiles(sop: string[]): Promise<[string, Uint8Array][]> {
-  const files: [string, Uint8Array][] = Object.entries(TREE).map(([p, v]) => [p, typeof v === 'string' ? enc.encode(v) : v]);
+  const files: [string, Uint8Array][] = Object.entries(TREE).map(([p, v]) => [
+    p,
+    typeof v === 'string' ? enc.encode(v) : v,
+  ]);
   for (const p of sop) files.push([`data/sop-mini/${p}`, await fetchBytes(`${FIXTURES}/data/sop-mini/${p}`)]);
   return files;
 }
@@ -191,12 +230,18 @@ export interface DecodeReport {
 async function decode(): Promise<DecodeReport> {
   const ref = SafetensorsFile.parse(await fetchBytes(`${PRE}/expected.safetensors`), 'expected.safetensors');
   const meta = ref.metadata;
-  const good = Object.keys(meta).filter((k) => k.startsWith('sha256.')).map((k) => k.slice(7)).sort();
+  const good = Object.keys(meta)
+    .filter((k) => k.startsWith('sha256.'))
+    .map((k) => k.slice(7))
+    .sort();
   const files: DecodedFile[] = [];
   let grayIsRgbEqual = false;
   for (const name of good) {
     const bytes = await fetchBytes(`${PRE}/${name}`);
-    const img = await decodeImageBlob(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), name);
+    const img = await decodeImageBlob(
+      new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }),
+      name,
+    );
     const again = await decodeImageBytes(bytes, name);
     let maxDiff: number | null = null;
     let differing: number | null = null;
@@ -215,11 +260,18 @@ async function decode(): Promise<DecodeReport> {
     }
     if (name.startsWith('gray')) {
       grayIsRgbEqual = true;
-      for (let i = 0; i < img.data.length; i += 3) if (img.data[i] !== img.data[i + 1] || img.data[i] !== img.data[i + 2]) grayIsRgbEqual = false;
+      for (let i = 0; i < img.data.length; i += 3)
+        if (img.data[i] !== img.data[i + 1] || img.data[i] !== img.data[i + 2]) grayIsRgbEqual = false;
     }
     files.push({
-      name, width: img.width, height: img.height, pilShape: (JSON.parse(meta[`shape.${name}`]) as number[]).slice(0, 2),
-      sha256: await sha256(img.data), pilSha256: meta[`sha256.${name}`], maxDiff, differing,
+      name,
+      width: img.width,
+      height: img.height,
+      pilShape: (JSON.parse(meta[`shape.${name}`]) as number[]).slice(0, 2),
+      sha256: await sha256(img.data),
+      pilSha256: meta[`sha256.${name}`],
+      maxDiff,
+      differing,
       bytesPathSame: sameBytes(img.data, again.data),
     });
   }
@@ -233,17 +285,28 @@ async function decode(): Promise<DecodeReport> {
     errors[name] = await errorOf(async () => decodeImageBytes(await fetchBytes(`${PRE}/${name}`), name));
   }
   const cuts: [string, string, number | null, number?][] = [
-    ['head.png', 'collage_97x61.png', 0.05], ['cut90.png', 'collage_97x61.png', 0.9], ['noiend.png', 'collage_97x61.png', null, 12],
-    ['cut50.jpg', 'collage_97x61.jpg', 0.5], ['cut90.jpg', 'collage_97x61.jpg', 0.9], ['cut99.jpg', 'tall_41x129.jpg', 0.99],
-    ['cut60.webp', 'photo_60x40.webp', 0.6], ['cut95.webp', 'photo_60x40.webp', 0.95],
+    ['head.png', 'collage_97x61.png', 0.05],
+    ['cut90.png', 'collage_97x61.png', 0.9],
+    ['noiend.png', 'collage_97x61.png', null, 12],
+    ['cut50.jpg', 'collage_97x61.jpg', 0.5],
+    ['cut90.jpg', 'collage_97x61.jpg', 0.9],
+    ['cut99.jpg', 'tall_41x129.jpg', 0.99],
+    ['cut60.webp', 'photo_60x40.webp', 0.6],
+    ['cut95.webp', 'photo_60x40.webp', 0.95],
   ];
-  for (const [as, from, frac, minus] of cuts) errors[`${as} (${from} ${frac === null ? `minus ${minus} bytes` : `first ${frac * 100}%`})`] = await errorOf(async () => decodeImageBytes(await cut(from, frac, minus), as));
+  for (const [as, from, frac, minus] of cuts)
+    errors[`${as} (${from} ${frac === null ? `minus ${minus} bytes` : `first ${frac * 100}%`})`] = await errorOf(
+      async () => decodeImageBytes(await cut(from, frac, minus), as),
+    );
   errors['empty.jpg'] = await errorOf(() => decodeImageBytes(new Uint8Array(0), 'empty.jpg'));
   errors['tiff.tif'] = await errorOf(() => decodeImageBytes(enc.encode('II*\0 not really a tiff'), 'tiff.tif'));
 
   // Why the WebGL2 read-back: a 2D canvas is premultiplied, so colour under alpha is lost.
   const rgba = await fetchBytes(`${PRE}/rgba_45x30.png`);
-  const bmp = await createImageBitmap(new Blob([rgba as Uint8Array<ArrayBuffer>]), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+  const bmp = await createImageBitmap(new Blob([rgba as Uint8Array<ArrayBuffer>]), {
+    premultiplyAlpha: 'none',
+    colorSpaceConversion: 'none',
+  });
   const ctx = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d')!;
   ctx.drawImage(bmp, 0, 0);
   const px = ctx.getImageData(0, 0, bmp.width, bmp.height).data;
@@ -264,9 +327,14 @@ async function decode(): Promise<DecodeReport> {
 const RUN = 'platform-run';
 const bytesOf = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7) & 255);
 
-async function readAll(store: ReturnType<typeof opfsStore>, folder: string, names: string[]): Promise<Record<string, string>> {
+async function readAll(
+  store: ReturnType<typeof opfsStore>,
+  folder: string,
+  names: string[],
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const n of names) out[n] = (await store.hasFile(folder, n)) ? await sha256(await store.readFile(folder, n)) : 'missing';
+  for (const n of names)
+    out[n] = (await store.hasFile(folder, n)) ? await sha256(await store.readFile(folder, n)) : 'missing';
   return out;
 }
 
@@ -296,9 +364,21 @@ export interface StoreReport {
   topFile: boolean;
   overwritten: { readBack: boolean; files: Record<string, string>; tree: Record<string, string[]> };
   runsAfterWrites: OpfsRun[];
-  simulatedQuota: { error: string | null; isStorageFull: boolean; intact: boolean; tree: Record<string, string[]>; bytesBefore: number; bytesAfter: number };
+  simulatedQuota: {
+    error: string | null;
+    isStorageFull: boolean;
+    intact: boolean;
+    tree: Record<string, string[]>;
+    bytesBefore: number;
+    bytesAfter: number;
+  };
   simulatedQuotaWriteFile: { error: string | null; intact: boolean };
-  recovered: { folders: string[]; step2: Record<string, string>; step2Expected: Record<string, string>; tree: Record<string, string[]> };
+  recovered: {
+    folders: string[];
+    step2: Record<string, string>;
+    step2Expected: Record<string, string>;
+    tree: Record<string, string[]>;
+  };
   /** An overwrite with FileSystemFileHandle.move removed (the copy fallback) reads back right. */
   copyFallback: boolean;
   badNames: Record<string, string | null>;
@@ -310,7 +390,11 @@ export interface StoreReport {
 async function store(): Promise<StoreReport> {
   await opfsDelete(RUN);
   const s = opfsStore(RUN);
-  const v1 = new Map([['adapter_config.json', enc.encode('{"r": 4}')], ['adapter_model.safetensors', bytesOf(100_000, 1)], ['old_only.txt', enc.encode('v1 only')]]);
+  const v1 = new Map([
+    ['adapter_config.json', enc.encode('{"r": 4}')],
+    ['adapter_model.safetensors', bytesOf(100_000, 1)],
+    ['old_only.txt', enc.encode('v1 only')],
+  ]);
   await s.writeFolder('checkpoint-step-1', v1);
   await s.writeFolder('checkpoint-step-0', new Map([['trainer_state.json', enc.encode('{"step": 0}')]]));
   const foldersAfterFirst = await s.listFolders();
@@ -326,33 +410,56 @@ async function store(): Promise<StoreReport> {
   const topFile = dec.decode(await s.readFile('', 'train_config.yaml')) === 'lr: 1e-4\n';
 
   // Overwrite: new contents, one file fewer (the old-only file must go).
-  const v2 = new Map([['adapter_config.json', enc.encode('{"r": 8}')], ['adapter_model.safetensors', bytesOf(120_000, 2)]]);
+  const v2 = new Map([
+    ['adapter_config.json', enc.encode('{"r": 8}')],
+    ['adapter_model.safetensors', bytesOf(120_000, 2)],
+  ]);
   await s.writeFolder('checkpoint-step-1', v2);
   let readBack = true;
   for (const [n, b] of v2) readBack &&= sameBytes(await s.readFile('checkpoint-step-1', n), b);
-  const overwritten = { readBack, files: await readAll(s, 'checkpoint-step-1', [...v1.keys()]), tree: await opfsTree(RUN) };
+  const overwritten = {
+    readBack,
+    files: await readAll(s, 'checkpoint-step-1', [...v1.keys()]),
+    tree: await opfsTree(RUN),
+  };
   const runsAfterWrites = await opfsListRuns();
   const bytesBefore = runsAfterWrites.find((r) => r.name === RUN)!.bytes;
 
   // Simulated full quota: room for 150 000 more bytes, the new checkpoint needs 300 000.
   const tight = opfsStore(RUN, { maxBytes: bytesBefore + 150_000, chunkBytes: 64 * 1024 });
-  const v3 = new Map([['adapter_config.json', enc.encode('{"r": 16}')], ['adapter_model.safetensors', bytesOf(300_000, 3)]]);
+  const v3 = new Map([
+    ['adapter_config.json', enc.encode('{"r": 16}')],
+    ['adapter_model.safetensors', bytesOf(300_000, 3)],
+  ]);
   let err: unknown = null;
   await tight.writeFolder('checkpoint-step-1', v3).catch((e) => (err = e));
   let intact = true;
   for (const [n, b] of v2) intact &&= sameBytes(await tight.readFile('checkpoint-step-1', n), b);
   const simulatedQuota = {
-    error: err ? String((err as Error).message) : null, isStorageFull: err instanceof StorageFullError, intact,
-    tree: await opfsTree(RUN), bytesBefore, bytesAfter: (await opfsListRuns()).find((r) => r.name === RUN)!.bytes,
+    error: err ? String((err as Error).message) : null,
+    isStorageFull: err instanceof StorageFullError,
+    intact,
+    tree: await opfsTree(RUN),
+    bytesBefore,
+    bytesAfter: (await opfsListRuns()).find((r) => r.name === RUN)!.bytes,
   };
   const tightFile = opfsStore(RUN, { maxBytes: bytesBefore + 10 });
   const fileErr = await errorOf(() => tightFile.writeFile('train_config.yaml', bytesOf(1000, 4)));
-  const simulatedQuotaWriteFile = { error: fileErr, intact: dec.decode(await s.readFile('', 'train_config.yaml')) === 'lr: 1e-4\n' };
+  const simulatedQuotaWriteFile = {
+    error: fileErr,
+    intact: dec.decode(await s.readFile('', 'train_config.yaml')) === 'lr: 1e-4\n',
+  };
 
   // A crash mid-commit: step-2 complete in .pending with one file already moved into place (and a
   // stale file beside it), step-3 never finished. A fresh store finishes step-2 and drops step-3.
-  const runDir = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('runs')).getDirectoryHandle(RUN);
-  const step2 = new Map([['a.bin', bytesOf(5000, 5)], ['b.json', enc.encode('{"b": 2}')], ['c.bin', bytesOf(7000, 6)]]);
+  const runDir = await (
+    await (await navigator.storage.getDirectory()).getDirectoryHandle('runs')
+  ).getDirectoryHandle(RUN);
+  const step2 = new Map([
+    ['a.bin', bytesOf(5000, 5)],
+    ['b.json', enc.encode('{"b": 2}')],
+    ['c.bin', bytesOf(7000, 6)],
+  ]);
   await writeOpfsFile(runDir, '.checkpoint-step-2.pending/b.json', step2.get('b.json')!);
   await writeOpfsFile(runDir, '.checkpoint-step-2.pending/c.bin', step2.get('c.bin')!);
   await writeOpfsFile(runDir, '.checkpoint-step-2.pending/.complete', enc.encode(JSON.stringify([...step2.keys()])));
@@ -364,7 +471,12 @@ async function store(): Promise<StoreReport> {
   const folders = await fresh.listFolders();
   const step2Expected: Record<string, string> = { 'stale.txt': 'missing' };
   for (const [n, b] of step2) step2Expected[n] = await sha256(b);
-  const recovered = { folders, step2: await readAll(fresh, 'checkpoint-step-2', Object.keys(step2Expected)), step2Expected, tree: await opfsTree(RUN) };
+  const recovered = {
+    folders,
+    step2: await readAll(fresh, 'checkpoint-step-2', Object.keys(step2Expected)),
+    step2Expected,
+    tree: await opfsTree(RUN),
+  };
 
   // Browsers without FileSystemHandle.move(): the commit copies, then deletes the pending copy.
   const proto = FileSystemFileHandle.prototype as unknown as Record<string, unknown>;
@@ -375,7 +487,11 @@ async function store(): Promise<StoreReport> {
     const noMove = opfsStore(RUN);
     const v4 = new Map([['adapter_model.safetensors', bytesOf(70_000, 12)]]);
     await noMove.writeFolder('checkpoint-step-1', v4);
-    copyFallback = sameBytes(await noMove.readFile('checkpoint-step-1', 'adapter_model.safetensors'), v4.get('adapter_model.safetensors')!) &&
+    copyFallback =
+      sameBytes(
+        await noMove.readFile('checkpoint-step-1', 'adapter_model.safetensors'),
+        v4.get('adapter_model.safetensors')!,
+      ) &&
       JSON.stringify((await opfsTree(RUN))['checkpoint-step-1']) === '["adapter_model.safetensors"]' &&
       !(await opfsTree(RUN))['.'].some((n) => n.includes('pending'));
   } finally {
@@ -393,8 +509,22 @@ async function store(): Promise<StoreReport> {
   const runsAfterDelete = (await opfsListRuns()).map((r) => r.name);
   log('store: done');
   return {
-    where: s.where, foldersAfterFirst, firstReadBack, hasFile, readMissing, topFile, overwritten, runsAfterWrites,
-    simulatedQuota, simulatedQuotaWriteFile, recovered, copyFallback, badNames, deleted, deletedAgain, runsAfterDelete,
+    where: s.where,
+    foldersAfterFirst,
+    firstReadBack,
+    hasFile,
+    readMissing,
+    topFile,
+    overwritten,
+    runsAfterWrites,
+    simulatedQuota,
+    simulatedQuotaWriteFile,
+    recovered,
+    copyFallback,
+    badNames,
+    deleted,
+    deletedAgain,
+    runsAfterDelete,
   };
 }
 
@@ -402,7 +532,10 @@ async function store(): Promise<StoreReport> {
 // genuine quota (the test sets it over CDP between the phases)
 
 const QRUN = 'quota-run';
-const QV1 = new Map([['model.safetensors', bytesOf(100_000, 8)], ['trainer_state.json', enc.encode('{"step": 1}')]]);
+const QV1 = new Map([
+  ['model.safetensors', bytesOf(100_000, 8)],
+  ['trainer_state.json', enc.encode('{"step": 1}')],
+]);
 
 export interface QuotaReport {
   estimate: { usage: number; quota: number };
@@ -431,13 +564,19 @@ async function quota(phase: string): Promise<QuotaReport> {
     await s.writeFolder('checkpoint-step-1', QV1);
     return { estimate: await estimate() };
   }
-  const v2 = new Map([['model.safetensors', bytesOf(2_000_000, 9)], ['trainer_state.json', enc.encode('{"step": 2}')]]);
+  const v2 = new Map([
+    ['model.safetensors', bytesOf(2_000_000, 9)],
+    ['trainer_state.json', enc.encode('{"step": 2}')],
+  ]);
   if (phase === 'quotaWrite') {
     let err: unknown = null;
     await s.writeFolder('checkpoint-step-1', v2).catch((e) => (err = e));
     return {
-      estimate: await estimate(), error: err ? String((err as Error).message) : null,
-      isStorageFull: err instanceof StorageFullError, intact: await intact(), tree: await opfsTree(QRUN),
+      estimate: await estimate(),
+      error: err ? String((err as Error).message) : null,
+      isStorageFull: err instanceof StorageFullError,
+      intact: await intact(),
+      tree: await opfsTree(QRUN),
     };
   }
   await s.writeFolder('checkpoint-step-1', v2);
@@ -459,7 +598,10 @@ export interface WorkerReport {
 async function inWorker(): Promise<WorkerReport> {
   const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('platform-data');
   const s = opfsStore('worker-run');
-  const files = new Map([['model.safetensors', bytesOf(50_000, 10)], ['trainer_state.json', enc.encode('{}')]]);
+  const files = new Map([
+    ['model.safetensors', bytesOf(50_000, 10)],
+    ['trainer_state.json', enc.encode('{}')],
+  ]);
   await s.writeFolder('checkpoint-step-1', new Map([['model.safetensors', bytesOf(10, 11)]]));
   await s.writeFolder('checkpoint-step-1', files);
   let storeOk = (await s.listFolders()).join() === 'checkpoint-step-1';
@@ -487,12 +629,20 @@ function runInWorker(): Promise<WorkerReport> {
 async function run(phase: string, arg?: unknown): Promise<unknown> {
   log(`run ${phase}`);
   switch (phase) {
-    case 'sources': return sources(arg as { sop: string[] });
-    case 'decode': return decode();
-    case 'store': return store();
-    case 'quotaSetup': case 'quotaWrite': case 'quotaAfter': return quota(phase);
-    case 'worker': return runInWorker();
-    default: throw new Error(`unknown phase ${phase}`);
+    case 'sources':
+      return sources(arg as { sop: string[] });
+    case 'decode':
+      return decode();
+    case 'store':
+      return store();
+    case 'quotaSetup':
+    case 'quotaWrite':
+    case 'quotaAfter':
+      return quota(phase);
+    case 'worker':
+      return runInWorker();
+    default:
+      throw new Error(`unknown phase ${phase}`);
   }
 }
 

@@ -44,16 +44,19 @@ afterAll(async () => {
 
 function run<T>(phase: string, arg?: unknown): Promise<T> {
   return handle!.page.evaluate(
-    ([p, a]) => (window as unknown as { __platform: { run(p: string, a: unknown): Promise<unknown> } }).__platform.run(p, a),
+    ([p, a]) =>
+      (window as unknown as { __platform: { run(p: string, a: unknown): Promise<unknown> } }).__platform.run(p, a),
     [phase, arg] as const,
   ) as Promise<T>;
 }
 
 function walk(dir: string, rel = ''): string[] {
-  return readdirSync(join(dir, rel)).sort().flatMap((n) => {
-    const p = rel ? `${rel}/${n}` : n;
-    return statSync(join(dir, p)).isDirectory() ? walk(dir, p) : [p];
-  });
+  return readdirSync(join(dir, rel))
+    .sort()
+    .flatMap((n) => {
+      const p = rel ? `${rel}/${n}` : n;
+      return statSync(join(dir, p)).isDirectory() ? walk(dir, p) : [p];
+    });
 }
 
 /** What both sources must report (the OPFS tree also has the empty folder). */
@@ -68,13 +71,31 @@ function expectProbe(p: SourceProbe, opts: { where: string; emptyFolder: boolean
   expect(p.lists['sub/deeper']).toEqual([f('c.txt'), f('d e.txt')]);
   expect(p.lists['sub/deeper/']).toEqual(p.lists['sub/deeper']);
   expect(p.lists['./sub/../sub']).toEqual(p.lists.sub);
-  expect(p.lists['data/sop-mini']).toEqual([f('Ebay_test.txt'), f('Ebay_train.txt'), d('bicycle_final'), d('chair_final')]);
+  expect(p.lists['data/sop-mini']).toEqual([
+    f('Ebay_test.txt'),
+    f('Ebay_train.txt'),
+    d('bicycle_final'),
+    d('chair_final'),
+  ]);
   expect(p.lists['data/sop-mini/chair_final']).toEqual(readdirSync(`${SOP}/chair_final`).sort().map(f));
-  expect(p.texts).toEqual({ 'a.txt': 'hello', 'sub/deeper/c.txt': 'deep', 'sub/deeper/d e.txt': 'a space', 'sub/../a.txt': 'hello' });
+  expect(p.texts).toEqual({
+    'a.txt': 'hello',
+    'sub/deeper/c.txt': 'deep',
+    'sub/deeper/d e.txt': 'a space',
+    'sub/../a.txt': 'hello',
+  });
   expect(p.binOk).toBe(true);
   expect(p.exists).toEqual({
-    '.': true, 'a.txt': true, sub: true, 'sub/deeper': true, 'sub/deeper/c.txt': true, empty: opts.emptyFolder,
-    'missing.txt': false, 'sub/missing': false, 'nope/nope/x.txt': false, 'a.txt/x': false,
+    '.': true,
+    'a.txt': true,
+    sub: true,
+    'sub/deeper': true,
+    'sub/deeper/c.txt': true,
+    empty: opts.emptyFolder,
+    'missing.txt': false,
+    'sub/missing': false,
+    'nope/nope/x.txt': false,
+    'a.txt/x': false,
     'data/sop-mini/chair_final/4_1.JPG': false,
   });
   const w = opts.where;
@@ -92,28 +113,48 @@ function expectProbe(p: SourceProbe, opts: { where: string; emptyFolder: boolean
 describe('browser platform', () => {
   let sources: SourcesReport | undefined;
 
-  test('directorySource (OPFS handle) and fileListSource read a nested folder and the SOP dataset as Node does', { timeout: 60_000 }, async () => {
-    sources = await run<SourcesReport>('sources', { sop: walk(SOP) });
-    expectProbe(sources.directory, { where: 'platform-data', emptyFolder: true });
-    expectProbe(sources.fileList, { where: 'picked', emptyFolder: false });
-    expect(sources.flat).toEqual({ where: '', list: [{ name: 'one.jpg', dir: false }, { name: 'two.txt', dir: false }], text: 'yz' });
+  test(
+    'directorySource (OPFS handle) and fileListSource read a nested folder and the SOP dataset as Node does',
+    { timeout: 60_000 },
+    async () => {
+      sources = await run<SourcesReport>('sources', { sop: walk(SOP) });
+      expectProbe(sources.directory, { where: 'platform-data', emptyFolder: true });
+      expectProbe(sources.fileList, { where: 'picked', emptyFolder: false });
+      expect(sources.flat).toEqual({
+        where: '',
+        list: [
+          { name: 'one.jpg', dir: false },
+          { name: 'two.txt', dir: false },
+        ],
+        text: 'yz',
+      });
 
-    const want = await loadPairDataset(nodeSource('tests/fixtures'), { dataPath: 'data/sop-mini', seed: 42 });
-    expect(want.records.length).toBe(5);
-    expect(sources.directory.dataset).toEqual(want);
-    expect(sources.fileList.dataset).toEqual(want);
-    expect(sources.directory.imageProblems).toEqual([]);
-    expect(sources.fileList.imageProblems).toEqual([]);
-    summary.push(`sources: directorySource and fileListSource agree with nodeSource; sop-mini ${want.records.length} records, images decode`);
-  });
+      const want = await loadPairDataset(nodeSource('tests/fixtures'), { dataPath: 'data/sop-mini', seed: 42 });
+      expect(want.records.length).toBe(5);
+      expect(sources.directory.dataset).toEqual(want);
+      expect(sources.fileList.dataset).toEqual(want);
+      expect(sources.directory.imageProblems).toEqual([]);
+      expect(sources.fileList.imageProblems).toEqual([]);
+      summary.push(
+        `sources: directorySource and fileListSource agree with nodeSource; sop-mini ${want.records.length} records, images decode`,
+      );
+    },
+  );
 
   let decoded: DecodeReport | undefined;
 
   test('decoding the fixtures matches PIL; broken files throw naming the file', { timeout: 60_000 }, async () => {
     decoded = await run<DecodeReport>('decode');
     expect(decoded.files.map((f) => f.name)).toEqual([
-      'collage_97x61.jpg', 'collage_97x61.png', 'exif_rot6.jpg', 'gray_64x64.png',
-      'photo_60x40.webp', 'rgba_45x30.png', 'tall_41x129.jpg', 'tall_41x129.png', 'wide_300x200.png',
+      'collage_97x61.jpg',
+      'collage_97x61.png',
+      'exif_rot6.jpg',
+      'gray_64x64.png',
+      'photo_60x40.webp',
+      'rgba_45x30.png',
+      'tall_41x129.jpg',
+      'tall_41x129.png',
+      'wide_300x200.png',
     ]);
     for (const f of decoded.files) {
       expect([f.height, f.width], f.name).toEqual(f.pilShape);
@@ -125,7 +166,9 @@ describe('browser platform', () => {
         expect(f.maxDiff, f.name).not.toBeNull();
         expect(f.maxDiff!, f.name).toBeGreaterThanOrEqual(0);
         expect(f.maxDiff!, f.name).toBeLessThanOrEqual(4);
-        summary.push(`decode ${f.name}: max |Chromium - PIL| = ${f.maxDiff} uint8 steps, ${f.differing} of ${f.width * f.height * 3} values differ${f.sha256 === f.pilSha256 ? ' (identical)' : ''}`);
+        summary.push(
+          `decode ${f.name}: max |Chromium - PIL| = ${f.maxDiff} uint8 steps, ${f.differing} of ${f.width * f.height * 3} values differ${f.sha256 === f.pilSha256 ? ' (identical)' : ''}`,
+        );
       }
     }
     expect(decoded.files.find((f) => f.name === 'exif_rot6.jpg')).toMatchObject({ width: 24, height: 40 });
@@ -133,17 +176,24 @@ describe('browser platform', () => {
     // The 2D canvas alone loses the colour under alpha (premultiplied); the WebGL read-back keeps it.
     expect(decoded.canvas2dOnly.transparentPixels).toBeGreaterThan(0);
     expect(decoded.canvas2dOnly.maxDiff).toBeGreaterThan(0);
-    summary.push(`decode rgba_45x30.png: 2D canvas alone would differ by ${decoded.canvas2dOnly.maxDiff} (${decoded.canvas2dOnly.transparentPixels} fully transparent pixels); with the WebGL2 read-back: identical`);
+    summary.push(
+      `decode rgba_45x30.png: 2D canvas alone would differ by ${decoded.canvas2dOnly.maxDiff} (${decoded.canvas2dOnly.transparentPixels} fully transparent pixels); with the WebGL2 read-back: identical`,
+    );
 
     const e = decoded.errors;
     expect(e['truncated.png']).toMatch(/^ImageDecodeError: truncated\.png: corrupt or truncated image file \(/);
     expect(e['corrupt.jpg']).toMatch(/^ImageDecodeError: corrupt\.jpg: corrupt or truncated image file \(/);
-    expect(e['not_an_image.jpg']).toBe('ImageDecodeError: not_an_image.jpg: unsupported or unrecognized image format (not a JPEG, PNG or WebP file?)');
+    expect(e['not_an_image.jpg']).toBe(
+      'ImageDecodeError: not_an_image.jpg: unsupported or unrecognized image format (not a JPEG, PNG or WebP file?)',
+    );
     expect(e['empty.jpg']).toBe('ImageDecodeError: empty.jpg: empty file, not an image');
     expect(e['tiff.tif']).toMatch(/^ImageDecodeError: tiff\.tif: unsupported or unrecognized image format/);
     const cut = Object.entries(e).filter(([k]) => k.includes('('));
     expect(cut.length).toBe(8);
-    for (const [k, msg] of cut) expect(msg, k).toMatch(new RegExp(`^ImageDecodeError: ${k.split(' ')[0].replace('.', '\\.')}: corrupt or truncated image file \\(`));
+    for (const [k, msg] of cut)
+      expect(msg, k).toMatch(
+        new RegExp(`^ImageDecodeError: ${k.split(' ')[0].replace('.', '\\.')}: corrupt or truncated image file \\(`),
+      );
     summary.push(`decode errors: ${e['truncated.png']}`);
   });
 
@@ -157,67 +207,91 @@ describe('browser platform', () => {
     expect(w.storeOk).toBe(true);
   });
 
-  test('OPFS checkpoint store: write, list, read back, atomic overwrite, simulated full quota, recovery, delete', { timeout: 60_000 }, async () => {
-    const r = await run<StoreReport>('store');
-    expect(r.where).toBe('opfs:/runs/platform-run');
-    expect(r.foldersAfterFirst).toEqual(['checkpoint-step-0', 'checkpoint-step-1']);
-    expect(r.firstReadBack).toBe(true);
-    expect(r.hasFile).toEqual({
-      'checkpoint-step-1/adapter_config.json': true, 'checkpoint-step-1/nope.json': false, 'checkpoint-step-9/adapter_config.json': false,
-    });
-    expect(r.readMissing).toBe('Error: opfs:/runs/platform-run/checkpoint-step-9/x.json: no such file');
-    expect(r.topFile).toBe(true);
+  test(
+    'OPFS checkpoint store: write, list, read back, atomic overwrite, simulated full quota, recovery, delete',
+    { timeout: 60_000 },
+    async () => {
+      const r = await run<StoreReport>('store');
+      expect(r.where).toBe('opfs:/runs/platform-run');
+      expect(r.foldersAfterFirst).toEqual(['checkpoint-step-0', 'checkpoint-step-1']);
+      expect(r.firstReadBack).toBe(true);
+      expect(r.hasFile).toEqual({
+        'checkpoint-step-1/adapter_config.json': true,
+        'checkpoint-step-1/nope.json': false,
+        'checkpoint-step-9/adapter_config.json': false,
+      });
+      expect(r.readMissing).toBe('Error: opfs:/runs/platform-run/checkpoint-step-9/x.json: no such file');
+      expect(r.topFile).toBe(true);
 
-    expect(r.overwritten.readBack).toBe(true);
-    expect(r.overwritten.files['old_only.txt']).toBe('missing');
-    expect(r.overwritten.tree).toEqual({
-      '.': ['checkpoint-step-0/', 'checkpoint-step-1/', 'train_config.yaml'],
-      'checkpoint-step-0': ['trainer_state.json'],
-      'checkpoint-step-1': ['adapter_config.json', 'adapter_model.safetensors'],
-    });
-    const run0 = r.runsAfterWrites.find((x) => x.name === 'platform-run')!;
-    expect(run0).toMatchObject({ files: 4, checkpoints: ['checkpoint-step-0', 'checkpoint-step-1'] });
-    expect(run0.bytes).toBe(8 + 120_000 + '{"step": 0}'.length + 'lr: 1e-4\n'.length);
-    expect(run0.lastModified).toBeGreaterThan(Date.now() - 600_000);
+      expect(r.overwritten.readBack).toBe(true);
+      expect(r.overwritten.files['old_only.txt']).toBe('missing');
+      expect(r.overwritten.tree).toEqual({
+        '.': ['checkpoint-step-0/', 'checkpoint-step-1/', 'train_config.yaml'],
+        'checkpoint-step-0': ['trainer_state.json'],
+        'checkpoint-step-1': ['adapter_config.json', 'adapter_model.safetensors'],
+      });
+      const run0 = r.runsAfterWrites.find((x) => x.name === 'platform-run')!;
+      expect(run0).toMatchObject({ files: 4, checkpoints: ['checkpoint-step-0', 'checkpoint-step-1'] });
+      expect(run0.bytes).toBe(8 + 120_000 + '{"step": 0}'.length + 'lr: 1e-4\n'.length);
+      expect(run0.lastModified).toBeGreaterThan(Date.now() - 600_000);
 
-    const q = r.simulatedQuota;
-    expect(q.isStorageFull).toBe(true);
-    expect(q.error).toMatch(/^could not write checkpoint opfs:\/runs\/platform-run\/checkpoint-step-1: browser storage is full \(QuotaExceededError: simulated quota of \d+ bytes .*; this site uses [\d.]+ MB of its [\d.]+ MB quota \(navigator\.storage\.estimate\(\)\)\); the previous checkpoint checkpoint-step-1 is intact\./);
-    expect(q.intact).toBe(true);
-    expect(q.tree).toEqual(r.overwritten.tree); // no pending folder left behind
-    expect(q.bytesAfter).toBe(q.bytesBefore);
-    expect(r.simulatedQuotaWriteFile.error).toMatch(/^StorageFullError: could not write opfs:\/runs\/platform-run\/train_config\.yaml: browser storage is full .*the previous train_config\.yaml is intact/);
-    expect(r.simulatedQuotaWriteFile.intact).toBe(true);
+      const q = r.simulatedQuota;
+      expect(q.isStorageFull).toBe(true);
+      expect(q.error).toMatch(
+        /^could not write checkpoint opfs:\/runs\/platform-run\/checkpoint-step-1: browser storage is full \(QuotaExceededError: simulated quota of \d+ bytes .*; this site uses [\d.]+ MB of its [\d.]+ MB quota \(navigator\.storage\.estimate\(\)\)\); the previous checkpoint checkpoint-step-1 is intact\./,
+      );
+      expect(q.intact).toBe(true);
+      expect(q.tree).toEqual(r.overwritten.tree); // no pending folder left behind
+      expect(q.bytesAfter).toBe(q.bytesBefore);
+      expect(r.simulatedQuotaWriteFile.error).toMatch(
+        /^StorageFullError: could not write opfs:\/runs\/platform-run\/train_config\.yaml: browser storage is full .*the previous train_config\.yaml is intact/,
+      );
+      expect(r.simulatedQuotaWriteFile.intact).toBe(true);
 
-    expect(r.recovered.folders).toEqual(['checkpoint-step-0', 'checkpoint-step-1', 'checkpoint-step-2']);
-    expect(r.recovered.step2).toEqual(r.recovered.step2Expected);
-    expect(r.recovered.tree['.']).toEqual(['checkpoint-step-0/', 'checkpoint-step-1/', 'checkpoint-step-2/', 'train_config.yaml']);
+      expect(r.recovered.folders).toEqual(['checkpoint-step-0', 'checkpoint-step-1', 'checkpoint-step-2']);
+      expect(r.recovered.step2).toEqual(r.recovered.step2Expected);
+      expect(r.recovered.tree['.']).toEqual([
+        'checkpoint-step-0/',
+        'checkpoint-step-1/',
+        'checkpoint-step-2/',
+        'train_config.yaml',
+      ]);
 
-    expect(r.copyFallback).toBe(true);
-    for (const [k, msg] of Object.entries(r.badNames)) expect(msg, k).toMatch(/expected a plain name/);
-    expect([r.deleted, r.deletedAgain]).toEqual([true, false]);
-    expect(r.runsAfterDelete).not.toContain('platform-run');
-    summary.push(`store simulated quota: ${q.error}`);
-  });
+      expect(r.copyFallback).toBe(true);
+      for (const [k, msg] of Object.entries(r.badNames)) expect(msg, k).toMatch(/expected a plain name/);
+      expect([r.deleted, r.deletedAgain]).toEqual([true, false]);
+      expect(r.runsAfterDelete).not.toContain('platform-run');
+      summary.push(`store simulated quota: ${q.error}`);
+    },
+  );
 
-  test('a genuine QuotaExceededError (DevTools quota override) leaves the previous checkpoint intact', { timeout: 60_000 }, async () => {
-    const setup = await run<QuotaReport>('quotaSetup');
-    const cdp = await handle!.page.context().newCDPSession(handle!.page);
-    const quotaSize = setup.estimate.usage + 500_000; // the new checkpoint needs 2 MB
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite!.url, quotaSize });
-    let w: QuotaReport;
-    try {
-      w = await run<QuotaReport>('quotaWrite');
-    } finally {
-      await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite!.url });
-    }
-    expect(w.isStorageFull).toBe(true);
-    expect(w.error).toMatch(/^could not write checkpoint opfs:\/runs\/quota-run\/checkpoint-step-1: browser storage is full \(QuotaExceededError: .*\); the previous checkpoint checkpoint-step-1 is intact\./);
-    expect(w.intact).toBe(true);
-    expect(w.tree).toEqual({ '.': ['checkpoint-step-1/'], 'checkpoint-step-1': ['model.safetensors', 'trainer_state.json'] });
-    const after = await run<QuotaReport>('quotaAfter');
-    expect(after.afterLift).toBe(true);
-    expect(handle!.errors).toEqual([]);
-    summary.push(`store genuine quota (${quotaSize} bytes): ${w.error}`);
-  });
+  test(
+    'a genuine QuotaExceededError (DevTools quota override) leaves the previous checkpoint intact',
+    { timeout: 60_000 },
+    async () => {
+      const setup = await run<QuotaReport>('quotaSetup');
+      const cdp = await handle!.page.context().newCDPSession(handle!.page);
+      const quotaSize = setup.estimate.usage + 500_000; // the new checkpoint needs 2 MB
+      await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite!.url, quotaSize });
+      let w: QuotaReport;
+      try {
+        w = await run<QuotaReport>('quotaWrite');
+      } finally {
+        await cdp.send('Storage.overrideQuotaForOrigin', { origin: vite!.url });
+      }
+      expect(w.isStorageFull).toBe(true);
+      expect(w.error).toMatch(
+        /^could not write checkpoint opfs:\/runs\/quota-run\/checkpoint-step-1: browser storage is full \(QuotaExceededError: .*\); the previous checkpoint checkpoint-step-1 is intact\./,
+      );
+      expect(w.intact).toBe(true);
+      expect(w.tree).toEqual({
+        '.': ['checkpoint-step-1/'],
+        'checkpoint-step-1': ['model.safetensors', 'trainer_state.json'],
+      });
+      const after = await run<QuotaReport>('quotaAfter');
+      expect(after.afterLift).toBe(true);
+      expect(handle!.errors).toEqual([]);
+      summary.push(`store genuine quota (${quotaSize} bytes): ${w.error}`);
+    },
+  );
 });

@@ -24,7 +24,14 @@ export interface TorchBinReport {
 }
 
 const FIX = '/tests/fixtures';
-const report: TorchBinReport = { done: false, error: null, dtypes: {}, models: {}, adapter: { modules: 0, differ: [] }, refused: {} };
+const report: TorchBinReport = {
+  done: false,
+  error: null,
+  dtypes: {},
+  models: {},
+  adapter: { modules: 0, differ: [] },
+  refused: {},
+};
 (window as unknown as { __torchBin: TorchBinReport }).__torchBin = report;
 const log = (l: string) => (document.getElementById('log')!.textContent += `\n${l}`);
 
@@ -51,23 +58,44 @@ async function main() {
   }
   const meta = ['config.json', 'preprocessor_config.json'];
   const models: [string, FileSource, FileSource][] = [
-    ['dinov2-tiny', urlSource(`${FIX}/torch-bin/dinov2-tiny`, [...meta, 'pytorch_model.bin']), urlSource(`${FIX}/models/dinov2-tiny`, [...meta, 'model.safetensors'])],
+    [
+      'dinov2-tiny',
+      urlSource(`${FIX}/torch-bin/dinov2-tiny`, [...meta, 'pytorch_model.bin']),
+      urlSource(`${FIX}/models/dinov2-tiny`, [...meta, 'model.safetensors']),
+    ],
     [
       'dinov3-tiny-bf16-sharded',
-      urlSource(`${FIX}/torch-bin/dinov3-tiny-bf16-sharded`, [...meta, 'pytorch_model.bin.index.json', 'pytorch_model-00001-of-00002.bin', 'pytorch_model-00002-of-00002.bin']),
+      urlSource(`${FIX}/torch-bin/dinov3-tiny-bf16-sharded`, [
+        ...meta,
+        'pytorch_model.bin.index.json',
+        'pytorch_model-00001-of-00002.bin',
+        'pytorch_model-00002-of-00002.bin',
+      ]),
       urlSource(`${FIX}/models/dinov3-tiny-bf16`, [...meta, 'model.safetensors']),
     ],
   ];
   for (const [name, bin, st] of models) {
     const a = await loadCheckpoint(bin);
     const b = await loadCheckpoint(st);
-    report.models[name] = { compared: b.weights.size, differ: [...b.weights].filter(([k, w]) => !a.weights.has(k) || !same(a.weights.get(k)!, w)).map(([k]) => k) };
+    report.models[name] = {
+      compared: b.weights.size,
+      differ: [...b.weights].filter(([k, w]) => !a.weights.has(k) || !same(a.weights.get(k)!, w)).map(([k]) => k),
+    };
     log(`${name}: ${report.models[name].differ.length} of ${b.weights.size} differ`);
   }
-  const fromBin = await loadAdapter(urlSource(`${FIX}/torch-bin/dinov3-tiny-adapter`, ['adapter_config.json', 'adapter_model.bin']));
-  const fromSt = await loadAdapter(urlSource(`${FIX}/train/dinov3-tiny-adapter`, ['adapter_config.json', 'adapter_model.safetensors']));
+  const fromBin = await loadAdapter(
+    urlSource(`${FIX}/torch-bin/dinov3-tiny-adapter`, ['adapter_config.json', 'adapter_model.bin']),
+  );
+  const fromSt = await loadAdapter(
+    urlSource(`${FIX}/train/dinov3-tiny-adapter`, ['adapter_config.json', 'adapter_model.safetensors']),
+  );
   report.adapter.modules = fromSt.modules.length;
-  report.adapter.differ = fromSt.modules.filter((m, i) => fromBin.modules[i]?.path !== m.path || !same(fromBin.modules[i].A, m.A) || !same(fromBin.modules[i].B, m.B)).map((m) => m.path);
+  report.adapter.differ = fromSt.modules
+    .filter(
+      (m, i) =>
+        fromBin.modules[i]?.path !== m.path || !same(fromBin.modules[i].A, m.A) || !same(fromBin.modules[i].B, m.B),
+    )
+    .map((m) => m.path);
   for (const f of ['malicious-system.bin', 'malicious-system.pkl', 'malicious-eval-proto4.bin']) {
     try {
       TorchBinFile.parse(await get(`${FIX}/torch-bin/${f}`), f);

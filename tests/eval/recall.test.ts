@@ -19,7 +19,9 @@ import { nodeGpu } from '../helpers/node-gpu';
 
 afterAll(async () => (await nodeGpu()).destroy());
 
-const N = 500, D = 32, KMAX = 100;
+const N = 500,
+  D = 32,
+  KMAX = 100;
 const KS = [1, 2, 5, 10, 100];
 
 /** 37 classes: 5 single-image ones, the other 495 images spread over 32 classes (>= 2 each). */
@@ -78,7 +80,8 @@ function fullSort(emb: Float32Array, n: number, K: number, excludeSelf = true): 
 
 /** Recall straight from the definition. */
 function definitionRecall(nb: Uint32Array, labels: Int32Array, K: number, Kmax: number): number {
-  let valid = 0, hits = 0;
+  let valid = 0,
+    hits = 0;
   for (let q = 0; q < labels.length; q++) {
     const others = labels.filter((l, i) => i !== q && l === labels[q]).length;
     if (others === 0) continue;
@@ -95,12 +98,24 @@ describe('recallAtK', () => {
     const labels = Int32Array.from([0, 0, 1, 1, 1, 2]);
     const X = TOPK_NONE;
     const nb = Uint32Array.from([
-      1, 2, 3, // q0: hit at rank 0
-      2, 3, 0, // q1: hit at rank 2
-      5, 0, 1, // q2: miss within 3
-      4, X, X, // q3: hit at rank 0, then empty
-      5, 1, 3, // q4: hit at rank 2
-      0, 1, 2, // q5: single-image class, not counted even though it "hits" nothing
+      1,
+      2,
+      3, // q0: hit at rank 0
+      2,
+      3,
+      0, // q1: hit at rank 2
+      5,
+      0,
+      1, // q2: miss within 3
+      4,
+      X,
+      X, // q3: hit at rank 0, then empty
+      5,
+      1,
+      3, // q4: hit at rank 2
+      0,
+      1,
+      2, // q5: single-image class, not counted even though it "hits" nothing
     ]);
     const r = recallAtK(nb, labels, [3, 1, 2]);
     expect(r.numQueries).toBe(6);
@@ -193,7 +208,8 @@ describe('GPU search vs the CPU reference (500 x 32, 37 classes)', () => {
 
   test('tiny query slabs, gallery slabs, tiles and the copy path equal one pass bit for bit', async () => {
     const gpu = await nodeGpu();
-    const n = 97, K = 13;
+    const n = 97,
+      K = 13;
     const x = clusteredUnit(new Rng(5), makeLabels(new Rng(6)), 1.0).subarray(0, n * D);
     const whole = await searchTopK(gpu, x, x, n, n, D, K, { excludeSelf: true });
     for (const opts of [
@@ -210,14 +226,20 @@ describe('GPU search vs the CPU reference (500 x 32, 37 classes)', () => {
     // queries distinct from the gallery, selfOffset across slabs: queries = gallery rows 30..59
     const q = x.slice(30 * D, 60 * D);
     const ref = bruteForceTopK(x, n, D, K, true);
-    const r = await searchTopK(gpu, q, x, 30, n, D, K, { excludeSelf: true, selfOffset: 30, queryRows: 8, galleryRows: 25 });
+    const r = await searchTopK(gpu, q, x, 30, n, D, K, {
+      excludeSelf: true,
+      selfOffset: 30,
+      queryRows: 8,
+      galleryRows: 25,
+    });
     expect(r.plan.sharedBuffer).toBe(false);
     for (let i = 0; i < 30 * K; i++) expect(Math.abs(r.scores[i] - ref.scores[30 * K + i])).toBeLessThanOrEqual(1e-6);
   });
 
   test('a resident gallery (one or several slabs) answers queries as searchTopK does, bit for bit', async () => {
     const gpu = await nodeGpu();
-    const n = 97, K = 13;
+    const n = 97,
+      K = 13;
     const x = clusteredUnit(new Rng(5), makeLabels(new Rng(6)), 1.0).subarray(0, n * D);
     const q = x.slice(40 * D, 43 * D); // gallery rows 40..42 as queries, themselves left out
     const want = await searchTopK(gpu, q, x, 3, n, D, K, { excludeSelf: true, selfOffset: 40 });
@@ -253,7 +275,10 @@ describe('searchPlan', () => {
     expect(p.queryRows).toBe(8192);
     expect(p.topk.copyGallery).toBe(true); // 186 MB gallery > one 128 MiB binding
     const full = 60502 * 60502 * 4;
-    console.log(`SOP search plan: peak ${(p.peakBytes / 1e6).toFixed(1)} MB (full similarity would be ${(full / 1e9).toFixed(1)} GB)`, p.parts);
+    console.log(
+      `SOP search plan: peak ${(p.peakBytes / 1e6).toFixed(1)} MB (full similarity would be ${(full / 1e9).toFixed(1)} GB)`,
+      p.parts,
+    );
     expect(p.peakBytes).toBeLessThan(320e6);
     // a small maxBufferSize: the gallery is split into resident slabs
     const small = searchPlan(60502, 60502, 768, 100, { maxBindingBytes: 2 ** 26, maxBufferBytes: 2 ** 26 }, {}, true);
@@ -294,7 +319,8 @@ describe('JSONL protocol (queries vs the gallery of their positives)', () => {
     const gl = Int32Array.from({ length: 180 }, (_, i) => labels[i % 120]);
     const r = await evaluateRetrieval(gpu, q, labels, g, gl, D, [1, 10]);
     // CPU: brute force over the gallery
-    let h1 = 0, h10 = 0;
+    let h1 = 0,
+      h10 = 0;
     for (let i = 0; i < 120; i++) {
       const s = Array.from({ length: 180 }, (_, j) => {
         let t = 0;

@@ -17,7 +17,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { evalCommand, type SopReport } from '../../src/cli/eval';
 import { Rng } from '../../src/util/random';
-import { classSizes, makeSyntheticSop, makeTinyModel, SOP_COUNTS, SOP_SUPER_CLASSES } from '../../tools/make_sop_synthetic';
+import {
+  classSizes,
+  makeSyntheticSop,
+  makeTinyModel,
+  SOP_COUNTS,
+  SOP_SUPER_CLASSES,
+} from '../../tools/make_sop_synthetic';
 import { nodeGpu } from '../helpers/node-gpu';
 
 const run = promisify(execFile);
@@ -33,7 +39,8 @@ afterAll(async () => {
 });
 
 async function capture(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '', err = '';
+  let out = '',
+    err = '';
   await evalCommand(args, { gpu: await nodeGpu(), out: (t) => (out += t), err: (t) => (err += t) });
   return { out, err };
 }
@@ -50,15 +57,27 @@ describe('tools/make_sop_synthetic.ts', () => {
         expect(Math.max(...s)).toBeLessThanOrEqual(12);
       }
     }
-    expect([SOP_COUNTS.train.images + SOP_COUNTS.test.images, SOP_COUNTS.train.classes + SOP_COUNTS.test.classes]).toEqual([120_053, 22_634]);
+    expect([
+      SOP_COUNTS.train.images + SOP_COUNTS.test.images,
+      SOP_COUNTS.train.classes + SOP_COUNTS.test.classes,
+    ]).toEqual([120_053, 22_634]);
     expect(() => classSizes(10, 6, new Rng(1))).toThrow(/10 images cannot fill 6 classes/);
   });
 
   test('layout and determinism: 12 super-class folders, lists with SOP headers, same seed same bytes', async () => {
-    const a = join(dir, 'a'), b = join(dir, 'b');
+    const a = join(dir, 'a'),
+      b = join(dir, 'b');
     const ra = await makeSyntheticSop({ out: a, scale: 0.005, corrupt: 4, missing: 2, seed: 9 });
     await makeSyntheticSop({ out: b, scale: 0.005, corrupt: 4, missing: 2, seed: 9 });
-    expect((await readdir(a)).sort()).toEqual(['Ebay_info.txt', 'Ebay_test.txt', 'Ebay_train.txt', 'README.txt', ...SOP_SUPER_CLASSES.map((s) => `${s}_final`)].sort());
+    expect((await readdir(a)).sort()).toEqual(
+      [
+        'Ebay_info.txt',
+        'Ebay_test.txt',
+        'Ebay_train.txt',
+        'README.txt',
+        ...SOP_SUPER_CLASSES.map((s) => `${s}_final`),
+      ].sort(),
+    );
     const test = (await readFile(join(a, 'Ebay_test.txt'), 'utf8')).trim().split('\n');
     expect(test[0]).toBe('image_id class_id super_class_id path');
     expect(test.length - 1).toBe(ra.test.images);
@@ -71,34 +90,59 @@ describe('tools/make_sop_synthetic.ts', () => {
 });
 
 describe('vembed eval sop at scale', () => {
-  test('a 2% folder with 50 unreadable and 10 missing images: all skipped, the first 20 named, all in the report; Recall@K = NumPy', { timeout: 300_000 }, async () => {
-    const root = join(dir, 'sop2'), model = join(dir, 'hidden16');
-    const made = await makeSyntheticSop({ out: root, scale: 0.02, corrupt: 50, missing: 10, seed: 5 });
-    await makeTinyModel(model, { hidden: 16, layers: 1, patch: 8, heads: 1, image: 32 });
-    const out = join(dir, 'out2'), emb = join(dir, 'emb2.safetensors');
-    const { out: table, err } = await capture(['sop', '--model_path', model, '--sop_root', root, '--output_dir', out, '--save_embeddings', emb]);
-    const report = JSON.parse(await readFile(join(out, 'sop_report.json'), 'utf8')) as SopReport;
-    const testList = (await readFile(join(root, 'Ebay_test.txt'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(' ')[3]);
-    const bad = testList.filter((p) => made.corrupt.includes(p) || made.missing.includes(p));
-    expect(bad.length).toBe(30); // half of each kind lands in the test split
-    expect(report.skipped_images).toBe(bad.length);
-    expect(report.skipped.map((s) => s.path)).toEqual(bad.map((p) => join(root, p)));
-    expect(report.num_images).toBe(made.test.images - bad.length);
-    const named = err.split('\n').filter((l) => l.startsWith('skipped '));
-    expect(named.length).toBe(20);
-    expect(named[0]).toContain(bad[0]);
-    expect(err).toContain(`... and 10 more (all 30 in ${join(out, 'sop_report.json')})`);
-    expect(table).toContain(', 30 skipped,');
-    const py = JSON.parse((await run('/usr/bin/python3', ['tools/recall_reference.py', emb, '--topk', '1,10,100'])).stdout);
-    expect(py.num_images).toBe(report.num_images);
-    for (const k of [1, 10, 100]) expect(report[`recall@${k}`], `recall@${k}`).toBe(py[`recall@${k}`]);
+  test(
+    'a 2% folder with 50 unreadable and 10 missing images: all skipped, the first 20 named, all in the report; Recall@K = NumPy',
+    { timeout: 300_000 },
+    async () => {
+      const root = join(dir, 'sop2'),
+        model = join(dir, 'hidden16');
+      const made = await makeSyntheticSop({ out: root, scale: 0.02, corrupt: 50, missing: 10, seed: 5 });
+      await makeTinyModel(model, { hidden: 16, layers: 1, patch: 8, heads: 1, image: 32 });
+      const out = join(dir, 'out2'),
+        emb = join(dir, 'emb2.safetensors');
+      const { out: table, err } = await capture([
+        'sop',
+        '--model_path',
+        model,
+        '--sop_root',
+        root,
+        '--output_dir',
+        out,
+        '--save_embeddings',
+        emb,
+      ]);
+      const report = JSON.parse(await readFile(join(out, 'sop_report.json'), 'utf8')) as SopReport;
+      const testList = (await readFile(join(root, 'Ebay_test.txt'), 'utf8'))
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(' ')[3]);
+      const bad = testList.filter((p) => made.corrupt.includes(p) || made.missing.includes(p));
+      expect(bad.length).toBe(30); // half of each kind lands in the test split
+      expect(report.skipped_images).toBe(bad.length);
+      expect(report.skipped.map((s) => s.path)).toEqual(bad.map((p) => join(root, p)));
+      expect(report.num_images).toBe(made.test.images - bad.length);
+      const named = err.split('\n').filter((l) => l.startsWith('skipped '));
+      expect(named.length).toBe(20);
+      expect(named[0]).toContain(bad[0]);
+      expect(err).toContain(`... and 10 more (all 30 in ${join(out, 'sop_report.json')})`);
+      expect(table).toContain(', 30 skipped,');
+      const py = JSON.parse(
+        (await run('/usr/bin/python3', ['tools/recall_reference.py', emb, '--topk', '1,10,100'])).stdout,
+      );
+      expect(py.num_images).toBe(report.num_images);
+      for (const k of [1, 10, 100]) expect(report[`recall@${k}`], `recall@${k}`).toBe(py[`recall@${k}`]);
 
-    // A malformed line stops the run before any work, naming the line.
-    const text = await readFile(join(root, 'Ebay_test.txt'), 'utf8');
-    const lines = text.split('\n');
-    lines[778] = lines[778].split(' ').slice(0, 3).join(' ');
-    await writeFile(join(root, 'Ebay_test.txt'), lines.join('\n'));
-    await expect(capture(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(dir, 'out3')]))
-      .rejects.toThrow(`${join(root, 'Ebay_test.txt')}:779: expected 4 fields (image_id class_id super_class_id path), got 3`);
-  });
+      // A malformed line stops the run before any work, naming the line.
+      const text = await readFile(join(root, 'Ebay_test.txt'), 'utf8');
+      const lines = text.split('\n');
+      lines[778] = lines[778].split(' ').slice(0, 3).join(' ');
+      await writeFile(join(root, 'Ebay_test.txt'), lines.join('\n'));
+      await expect(
+        capture(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(dir, 'out3')]),
+      ).rejects.toThrow(
+        `${join(root, 'Ebay_test.txt')}:779: expected 4 fields (image_id class_id super_class_id path), got 3`,
+      );
+    },
+  );
 });

@@ -41,10 +41,13 @@ const lines: string[] = [];
 
 /** A 48x40 PNG: class colour + a class-specific stripe pattern + per-image noise. */
 async function writeImage(path: string, cls: number, rng: Rng): Promise<void> {
-  const W = 48, H = 40;
+  const W = 48,
+    H = 40;
   const px = Buffer.alloc(W * H * 3);
   // A weak class colour under a strong per-image one, so that retrieval is far from perfect.
-  const base = [(cls * 67) % 256, (cls * 131 + 40) % 256, (cls * 29 + 90) % 256].map((c) => 0.35 * c + 0.65 * rng.uniform(0, 255));
+  const base = [(cls * 67) % 256, (cls * 131 + 40) % 256, (cls * 29 + 90) % 256].map(
+    (c) => 0.35 * c + 0.65 * rng.uniform(0, 255),
+  );
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const stripe = ((x + y * (cls % 3)) >> (1 + (cls % 2))) & 1 ? 50 : -50;
@@ -53,11 +56,14 @@ async function writeImage(path: string, cls: number, rng: Rng): Promise<void> {
       }
     }
   }
-  await sharp(px, { raw: { width: W, height: H, channels: 3 } }).png().toFile(path);
+  await sharp(px, { raw: { width: W, height: H, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 async function capture(args: string[]): Promise<{ out: string; err: string }> {
-  let out = '', err = '';
+  let out = '',
+    err = '';
   await evalCommand(args, { gpu: await nodeGpu(), out: (t) => (out += t), err: (t) => (err += t) });
   return { out, err };
 }
@@ -92,8 +98,21 @@ describe('vembed eval sop', () => {
   test('report counts and Recall@K equal the independent numpy computation', async () => {
     const out = join(dir, 'zero-shot');
     const emb = join(dir, 'emb.safetensors');
-    const r = await capture(['sop', '--model_path', MODEL, '--sop_root', root, '--output_dir', out,
-      '--save_embeddings', emb, '--batch_size', '4', '--topk', TOPK]);
+    const r = await capture([
+      'sop',
+      '--model_path',
+      MODEL,
+      '--sop_root',
+      root,
+      '--output_dir',
+      out,
+      '--save_embeddings',
+      emb,
+      '--batch_size',
+      '4',
+      '--topk',
+      TOPK,
+    ]);
     const rep = readReport(out);
     expect(rep.num_images).toBe(19);
     expect(rep.num_valid_queries).toBe(18); // class 17 has one image
@@ -112,7 +131,9 @@ describe('vembed eval sop', () => {
 
     const f = SafetensorsFile.parse(readFileSync(emb), emb);
     expect(f.info('embeddings').shape).toEqual([19, 32]);
-    expect(Array.from(f.i64('labels'), Number)).toEqual([...Array(6)].flatMap((_, c) => [11 + c, 11 + c, 11 + c]).concat([17]));
+    expect(Array.from(f.i64('labels'), Number)).toEqual(
+      [...Array(6)].flatMap((_, c) => [11 + c, 11 + c, 11 + c]).concat([17]),
+    );
     expect(JSON.parse(f.metadata.paths)).toHaveLength(19);
 
     const py = await run('/usr/bin/python3', ['tools/recall_reference.py', emb, '--topk', TOPK]);
@@ -129,16 +150,24 @@ describe('vembed eval sop', () => {
     const out2 = join(dir, 'reuse');
     await capture(['sop', '--embeddings', emb, '--output_dir', out2, '--topk', TOPK]);
     const rep2 = readReport(out2);
-    for (const k of ['recall@1', 'recall@2', 'recall@4', 'recall@18']) expect(rep2[k as `recall@${number}`]).toBe(rep[k as `recall@${number}`]);
+    for (const k of ['recall@1', 'recall@2', 'recall@4', 'recall@18'])
+      expect(rep2[k as `recall@${number}`]).toBe(rep[k as `recall@${number}`]);
     expect(rep2.num_valid_queries).toBe(18);
     expect(rep2.embeddings_file).toBe(emb);
     expect(rep2.model).toBe(MODEL);
 
     // A file without labels (as `vembed embed` writes): the classes come from the list.
     const bare = join(dir, 'bare.safetensors');
-    writeFileSync(bare, writeSafetensors([{ name: 'embeddings', shape: [19, 32], data: f.f32('embeddings') }],
-      { paths: f.metadata.paths, model: 'bare' }));
-    await expect(capture(['sop', '--embeddings', bare, '--output_dir', out2])).rejects.toThrow(/bare\.safetensors: no "labels" tensor; give --sop_root/);
+    writeFileSync(
+      bare,
+      writeSafetensors([{ name: 'embeddings', shape: [19, 32], data: f.f32('embeddings') }], {
+        paths: f.metadata.paths,
+        model: 'bare',
+      }),
+    );
+    await expect(capture(['sop', '--embeddings', bare, '--output_dir', out2])).rejects.toThrow(
+      /bare\.safetensors: no "labels" tensor; give --sop_root/,
+    );
     await capture(['sop', '--embeddings', bare, '--sop_root', root, '--output_dir', out2, '--topk', TOPK]);
     expect(readReport(out2)['recall@4']).toBe(rep['recall@4']);
   });
@@ -146,8 +175,21 @@ describe('vembed eval sop', () => {
   test('a checkpoint folder with a PEFT adapter is merged into its base; compare prints deltas', async () => {
     const out = join(dir, 'fine-tuned');
     const emb = join(dir, 'emb-adapter.safetensors');
-    const r = await capture(['sop', '--model_path', ADAPTER, '--sop_root', root, '--output_dir', out,
-      '--save_embeddings', emb, '--batch_size', '8', '--topk', TOPK]);
+    const r = await capture([
+      'sop',
+      '--model_path',
+      ADAPTER,
+      '--sop_root',
+      root,
+      '--output_dir',
+      out,
+      '--save_embeddings',
+      emb,
+      '--batch_size',
+      '8',
+      '--topk',
+      TOPK,
+    ]);
     expect(r.err).toMatch(/merged 4 LoRA modules/);
     const rep = readReport(out);
     expect(rep.model).toBe(ADAPTER);
@@ -174,9 +216,14 @@ describe('vembed eval sop', () => {
     const before = readReport(join(dir, 'zero-shot'));
     const c = await capture(['compare', join(dir, 'zero-shot', 'sop_report.json'), join(out, 'sop_report.json')]);
     for (const k of ['recall@1', 'recall@2', 'recall@4', 'recall@18'] as const) {
-      const b = before[k], a = rep[k];
+      const b = before[k],
+        a = rep[k];
       const d = `${a - b >= 0 ? '+' : ''}${((a - b) * 100).toFixed(2)} pts`;
-      expect(c.out).toMatch(new RegExp(`${k} +${(b * 100).toFixed(2)}% +${(a * 100).toFixed(2)}% +\\${d.slice(0, 1)}${d.slice(1).replace('.', '\\.')}`));
+      expect(c.out).toMatch(
+        new RegExp(
+          `${k} +${(b * 100).toFixed(2)}% +${(a * 100).toFixed(2)}% +\\${d.slice(0, 1)}${d.slice(1).replace('.', '\\.')}`,
+        ),
+      );
     }
     expect(c.out).toMatch(/zero-shot +fine-tuned +delta/);
     console.log(c.out);
@@ -186,16 +233,27 @@ describe('vembed eval sop', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty);
     await expect(capture(['sop', '--model_path', MODEL, '--sop_root', empty])).rejects.toThrow(
-      new RegExp(`--sop_root ${empty}: no Ebay_test.txt in it or in its subfolders`));
-    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', join(dir, 'nope')])).rejects.toThrow(/no such folder/);
+      new RegExp(`--sop_root ${empty}: no Ebay_test.txt in it or in its subfolders`),
+    );
+    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', join(dir, 'nope')])).rejects.toThrow(
+      /no such folder/,
+    );
     const badList = join(dir, 'badlist');
     mkdirSync(badList);
     writeFileSync(join(badList, 'Ebay_test.txt'), 'image_id class_id super_class_id path\n1 x 1 a.png\n');
-    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', badList])).rejects.toThrow(/Ebay_test\.txt:2: class_id "x"/);
+    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', badList])).rejects.toThrow(
+      /Ebay_test\.txt:2: class_id "x"/,
+    );
     await expect(capture(['sop', '--sop_root', root])).rejects.toThrow(/missing --model_path/);
-    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', root, '--topk', '1,x'])).rejects.toThrow(/--topk 1,x: NaN is not a positive integer/);
-    await expect(capture(['sop', '--embeddings', join(dir, 'none.safetensors')])).rejects.toThrow(/none\.safetensors: cannot read/);
-    await expect(capture(['sop', '--model_path', 'no/such/dir', '--sop_root', root])).rejects.toThrow(/--model_path no\/such\/dir: no such folder/);
+    await expect(capture(['sop', '--model_path', MODEL, '--sop_root', root, '--topk', '1,x'])).rejects.toThrow(
+      /--topk 1,x: NaN is not a positive integer/,
+    );
+    await expect(capture(['sop', '--embeddings', join(dir, 'none.safetensors')])).rejects.toThrow(
+      /none\.safetensors: cannot read/,
+    );
+    await expect(capture(['sop', '--model_path', 'no/such/dir', '--sop_root', root])).rejects.toThrow(
+      /--model_path no\/such\/dir: no such folder/,
+    );
     await expect(capture(['nope'])).rejects.toThrow(/unknown subcommand "nope"/);
 
     const good = join(dir, 'zero-shot', 'sop_report.json');

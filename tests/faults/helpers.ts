@@ -36,7 +36,11 @@ export class FaultyFs implements OutputFs {
   readonly ops: { op: string; path: string }[] = [];
   crashed = false;
 
-  constructor(private readonly failAt: number | null = null, private readonly mode: FaultMode = 'enospc', private readonly only?: (path: string) => boolean) {}
+  constructor(
+    private readonly failAt: number | null = null,
+    private readonly mode: FaultMode = 'enospc',
+    private readonly only?: (path: string) => boolean,
+  ) {}
 
   private gate(op: string, path: string): void {
     if (this.crashed) throw new Crash();
@@ -48,7 +52,12 @@ export class FaultyFs implements OutputFs {
       this.crashed = true;
       throw new Crash();
     }
-    throw Object.assign(new Error(`ENOSPC: no space left on device, ${op} '${path}'`), { code: 'ENOSPC', errno: -28, syscall: op, path });
+    throw Object.assign(new Error(`ENOSPC: no space left on device, ${op} '${path}'`), {
+      code: 'ENOSPC',
+      errno: -28,
+      syscall: op,
+      path,
+    });
   }
   private alive(): void {
     if (this.crashed) throw new Crash();
@@ -97,7 +106,10 @@ export function visibleTree(dir: string, rel = ''): Record<string, string> {
     if (n.startsWith('.')) continue;
     const p = rel ? `${rel}/${n}` : n;
     if (statSync(join(dir, p)).isDirectory()) Object.assign(out, visibleTree(dir, p));
-    else out[p] = createHash('sha1').update(readFileSync(join(dir, p))).digest('hex');
+    else
+      out[p] = createHash('sha1')
+        .update(readFileSync(join(dir, p)))
+        .digest('hex');
   }
   return out;
 }
@@ -118,7 +130,11 @@ export function syntheticData(n = 12): PairData {
   for (let i = 0; i < n; i++) {
     for (const side of ['q', 'p']) {
       const rng = new Rng(i * 2 + (side === 'q' ? 0 : 1));
-      images.set(`${side}${i}.png`, { width: 40, height: 36, data: Uint8Array.from({ length: 40 * 36 * 3 }, () => rng.int(256)) });
+      images.set(`${side}${i}.png`, {
+        width: 40,
+        height: 36,
+        data: Uint8Array.from({ length: 40 * 36 * 3 }, () => rng.int(256)),
+      });
     }
     records.push({ query: `q${i}.png`, positive: `p${i}.png`, label: i % 8 });
   }
@@ -127,7 +143,18 @@ export function syntheticData(n = 12): PairData {
 
 export function trainConfig(over: Partial<TrainConfig> = {}): TrainConfig {
   return {
-    ...defaultTrainConfig(), model_name: TINY, data_path: 'mem', epochs: 1, batch_size: 4, learning_rate: 1e-3,
-    logging_steps: 1, use_gradient_cache: false, use_lora: true, lora_r: 2, lora_alpha: 4, lora_dropout: 0, ...over,
+    ...defaultTrainConfig(),
+    model_name: TINY,
+    data_path: 'mem',
+    epochs: 1,
+    batch_size: 4,
+    learning_rate: 1e-3,
+    logging_steps: 1,
+    use_gradient_cache: false,
+    use_lora: true,
+    lora_r: 2,
+    lora_alpha: 4,
+    lora_dropout: 0,
+    ...over,
   };
 }

@@ -33,7 +33,10 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 /** A config for a long run (5 pairs, batches of 2: 3 steps per epoch), into output_dir `name`. */
 function config(name: string): string {
   const f = join(root, `${name}.yaml`);
-  writeFileSync(f, `model_name: ${resolve(TINY)}\ndata_path: ${data}\noutput_dir: ${join(root, name)}\nepochs: 500\nbatch_size: 2\nuse_lora: true\nlora_r: 2\nlogging_steps: 1\nsave_steps: 2\n`);
+  writeFileSync(
+    f,
+    `model_name: ${resolve(TINY)}\ndata_path: ${data}\noutput_dir: ${join(root, name)}\nepochs: 500\nbatch_size: 2\nuse_lora: true\nlora_r: 2\nlogging_steps: 1\nsave_steps: 2\n`,
+  );
   return f;
 }
 
@@ -47,7 +50,10 @@ interface Run {
 }
 
 function start(name: string, opts: { group?: boolean } = {}): Run {
-  const launcher = spawn(process.execPath, ['bin/vembed.mjs', 'train', config(name)], { stdio: ['ignore', 'ignore', 'pipe'], detached: opts.group });
+  const launcher = spawn(process.execPath, ['bin/vembed.mjs', 'train', config(name)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: opts.group,
+  });
   let err = '';
   const waiters: (() => void)[] = [];
   launcher.stderr!.on('data', (b) => {
@@ -55,12 +61,19 @@ function start(name: string, opts: { group?: boolean } = {}): Run {
     waiters.splice(0).forEach((w) => w());
   });
   let childPid: number | null = null;
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => launcher.on('exit', (code, signal) => ok({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) =>
+    launcher.on('exit', (code, signal) => ok({ code, signal })),
+  );
   return {
-    name, launcher, exit, stderr: () => err,
+    name,
+    launcher,
+    exit,
+    stderr: () => err,
     child: () => {
       try {
-        childPid ??= Number(readFileSync(`/proc/${launcher.pid}/task/${launcher.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || null;
+        childPid ??=
+          Number(readFileSync(`/proc/${launcher.pid}/task/${launcher.pid}/children`, 'utf8').trim().split(/\s+/)[0]) ||
+          null;
       } catch {
         // the launcher is gone: keep what we saw
       }
@@ -97,7 +110,11 @@ async function gone(pid: number | null, ms = 60_000): Promise<boolean> {
 /** After a stop: every checkpoint loads, no temporary is left, and nothing changes any more. */
 async function expectSettled(out: string, why: string): Promise<string[]> {
   await nodeStore(out).recovered();
-  const names = existsSync(out) ? readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort() : [];
+  const names = existsSync(out)
+    ? readdirSync(out)
+        .filter((n) => n.startsWith('checkpoint-'))
+        .sort()
+    : [];
   for (const n of names) await loadAdapter(dirSource(join(out, n)));
   expect(hiddenEntries(out), why).toEqual([]);
   const now = visibleTree(out);
@@ -106,74 +123,93 @@ async function expectSettled(out: string, why: string): Promise<string[]> {
   return names;
 }
 
-test(`stop signals save and exit, no orphan keeps training, a SIGKILLed run resumes (seed ${SEED})`, { timeout: 400_000 }, async () => {
-  const step = /^step [1-9]\d*\/1500 /m;
-  const stopped = /^stopped: \d+\/1500 steps, .*last checkpoint .*checkpoint-step-\d+; .*continue with --config_override resume_from_checkpoint=latest$/m;
-  const term = start('term');
-  const int = start('int');
-  const group = start('group', { group: true });
-  const kill = start('kill');
-  const killed = start('killed');
-  const intDelay = 2000 + rng.int(8000);
-  const killDelay = rng.int(3000);
-  await Promise.all([
-    (async () => {
-      await term.waitFor(step);
-      term.child();
-      term.launcher.kill('SIGTERM');
-    })(),
-    (async () => {
-      await int.waitFor(/^data: /m); // the child is running; the moment in its run is random
-      int.child();
-      await new Promise((r) => setTimeout(r, intDelay));
-      int.launcher.kill('SIGINT');
-    })(),
-    (async () => {
-      await group.waitFor(step);
-      group.child();
-      process.kill(-group.launcher.pid!, 'SIGINT'); // what a terminal's Ctrl-C does
-    })(),
-    (async () => {
-      await kill.waitFor(step);
-      kill.child();
-      kill.launcher.kill('SIGKILL');
-    })(),
-    (async () => {
-      await killed.waitFor(step);
-      await new Promise((r) => setTimeout(r, killDelay));
-      process.kill(killed.child()!, 'SIGKILL');
-    })(),
-  ]);
-  const [t, i, g, , k] = await Promise.all([term, int, group, kill, killed].map((r) => r.exit));
-  expect(t, term.stderr()).toEqual({ code: 143, signal: null });
-  expect(term.stderr()).toMatch(/got SIGTERM: stopping after this step and saving a checkpoint/);
-  expect(term.stderr()).toMatch(stopped);
-  // SIGINT to the launcher alone: a stop after saving (130) once training runs; before that the
-  // process ends at once, killed by SIGINT as by default (nothing to save yet).
-  const intTraining = step.test(int.stderr());
-  expect(i, int.stderr()).toEqual(intTraining ? { code: 130, signal: null } : { code: null, signal: 'SIGINT' });
-  expect(g, group.stderr()).toEqual({ code: 130, signal: null });
-  expect(group.stderr()).toMatch(stopped);
-  expect(group.stderr().match(/stopping after this step/g)).toHaveLength(1);
-  expect(group.stderr()).not.toMatch(/quitting at once/);
-  // The launcher killed outright: its child notices, saves and stops.
-  expect(await gone(kill.child()), `the child of a SIGKILLed launcher is still running:\n${kill.stderr()}`).toBe(true);
-  expect(kill.stderr()).toMatch(/the vembed launcher process went away: stopping after this step/);
-  expect(kill.stderr()).toMatch(stopped);
-  expect(k).toEqual({ code: null, signal: 'SIGKILL' }); // the launcher reports its child's death the same way
-  for (const r of [term, int, group, killed]) expect(await gone(r.child(), 5000), `${r.name}: child left running`).toBe(true);
-  for (const r of [term, group, kill]) expect((await expectSettled(join(root, r.name), r.name)).length, r.name).toBeGreaterThan(0);
-  await expectSettled(join(root, 'int'), 'int');
+test(
+  `stop signals save and exit, no orphan keeps training, a SIGKILLed run resumes (seed ${SEED})`,
+  { timeout: 400_000 },
+  async () => {
+    const step = /^step [1-9]\d*\/1500 /m;
+    const stopped =
+      /^stopped: \d+\/1500 steps, .*last checkpoint .*checkpoint-step-\d+; .*continue with --config_override resume_from_checkpoint=latest$/m;
+    const term = start('term');
+    const int = start('int');
+    const group = start('group', { group: true });
+    const kill = start('kill');
+    const killed = start('killed');
+    const intDelay = 2000 + rng.int(8000);
+    const killDelay = rng.int(3000);
+    await Promise.all([
+      (async () => {
+        await term.waitFor(step);
+        term.child();
+        term.launcher.kill('SIGTERM');
+      })(),
+      (async () => {
+        await int.waitFor(/^data: /m); // the child is running; the moment in its run is random
+        int.child();
+        await new Promise((r) => setTimeout(r, intDelay));
+        int.launcher.kill('SIGINT');
+      })(),
+      (async () => {
+        await group.waitFor(step);
+        group.child();
+        process.kill(-group.launcher.pid!, 'SIGINT'); // what a terminal's Ctrl-C does
+      })(),
+      (async () => {
+        await kill.waitFor(step);
+        kill.child();
+        kill.launcher.kill('SIGKILL');
+      })(),
+      (async () => {
+        await killed.waitFor(step);
+        await new Promise((r) => setTimeout(r, killDelay));
+        process.kill(killed.child()!, 'SIGKILL');
+      })(),
+    ]);
+    const [t, i, g, , k] = await Promise.all([term, int, group, kill, killed].map((r) => r.exit));
+    expect(t, term.stderr()).toEqual({ code: 143, signal: null });
+    expect(term.stderr()).toMatch(/got SIGTERM: stopping after this step and saving a checkpoint/);
+    expect(term.stderr()).toMatch(stopped);
+    // SIGINT to the launcher alone: a stop after saving (130) once training runs; before that the
+    // process ends at once, killed by SIGINT as by default (nothing to save yet).
+    const intTraining = step.test(int.stderr());
+    expect(i, int.stderr()).toEqual(intTraining ? { code: 130, signal: null } : { code: null, signal: 'SIGINT' });
+    expect(g, group.stderr()).toEqual({ code: 130, signal: null });
+    expect(group.stderr()).toMatch(stopped);
+    expect(group.stderr().match(/stopping after this step/g)).toHaveLength(1);
+    expect(group.stderr()).not.toMatch(/quitting at once/);
+    // The launcher killed outright: its child notices, saves and stops.
+    expect(await gone(kill.child()), `the child of a SIGKILLed launcher is still running:\n${kill.stderr()}`).toBe(
+      true,
+    );
+    expect(kill.stderr()).toMatch(/the vembed launcher process went away: stopping after this step/);
+    expect(kill.stderr()).toMatch(stopped);
+    expect(k).toEqual({ code: null, signal: 'SIGKILL' }); // the launcher reports its child's death the same way
+    for (const r of [term, int, group, killed])
+      expect(await gone(r.child(), 5000), `${r.name}: child left running`).toBe(true);
+    for (const r of [term, group, kill])
+      expect((await expectSettled(join(root, r.name), r.name)).length, r.name).toBeGreaterThan(0);
+    await expectSettled(join(root, 'int'), 'int');
 
-  // What the SIGKILL left is sound; resume from it (or start over, if nothing was saved yet) and finish.
-  const out = join(root, 'killed');
-  const names = await expectSettled(out, 'killed');
-  const last = Math.max(0, ...names.map((n) => JSON.parse(readFileSync(join(out, n, 'trainer_state.json'), 'utf8')).step as number));
-  console.log(`signals (seed ${SEED}): SIGINT ${intDelay} ms after start (${intTraining ? 'while training' : 'before the first step'}); ` +
-    `SIGKILL ${killDelay} ms after the first step left ${names.length} checkpoints (last at step ${last})`);
-  const epochs = Math.floor(last / 3) + 1;
-  await trainCommand([join(root, 'killed.yaml'), '--config_override', `epochs=${epochs}`, last ? 'resume_from_checkpoint=latest' : 'overwrite_output_dir=true']);
-  const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
-  expect(results.steps).toBe(epochs * 3);
-  expect(results.stopped_early).toBe(false);
-});
+    // What the SIGKILL left is sound; resume from it (or start over, if nothing was saved yet) and finish.
+    const out = join(root, 'killed');
+    const names = await expectSettled(out, 'killed');
+    const last = Math.max(
+      0,
+      ...names.map((n) => JSON.parse(readFileSync(join(out, n, 'trainer_state.json'), 'utf8')).step as number),
+    );
+    console.log(
+      `signals (seed ${SEED}): SIGINT ${intDelay} ms after start (${intTraining ? 'while training' : 'before the first step'}); ` +
+        `SIGKILL ${killDelay} ms after the first step left ${names.length} checkpoints (last at step ${last})`,
+    );
+    const epochs = Math.floor(last / 3) + 1;
+    await trainCommand([
+      join(root, 'killed.yaml'),
+      '--config_override',
+      `epochs=${epochs}`,
+      last ? 'resume_from_checkpoint=latest' : 'overwrite_output_dir=true',
+    ]);
+    const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
+    expect(results.steps).toBe(epochs * 3);
+    expect(results.stopped_early).toBe(false);
+  },
+);

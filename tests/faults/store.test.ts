@@ -22,7 +22,12 @@ import { FaultyFs, hiddenEntries, visibleTree, type FaultMode } from './helpers'
 
 const enc = new TextEncoder();
 const bytes = (s: string, n = 1) => enc.encode(s.repeat(n));
-const ckpt = (tag: string) => new Map([['adapter_model.safetensors', bytes(`A${tag}`, 300)], ['optimizer.safetensors', bytes(`O${tag}`, 200)], ['trainer_state.json', bytes(`{"step":"${tag}"}`)]]);
+const ckpt = (tag: string) =>
+  new Map([
+    ['adapter_model.safetensors', bytes(`A${tag}`, 300)],
+    ['optimizer.safetensors', bytes(`O${tag}`, 200)],
+    ['trainer_state.json', bytes(`{"step":"${tag}"}`)],
+  ]);
 
 /** A training run's writes, as store calls. */
 const CALLS: ((s: ReturnType<typeof nodeStore>) => Promise<void>)[] = [
@@ -83,7 +88,9 @@ describe('every write of a run, failing or killed in turn', () => {
         if (mode === 'enospc') {
           expect(fs.crashed).toBe(false);
           const msg = (error as Error).message;
-          expect(msg, op).toMatch(/^could not write (checkpoint )?\S+(train_config\.yaml|train_results\.json|checkpoint-(step|epoch)-1): ENOSPC: no space left on device.*; (the previous .* (is|are) intact|nothing was written there)$/);
+          expect(msg, op).toMatch(
+            /^could not write (checkpoint )?\S+(train_config\.yaml|train_results\.json|checkpoint-(step|epoch)-1): ENOSPC: no space left on device.*; (the previous .* (is|are) intact|nothing was written there)$/,
+          );
         } else {
           expect(fs.crashed, op).toBe(true);
         }
@@ -124,7 +131,7 @@ test('a kill between the two renames of a checkpoint swap: the next start puts t
   expect(hiddenEntries(dir)).toEqual([]);
 });
 
-test('temporaries of dead processes are cleaned at start; a live process\'s are left alone', async () => {
+test("temporaries of dead processes are cleaned at start; a live process's are left alone", async () => {
   const dir = fresh();
   mkdirSync(dir, { recursive: true });
   const dead = 2 ** 22 + 12345; // above pid_max's default: no such process
@@ -147,7 +154,8 @@ test('writeFileAtomic: a full disk names the file and keeps the previous content
   const f = join(dir, 'sop_report.json');
   await writeFileAtomic(f, '{"recall@1": 0.5}');
   await expect(writeFileAtomic(f, '{"recall@1": 0.9}', new FaultyFs(1))).rejects.toThrow(
-    new RegExp(`^could not write ${f}: ENOSPC: no space left on device.*; the previous sop_report\\.json is intact$`));
+    new RegExp(`^could not write ${f}: ENOSPC: no space left on device.*; the previous sop_report\\.json is intact$`),
+  );
   expect(readFileSync(f, 'utf8')).toBe('{"recall@1": 0.5}');
   expect(hiddenEntries(dir)).toEqual([]);
 });
@@ -171,36 +179,51 @@ afterAll(() => {
 
 // Skipped only where mounting is not allowed (not root, or a container without CAP_SYS_ADMIN):
 // the injected ENOSPC above covers the same code paths everywhere.
-test.skipIf(!tmpfs)('a real full disk (96 KiB tmpfs): the failing checkpoint is named, the earlier ones stay intact', async () => {
-  const dir = join(tmpfs!, 'out');
-  const s = nodeStore(dir);
-  const big = (tag: string) => new Map([['adapter_model.safetensors', bytes(tag, 20_000)], ['trainer_state.json', bytes(`{"step":"${tag}"}`)]]);
-  await s.writeFile('train_config.yaml', bytes('epochs: 2\n'));
-  let saved = 0, error: Error | null = null;
-  for (let i = 1; i <= 10 && !error; i++) {
-    try {
-      await s.writeFolder(`checkpoint-step-${i}`, big(String(i)));
-      saved = i;
-    } catch (e) {
-      error = e as Error;
+test.skipIf(!tmpfs)(
+  'a real full disk (96 KiB tmpfs): the failing checkpoint is named, the earlier ones stay intact',
+  async () => {
+    const dir = join(tmpfs!, 'out');
+    const s = nodeStore(dir);
+    const big = (tag: string) =>
+      new Map([
+        ['adapter_model.safetensors', bytes(tag, 20_000)],
+        ['trainer_state.json', bytes(`{"step":"${tag}"}`)],
+      ]);
+    await s.writeFile('train_config.yaml', bytes('epochs: 2\n'));
+    let saved = 0,
+      error: Error | null = null;
+    for (let i = 1; i <= 10 && !error; i++) {
+      try {
+        await s.writeFolder(`checkpoint-step-${i}`, big(String(i)));
+        saved = i;
+      } catch (e) {
+        error = e as Error;
+      }
     }
-  }
-  expect(saved).toBeGreaterThan(0);
-  expect(error?.message).toMatch(new RegExp(`^could not write checkpoint ${dir}/checkpoint-step-${saved + 1}: ENOSPC: no space left on device.*the previous checkpoints are intact$`));
-  const before = visibleTree(dir);
-  expect(Object.keys(before)).toContain(`checkpoint-step-${saved}/adapter_model.safetensors`);
-  // Replacing an existing checkpoint on the full disk: it stays as it was.
-  await expect(s.writeFolder('checkpoint-step-1', big('X'))).rejects.toThrow(/ENOSPC/);
-  expect(visibleTree(dir)).toEqual(before);
-  expect(hiddenEntries(dir)).toEqual([]);
-  // train_results.json on a full disk (a small file can still fit: fill the rest first).
-  writeFileSync(join(tmpfs!, 'filler'), new Uint8Array(0));
-  try {
-    for (let i = 0; i < 100; i++) writeFileSync(join(tmpfs!, `filler-${i}`), new Uint8Array(4096));
-  } catch {
-    // full
-  }
-  await expect(s.writeFile('train_results.json', bytes('{"steps":9}', 100))).rejects.toThrow(
-    new RegExp(`^could not write ${dir}/train_results\\.json: ENOSPC: no space left on device.*; nothing was written there$`));
-  expect(visibleTree(dir)).toEqual(before);
-});
+    expect(saved).toBeGreaterThan(0);
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^could not write checkpoint ${dir}/checkpoint-step-${saved + 1}: ENOSPC: no space left on device.*the previous checkpoints are intact$`,
+      ),
+    );
+    const before = visibleTree(dir);
+    expect(Object.keys(before)).toContain(`checkpoint-step-${saved}/adapter_model.safetensors`);
+    // Replacing an existing checkpoint on the full disk: it stays as it was.
+    await expect(s.writeFolder('checkpoint-step-1', big('X'))).rejects.toThrow(/ENOSPC/);
+    expect(visibleTree(dir)).toEqual(before);
+    expect(hiddenEntries(dir)).toEqual([]);
+    // train_results.json on a full disk (a small file can still fit: fill the rest first).
+    writeFileSync(join(tmpfs!, 'filler'), new Uint8Array(0));
+    try {
+      for (let i = 0; i < 100; i++) writeFileSync(join(tmpfs!, `filler-${i}`), new Uint8Array(4096));
+    } catch {
+      // full
+    }
+    await expect(s.writeFile('train_results.json', bytes('{"steps":9}', 100))).rejects.toThrow(
+      new RegExp(
+        `^could not write ${dir}/train_results\\.json: ENOSPC: no space left on device.*; nothing was written there$`,
+      ),
+    );
+    expect(visibleTree(dir)).toEqual(before);
+  },
+);

@@ -62,7 +62,12 @@ async function train(cfg: TrainConfig, out: string, o: RunOpts = {}) {
   const events: TrainEvent[] = [];
   const store = nodeStore(out, o.fs);
   const t = new Trainer({
-    gpu: o.gpu ?? (await nodeGpu()), checkpoint: ck, config: cfg, train: syntheticData(), store, signal: ctl.signal,
+    gpu: o.gpu ?? (await nodeGpu()),
+    checkpoint: ck,
+    config: cfg,
+    train: syntheticData(),
+    store,
+    signal: ctl.signal,
     resume: cfg.resume_from_checkpoint ? { store, folder: cfg.resume_from_checkpoint } : null,
     onEvent: (e) => {
       events.push(e);
@@ -83,13 +88,21 @@ async function train(cfg: TrainConfig, out: string, o: RunOpts = {}) {
 async function expectCheckpointsSound(out: string, why: string): Promise<string[]> {
   let names: string[] = [];
   try {
-    names = readdirSync(out).filter((n) => n.startsWith('checkpoint-')).sort();
+    names = readdirSync(out)
+      .filter((n) => n.startsWith('checkpoint-'))
+      .sort();
   } catch {
     return names; // the failure came before output_dir existed
   }
   for (const n of names) {
     const d = join(out, n);
-    expect(readdirSync(d).sort(), `${why}: ${n}`).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'preprocessor_config.json', 'trainer_state.json']);
+    expect(readdirSync(d).sort(), `${why}: ${n}`).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'optimizer.safetensors',
+      'preprocessor_config.json',
+      'trainer_state.json',
+    ]);
     await loadAdapter(dirSource(d)); // refuses NaN/Inf tensors
     const opt = SafetensorsFile.parse(readFileSync(join(d, 'optimizer.safetensors')), n);
     for (const k of opt.tensors.keys()) expect(opt.f32(k).every(Number.isFinite), `${why}: ${n}/${k}`).toBe(true);
@@ -103,7 +116,10 @@ describe('NaN during training', () => {
     const out = fresh();
     let calls = 0;
     const run = TrainStep.prototype.run;
-    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (this: TrainStep, ...args: Parameters<TrainStep['run']>) {
+    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (
+      this: TrainStep,
+      ...args: Parameters<TrainStep['run']>
+    ) {
       const loss = run.apply(this, args);
       if (++calls === 2) {
         const m = [...this.vit.lora.values()][0];
@@ -116,8 +132,12 @@ describe('NaN during training', () => {
     const { error, events } = await train(trainConfig({ save_steps: 1 }), out, {
       onCheckpoint: (n) => n === 'checkpoint-step-1' && (step1 = visibleTree(join(out, n))),
     });
-    expect(error?.message).toMatch(/^gradient norm is NaN at step 2 while the loss \([\d.]+\) is finite: .*lower learning_rate \(now 0\.001\); nothing from this step was saved; the last checkpoint, checkpoint-step-1, is intact$/);
-    expect(events.filter((e) => e.kind === 'checkpoint').map((e) => (e as { name: string }).name)).toEqual(['checkpoint-step-1']);
+    expect(error?.message).toMatch(
+      /^gradient norm is NaN at step 2 while the loss \([\d.]+\) is finite: .*lower learning_rate \(now 0\.001\); nothing from this step was saved; the last checkpoint, checkpoint-step-1, is intact$/,
+    );
+    expect(events.filter((e) => e.kind === 'checkpoint').map((e) => (e as { name: string }).name)).toEqual([
+      'checkpoint-step-1',
+    ]);
     expect(await expectCheckpointsSound(out, 'NaN gradient')).toEqual(['checkpoint-step-1']);
     expect(visibleTree(join(out, 'checkpoint-step-1'))).toEqual(step1);
   });
@@ -126,12 +146,17 @@ describe('NaN during training', () => {
     const out = fresh();
     let calls = 0;
     const run = TrainStep.prototype.run;
-    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (this: TrainStep, ...args: Parameters<TrainStep['run']>) {
+    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (
+      this: TrainStep,
+      ...args: Parameters<TrainStep['run']>
+    ) {
       if (++calls === 3) this.vit.gpu.write(this.vit.w.get('layer.0.fc1.w')!, new Float32Array([NaN]));
       return run.apply(this, args);
     });
     const { error } = await train(trainConfig({ save_steps: 1 }), out);
-    expect(error?.message).toMatch(/^loss is NaN at step 3 after a finite loss of [\d.]+: training diverged; lower learning_rate \(now 0\.001\) or warm up longer; nothing from this step was saved; the last checkpoint, checkpoint-step-2, is intact$/);
+    expect(error?.message).toMatch(
+      /^loss is NaN at step 3 after a finite loss of [\d.]+: training diverged; lower learning_rate \(now 0\.001\) or warm up longer; nothing from this step was saved; the last checkpoint, checkpoint-step-2, is intact$/,
+    );
     expect(await expectCheckpointsSound(out, 'NaN weight')).toEqual(['checkpoint-step-1', 'checkpoint-step-2']);
   });
 
@@ -140,9 +165,13 @@ describe('NaN during training', () => {
     ck.weights.get('norm.w')!.fill(0); // every embedding = normalize(norm.b): identical
     const { error, events } = await train(trainConfig({ epochs: 2 }), fresh(), { ck });
     expect(error).toBeNull();
-    const warnings = events.filter((e) => e.kind === 'info' && e.message.startsWith('warning:')).map((e) => (e as { message: string }).message);
+    const warnings = events
+      .filter((e) => e.kind === 'info' && e.message.startsWith('warning:'))
+      .map((e) => (e as { message: string }).message);
     expect(warnings).toHaveLength(1); // once per episode, not every step
-    expect(warnings[0]).toMatch(/^warning: steps 1-3: the gradient norm has been 0 and the loss has (stayed at|moved only with the batch) .*, so nothing is learning; /);
+    expect(warnings[0]).toMatch(
+      /^warning: steps 1-3: the gradient norm has been 0 and the loss has (stayed at|moved only with the batch) .*, so nothing is learning; /,
+    );
   });
 });
 
@@ -152,7 +181,9 @@ describe('resume refusals change nothing in output_dir', () => {
     await train(trainConfig({ lora_r: 2 }), out, { stopAfter: 2 });
     const before = visibleTree(out);
     const { error } = await train(trainConfig({ lora_r: 4, resume_from_checkpoint: 'latest' }), out);
-    expect(error?.message).toMatch(/resume_from_checkpoint .*checkpoint-step-2: it was trained with lora_r 2, the config says lora_r 4; resuming needs the LoRA settings it was saved with/);
+    expect(error?.message).toMatch(
+      /resume_from_checkpoint .*checkpoint-step-2: it was trained with lora_r 2, the config says lora_r 4; resuming needs the LoRA settings it was saved with/,
+    );
     expect(visibleTree(out)).toEqual(before);
   });
 
@@ -162,7 +193,9 @@ describe('resume refusals change nothing in output_dir', () => {
     expect(first.error).toBeNull();
     const before = visibleTree(out);
     const { error } = await train(trainConfig({ epochs: 1, resume_from_checkpoint: 'latest' }), out);
-    expect(error?.message).toMatch(/resume_from_checkpoint .*checkpoint-epoch-1: that run is complete \(step 3 of 3\); nothing was changed\. To train longer, raise epochs \(now 1\)/);
+    expect(error?.message).toMatch(
+      /resume_from_checkpoint .*checkpoint-epoch-1: that run is complete \(step 3 of 3\); nothing was changed\. To train longer, raise epochs \(now 1\)/,
+    );
     expect(visibleTree(out)).toEqual(before);
   });
 });
@@ -173,7 +206,10 @@ describe('device loss', () => {
     const gpu = await requestNodeGpu(); // its own device: this one is lost
     let calls = 0;
     const run = TrainStep.prototype.run;
-    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (this: TrainStep, ...args: Parameters<TrainStep['run']>) {
+    vi.spyOn(TrainStep.prototype, 'run').mockImplementation(function (
+      this: TrainStep,
+      ...args: Parameters<TrainStep['run']>
+    ) {
       const loss = run.apply(this, args); // recorded, not yet submitted
       if (++calls === 3) this.vit.gpu.device.destroy(); // the driver resets under step 3
       return loss;
@@ -194,7 +230,11 @@ describe('a full disk or a kill during the run', () => {
     // Only train_results.json writes fail, from the second one on (the disk keeps room for checkpoints).
     const fs = new FaultyFs(1, 'enospc', (p) => p.includes('train_results.json') && !p.includes(' -> '));
     const { error } = await train(trainConfig({ save_steps: 0 }), out, { fs });
-    expect(error?.message).toMatch(new RegExp(`^could not write ${out}/train_results\\.json: ENOSPC: no space left on device.*; the previous train_results\\.json is intact; saved checkpoint-step-2 before stopping; training stopped at step 2: make room, then resume with resume_from_checkpoint: latest$`));
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^could not write ${out}/train_results\\.json: ENOSPC: no space left on device.*; the previous train_results\\.json is intact; saved checkpoint-step-2 before stopping; training stopped at step 2: make room, then resume with resume_from_checkpoint: latest$`,
+      ),
+    );
     expect(await expectCheckpointsSound(out, 'results ENOSPC')).toEqual(['checkpoint-step-2']);
     // and the run continues from there
     const rest = await train(trainConfig({ resume_from_checkpoint: 'latest' }), out);
@@ -227,7 +267,10 @@ describe('a full disk or a kill during the run', () => {
       const { error } = await train(cfg, out, { fs });
       const why = `${mode} at ${what} (call ${k}: ${counter.ops[k].op} ${counter.ops[k].path})`;
       expect(error, why).not.toBeNull();
-      if (mode === 'enospc') expect(error!.message, why).toMatch(/could not write (checkpoint )?\S+: ENOSPC: no space left on device.*(intact|nothing was written there)/);
+      if (mode === 'enospc')
+        expect(error!.message, why).toMatch(
+          /could not write (checkpoint )?\S+: ENOSPC: no space left on device.*(intact|nothing was written there)/,
+        );
       // A later process: recovery, then only complete checkpoints are in sight.
       const store = nodeStore(out);
       await store.recovered();

@@ -71,7 +71,10 @@ describe('shaders and pipelines', () => {
     const common = shaderNames().filter((n) => n.startsWith('common/'));
     const kernels = shaderNames().filter((n) => !n.startsWith('common/') && !n.startsWith('gen/'));
     for (const c of common) {
-      expect(kernels.some((k) => shaderSource(k).includes(shaderSource(c).trim().split('\n').slice(-1)[0])), `${c} is included somewhere`).toBe(true);
+      expect(
+        kernels.some((k) => shaderSource(k).includes(shaderSource(c).trim().split('\n').slice(-1)[0])),
+        `${c} is included somewhere`,
+      ).toBe(true);
     }
     for (const name of kernels) {
       const mod = gpu.device.createShaderModule({ code: shaderSource(name) });
@@ -116,8 +119,13 @@ describe('stream order and bindings', () => {
     const x = gpu.upload(Float32Array.from({ length: align / 4 + 6 }, (_, i) => i)); // [.., rows at align]
     const out = gpu.zeros(3);
     gpu.dispatch({
-      op: 'colsum', shapes: 'x[2,3]', shader: 'ops/colsum', constants: { WG: 64 },
-      buffers: [out, { buffer: x, offset: align, size: 24 }], params: packParams([2, 3]), workgroups: [1],
+      op: 'colsum',
+      shapes: 'x[2,3]',
+      shader: 'ops/colsum',
+      constants: { WG: 64 },
+      buffers: [out, { buffer: x, offset: align, size: 24 }],
+      params: packParams([2, 3]),
+      workgroups: [1],
     });
     const a = align / 4;
     expect([...(await gpu.read(out))]).toEqual([2 * a + 3, 2 * a + 5, 2 * a + 7]);
@@ -157,14 +165,23 @@ describe('errors', () => {
   test('a buffer over maxBufferSize is refused with its name and size', async () => {
     const gpu = await nodeGpu();
     const max = gpu.device.limits.maxBufferSize;
-    expect(() => gpu.buffer(max + 4, 'huge')).toThrow(/buffer "huge" of \d+ bytes exceeds this adapter's maxBufferSize/);
+    expect(() => gpu.buffer(max + 4, 'huge')).toThrow(
+      /buffer "huge" of \d+ bytes exceeds this adapter's maxBufferSize/,
+    );
   });
 
   test('too many workgroups is refused naming the op', async () => {
     const gpu = await nodeGpu();
     const b = gpu.zeros(4);
     expect(() =>
-      gpu.dispatch({ op: 'big', shapes: 'x[huge]', shader: 'ops/colsum', buffers: [b, b], params: packParams([1, 1]), workgroups: [1e9] }),
+      gpu.dispatch({
+        op: 'big',
+        shapes: 'x[huge]',
+        shader: 'ops/colsum',
+        buffers: [b, b],
+        params: packParams([1, 1]),
+        workgroups: [1e9],
+      }),
     ).toThrow(/big x\[huge\]: dispatch 1000000000x1x1 exceeds maxComputeWorkgroupsPerDimension/);
   });
 

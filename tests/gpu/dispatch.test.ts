@@ -21,22 +21,33 @@ struct Params { n: u32, a: f32, };
 @group(0) @binding(2) var<uniform> p: Params;
 `;
 // y = a * y + x
-registerShaderSource('test/axpy', `${HEAD}
+registerShaderSource(
+  'test/axpy',
+  `${HEAD}
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (g.x < p.n) { y[g.x] = p.a * y[g.x] + x[g.x]; }
-}`);
+}`,
+);
 // y += a (x unused but bound): every dispatch reads its own params
-registerShaderSource('test/adda', `${HEAD}
+registerShaderSource(
+  'test/adda',
+  `${HEAD}
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (g.x < p.n) { y[g.x] += p.a + 0.0 * x[0]; }
-}`);
+}`,
+);
 // x is a fixed-size array: binding a smaller buffer is invalid (found when the dispatch is encoded)
-registerShaderSource('test/fixed', `
+registerShaderSource(
+  'test/fixed',
+  `
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32, 64>;
-@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { y[g.x] = x[g.x]; }`);
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { y[g.x] = x[g.x]; }`,
+);
 // Defines: //#if NEG negates, \${SCALE} scales.
-registerShaderSource('test/defines', `${HEAD}
+registerShaderSource(
+  'test/defines',
+  `${HEAD}
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (g.x >= p.n) { return; }
 //#if NEG
@@ -44,19 +55,28 @@ registerShaderSource('test/defines', `${HEAD}
 //#else
   y[g.x] = \${SCALE} * x[g.x];
 //#endif
-}`);
+}`,
+);
 registerShaderSource('test/broken', 'fn main( {');
 
 function axpy(gpu: Gpu, y: GPUBuffer | GPUBufferBinding, x: GPUBuffer, a: number, op = 'test.axpy'): void {
   gpu.dispatch({
-    op, shapes: `y[${N}] x[${N}] a=${a}`, shader: 'test/axpy',
-    buffers: [y, x], params: packParams([N], [a]), workgroups: [1],
+    op,
+    shapes: `y[${N}] x[${N}] a=${a}`,
+    shader: 'test/axpy',
+    buffers: [y, x],
+    params: packParams([N], [a]),
+    workgroups: [1],
   });
 }
 function adda(gpu: Gpu, y: GPUBuffer, x: GPUBuffer, a: number): void {
   gpu.dispatch({
-    op: 'test.adda', shapes: `y[${N}]`, shader: 'test/adda',
-    buffers: [y, x], params: packParams([N], [a]), workgroups: [1],
+    op: 'test.adda',
+    shapes: `y[${N}]`,
+    shader: 'test/adda',
+    buffers: [y, x],
+    params: packParams([N], [a]),
+    workgroups: [1],
   });
 }
 const iota = (scale = 1) => Float32Array.from({ length: N }, (_, i) => (i + 1) * scale);
@@ -72,7 +92,13 @@ describe('errors in a batched flush', () => {
     const small = gpu.zeros(4, 'small');
     axpy(gpu, y, x, 1, 'test.ok1');
     axpy(gpu, y, x, 1, 'test.ok2');
-    gpu.dispatch({ op: 'test.small', shapes: 'x[64] bound to 16 bytes', shader: 'test/fixed', buffers: [y, small], workgroups: [1] });
+    gpu.dispatch({
+      op: 'test.small',
+      shapes: 'x[64] bound to 16 bytes',
+      shader: 'test/fixed',
+      buffers: [y, small],
+      workgroups: [1],
+    });
     axpy(gpu, y, x, 1, 'test.ok3');
     await expect(gpu.flush()).rejects.toThrow(/^GPU error in test\.small x\[64\] bound to 16 bytes: .+/);
     // Nothing of the failed batch ran; what earlier flushes wrote is there.
@@ -124,10 +150,12 @@ describe('errors in a batched flush', () => {
     expect(() => gpu.dispatch({ ...spec, op: 'test.extra', shader: 'test/fixed', buffers: [b, b, b] })).toThrow(
       /^test\.extra b\[64\]: shader test\/fixed declares no @group\(0\) @binding\(2\) \(the dispatch binds 3 buffers\)/,
     );
-    expect(() => gpu.dispatch({ ...spec, op: 'test.params', shader: 'test/fixed', buffers: [b, b], params: packParams([1]) })).toThrow(
-      /^test\.params b\[64\]: the params go to @binding\(2\), which shader test\/fixed declares not at all/,
-    );
-    expect(() => gpu.dispatch({ ...spec, op: 'test.uniform', shader: 'test/axpy', buffers: [b, b, b], params: packParams([1]) })).toThrow(
+    expect(() =>
+      gpu.dispatch({ ...spec, op: 'test.params', shader: 'test/fixed', buffers: [b, b], params: packParams([1]) }),
+    ).toThrow(/^test\.params b\[64\]: the params go to @binding\(2\), which shader test\/fixed declares not at all/);
+    expect(() =>
+      gpu.dispatch({ ...spec, op: 'test.uniform', shader: 'test/axpy', buffers: [b, b, b], params: packParams([1]) }),
+    ).toThrow(
       /^test\.uniform b\[64\]: the dispatch binds a storage buffer at @binding\(2\), which shader test\/axpy declares as var<uniform>/,
     );
     await gpu.flush(); // nothing was recorded
@@ -227,7 +255,15 @@ describe('defines', () => {
     const x = gpu.upload(iota(), 'x');
     const y = gpu.zeros(N, 'y');
     const run = (defines: Record<string, number | boolean>) =>
-      gpu.dispatch({ op: 'test.defines', shapes: 'x[64]', shader: 'test/defines', defines, buffers: [y, x], params: packParams([N]), workgroups: [1] });
+      gpu.dispatch({
+        op: 'test.defines',
+        shapes: 'x[64]',
+        shader: 'test/defines',
+        defines,
+        buffers: [y, x],
+        params: packParams([N]),
+        workgroups: [1],
+      });
     run({ NEG: true, SCALE: 2 });
     expect(await list(gpu, y)).toEqual([...iota(-2)]);
     const n0 = gpu.pipelineCount;
@@ -278,7 +314,14 @@ describe('profiling and dry run', () => {
     for (let i = 0; i < 3; i++) axpy(gpu, y, x, 1, 'c.one');
     axpy(gpu, y, x, 1, 'c.two');
     axpy(gpu, y, x, 1, 'c.two');
-    gpu.dispatch({ op: 'c.empty', shapes: '', shader: 'test/axpy', buffers: [y, x], params: packParams([0]), workgroups: [0] });
+    gpu.dispatch({
+      op: 'c.empty',
+      shapes: '',
+      shader: 'test/axpy',
+      buffers: [y, x],
+      params: packParams([0]),
+      workgroups: [0],
+    });
     gpu.dryRun = false;
     expect(gpu.dispatchCount - before).toBe(5);
     expect(Object.fromEntries(gpu.dispatchCounts)).toEqual({ 'c.one': 3, 'c.two': 2 });

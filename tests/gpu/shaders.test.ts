@@ -4,12 +4,7 @@
  * registerShaderGenerator). Pure string functions: no GPU.
  */
 import { describe, expect, test } from 'vitest';
-import {
-  registerShaderGenerator,
-  registerShaderSource,
-  shaderNames,
-  shaderSource,
-} from '../../src/gpu/shaders';
+import { registerShaderGenerator, registerShaderSource, shaderNames, shaderSource } from '../../src/gpu/shaders';
 
 /** The non-empty lines of a preprocessed source (directives and inactive lines become ''). */
 const lines = (name: string, defines = {}) =>
@@ -141,6 +136,8 @@ describe('generated shaders', () => {
   });
 
   test('an unknown name lists the known shaders and generator prefixes', () => {
-    expect(() => shaderSource('gen-none/x')).toThrow(/unknown shader "gen-none\/x" \(known: .*ops\/colsum.*gen-lazy\/\*/);
+    expect(() => shaderSource('gen-none/x')).toThrow(
+      /unknown shader "gen-none\/x" \(known: .*ops\/colsum.*gen-lazy\/\*/,
+    );
   });
 });

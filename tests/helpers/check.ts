@@ -9,12 +9,7 @@ export interface Tol {
   rtol: number;
 }
 
-export function expectClose(
-  actual: ArrayLike<number>,
-  ref: ArrayLike<number>,
-  tol: Tol,
-  what = 'values',
-): void {
+export function expectClose(actual: ArrayLike<number>, ref: ArrayLike<number>, tol: Tol, what = 'values'): void {
   if (actual.length !== ref.length) {
     throw new Error(`${what}: length ${actual.length} != reference length ${ref.length}`);
   }

@@ -14,7 +14,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { NodeModelCache, defaultCacheRoot } from '../../src/hub/cache-node';
 import { ensureModelNode } from '../../src/hub/download-node';
 import {
-  HubError, ensureModel, hubUrl, lfsSha256, parseContentRange, validateRepoId, type EnsureOptions,
+  HubError,
+  ensureModel,
+  hubUrl,
+  lfsSha256,
+  parseContentRange,
+  validateRepoId,
+  type EnsureOptions,
   type Progress,
 } from '../../src/hub/download';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/load';
@@ -39,7 +45,10 @@ const ensure = (id: string, opts: EnsureOptions = {}) =>
 
 /** The error an ensureModel call rejects with. */
 async function failure(p: Promise<unknown>): Promise<HubError> {
-  const e = await p.then(() => null, (err: unknown) => err);
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
   if (!(e instanceof HubError)) throw new Error(`expected a HubError, got ${e === null ? 'success' : String(e)}`);
   return e;
 }
@@ -48,16 +57,23 @@ function expectSameWeights(a: LoadedCheckpoint, b: LoadedCheckpoint): void {
   expect([...a.weights.keys()].sort()).toEqual([...b.weights.keys()].sort());
   for (const [name, w] of a.weights) {
     const v = b.weights.get(name)!;
-    expect(Buffer.compare(Buffer.from(w.buffer, w.byteOffset, w.byteLength),
-      Buffer.from(v.buffer, v.byteOffset, v.byteLength)), name).toBe(0);
+    expect(
+      Buffer.compare(
+        Buffer.from(w.buffer, w.byteOffset, w.byteLength),
+        Buffer.from(v.buffer, v.byteOffset, v.byteLength),
+      ),
+      name,
+    ).toBe(0);
   }
   expect(a.spec).toEqual(b.spec);
 }
 
 /** onProgress that interrupts stalled transfers once the weights reached one of `marks` bytes. */
-const dropAt = (...marks: number[]) => (p: Progress) => {
-  if (p.file === WEIGHTS && marks.includes(p.bytes)) server.dropStalled();
-};
+const dropAt =
+  (...marks: number[]) =>
+  (p: Progress) => {
+    if (p.file === WEIGHTS && marks.includes(p.bytes)) server.dropStalled();
+  };
 
 const cached = (id: string, file: string) => join(cache.dir(id), file);
 const expectIdentical = (id: string, file: string, want: Uint8Array) =>
@@ -81,15 +97,28 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 describe('urls and ids', () => {
   test('hubUrl', () => {
-    expect(hubUrl('https://huggingface.co', 'facebook/dinov3-vits16-pretrain-lvd1689m', 'config.json'))
-      .toBe('https://huggingface.co/facebook/dinov3-vits16-pretrain-lvd1689m/resolve/main/config.json');
-    expect(hubUrl('http://127.0.0.1:8080/', 'a/b', 'sub/x y.json', 'refs/pr/1'))
-      .toBe('http://127.0.0.1:8080/a/b/resolve/refs%2Fpr%2F1/sub/x%20y.json');
+    expect(hubUrl('https://huggingface.co', 'facebook/dinov3-vits16-pretrain-lvd1689m', 'config.json')).toBe(
+      'https://huggingface.co/facebook/dinov3-vits16-pretrain-lvd1689m/resolve/main/config.json',
+    );
+    expect(hubUrl('http://127.0.0.1:8080/', 'a/b', 'sub/x y.json', 'refs/pr/1')).toBe(
+      'http://127.0.0.1:8080/a/b/resolve/refs%2Fpr%2F1/sub/x%20y.json',
+    );
   });
   test('repo ids are validated with a clear message', () => {
     expect(validateRepoId('facebook/dinov3-vits16-pretrain-lvd1689m')).toBe('facebook/dinov3-vits16-pretrain-lvd1689m');
     expect(validateRepoId('a/b.c_d-1')).toBe('a/b.c_d-1');
-    for (const bad of ['dinov3', 'a/b/c', '../x', 'a--b/c', 'a/b c', 'a/-b', '/b', 'a/', 'a/b..c', `a/${'x'.repeat(97)}`]) {
+    for (const bad of [
+      'dinov3',
+      'a/b/c',
+      '../x',
+      'a--b/c',
+      'a/b c',
+      'a/-b',
+      '/b',
+      'a/',
+      'a/b..c',
+      `a/${'x'.repeat(97)}`,
+    ]) {
       expect(() => validateRepoId(bad), bad).toThrow(/invalid model id .*expected "owner\/name"/);
     }
     expect(() => hubUrl('https://huggingface.co', 'nope', 'config.json')).toThrow(HubError);
@@ -119,7 +148,9 @@ describe('download', () => {
       },
     });
     expect(done).toEqual({
-      'config.json': 'size', 'preprocessor_config.json': 'size', [WEIGHTS]: 'sha256',
+      'config.json': 'size',
+      'preprocessor_config.json': 'size',
+      [WEIGHTS]: 'sha256',
     });
     expect(progress).toBeGreaterThan(3);
     for (const [name, bytes] of Object.entries(files)) expectIdentical(ID, name, bytes);
@@ -132,7 +163,10 @@ describe('download', () => {
     expect(list[0]).toMatchObject({ id: ID, complete: true, revision: 'main' });
     expect(list[0].bytes).toBe(Object.values(files).reduce((a, b) => a + b.length, 0));
     expect(list[0].files.find((f) => f.name === WEIGHTS)).toEqual({
-      name: WEIGHTS, bytes: files[WEIGHTS].length, size: files[WEIGHTS].length, complete: true,
+      name: WEIGHTS,
+      bytes: files[WEIGHTS].length,
+      size: files[WEIGHTS].length,
+      complete: true,
     });
   });
 
@@ -158,7 +192,10 @@ describe('download', () => {
 
     await ensure(ID);
     const reqs = server.requests(WEIGHTS);
-    expect(reqs.map((r) => [r.range, r.status])).toEqual([[null, 200], ['bytes=30000-', 206]]);
+    expect(reqs.map((r) => [r.range, r.status])).toEqual([
+      [null, 200],
+      ['bytes=30000-', 206],
+    ]);
     expect(server.requests('config.json')).toHaveLength(1); // not fetched again
     expectIdentical(ID, WEIGHTS, files[WEIGHTS]);
     expect(existsSync(`${cached(ID, WEIGHTS)}.part`)).toBe(false);
@@ -172,10 +209,16 @@ describe('download', () => {
   });
 
   test('a server that ignores Range (200) still yields a correct file', async () => {
-    server.rules = [{ file: WEIGHTS, times: 1, stallAfter: 30_000 }, { file: WEIGHTS, ignoreRange: true }];
+    server.rules = [
+      { file: WEIGHTS, times: 1, stallAfter: 30_000 },
+      { file: WEIGHTS, ignoreRange: true },
+    ];
     await failure(ensure(ID, { retries: 0, onProgress: dropAt(30_000) }));
     await ensure(ID);
-    expect(server.requests(WEIGHTS).map((r) => [r.range, r.status])).toEqual([[null, 200], ['bytes=30000-', 200]]);
+    expect(server.requests(WEIGHTS).map((r) => [r.range, r.status])).toEqual([
+      [null, 200],
+      ['bytes=30000-', 200],
+    ]);
     expectIdentical(ID, WEIGHTS, files[WEIGHTS]);
   });
 
@@ -190,7 +233,9 @@ describe('download', () => {
       server.addRepo(ID, files);
     }
     expect(server.requests(WEIGHTS).map((r) => [r.range, r.status])).toEqual([
-      [null, 200], ['bytes=30000-', 206], [null, 200],
+      [null, 200],
+      ['bytes=30000-', 206],
+      [null, 200],
     ]);
     expectIdentical(ID, WEIGHTS, other);
     expect((await cache.readManifest(ID))!.files.find((f) => f.name === WEIGHTS)!.size).toBe(other.length);
@@ -201,7 +246,9 @@ describe('download', () => {
     server.rules = [{ file: WEIGHTS, times: 1, linkedSize: n + 10 }];
     const e = await failure(ensure(ID));
     expect(e.kind).toBe('size');
-    expect(e.message).toContain(`${ID}: ${WEIGHTS}: the server announced ${n + 10} bytes (X-Linked-Size) and ${n} bytes (Content-Length)`);
+    expect(e.message).toContain(
+      `${ID}: ${WEIGHTS}: the server announced ${n + 10} bytes (X-Linked-Size) and ${n} bytes (Content-Length)`,
+    );
     expect(existsSync(cached(ID, WEIGHTS))).toBe(false);
     expect(existsSync(`${cached(ID, WEIGHTS)}.part`)).toBe(false);
     await ensure(ID); // an honest server then works
@@ -220,12 +267,19 @@ describe('download', () => {
   test('a Content-Length larger than the file is refused once the resume shows the true size', async () => {
     const n = files['config.json'].length;
     server.rules = [{ file: 'config.json', times: 1, contentLength: n + 100, stallAfter: n }];
-    const e = await failure(ensure(ID, {
-      onProgress: (p) => p.file === 'config.json' && p.bytes === n && server.dropStalled(),
-    }));
+    const e = await failure(
+      ensure(ID, {
+        onProgress: (p) => p.file === 'config.json' && p.bytes === n && server.dropStalled(),
+      }),
+    );
     expect(e.kind).toBe('size');
-    expect(e.message).toContain(`${ID}: config.json: the server announced ${n + 100} bytes (Content-Length) and ${n} bytes`);
-    expect(server.requests('config.json').map((r) => [r.range, r.status])).toEqual([[null, 200], [`bytes=${n}-`, 416]]);
+    expect(e.message).toContain(
+      `${ID}: config.json: the server announced ${n + 100} bytes (Content-Length) and ${n} bytes`,
+    );
+    expect(server.requests('config.json').map((r) => [r.range, r.status])).toEqual([
+      [null, 200],
+      [`bytes=${n}-`, 416],
+    ]);
     expect(existsSync(cached(ID, 'config.json'))).toBe(false);
   });
 
@@ -313,7 +367,10 @@ describe('download', () => {
     const e = await ensure(ID, {
       signal: ac.signal,
       onProgress: (p) => p.file === WEIGHTS && p.bytes >= 20_000 && ac.abort(),
-    }).then(() => null, (err: unknown) => err);
+    }).then(
+      () => null,
+      (err: unknown) => err,
+    );
     expect((e as Error).name).toBe('AbortError');
     expect(statSync(`${cached(ID, WEIGHTS)}.part`).size).toBe(20_000);
     await ensure(ID);
@@ -332,7 +389,8 @@ describe('download', () => {
     await ensure(ID);
     await ensure(SHARDED);
     expect((await cache.list()).map((m) => [m.id, m.complete, m.files.length])).toEqual([
-      [ID, true, 3], [SHARDED, true, 5],
+      [ID, true, 3],
+      [SHARDED, true, 5],
     ]);
     await cache.delete(ID);
     expect((await cache.list()).map((m) => m.id)).toEqual([SHARDED]);

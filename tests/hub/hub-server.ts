@@ -99,14 +99,20 @@ export class HubServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Expose-Headers',
-      'Content-Length, Content-Range, ETag, X-Linked-Size, X-Linked-Etag, Accept-Ranges');
+    res.setHeader(
+      'Access-Control-Expose-Headers',
+      'Content-Length, Content-Range, ETag, X-Linked-Size, X-Linked-Etag, Accept-Ranges',
+    );
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec((req.url ?? '').split('?')[0]);
     const repo = m ? m[1] : '';
     const file = m ? decodeURIComponent(m[3]) : '';
     const entry: LoggedRequest = {
-      method: req.method ?? '', repo, file, range: req.headers.range ?? null,
-      auth: req.headers.authorization ?? null, status: 0,
+      method: req.method ?? '',
+      repo,
+      file,
+      range: req.headers.range ?? null,
+      auth: req.headers.authorization ?? null,
+      status: 0,
     };
     if (req.url === '/__drop-stalled') {
       this.dropStalled();
@@ -206,15 +212,19 @@ export function shardedFiles(dir = FIXTURE_DIR): Record<string, Uint8Array> {
   const weightMap: Record<string, string> = {};
   let total = 0;
   [names.slice(0, half), names.slice(half)].forEach((part, i) => {
-    out[shardName(i)] = writeSafetensors(part.map((n) => {
-      const t = st.info(n);
-      if (t.dtype !== 'F32') throw new Error(`fixture tensor ${n} is ${t.dtype}, expected F32`);
-      weightMap[n] = shardName(i);
-      total += t.end - t.begin;
-      return { name: n, shape: t.shape, data: st.f32(n) };
-    }), { format: 'pt' });
+    out[shardName(i)] = writeSafetensors(
+      part.map((n) => {
+        const t = st.info(n);
+        if (t.dtype !== 'F32') throw new Error(`fixture tensor ${n} is ${t.dtype}, expected F32`);
+        weightMap[n] = shardName(i);
+        total += t.end - t.begin;
+        return { name: n, shape: t.shape, data: st.f32(n) };
+      }),
+      { format: 'pt' },
+    );
   });
   out['model.safetensors.index.json'] = new TextEncoder().encode(
-    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+    JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+  );
   return out;
 }

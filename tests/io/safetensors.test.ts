@@ -49,13 +49,33 @@ describe('safetensors', () => {
   const T = (dtype: string, shape: number[], a: number, b: number) => ({ dtype, shape, data_offsets: [a, b] });
   test.each([
     ['too short', new Uint8Array(4), /model\.safetensors: file is 4 bytes, too short/],
-    ['header past the end', (() => { const b = build({}, 0); new DataView(b.buffer).setBigUint64(0, 1000n, true); return b; })(), /header length 1000 runs past the end of the file/],
+    [
+      'header past the end',
+      (() => {
+        const b = build({}, 0);
+        new DataView(b.buffer).setBigUint64(0, 1000n, true);
+        return b;
+      })(),
+      /header length 1000 runs past the end of the file/,
+    ],
     ['bad json', build({}, 0, '{"a": '), /header is not valid UTF-8 JSON/],
     ['unknown dtype', build({ w: T('F8', [1], 0, 1) }, 1), /tensor "w": unknown dtype "F8"/],
     ['size mismatch', build({ w: T('F32', [3], 0, 8) }, 8), /tensor "w": 8 bytes for F32 shape \[3\], which needs 12/],
-    ['offsets past data', build({ w: T('F32', [2], 0, 8) }, 4), /tensor "w": data_offsets \[0, 8\] run past the end of the data \(4 bytes\)/],
-    ['overlap', build({ a: T('F32', [2], 0, 8), b: T('F32', [2], 4, 12) }, 12), /tensor "b": data overlaps the previous tensor/],
-    ['hole', build({ a: T('F32', [1], 0, 4), b: T('F32', [1], 8, 12) }, 12), /tensor "b": hole of 4 bytes before its data/],
+    [
+      'offsets past data',
+      build({ w: T('F32', [2], 0, 8) }, 4),
+      /tensor "w": data_offsets \[0, 8\] run past the end of the data \(4 bytes\)/,
+    ],
+    [
+      'overlap',
+      build({ a: T('F32', [2], 0, 8), b: T('F32', [2], 4, 12) }, 12),
+      /tensor "b": data overlaps the previous tensor/,
+    ],
+    [
+      'hole',
+      build({ a: T('F32', [1], 0, 4), b: T('F32', [1], 8, 12) }, 12),
+      /tensor "b": hole of 4 bytes before its data/,
+    ],
     ['trailing bytes', build({ a: T('F32', [1], 0, 4) }, 8), /4 trailing bytes after the last tensor/],
     ['bad shape', build({ a: T('F32', [-1] as number[], 0, 4) }, 4), /tensor "a": shape \[-1\] is not a list/],
     ['bad metadata', build({ __metadata__: { a: 1 } }, 0), /"__metadata__" must be an object of strings/],
@@ -64,7 +84,10 @@ describe('safetensors', () => {
   });
 
   test('missing tensors and wrong dtypes are named', () => {
-    const f = SafetensorsFile.parse(writeSafetensors([{ name: 'x', dtype: 'I64', shape: [1], data: new BigInt64Array([1n]) }]), 'a.safetensors');
+    const f = SafetensorsFile.parse(
+      writeSafetensors([{ name: 'x', dtype: 'I64', shape: [1], data: new BigInt64Array([1n]) }]),
+      'a.safetensors',
+    );
     expect(() => f.f32('y')).toThrow(/a\.safetensors: no tensor named "y"/);
     expect(() => f.f32('x')).toThrow(/a\.safetensors: tensor "x" has dtype I64, not a float type/);
   });

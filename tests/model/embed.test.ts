@@ -19,8 +19,18 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
     const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
     const [B, , H, W] = cases.info('s1.pixel_values').shape;
     const px = cases.f32('s1.pixel_values');
-    expectClose(await embedBatch(vit, px, B, H, W, 'cls'), cases.f32('s1.embedding'), { atol: 1e-5, rtol: 0 }, 'embedding');
-    expectClose(await embedBatch(vit, px, B, H, W, 'cls_mean'), cases.f32('s1.cls_mean'), { atol: 1e-5, rtol: 0 }, 'cls_mean');
+    expectClose(
+      await embedBatch(vit, px, B, H, W, 'cls'),
+      cases.f32('s1.embedding'),
+      { atol: 1e-5, rtol: 0 },
+      'embedding',
+    );
+    expectClose(
+      await embedBatch(vit, px, B, H, W, 'cls_mean'),
+      cases.f32('s1.cls_mean'),
+      { atol: 1e-5, rtol: 0 },
+      'cls_mean',
+    );
     vit.destroy();
   });
 }

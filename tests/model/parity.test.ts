@@ -21,7 +21,13 @@ const FIX = 'tests/fixtures/models';
 
 afterAll(async () => (await nodeGpu()).destroy());
 
-const RUNS: [string, boolean][] = [['dinov3-tiny', false], ['dinov3-tiny-bf16', false], ['dinov2-tiny', false], ['dinov3-tiny', true], ['dinov2-tiny', true]];
+const RUNS: [string, boolean][] = [
+  ['dinov3-tiny', false],
+  ['dinov3-tiny-bf16', false],
+  ['dinov2-tiny', false],
+  ['dinov3-tiny', true],
+  ['dinov2-tiny', true],
+];
 
 for (const [name, f16] of RUNS) {
   describe(`${name}${f16 ? ' fp16 storage' : ''}`, () => {

@@ -5,12 +5,14 @@ import { bicubicTaps, positionInterpMatrix } from '../../src/model/posembed';
 /** posN = Interp @ pos, as the GPU computes it. */
 function interpolatePosEmbed(pos: Float32Array, G: number, C: number, Hp: number, Wp: number): Float32Array {
   const m = positionInterpMatrix(G, Hp, Wp);
-  const T = 1 + Hp * Wp, K = 1 + G * G;
+  const T = 1 + Hp * Wp,
+    K = 1 + G * G;
   const out = new Float32Array(T * C);
-  for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) {
-    const w = m[t * K + k];
-    if (w) for (let c = 0; c < C; c++) out[t * C + c] += w * pos[k * C + c];
-  }
+  for (let t = 0; t < T; t++)
+    for (let k = 0; k < K; k++) {
+      const w = m[t * K + k];
+      if (w) for (let c = 0; c < C; c++) out[t * C + c] += w * pos[k * C + c];
+    }
   return out;
 }
 
@@ -26,7 +28,8 @@ test('37 -> 16 bicubic taps and weights match PyTorch', () => {
 });
 
 test('native grid is copied; constant tables stay constant; CLS row untouched', () => {
-  const G = 5, C = 3;
+  const G = 5,
+    C = 3;
   const pos = Float32Array.from({ length: (1 + G * G) * C }, (_, i) => i);
   expect([...interpolatePosEmbed(pos, G, C, 5, 5)]).toEqual([...pos]);
   const flat = new Float32Array((1 + G * G) * C).fill(2);

@@ -24,7 +24,8 @@ afterAll(async () => (await nodeGpu()).destroy());
 
 function expectSameWeights(a: LoadedCheckpoint, b: LoadedCheckpoint) {
   expect([...a.weights.keys()].sort()).toEqual([...b.weights.keys()].sort());
-  for (const [k, w] of a.weights) expect(Buffer.from(w.buffer).equals(Buffer.from(b.weights.get(k)!.buffer)), k).toBe(true);
+  for (const [k, w] of a.weights)
+    expect(Buffer.from(w.buffer).equals(Buffer.from(b.weights.get(k)!.buffer)), k).toBe(true);
 }
 
 async function forward(ck: LoadedCheckpoint, cases: SafetensorsFile, id: string) {
@@ -39,7 +40,10 @@ async function forward(ck: LoadedCheckpoint, cases: SafetensorsFile, id: string)
   return pooled;
 }
 
-for (const [bin, twin] of [['dinov2-tiny', 'dinov2-tiny'], ['dinov3-tiny-bf16-sharded', 'dinov3-tiny-bf16']]) {
+for (const [bin, twin] of [
+  ['dinov2-tiny', 'dinov2-tiny'],
+  ['dinov3-tiny-bf16-sharded', 'dinov3-tiny-bf16'],
+]) {
   describe(`${bin} (.bin) vs ${twin} (safetensors)`, () => {
     test('same weights, bit for bit, and the same embeddings on the GPU (PyTorch within 1e-4)', async () => {
       const a = await loadCheckpoint(dirSource(`${BIN}/${bin}`));
@@ -65,7 +69,9 @@ test('adapter_model.bin merges to the same weights as adapter_model.safetensors'
   mergeAdapter(b.spec, b.weights, fromSt);
   expectSameWeights(a, b);
   const base = await loadCheckpoint(dirSource(`${ST}/dinov3-tiny`));
-  expect(Buffer.from(a.weights.get('layer.0.q.w')!.buffer).equals(Buffer.from(base.weights.get('layer.0.q.w')!.buffer))).toBe(false);
+  expect(
+    Buffer.from(a.weights.get('layer.0.q.w')!.buffer).equals(Buffer.from(base.weights.get('layer.0.q.w')!.buffer)),
+  ).toBe(false);
 });
 
 test('a folder without weights names every file looked for', async () => {

@@ -105,8 +105,10 @@ export const refCases: RefCase[] = [
       // At t = 1, mhat = g and vhat = g^2, so the update is lr * g / (|g| + eps).
       const p = new Float64Array([0.5, -2, 3]);
       const g = new Float64Array([0.1, -4, 1e-3]);
-      const m = new Float64Array(3), v = new Float64Array(3);
-      const lr = 0.01, wd = 0.1;
+      const m = new Float64Array(3),
+        v = new Float64Array(3);
+      const lr = 0.01,
+        wd = 0.1;
       const want = Array.from(p, (x, i) => x - lr * wd * x - (lr * g[i]) / (Math.abs(g[i]) + 1e-8));
       ref.adamwUpdate(p, m, v, g, 3, { lr, step: 1, weightDecay: wd });
       expectClose(p, want, { atol: 1e-15, rtol: 1e-12 }, 'adamw step 1');

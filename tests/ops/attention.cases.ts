@@ -17,8 +17,12 @@
  */
 import type { Gpu } from '../../src/gpu/device';
 import {
-  attentionBackward, attentionForward, attentionLseSize, attentionVariant,
-  type AttentionShape, type AttentionVariant,
+  attentionBackward,
+  attentionForward,
+  attentionLseSize,
+  attentionVariant,
+  type AttentionShape,
+  type AttentionVariant,
 } from '../../src/ops/attention';
 import { ropeTables } from '../../src/ops/rope';
 import * as ref from '../../src/ref/attention';
@@ -83,7 +87,10 @@ function caseName(c: Case, variants: readonly AttentionVariant[]): string {
  * which variant must actually run for each (default: itself).
  */
 async function attentionCase(
-  gpu: Gpu, c: Case, variants: readonly AttentionVariant[], runs: readonly AttentionVariant[] = variants,
+  gpu: Gpu,
+  c: Case,
+  variants: readonly AttentionVariant[],
+  runs: readonly AttentionVariant[] = variants,
 ): Promise<void> {
   const { B, H, Dh } = c;
   const C = H * Dh;
@@ -105,7 +112,12 @@ async function attentionCase(
 
   const t64 = c.rope ? refRopeTables(c.rope.Hp, c.rope.Wp, Dh) : null;
   const refShape: ref.AttentionShape = {
-    B, T, H, Dh, ...L, rope: t64 && { cos: t64.cos, sin: t64.sin, prefix: c.rope!.prefix },
+    B,
+    T,
+    H,
+    Dh,
+    ...L,
+    rope: t64 && { cos: t64.cos, sin: t64.sin, prefix: c.rope!.prefix },
   };
   const outRef = new Float64Array(B * T * C);
   const lseRef = new Float64Array(B * H * T);
@@ -124,7 +136,12 @@ async function attentionCase(
   const t32 = c.rope ? ropeTables(c.rope.Hp, c.rope.Wp, Dh) : null;
   const tables = t32 ? [gpu.upload(t32.cos, 'cos'), gpu.upload(t32.sin, 'sin')] : [];
   const shape: AttentionShape = {
-    B, T, H, Dh, ...L, rope: c.rope ? { cos: tables[0], sin: tables[1], prefix: c.rope.prefix } : null,
+    B,
+    T,
+    H,
+    Dh,
+    ...L,
+    rope: c.rope ? { cos: tables[0], sin: tables[1], prefix: c.rope.prefix } : null,
   };
   const gqkv = c.f16 ? uploadF16(gpu, f32(qkv), 'qkv') : gpu.upload(f32(qkv));
   const gdout = gpu.upload(f32(dout));
@@ -139,12 +156,20 @@ async function attentionCase(
     });
     const what = `${caseName(c, [variant])} (ran ${ran})`;
     if (ran !== runs[n]) throw new Error(`${what}: expected variant ${runs[n]} to run`);
-    const got = { out: c.f16 ? await readF16(gpu, gout) : await gpu.read(gout), lse: await gpu.read(glse), dqkv: await gpu.read(gdqkv) };
+    const got = {
+      out: c.f16 ? await readF16(gpu, gout) : await gpu.read(gout),
+      lse: await gpu.read(glse),
+      dqkv: await gpu.read(gdqkv),
+    };
     for (const [name, a] of Object.entries(got)) expectFinite(a, `${what} ${name}`);
     // an f16 out is rounded to f16 (2^-11 relative); the backward reads that rounded out for D
     expectClose(got.out, outRef, c.f16 ? { atol: 1e-3, rtol: 1e-3 } : tol, `${what} out`);
     expectClose(got.lse, lseRef, tol, `${what} lse`);
-    for (const [name, off] of [['dq', L.offQ], ['dk', L.offK], ['dv', L.offV]] as const) {
+    for (const [name, off] of [
+      ['dq', L.offQ],
+      ['dk', L.offK],
+      ['dv', L.offV],
+    ] as const) {
       expectClose(block(got.dqkv, off), block(dqkvRef, off), gradTol, `${what} ${name}`);
     }
     // Columns outside the three blocks are left as they were, bit for bit.
@@ -218,9 +243,16 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'attention [flash] is 1 dispatch forward and 2 backward, and keeps no T x T buffer',
     run: async (gpu) => {
-      const B = 2, T = 201, H = 3, Dh = 8, C = H * Dh;
-      const qkv = gpu.zeros(B * T * 3 * C), dqkv = gpu.zeros(B * T * 3 * C);
-      const out = gpu.zeros(B * T * C), dout = gpu.zeros(B * T * C), lse = gpu.zeros(B * H * T);
+      const B = 2,
+        T = 201,
+        H = 3,
+        Dh = 8,
+        C = H * Dh;
+      const qkv = gpu.zeros(B * T * 3 * C),
+        dqkv = gpu.zeros(B * T * 3 * C);
+      const out = gpu.zeros(B * T * C),
+        dout = gpu.zeros(B * T * C),
+        lse = gpu.zeros(B * H * T);
       const shape: AttentionShape = { B, T, H, Dh, rope: null };
       const run = (v: AttentionVariant) =>
         withVariant(gpu, v, () =>
@@ -232,7 +264,9 @@ export const gpuCases: GpuCase[] = [
       const flash = await run('flash');
       expectEqual(flash.dispatches, ['attention.fwd', 'attention.bwd.dq', 'attention.bwd.dkdv'], 'flash dispatches');
       if (flash.bytes > B * H * T * 4) {
-        throw new Error(`flash attention allocated ${flash.bytes} bytes (at most D [B*H*T] = ${B * H * T * 4} expected)`);
+        throw new Error(
+          `flash attention allocated ${flash.bytes} bytes (at most D [B*H*T] = ${B * H * T * 4} expected)`,
+        );
       }
       const unfused = await run('matmul');
       expectEqual(unfused.dispatches.length, 3 + 6, 'matmul variant dispatches without RoPE (3 forward, 6 backward)');
@@ -242,8 +276,14 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'attention rejects bad shapes, overlapping blocks, small buffers and unknown variants',
     run: async (gpu) => {
-      const B = 1, T = 5, H = 2, Dh = 8, C = H * Dh;
-      const qkv = gpu.zeros(B * T * 3 * C), out = gpu.zeros(B * T * C), lse = gpu.zeros(B * H * T);
+      const B = 1,
+        T = 5,
+        H = 2,
+        Dh = 8,
+        C = H * Dh;
+      const qkv = gpu.zeros(B * T * 3 * C),
+        out = gpu.zeros(B * T * C),
+        lse = gpu.zeros(B * H * T);
       const small = gpu.zeros(4);
       const fwd = (s: Partial<AttentionShape>, o = out, l = lse, x = qkv) =>
         attentionForward(gpu, o, l, x, { B, T, H, Dh, rope: null, ...s });
@@ -253,9 +293,18 @@ export const gpuCases: GpuCase[] = [
       await expectThrows(() => fwd({}, small), /attention\.fwd: out has 16 bytes, needs \[B\*T=5, C=16\] = 320/);
       await expectThrows(() => fwd({}, out, small), /lse has 16 bytes, needs \[B\*H\*T=10\] = 40/);
       await expectThrows(() => fwd({}, out, lse, small), /qkv has 16 bytes, needs \[B\*T=5, ld=48\]/);
-      await expectThrows(() => fwd({ rope: { cos: small, sin: small, prefix: 6 } }), /RoPE prefix 6 must be an integer in \[0, T = 5\]/);
-      await expectThrows(() => fwd({ rope: { cos: small, sin: small, prefix: 1 } }), /RoPE cos table has 16 bytes, needs \[P=4, Dh=8\] = 128/);
-      await expectThrows(() => fwd({ Dh: 6, rope: { cos: small, sin: small, prefix: 1 } }), /RoPE needs a head dim Dh divisible by 4, got 6/);
+      await expectThrows(
+        () => fwd({ rope: { cos: small, sin: small, prefix: 6 } }),
+        /RoPE prefix 6 must be an integer in \[0, T = 5\]/,
+      );
+      await expectThrows(
+        () => fwd({ rope: { cos: small, sin: small, prefix: 1 } }),
+        /RoPE cos table has 16 bytes, needs \[P=4, Dh=8\] = 128/,
+      );
+      await expectThrows(
+        () => fwd({ Dh: 6, rope: { cos: small, sin: small, prefix: 1 } }),
+        /RoPE needs a head dim Dh divisible by 4, got 6/,
+      );
       await expectThrows(
         () => attentionBackward(gpu, small, out, out, lse, qkv, { B, T, H, Dh, rope: null }),
         /attention\.bwd: dqkv has 16 bytes/,
@@ -273,14 +322,22 @@ export const refCases: RefCase[] = [
   {
     name: 'attention reference: backward vs finite differences (RoPE, packed layout), forward vs softmax',
     run: () => {
-      const B = 2, H = 2, Dh = 8, C = H * Dh, Hp = 1, Wp = 3, prefix = 1, T = prefix + Hp * Wp;
+      const B = 2,
+        H = 2,
+        Dh = 8,
+        C = H * Dh,
+        Hp = 1,
+        Wp = 3,
+        prefix = 1,
+        T = prefix + Hp * Wp;
       const L = { ld: 3 * C + 2, offV: 0, offQ: C + 1, offK: 2 * C + 2 };
       const { cos, sin } = refRopeTables(Hp, Wp, Dh);
       const shape: ref.AttentionShape = { B, T, H, Dh, ...L, rope: { cos, sin, prefix } };
       const rng = new Rng(3);
       const qkv = randomArray(rng, B * T * L.ld, -2, 2);
       const w = randomArray(rng, B * T * C);
-      const out = new Float64Array(B * T * C), lse = new Float64Array(B * H * T);
+      const out = new Float64Array(B * T * C),
+        lse = new Float64Array(B * H * T);
       const loss = (x: Float64Array) => {
         ref.attentionForward(out, lse, x, shape);
         return dotLoss(out, w);

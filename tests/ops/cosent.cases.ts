@@ -79,7 +79,11 @@ function makeData(B: number, D: number, o: DataOpts) {
 
 type CaseOpts = CosentOpts & DataOpts;
 
-export interface CosentErrors { loss: number; dq: number; dp: number }
+export interface CosentErrors {
+  loss: number;
+  dq: number;
+  dp: number;
+}
 
 export async function cosentCase(gpu: Gpu, B: number, D: number, o: CaseOpts): Promise<CosentErrors> {
   const { rng, q, p, labels } = makeData(B, D, o);
@@ -110,7 +114,10 @@ export async function cosentCase(gpu: Gpu, B: number, D: number, o: CaseOpts): P
   const dq = await gpu.read(gdq);
   const dp = await gpu.read(gdp);
   if (!Number.isFinite(loss[0])) throw new Error(`${what}: loss ${loss[0]} is not finite`);
-  for (const [n, a] of [['dq', dq], ['dp', dp]] as const) {
+  for (const [n, a] of [
+    ['dq', dq],
+    ['dp', dp],
+  ] as const) {
     if (!a.every(Number.isFinite)) throw new Error(`${what}: ${n} is not finite`);
   }
   expectClose(loss, lossRef, { atol: 4e-6 * k, rtol: 1e-5 }, `${what} loss`);
@@ -177,7 +184,8 @@ function fdCase(B: number, D: number, o: CaseOpts) {
     return loss[0] * (o.dlossScale ?? 1);
   };
   f(q, p);
-  const dq = new Float64Array(B * D), dp = new Float64Array(B * D);
+  const dq = new Float64Array(B * D),
+    dp = new Float64Array(B * D);
   ref.cosentBackward(dq, dp, s, q, p, labels, B, D, o);
   const tol = { tol: { atol: 1e-6, rtol: 1e-5 } };
   const what = `cosent FD ${JSON.stringify(o)}`;
@@ -187,19 +195,43 @@ function fdCase(B: number, D: number, o: CaseOpts) {
 
 export const refCases: RefCase[] = [
   { name: 'cosent reference backward vs finite differences', run: () => fdCase(5, 4, {}) },
-  { name: 'cosent reference backward vs FD: labels, scale 5, dlossScale 3', run: () => fdCase(6, 3, { classes: 3, scale: 5, dlossScale: 3 }) },
-  { name: 'cosent reference backward vs FD: scale 50, duplicate rows', run: () => fdCase(7, 5, { scale: 50, duplicates: true }) },
-  { name: 'cosent reference backward vs FD: large differences, scale 50', run: () => fdCase(6, 4, { scale: 50, antipodal: 'far' }) },
+  {
+    name: 'cosent reference backward vs FD: labels, scale 5, dlossScale 3',
+    run: () => fdCase(6, 3, { classes: 3, scale: 5, dlossScale: 3 }),
+  },
+  {
+    name: 'cosent reference backward vs FD: scale 50, duplicate rows',
+    run: () => fdCase(7, 5, { scale: 50, duplicates: true }),
+  },
+  {
+    name: 'cosent reference backward vs FD: large differences, scale 50',
+    run: () => fdCase(6, 4, { scale: 50, antipodal: 'far' }),
+  },
   {
     name: 'cosent reference equals vembed-factory (no labels), unique labels equal no labels',
     run: () => {
-      for (const [B, D, scale] of [[1, 4, 20], [2, 3, 20], [7, 5, 5], [12, 6, 50]]) {
+      for (const [B, D, scale] of [
+        [1, 4, 20],
+        [2, 3, 20],
+        [7, 5, 5],
+        [12, 6, 50],
+      ]) {
         const { q, p } = makeData(B, D, { seed: B });
         const s = ref.cosentScratch(B);
-        const a = new Float64Array(1), b = new Float64Array(1);
+        const a = new Float64Array(1),
+          b = new Float64Array(1);
         ref.cosentForward(a, s, q, p, null, B, D, { scale });
         expectClose(a, [vembedCosent(q, p, B, D, scale)], { atol: 1e-12, rtol: 1e-12 }, `vembed B=${B}`);
-        ref.cosentForward(b, s, q, p, Uint32Array.from({ length: B }, (_, i) => 5 + i), B, D, { scale });
+        ref.cosentForward(
+          b,
+          s,
+          q,
+          p,
+          Uint32Array.from({ length: B }, (_, i) => 5 + i),
+          B,
+          D,
+          { scale },
+        );
         expectClose(b, a, { atol: 0, rtol: 0 }, `unique labels B=${B}`);
       }
     },
@@ -207,7 +239,8 @@ export const refCases: RefCase[] = [
   {
     name: 'cosent reference: identical vectors give log(1 + #pairs), one label gives 0 and no gradient',
     run: () => {
-      const B = 6, D = 4;
+      const B = 6,
+        D = 4;
       const { q, p } = makeData(B, D, { identical: true });
       const s = ref.cosentScratch(B);
       const l = new Float64Array(1);
@@ -218,7 +251,8 @@ export const refCases: RefCase[] = [
       expectClose(l, [Math.log(1 + 22)], { atol: 1e-12, rtol: 0 }, 'identical vectors, labels');
       ref.cosentForward(l, s, q, p, new Uint32Array(B).fill(2), B, D, {});
       expectClose(l, [0], { atol: 0, rtol: 0 }, 'one label');
-      const dq = new Float64Array(B * D), dp = new Float64Array(B * D);
+      const dq = new Float64Array(B * D),
+        dp = new Float64Array(B * D);
       ref.cosentBackward(dq, dp, s, q, p, new Uint32Array(B).fill(2), B, D, {});
       expectClose([...dq, ...dp], new Float64Array(2 * B * D), { atol: 0, rtol: 0 }, 'one label gradient');
     },

@@ -9,17 +9,20 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'dropout mask matches the reference; accumulate adds',
     run: async (gpu) => {
-      const n = 10007, p = 0.3;
+      const n = 10007,
+        p = 0.3;
       const x = randomArray(new Rng(3), n);
       const base = randomArray(new Rng(4), n);
-      const gx = gpu.upload(f32(x)), gout = gpu.upload(f32(base));
+      const gx = gpu.upload(f32(x)),
+        gout = gpu.upload(f32(base));
       dropoutForward(gpu, gout, gx, n, p, 1234, 5, true);
       const r = base.slice();
       ref.dropoutForward(r, x, n, p, 1234, 5, true);
       expectClose(await gpu.read(gout), r, { atol: 1e-6, rtol: 1e-6 }, 'dropout accum');
       dropoutForward(gpu, gout, gx, n, 0, 9, 9);
       expectClose(await gpu.read(gout), x, { atol: 0, rtol: 0 }, 'p = 0 is the identity');
-      gx.destroy(); gout.destroy();
+      gx.destroy();
+      gout.destroy();
     },
   },
 ];
@@ -28,8 +31,10 @@ export const refCases: RefCase[] = [
   {
     name: 'dropout keeps about 1 - p, and different seeds give different masks',
     run: () => {
-      const n = 20000, t = ref.dropoutThreshold(0.25);
-      let kept = 0, same = 0;
+      const n = 20000,
+        t = ref.dropoutThreshold(0.25);
+      let kept = 0,
+        same = 0;
       for (let i = 0; i < n; i++) {
         const a = ref.dropoutKeep(7, 1, i, t);
         kept += a ? 1 : 0;

@@ -18,8 +18,10 @@ function linspace(lo: number, hi: number, n: number): Float64Array {
 }
 
 /** Values where GELU and its derivative are easy to get wrong. */
-const EXTREMES = [0, -0, 1e-30, -1e-30, 0.5, -0.5, 1, -1, 1.4142135, -1.4142135, 3, -3, 5.5, -5.5,
-  8, -8, 20, -20, 50, -50, 1e4, -1e4, 1e30, -1e30].map(Math.fround);
+const EXTREMES = [
+  0, -0, 1e-30, -1e-30, 0.5, -0.5, 1, -1, 1.4142135, -1.4142135, 3, -3, 5.5, -5.5, 8, -8, 20, -20, 50, -50, 1e4, -1e4,
+  1e30, -1e30,
+].map(Math.fround);
 
 async function unary(
   gpu: Gpu,
@@ -130,17 +132,35 @@ export const refCases: RefCase[] = [
     name: 'reference erf/erfc vs known values',
     run: () => {
       const known: [number, number][] = [
-        [0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527],
-        [3, 0.9999779095030014], [-1, -0.8427007929497149], [0.1, 0.1124629160182849],
-        [1.9, 0.9927904292352575], [0, 0],
+        [0.5, 0.5204998778130465],
+        [1, 0.8427007929497149],
+        [2, 0.9953222650189527],
+        [3, 0.9999779095030014],
+        [-1, -0.8427007929497149],
+        [0.1, 0.1124629160182849],
+        [1.9, 0.9927904292352575],
+        [0, 0],
       ];
-      expectClose(known.map(([x]) => ref.erf(x)), known.map(([, v]) => v), { atol: 0, rtol: 1e-15 }, 'erf');
+      expectClose(
+        known.map(([x]) => ref.erf(x)),
+        known.map(([, v]) => v),
+        { atol: 0, rtol: 1e-15 },
+        'erf',
+      );
       // erfc tail, relative: erfc(2), erfc(5), erfc(10), erfc(26)
       const tail: [number, number][] = [
-        [2, 0.004677734981047266], [5, 1.5374597944280349e-12], [10, 2.0884875837625446e-45],
-        [26, 5.663192408856143e-296], [-3, 1.9999779095030015],
+        [2, 0.004677734981047266],
+        [5, 1.5374597944280349e-12],
+        [10, 2.0884875837625446e-45],
+        [26, 5.663192408856143e-296],
+        [-3, 1.9999779095030015],
       ];
-      expectClose(tail.map(([x]) => ref.erfc(x)), tail.map(([, v]) => v), { atol: 0, rtol: 1e-14 }, 'erfc');
+      expectClose(
+        tail.map(([x]) => ref.erfc(x)),
+        tail.map(([, v]) => v),
+        { atol: 0, rtol: 1e-14 },
+        'erfc',
+      );
       expectEqual([ref.gelu(-1e4), ref.gelu(1e4), ref.geluGrad(-1e4), ref.geluGrad(1e4)], [-0, 1e4, -0, 1], 'limits');
     },
   },

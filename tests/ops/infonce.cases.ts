@@ -81,13 +81,25 @@ async function infonceCase(gpu: Gpu, B: number, D: number, o: CaseOpts) {
 
 export const gpuCases: GpuCase[] = [
   { name: 'infonce B=1 D=37', run: (g) => infonceCase(g, 1, 37, {}) },
-  { name: 'infonce B=1 D=37 labels, bidirectional sum', run: (g) => infonceCase(g, 1, 37, { classes: 1, bidirectional: 'sum' }) },
+  {
+    name: 'infonce B=1 D=37 labels, bidirectional sum',
+    run: (g) => infonceCase(g, 1, 37, { classes: 1, bidirectional: 'sum' }),
+  },
   { name: 'infonce B=5 D=64', run: (g) => infonceCase(g, 5, 64, {}) },
-  { name: 'infonce B=5 D=64 repeated labels, bidirectional mean', run: (g) => infonceCase(g, 5, 64, { classes: 2, bidirectional: true }) },
+  {
+    name: 'infonce B=5 D=64 repeated labels, bidirectional mean',
+    run: (g) => infonceCase(g, 5, 64, { classes: 2, bidirectional: true }),
+  },
   { name: 'infonce B=33 D=37', run: (g) => infonceCase(g, 33, 37, {}) },
-  { name: 'infonce B=33 D=37 bidirectional mean, dlossScale 2.5', run: (g) => infonceCase(g, 33, 37, { bidirectional: 'mean', dlossScale: 2.5 }) },
+  {
+    name: 'infonce B=33 D=37 bidirectional mean, dlossScale 2.5',
+    run: (g) => infonceCase(g, 33, 37, { bidirectional: 'mean', dlossScale: 2.5 }),
+  },
   { name: 'infonce B=33 D=64 repeated labels', run: (g) => infonceCase(g, 33, 64, { classes: 5 }) },
-  { name: 'infonce B=33 D=64 repeated labels, bidirectional sum, tau 0.1', run: (g) => infonceCase(g, 33, 64, { classes: 5, bidirectional: 'sum', tau: 0.1 }) },
+  {
+    name: 'infonce B=33 D=64 repeated labels, bidirectional sum, tau 0.1',
+    run: (g) => infonceCase(g, 33, 64, { classes: 5, bidirectional: 'sum', tau: 0.1 }),
+  },
   {
     name: 'infonce large logits: tau 0.01, identical vectors (loss = log B), finite',
     run: async (g) => {
@@ -113,7 +125,8 @@ function fdCase(B: number, D: number, o: InfonceOpts & { classes?: number }) {
     return loss[0] * (o.dlossScale ?? 1);
   };
   f(q, p);
-  const dq = new Float64Array(B * D), dp = new Float64Array(B * D);
+  const dq = new Float64Array(B * D),
+    dp = new Float64Array(B * D);
   ref.infonceBackward(dq, dp, s, q, p, labels, B, D, o);
   const tol = { tol: { atol: 1e-6, rtol: 1e-5 } };
   checkGradFD((v) => f(v, p), q, dq, `infonce dq ${JSON.stringify(o)}`, tol);
@@ -122,18 +135,36 @@ function fdCase(B: number, D: number, o: InfonceOpts & { classes?: number }) {
 
 export const refCases: RefCase[] = [
   { name: 'infonce reference backward vs finite differences', run: () => fdCase(4, 5, {}) },
-  { name: 'infonce reference backward vs FD: labels, bidirectional mean', run: () => fdCase(6, 3, { classes: 3, bidirectional: true }) },
-  { name: 'infonce reference backward vs FD: bidirectional sum, tau 0.2, dlossScale 3', run: () => fdCase(5, 4, { bidirectional: 'sum', tau: 0.2, dlossScale: 3 }) },
+  {
+    name: 'infonce reference backward vs FD: labels, bidirectional mean',
+    run: () => fdCase(6, 3, { classes: 3, bidirectional: true }),
+  },
+  {
+    name: 'infonce reference backward vs FD: bidirectional sum, tau 0.2, dlossScale 3',
+    run: () => fdCase(5, 4, { bidirectional: 'sum', tau: 0.2, dlossScale: 3 }),
+  },
   {
     name: 'infonce reference: unique labels equal plain InfoNCE; identical vectors give log B',
     run: () => {
-      const B = 6, D = 4;
+      const B = 6,
+        D = 4;
       const rng = new Rng(3);
-      const q = unitRows(rng, B, D), p = unitRows(rng, B, D);
+      const q = unitRows(rng, B, D),
+        p = unitRows(rng, B, D);
       const s = ref.infonceScratch(B);
-      const a = new Float64Array(1), b = new Float64Array(1);
+      const a = new Float64Array(1),
+        b = new Float64Array(1);
       ref.infonceForward(a, s, q, p, null, B, D, { bidirectional: 'sum' });
-      ref.infonceForward(b, s, q, p, Uint32Array.from({ length: B }, (_, i) => 10 + i), B, D, { bidirectional: 'sum' });
+      ref.infonceForward(
+        b,
+        s,
+        q,
+        p,
+        Uint32Array.from({ length: B }, (_, i) => 10 + i),
+        B,
+        D,
+        { bidirectional: 'sum' },
+      );
       expectClose(b, a, { atol: 1e-12, rtol: 1e-12 }, 'unique labels');
       const same = new Float64Array(B * D).map((_, k) => q[k % D]);
       ref.infonceForward(a, s, same, same, null, B, D, { tau: 0.01, bidirectional: true });

@@ -37,8 +37,11 @@ async function l2Case(gpu: Gpu, variant: RowVariant, N: number, C: number) {
   ref.l2normBackward(dxRef, dy, outRef, normRef, N, C);
 
   gpu.variants.set('l2norm', variant);
-  const gx = gpu.upload(f32(x)), gout = gpu.zeros(N * C), gnorm = gpu.zeros(N);
-  const gdy = gpu.upload(f32(dy)), gdx = gpu.upload(f32(dx0));
+  const gx = gpu.upload(f32(x)),
+    gout = gpu.zeros(N * C),
+    gnorm = gpu.zeros(N);
+  const gdy = gpu.upload(f32(dy)),
+    gdx = gpu.upload(f32(dx0));
   try {
     l2normForward(gpu, gout, gnorm, gx, N, C);
     l2normBackward(gpu, gdx, gdy, gout, gnorm, N, C);
@@ -55,7 +58,12 @@ async function l2Case(gpu: Gpu, variant: RowVariant, N: number, C: number) {
 
 export const gpuCases: GpuCase[] = [];
 for (const variant of ['row', 'wg'] as RowVariant[]) {
-  for (const [N, C] of [[1, 384], [1, 768], [5, 37], [5, 768]]) {
+  for (const [N, C] of [
+    [1, 384],
+    [1, 768],
+    [5, 37],
+    [5, 768],
+  ]) {
     gpuCases.push({ name: `l2norm [${variant}] N=${N} C=${C}`, run: (g) => l2Case(g, variant, N, C) });
   }
 }
@@ -65,10 +73,14 @@ export const refCases: RefCase[] = [
     name: 'l2norm reference backward vs finite differences (plain and clamped rows)',
     run: () => {
       const C = 6;
-      for (const [scale, h] of [[1, 1e-6], [1e-14, 1e-20]]) {
+      for (const [scale, h] of [
+        [1, 1e-6],
+        [1e-14, 1e-20],
+      ]) {
         const x = randomArray(new Rng(9), 2 * C).map((v) => v * scale);
         const w = randomArray(new Rng(10), 2 * C);
-        const out = new Float64Array(2 * C), norm = new Float64Array(2);
+        const out = new Float64Array(2 * C),
+          norm = new Float64Array(2);
         const loss = (v: Float64Array) => (ref.l2normForward(out, norm, v, 2, C), dotLoss(out, w));
         loss(x);
         const dx = new Float64Array(2 * C);

@@ -11,7 +11,13 @@ import type { GpuCase, RefCase } from '../helpers/cases';
 
 const TOL = { atol: 1e-5, rtol: 1e-4 };
 
-async function linearCase(gpu: import('../../src/gpu/device').Gpu, N: number, Cin: number, Cout: number, withBias: boolean) {
+async function linearCase(
+  gpu: import('../../src/gpu/device').Gpu,
+  N: number,
+  Cin: number,
+  Cout: number,
+  withBias: boolean,
+) {
   const rng = new Rng(N * 1000 + Cin * 10 + Cout);
   const x = randomArray(rng, N * Cin);
   const W = randomArray(rng, Cout * Cin);
@@ -50,7 +56,13 @@ async function linearCase(gpu: import('../../src/gpu/device').Gpu, N: number, Ci
 
 async function matmulCase(
   gpu: import('../../src/gpu/device').Gpu,
-  batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean, alpha: number,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  alpha: number,
 ) {
   const rng = new Rng(M * 7 + N * 13 + K);
   const A = randomArray(rng, batch * M * K);
@@ -68,7 +80,9 @@ async function matmulCase(
     { atol: 1e-5 * Math.sqrt(K), rtol: 1e-4 },
     `matmul batch=${batch} ${M}x${N}x${K} tA=${transA} tB=${transB}`,
   );
-  gA.destroy(); gB.destroy(); gC.destroy();
+  gA.destroy();
+  gB.destroy();
+  gC.destroy();
 }
 
 export const gpuCases: GpuCase[] = [
@@ -77,7 +91,10 @@ export const gpuCases: GpuCase[] = [
   { name: 'linear 2x201 rows, 64 -> 3x64 (qkv-like)', run: (g) => linearCase(g, 402, 64, 192, true) },
   { name: 'linear K tail: 13 rows, 130 -> 7', run: (g) => linearCase(g, 13, 130, 7, true) },
   ...[
-    [false, false], [true, false], [false, true], [true, true],
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
   ].map(([tA, tB]) => ({
     name: `matmul batch 3, 33x17x29, transA=${tA} transB=${tB}, alpha 0.5`,
     run: (g: import('../../src/gpu/device').Gpu) => matmulCase(g, 3, 33, 17, 29, tA, tB, 0.5),
@@ -86,20 +103,37 @@ export const gpuCases: GpuCase[] = [
     name: 'matmul with per-head strided slices (attention layout)',
     run: async (gpu) => {
       // Q, K: [B=2, T=9, C=12] with 3 heads of Dh=4. S[b,h] = Q_bh K_bh^T.
-      const Bn = 2, T = 9, H = 3, Dh = 4, C = H * Dh;
+      const Bn = 2,
+        T = 9,
+        H = 3,
+        Dh = 4,
+        C = H * Dh;
       const rng = new Rng(5);
       const q = randomArray(rng, Bn * T * C);
       const k = randomArray(rng, Bn * T * C);
       const Sref = new Float64Array(Bn * H * T * T);
-      for (let b = 0; b < Bn; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
-        let s = 0;
-        for (let d = 0; d < Dh; d++) s += q[(b * T + i) * C + h * Dh + d] * k[(b * T + j) * C + h * Dh + d];
-        Sref[((b * H + h) * T + i) * T + j] = s;
-      }
-      const gq = gpu.upload(f32(q)), gk = gpu.upload(f32(k)), gS = gpu.zeros(Bn * H * T * T);
+      for (let b = 0; b < Bn; b++)
+        for (let h = 0; h < H; h++)
+          for (let i = 0; i < T; i++)
+            for (let j = 0; j < T; j++) {
+              let s = 0;
+              for (let d = 0; d < Dh; d++) s += q[(b * T + i) * C + h * Dh + d] * k[(b * T + j) * C + h * Dh + d];
+              Sref[((b * H + h) * T + i) * T + j] = s;
+            }
+      const gq = gpu.upload(f32(q)),
+        gk = gpu.upload(f32(k)),
+        gS = gpu.zeros(Bn * H * T * T);
       matmul(gpu, gS, gq, gk, {
-        M: T, N: T, K: Dh, transB: true, lda: C, ldb: C,
-        batch1: Bn, batch2: H, strideA: [T * C, Dh], strideB: [T * C, Dh],
+        M: T,
+        N: T,
+        K: Dh,
+        transB: true,
+        lda: C,
+        ldb: C,
+        batch1: Bn,
+        batch2: H,
+        strideA: [T * C, Dh],
+        strideB: [T * C, Dh],
       });
       expectClose(await gpu.read(gS), Sref, TOL, 'per-head scores');
     },
@@ -110,13 +144,18 @@ export const gpuCases: GpuCase[] = [
       const small = gpu.zeros(4);
       const x = gpu.zeros(64);
       // An output that is also an operand is refused when recorded, naming the op.
-      await expectThrows(async () => linearForward(gpu, small, x, small, null, 8, 8, 8), /linear\.fwd: the output C is also an operand/, 'aliasing out and weight');
+      await expectThrows(
+        async () => linearForward(gpu, small, x, small, null, 8, 8, 8),
+        /linear\.fwd: the output C is also an operand/,
+        'aliasing out and weight',
+      );
       // A buffer destroyed before the work runs is a GPU error at flush, naming the op and shapes.
       const w = gpu.zeros(64);
       w.destroy();
       linearForward(gpu, x, gpu.zeros(64), w, null, 8, 8, 8);
       await expectThrows(() => gpu.flush(), /linear\.fwd .*\[8,8\]/, 'destroyed weight');
-      small.destroy(); x.destroy();
+      small.destroy();
+      x.destroy();
     },
   },
 ];
@@ -125,16 +164,22 @@ export const refCases: RefCase[] = [
   {
     name: 'linear reference backward vs finite differences',
     run: () => {
-      const N = 3, Cin = 5, Cout = 4;
+      const N = 3,
+        Cin = 5,
+        Cout = 4;
       const rng = new Rng(1);
-      const x = randomArray(rng, N * Cin), W = randomArray(rng, Cout * Cin), b = randomArray(rng, Cout);
+      const x = randomArray(rng, N * Cin),
+        W = randomArray(rng, Cout * Cin),
+        b = randomArray(rng, Cout);
       const w = randomArray(rng, N * Cout);
       const y = new Float64Array(N * Cout);
       const loss = (xx: Float64Array, WW: Float64Array, bb: Float64Array) => {
         ref.linearForward(y, xx, WW, bb, N, Cin, Cout);
         return dotLoss(y, w);
       };
-      const dx = new Float64Array(N * Cin), dW = new Float64Array(Cout * Cin), db = new Float64Array(Cout);
+      const dx = new Float64Array(N * Cin),
+        dW = new Float64Array(Cout * Cin),
+        db = new Float64Array(Cout);
       ref.linearBackward(dx, dW, db, w, x, W, N, Cin, Cout);
       checkGradFD((v) => loss(v, W, b), x, dx, 'dx');
       checkGradFD((v) => loss(x, v, b), W, dW, 'dW');

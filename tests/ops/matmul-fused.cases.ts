@@ -15,7 +15,15 @@
  * Tolerance: atol 1e-5 * sqrt(K + K2) + rtol 1e-4 * |ref| (GELU adds its ~1e-7 error).
  */
 import type { Gpu } from '../../src/gpu/device';
-import { matmul, matmulKernels, matmulMulti, matmulSupported, pickKernel, type MatmulArgs, type MatmulCall } from '../../src/ops/matmul';
+import {
+  matmul,
+  matmulKernels,
+  matmulMulti,
+  matmulSupported,
+  pickKernel,
+  type MatmulArgs,
+  type MatmulCall,
+} from '../../src/ops/matmul';
 import { readF16, roundF16, uploadF16 } from '../../src/gpu/f16';
 import { dropoutKeep, dropoutThreshold } from '../../src/ref/dropout';
 import { gelu, geluGrad } from '../../src/ref/gelu';
@@ -56,13 +64,23 @@ interface FusedProblem {
 }
 
 const DROP = { p: 0.3, seed0: 1234567, seed1: 89, base: 1000 };
-const RANGES: [number, number][] = [[0, 2], [2, 5], [5, 8]];
+const RANGES: [number, number][] = [
+  [0, 2],
+  [2, 5],
+  [5, 8],
+];
 
 function keep(i: number): boolean {
   return dropoutKeep(DROP.seed0, DROP.seed1, DROP.base + i, dropoutThreshold(DROP.p));
 }
 
-function applyPro(kind: 'gelu' | 'dropout' | 'geludrop' | 'kscale' | undefined, x: number, i: number, k = 0, ks?: Float64Array): number {
+function applyPro(
+  kind: 'gelu' | 'dropout' | 'geludrop' | 'kscale' | undefined,
+  x: number,
+  i: number,
+  k = 0,
+  ks?: Float64Array,
+): number {
   if (kind === 'gelu') return gelu(x);
   if (kind === 'geludrop') return keep(i) ? gelu(x) / (1 - DROP.p) : 0;
   if (kind === 'kscale') return x * ks![k];
@@ -72,11 +90,15 @@ function applyPro(kind: 'gelu' | 'dropout' | 'geludrop' | 'kscale' | undefined, 
 
 async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> {
   const { M, N, K } = P;
-  const tA = !!P.transA, tB = !!P.transB;
+  const tA = !!P.transA,
+    tB = !!P.transB;
   const K2 = P.K2 ?? 0;
-  const offA = P.offA ?? 0, offC = P.offC ?? 0;
-  const lda = tA ? M : K, ldb = tB ? K : N;
-  const lda2 = tA ? M : K2, ldb2 = tB ? K2 : N;
+  const offA = P.offA ?? 0,
+    offC = P.offC ?? 0;
+  const lda = tA ? M : K,
+    ldb = tB ? K : N;
+  const lda2 = tA ? M : K2,
+    ldb2 = tB ? K2 : N;
   const rng = new Rng(M * 7919 + N * 104729 + K * 13 + K2 + (tA ? 1 : 0) + (tB ? 2 : 0));
   const h = (x: FusedProblem['f16'] extends (infer T)[] | undefined ? T : never) => P.f16?.includes(x) ?? false;
   const r16 = (a: Float64Array, on: boolean) => (on ? a.map(roundF16) : a);
@@ -131,8 +153,11 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     }
   }
 
-  const up = (a: Float64Array, f16 = false) => (f16 ? uploadF16(gpu, new Float32Array(a)) : gpu.upload(new Float32Array(a)));
-  const gA = up(A, h('A')), gB = up(B, h('B')), gC = up(C0, h('C'));
+  const up = (a: Float64Array, f16 = false) =>
+    f16 ? uploadF16(gpu, new Float32Array(a)) : gpu.upload(new Float32Array(a));
+  const gA = up(A, h('A')),
+    gB = up(B, h('B')),
+    gC = up(C0, h('C'));
   const owned = [gA, gB, gC];
   const mk = (a: Float64Array, f16 = false) => {
     const b = up(a, f16);
@@ -141,10 +166,26 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
   };
   const gpre = P.pre ? mk(new Float64Array(offC + M * N), h('pre')) : undefined;
   const args: MatmulArgs = {
-    M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, offA, offC,
+    M,
+    N,
+    K,
+    transA: tA,
+    transB: tB,
+    alpha: P.alpha,
+    accum: P.accum,
+    offA,
+    offC,
     bias: P.bias ? mk(bias) : undefined,
-    proA: P.proA === 'dropout' ? { kind: 'dropout', ...DROP } : P.proA === 'kscale' ? { kind: 'kscale', v: mk(kscale) } : P.proA ? { kind: 'gelu' } : undefined,
-    proB: P.proB === 'dropout' || P.proB === 'geludrop' ? { kind: P.proB, ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
+    proA:
+      P.proA === 'dropout'
+        ? { kind: 'dropout', ...DROP }
+        : P.proA === 'kscale'
+          ? { kind: 'kscale', v: mk(kscale) }
+          : P.proA
+            ? { kind: 'gelu' }
+            : undefined,
+    proB:
+      P.proB === 'dropout' || P.proB === 'geludrop' ? { kind: P.proB, ...DROP } : P.proB ? { kind: 'gelu' } : undefined,
     second: K2 ? { A: mk(A2, h('A2')), B: mk(B2, h('B2')), K: K2 } : undefined,
     colScale: P.colScale ? mk(cs) : undefined,
     pre: gpre,
@@ -152,7 +193,9 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     dropout: P.epiDropout ? DROP : undefined,
     blockMask: P.blockRows ? { rows: P.blockRows, ranges: RANGES } : undefined,
     geluGrad: P.geluGrad ? { H: mk(H, h('H')) } : undefined,
-    residual: P.residual ? { R: P.residual === 'inplace' ? 'inplace' : mk(R, h('R')), ls: P.ls ? mk(ls) : undefined } : undefined,
+    residual: P.residual
+      ? { R: P.residual === 'inplace' ? 'inplace' : mk(R, h('R')), ls: P.ls ? mk(ls) : undefined }
+      : undefined,
     op: `matmul.fused.${P.name}`,
   };
   const before = gpu.variants.get('matmul');
@@ -184,7 +227,18 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8 },
   { name: 'linear+lora-odd', M: 19, N: 23, K: 10, transB: true, bias: true, K2: 3 },
   { name: 'fc1-gelu', M: 20, N: 48, K: 16, transB: true, bias: true, pre: true, gelu: true, offC: 4 },
-  { name: 'fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true, pre: true },
+  {
+    name: 'fc2-residual',
+    M: 20,
+    N: 16,
+    K: 48,
+    transB: true,
+    bias: true,
+    proA: 'gelu',
+    residual: 'src',
+    ls: true,
+    pre: true,
+  },
   { name: 'fc2-residual-odd', M: 13, N: 9, K: 15, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true },
   { name: 'fc2-dx-geluGrad', M: 20, N: 48, K: 16, geluGrad: true, proA: 'kscale' },
   { name: 'fc2-dx-geluGrad-odd', M: 13, N: 21, K: 18, geluGrad: true, proA: 'kscale' },
@@ -196,8 +250,30 @@ const PROBLEMS: FusedProblem[] = [
   { name: 'lora-dB-blockmask', M: 21, N: 8, K: 17, transA: true, blockRows: 7, accum: true },
   // packed-f16 storage (frozen weights and activations) with every fusion that reads or writes it
   { name: 'f16-linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8, f16: ['A', 'B', 'C'] },
-  { name: 'f16-fc1-gelu-odd', M: 13, N: 22, K: 10, transB: true, bias: true, pre: true, gelu: true, f16: ['A', 'B', 'C', 'pre'], offC: 2 },
-  { name: 'f16-fc2-residual', M: 20, N: 16, K: 48, transB: true, bias: true, proA: 'gelu', residual: 'src', ls: true, f16: ['A', 'B'] },
+  {
+    name: 'f16-fc1-gelu-odd',
+    M: 13,
+    N: 22,
+    K: 10,
+    transB: true,
+    bias: true,
+    pre: true,
+    gelu: true,
+    f16: ['A', 'B', 'C', 'pre'],
+    offC: 2,
+  },
+  {
+    name: 'f16-fc2-residual',
+    M: 20,
+    N: 16,
+    K: 48,
+    transB: true,
+    bias: true,
+    proA: 'gelu',
+    residual: 'src',
+    ls: true,
+    f16: ['A', 'B'],
+  },
   { name: 'f16-dx-dgelu', M: 20, N: 48, K: 16, geluGrad: true, proA: 'kscale', f16: ['B', 'H'] },
   { name: 'f16-dA-dropout', M: 5, N: 12, K: 29, transA: true, proB: 'dropout', accum: true, f16: ['B'] },
   { name: 'f16-accum-out', M: 9, N: 14, K: 7, accum: true, f16: ['A', 'C'] },
@@ -214,7 +290,17 @@ const PROBLEMS: FusedProblem[] = [
 const SUBSET: Record<string, string[]> = {
   scalar_quad: ['lora-u-odd', 'linear+lora-odd', 'fc2-residual-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
   vec4: ['lora-u', 'linear+lora', 'fc1-gelu', 'f16-linear+lora', 'f16-dx-dgelu', 'lora-dA'],
-  tiled: ['lora-u-odd', 'linear+lora-odd', 'lora-dA-odd', 'fc2-residual-odd', 'inplace-k2-tAtB', 'lora-dB-blockmask', 'kscale-tA', 'f16-fc1-gelu-odd', 'f16-dA-geludrop'],
+  tiled: [
+    'lora-u-odd',
+    'linear+lora-odd',
+    'lora-dA-odd',
+    'fc2-residual-odd',
+    'inplace-k2-tAtB',
+    'lora-dB-blockmask',
+    'kscale-tA',
+    'f16-fc1-gelu-odd',
+    'f16-dA-geludrop',
+  ],
   tiled_128x64: ['linear+lora-odd', 'f16-fc1-gelu-odd', 'kscale-tA'],
   tiled_64x64_8x8: ['linear+lora-odd', 'f16-dA-dropout'],
   tiled_128x128: ['linear+lora-odd', 'f16-dA-dropout'],
@@ -231,15 +317,68 @@ export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
 
 /** dA_q, dA_v (same output buffer at two offsets, one shared input) and dB in one dispatch. */
 async function checkMulti(gpu: Gpu, variant: string): Promise<void> {
-  const N = 37, C = 12, r = 4, R = 8;
+  const N = 37,
+    C = 12,
+    r = 4,
+    R = 8;
   const rng = new Rng(4242);
-  const gu = randomArray(rng, N * R), x = randomArray(rng, N * C), dy = randomArray(rng, N * 3 * C), u = randomArray(rng, N * R);
-  const dA0 = randomArray(rng, R * C), dB0 = randomArray(rng, 3 * C * R);
+  const gu = randomArray(rng, N * R),
+    x = randomArray(rng, N * C),
+    dy = randomArray(rng, N * 3 * C),
+    u = randomArray(rng, N * R);
+  const dA0 = randomArray(rng, R * C),
+    dB0 = randomArray(rng, 3 * C * R);
   const up = (a: Float64Array) => gpu.upload(new Float32Array(a));
-  const calls = (dA: GPUBuffer, dB: GPUBuffer, g: GPUBuffer, xb: GPUBuffer, dyb: GPUBuffer, ub: GPUBuffer): MatmulCall[] => [
-    { C: dA, A: g, B: xb, args: { M: r, N: C, K: N, transA: true, lda: R, accum: true, proB: { kind: 'dropout', ...DROP } } },
-    { C: dA, A: g, B: xb, args: { M: r, N: C, K: N, transA: true, lda: R, offA: r, offC: r * C, accum: true, proB: { kind: 'dropout', ...DROP, seed1: 90 } } },
-    { C: dB, A: dyb, B: ub, args: { M: 3 * C, N: R, K: N, transA: true, accum: true, blockMask: { rows: C, ranges: [[0, r], [0, 0], [r, R]] } } },
+  const calls = (
+    dA: GPUBuffer,
+    dB: GPUBuffer,
+    g: GPUBuffer,
+    xb: GPUBuffer,
+    dyb: GPUBuffer,
+    ub: GPUBuffer,
+  ): MatmulCall[] => [
+    {
+      C: dA,
+      A: g,
+      B: xb,
+      args: { M: r, N: C, K: N, transA: true, lda: R, accum: true, proB: { kind: 'dropout', ...DROP } },
+    },
+    {
+      C: dA,
+      A: g,
+      B: xb,
+      args: {
+        M: r,
+        N: C,
+        K: N,
+        transA: true,
+        lda: R,
+        offA: r,
+        offC: r * C,
+        accum: true,
+        proB: { kind: 'dropout', ...DROP, seed1: 90 },
+      },
+    },
+    {
+      C: dB,
+      A: dyb,
+      B: ub,
+      args: {
+        M: 3 * C,
+        N: R,
+        K: N,
+        transA: true,
+        accum: true,
+        blockMask: {
+          rows: C,
+          ranges: [
+            [0, r],
+            [0, 0],
+            [r, R],
+          ],
+        },
+      },
+    },
   ];
   const run = async (multi: boolean) => {
     const bufs = [up(dA0), up(dB0), up(gu), up(x), up(dy), up(u)];
@@ -264,10 +403,14 @@ async function checkMulti(gpu: Gpu, variant: string): Promise<void> {
   }
 }
 
-gpuCases.push(...matmulKernels().filter((k) => ['scalar', 'vec4_quad', 'tiled'].includes(k.name)).map((k) => ({
-  name: `${k.name}: three problems in one dispatch (matmulMulti)`,
-  run: async (gpu: Gpu) => {
-    if (!matmulSupported(gpu, k)) return;
-    await checkMulti(gpu, k.name);
-  },
-})));
+gpuCases.push(
+  ...matmulKernels()
+    .filter((k) => ['scalar', 'vec4_quad', 'tiled'].includes(k.name))
+    .map((k) => ({
+      name: `${k.name}: three problems in one dispatch (matmulMulti)`,
+      run: async (gpu: Gpu) => {
+        if (!matmulSupported(gpu, k)) return;
+        await checkMulti(gpu, k.name);
+      },
+    })),
+);

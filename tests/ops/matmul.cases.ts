@@ -86,8 +86,12 @@ async function check(gpu: Gpu, name: string, P: Problem, expectVariant: string =
   const Cref = C0.slice();
   const alpha = P.alpha ?? 1;
   for (let z = 0; z < batch; z++) {
-    const a0 = zOff(offA, sA, b2, z), bo = zOff(offB, sB, b2, z), c0 = zOff(offC, sC, b2, z);
-    const Az = new Float64Array(M * K), Bz = new Float64Array(K * N), Cz = new Float64Array(M * N);
+    const a0 = zOff(offA, sA, b2, z),
+      bo = zOff(offB, sB, b2, z),
+      c0 = zOff(offC, sC, b2, z);
+    const Az = new Float64Array(M * K),
+      Bz = new Float64Array(K * N),
+      Cz = new Float64Array(M * N);
     for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) Az[m * K + k] = A[a0 + (tA ? k * lda + m : m * lda + k)];
     for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) Bz[k * N + n] = B[bo + (tB ? n * ldb + k : k * ldb + n)];
     for (let m = 0; m < M; m++) {
@@ -102,8 +106,25 @@ async function check(gpu: Gpu, name: string, P: Problem, expectVariant: string =
   const gC = gpu.upload(new Float32Array(C0));
   const gbias = bias ? gpu.upload(new Float32Array(bias)) : undefined;
   const args: MatmulArgs = {
-    M, N, K, transA: tA, transB: tB, alpha: P.alpha, accum: P.accum, bias: gbias,
-    lda, ldb, ldc, offA, offB, offC, batch1: b1, batch2: b2, strideA: sA, strideB: sB, strideC: sC,
+    M,
+    N,
+    K,
+    transA: tA,
+    transB: tB,
+    alpha: P.alpha,
+    accum: P.accum,
+    bias: gbias,
+    lda,
+    ldb,
+    ldc,
+    offA,
+    offB,
+    offC,
+    batch1: b1,
+    batch2: b2,
+    strideA: sA,
+    strideB: sB,
+    strideC: sC,
   };
   const before = gpu.variants.get('matmul');
   gpu.variants.set('matmul', name);
@@ -136,14 +157,31 @@ function variantCases(name: string): GpuCase[] {
     if (!matmulSupported(gpu, k)) return; // e.g. no subgroups on this adapter: nothing to test
     await fn(gpu);
   };
-  const combos: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+  const combos: [boolean, boolean][] = [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ];
   return [
     ...combos.map(([tA, tB]) => ({
       name: `${name}: batch 2, 37x29x23 padded lda/ldb/ldc + offsets, tA=${tA} tB=${tB}, alpha, accum`,
       run: run((gpu) =>
         check(gpu, name, {
-          M: 37, N: 29, K: 23, transA: tA, transB: tB, alpha: 0.75, accum: true, batch1: 2,
-          lda: tA ? 40 : 28, ldb: tB ? 24 : 32, ldc: 31, offA: 8, offB: 4, offC: 3,
+          M: 37,
+          N: 29,
+          K: 23,
+          transA: tA,
+          transB: tB,
+          alpha: 0.75,
+          accum: true,
+          batch1: 2,
+          lda: tA ? 40 : 28,
+          ldb: tB ? 24 : 32,
+          ldc: 31,
+          offA: 8,
+          offB: 4,
+          offC: 3,
         }),
       ),
     })),
@@ -163,29 +201,70 @@ function variantCases(name: string): GpuCase[] {
       name: `${name}: 1x1x1 and 5x3x2`,
       run: run(async (gpu) => {
         await check(gpu, name, { M: 1, N: 1, K: 1 }, unalignedFallback(gpu, name));
-        await check(gpu, name, { M: 5, N: 3, K: 2, transA: true, transB: true, bias: true, alpha: -2 },
-          unalignedFallback(gpu, name));
+        await check(
+          gpu,
+          name,
+          { M: 5, N: 3, K: 2, transA: true, transB: true, bias: true, alpha: -2 },
+          unalignedFallback(gpu, name),
+        );
       }),
     },
     {
       name: `${name}: per-head slices (attention layout), scores and P V`,
       run: run(async (gpu) => {
         // q, k, v: [B=2, T=9, C=24], 3 heads of Dh=8. S[b,h] = Q_bh K_bh^T: aligned (lda = C, offsets h*Dh).
-        const Bn = 2, T = 9, H = 3, Dh = 8, C = H * Dh;
+        const Bn = 2,
+          T = 9,
+          H = 3,
+          Dh = 8,
+          C = H * Dh;
         const heads = { batch1: Bn, batch2: H };
         await check(gpu, name, {
-          M: T, N: T, K: Dh, transB: true, lda: C, ldb: C, ldc: T, alpha: 0.35, ...heads,
-          strideA: [T * C, Dh], strideB: [T * C, Dh], strideC: [H * T * T, T * T],
+          M: T,
+          N: T,
+          K: Dh,
+          transB: true,
+          lda: C,
+          ldb: C,
+          ldc: T,
+          alpha: 0.35,
+          ...heads,
+          strideA: [T * C, Dh],
+          strideB: [T * C, Dh],
+          strideC: [H * T * T, T * T],
         });
         // out[b, :, h] = P_bh V_bh: P has row stride T = 9 (unaligned): vec4 variants fall back.
-        await check(gpu, name, {
-          M: T, N: Dh, K: T, lda: T, ldb: C, ldc: C, ...heads,
-          strideA: [H * T * T, T * T], strideB: [T * C, Dh], strideC: [T * C, Dh],
-        }, unalignedFallback(gpu, name));
+        await check(
+          gpu,
+          name,
+          {
+            M: T,
+            N: Dh,
+            K: T,
+            lda: T,
+            ldb: C,
+            ldc: C,
+            ...heads,
+            strideA: [H * T * T, T * T],
+            strideB: [T * C, Dh],
+            strideC: [T * C, Dh],
+          },
+          unalignedFallback(gpu, name),
+        );
         // dv += P^T dO (transA), P with a padded row stride 12: aligned again.
         await check(gpu, name, {
-          M: T, N: Dh, K: T, transA: true, accum: true, lda: 12, ldb: C, ldc: C, ...heads,
-          strideA: [H * T * 12, T * 12], strideB: [T * C, Dh], strideC: [T * C, Dh],
+          M: T,
+          N: Dh,
+          K: T,
+          transA: true,
+          accum: true,
+          lda: 12,
+          ldb: C,
+          ldc: C,
+          ...heads,
+          strideA: [H * T * 12, T * 12],
+          strideB: [T * C, Dh],
+          strideC: [T * C, Dh],
         });
       }),
     },
@@ -194,8 +273,12 @@ function variantCases(name: string): GpuCase[] {
       run: run((gpu) =>
         // B [8,6] with row stride 8 ends at element 61 of a 62-element buffer: array<vec4> only
         // reaches element 59, so vec4 variants must fall back (A at offset 4 would be fine).
-        check(gpu, name, { M: 5, N: 6, K: 8, offA: 4, ldb: 8, sizeA: 46, sizeB: 62, ldc: 6 },
-          unalignedFallback(gpu, name)),
+        check(
+          gpu,
+          name,
+          { M: 5, N: 6, K: 8, offA: 4, ldb: 8, sizeA: 46, sizeB: 62, ldc: 6 },
+          unalignedFallback(gpu, name),
+        ),
       ),
     },
   ];

@@ -29,23 +29,39 @@ async function patchCase(gpu: Gpu, s: PatchembedShape, withBias = true) {
   const dbRef = db0.slice();
   ref.patchembedBackward(dWRef, dbRef, dout, pixels, s);
 
-  const gp = gpu.upload(f32(pixels)), gW = gpu.upload(f32(W));
+  const gp = gpu.upload(f32(pixels)),
+    gW = gpu.upload(f32(W));
   const gb = bias ? gpu.upload(f32(bias)) : null;
-  const gout = gpu.upload(f32(out0)), gdout = gpu.upload(f32(dout));
-  const gdW = gpu.upload(f32(dW0)), gdb = gpu.upload(f32(db0));
+  const gout = gpu.upload(f32(out0)),
+    gdout = gpu.upload(f32(dout));
+  const gdW = gpu.upload(f32(dW0)),
+    gdb = gpu.upload(f32(db0));
   patchembedForward(gpu, gout, gp, gW, gb, s);
   patchembedBackward(gpu, gdW, gdb, gdout, gp, s);
   const name = `B=${B} ${s.Himg}x${s.Wimg} p=${s.patch} C=${C} rowOffset=${g.rowOffset} T=${g.T}`;
   // K-long dot products of |pixel| <= 3 and |w| <= 0.1; sums over B*P rows of |pixel| <= 3
   expectClose(await gpu.read(gout), outRef, { atol: 3e-7 * Math.sqrt(g.K), rtol: 1e-5 }, `patchembed.fwd ${name}`);
-  expectClose(await gpu.read(gdW), dWRef, { atol: 3e-6 * Math.sqrt(B * g.P), rtol: 1e-5 }, `patchembed.bwd dweight ${name}`);
-  expectClose(await gpu.read(gdb), dbRef, { atol: 1e-6 * Math.sqrt(B * g.P), rtol: 1e-5 }, `patchembed.bwd dbias ${name}`);
+  expectClose(
+    await gpu.read(gdW),
+    dWRef,
+    { atol: 3e-6 * Math.sqrt(B * g.P), rtol: 1e-5 },
+    `patchembed.bwd dweight ${name}`,
+  );
+  expectClose(
+    await gpu.read(gdb),
+    dbRef,
+    { atol: 1e-6 * Math.sqrt(B * g.P), rtol: 1e-5 },
+    `patchembed.bwd dbias ${name}`,
+  );
   for (const b of [gp, gW, gb, gout, gdout, gdW, gdb]) b?.destroy();
 }
 
 export const gpuCases: GpuCase[] = [
   // 18x13 at p=4: 4x3 patches, 2 bottom rows and 1 right column of pixels left over
-  { name: 'patchembed p=4 18x13 B=1, plain [B,P,C]', run: (g) => patchCase(g, { B: 1, Himg: 18, Wimg: 13, patch: 4, C: 37 }) },
+  {
+    name: 'patchembed p=4 18x13 B=1, plain [B,P,C]',
+    run: (g) => patchCase(g, { B: 1, Himg: 18, Wimg: 13, patch: 4, C: 37 }),
+  },
   {
     name: 'patchembed p=4 18x13 B=3 into token rows 5.. of T=19 (CLS + 4 registers first)',
     run: (g) => patchCase(g, { B: 3, Himg: 18, Wimg: 13, patch: 4, C: 37, rowOffset: 5, T: 19 }),
@@ -55,7 +71,10 @@ export const gpuCases: GpuCase[] = [
     name: 'patchembed p=4 36x37 B=2 rowOffset 1 (81 patches: per-image batched matmul)',
     run: (g) => patchCase(g, { B: 2, Himg: 36, Wimg: 37, patch: 4, C: 20, rowOffset: 1 }),
   },
-  { name: 'patchembed p=16 40x35 B=3, plain [B,P,C]', run: (g) => patchCase(g, { B: 3, Himg: 40, Wimg: 35, patch: 16, C: 24 }) },
+  {
+    name: 'patchembed p=16 40x35 B=3, plain [B,P,C]',
+    run: (g) => patchCase(g, { B: 3, Himg: 40, Wimg: 35, patch: 16, C: 24 }),
+  },
   {
     name: 'patchembed p=16 40x35 B=1 rowOffset 1, no bias',
     run: (g) => patchCase(g, { B: 1, Himg: 40, Wimg: 35, patch: 16, C: 24, rowOffset: 1 }, false),
@@ -68,7 +87,10 @@ export const gpuCases: GpuCase[] = [
     name: 'patchembed refuses images smaller than a patch and rows that do not fit',
     run: async (gpu) => {
       const b = gpu.zeros(4);
-      await expectThrows(() => patchembedForward(gpu, b, b, b, null, { B: 1, Himg: 15, Wimg: 40, patch: 16, C: 4 }), /smaller than one/);
+      await expectThrows(
+        () => patchembedForward(gpu, b, b, b, null, { B: 1, Himg: 15, Wimg: 40, patch: 16, C: 4 }),
+        /smaller than one/,
+      );
       await expectThrows(
         () => patchembedForward(gpu, b, b, b, null, { B: 1, Himg: 32, Wimg: 32, patch: 16, C: 4, rowOffset: 1, T: 4 }),
         /exceeds T = 4/,
@@ -86,14 +108,16 @@ export const refCases: RefCase[] = [
       const g = patchGrid(s);
       const rng = new Rng(12);
       const pixels = randomArray(rng, s.B * 3 * s.Himg * s.Wimg);
-      const W = randomArray(rng, s.C * g.K), bias = randomArray(rng, s.C);
+      const W = randomArray(rng, s.C * g.K),
+        bias = randomArray(rng, s.C);
       const w = randomArray(rng, s.B * g.T * s.C);
       const out = new Float64Array(s.B * g.T * s.C);
       const loss = (WW: Float64Array, bb: Float64Array) => {
         ref.patchembedForward(out, pixels, WW, bb, s);
         return dotLoss(out, w);
       };
-      const dW = new Float64Array(s.C * g.K), db = new Float64Array(s.C);
+      const dW = new Float64Array(s.C * g.K),
+        db = new Float64Array(s.C);
       ref.patchembedBackward(dW, db, w, pixels, s);
       checkGradFD((v) => loss(v, bias), W, dW, 'dweight');
       checkGradFD((v) => loss(W, v), bias, db, 'dbias');

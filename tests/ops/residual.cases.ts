@@ -10,7 +10,13 @@ import { Rng, randomArray } from '../../src/util/random';
 import { checkGradFD, dotLoss, expectClose, expectThrows, f32 } from '../helpers/check';
 import type { GpuCase, RefCase } from '../helpers/cases';
 
-interface Opts { inPlace: boolean; withLambda: boolean; accumulate: boolean; xScale: number; lambdaScale: number }
+interface Opts {
+  inPlace: boolean;
+  withLambda: boolean;
+  accumulate: boolean;
+  xScale: number;
+  lambdaScale: number;
+}
 
 async function residualCase(gpu: Gpu, N: number, C: number, o: Opts) {
   const rng = new Rng(N * 31 + C);
@@ -27,10 +33,13 @@ async function residualCase(gpu: Gpu, N: number, C: number, o: Opts) {
   const dlRef = dl0.slice();
   ref.residualBackward(dyRef, lambda ? dlRef : null, dout, y, lambda, N, C, o.accumulate);
 
-  const gx = gpu.upload(f32(x)), gy = gpu.upload(f32(y));
+  const gx = gpu.upload(f32(x)),
+    gy = gpu.upload(f32(y));
   const gl = lambda ? gpu.upload(f32(lambda)) : null;
   const gout = o.inPlace ? gx : gpu.zeros(N * C);
-  const gdout = gpu.upload(f32(dout)), gdy = gpu.upload(f32(dy0)), gdl = gpu.upload(f32(dl0));
+  const gdout = gpu.upload(f32(dout)),
+    gdy = gpu.upload(f32(dy0)),
+    gdl = gpu.upload(f32(dl0));
   residualForward(gpu, gout, gx, gy, gl, N, C);
   residualBackward(gpu, gdy, gl ? gdl : null, gdout, gy, gl, N, C, o.accumulate);
   const s = `N=${N} C=${C} ${JSON.stringify(o)}`;
@@ -50,13 +59,19 @@ const base: Opts = { inPlace: false, withLambda: true, accumulate: true, xScale:
 
 export const gpuCases: GpuCase[] = [
   { name: 'residual N=201 C=37, out of place', run: (g) => residualCase(g, 201, 37, base) },
-  { name: 'residual N=402 C=384, in place (x += lambda*y)', run: (g) => residualCase(g, 402, 384, { ...base, inPlace: true }) },
+  {
+    name: 'residual N=402 C=384, in place (x += lambda*y)',
+    run: (g) => residualCase(g, 402, 384, { ...base, inPlace: true }),
+  },
   {
     name: 'residual N=201 C=37, in place, stream ~1e3 with lambda ~1e-5 (LayerScale init)',
     run: (g) => residualCase(g, 201, 37, { ...base, inPlace: true, xScale: 1e3, lambdaScale: 1e-5 }),
   },
   { name: 'residual N=5 C=13, no lambda', run: (g) => residualCase(g, 5, 13, { ...base, withLambda: false }) },
-  { name: 'residual N=201 C=37, dy overwritten (accumulate = false)', run: (g) => residualCase(g, 201, 37, { ...base, accumulate: false }) },
+  {
+    name: 'residual N=201 C=37, dy overwritten (accumulate = false)',
+    run: (g) => residualCase(g, 201, 37, { ...base, accumulate: false }),
+  },
   {
     name: 'residual dlambda without lambda is refused',
     run: async (gpu) => {
@@ -73,16 +88,20 @@ export const refCases: RefCase[] = [
   {
     name: 'residual reference backward vs finite differences (dx = dout, dy, dlambda)',
     run: () => {
-      const N = 3, C = 5;
+      const N = 3,
+        C = 5;
       const rng = new Rng(2);
-      const x = randomArray(rng, N * C), y = randomArray(rng, N * C), l = randomArray(rng, C);
+      const x = randomArray(rng, N * C),
+        y = randomArray(rng, N * C),
+        l = randomArray(rng, C);
       const w = randomArray(rng, N * C);
       const out = new Float64Array(N * C);
       const loss = (xx: Float64Array, yy: Float64Array, ll: Float64Array) => {
         ref.residualForward(out, xx, yy, ll, N, C);
         return dotLoss(out, w);
       };
-      const dy = new Float64Array(N * C), dl = new Float64Array(C);
+      const dy = new Float64Array(N * C),
+        dl = new Float64Array(C);
       ref.residualBackward(dy, dl, w, y, l, N, C);
       checkGradFD((v) => loss(v, y, l), x, w, 'dx (= dout)');
       checkGradFD((v) => loss(x, v, l), y, dy, 'dy');

@@ -26,7 +26,10 @@ async function ropeCase(
   Dh: number,
   amp = 1,
 ): Promise<void> {
-  const P = Hp * Wp, T = prefix + P, C = H * Dh, n = B * T * C;
+  const P = Hp * Wp,
+    T = prefix + P,
+    C = H * Dh,
+    n = B * T * C;
   const rng = new Rng(B * 7919 + Hp * 97 + Wp * 13 + prefix * 5 + H * 3 + Dh);
   const x = randomArray(rng, n, -amp, amp);
   const dy = randomArray(rng, n, -amp, amp);
@@ -38,7 +41,8 @@ async function ropeCase(
   const dxRef = dy.slice();
   ref.ropeBackward(dxRef, t64.cos, t64.sin, B, T, C, H, prefix);
 
-  const gcos = gpu.upload(t32.cos), gsin = gpu.upload(t32.sin);
+  const gcos = gpu.upload(t32.cos),
+    gsin = gpu.upload(t32.sin);
   const gx = gpu.upload(f32(x));
   const gdy = gpu.upload(f32(dy));
   const gxx = gpu.upload(f32(x)); // forward then backward: identity
@@ -80,12 +84,11 @@ export const gpuCases: GpuCase[] = [
     name: 'rope rejects tables of the wrong size',
     run: async (gpu) => {
       const t = ropeTables(3, 5, 8);
-      const gcos = gpu.upload(t.cos), gsin = gpu.upload(t.sin), x = gpu.zeros(2 * 21 * 16);
+      const gcos = gpu.upload(t.cos),
+        gsin = gpu.upload(t.sin),
+        x = gpu.zeros(2 * 21 * 16);
       // T = 21 with prefix 5 needs 16 table rows; the tables have 15.
-      await expectThrows(
-        () => ropeForward(gpu, x, gcos, gsin, 2, 21, 16, 2, 5),
-        /rope\.fwd: tables/,
-      );
+      await expectThrows(() => ropeForward(gpu, x, gcos, gsin, 2, 21, 16, 2, 5), /rope\.fwd: tables/);
       await expectThrows(() => ropeTables(3, 5, 6), /multiple of 4/);
       for (const b of [gcos, gsin, x]) b.destroy();
     },
@@ -97,17 +100,19 @@ export const refCases: RefCase[] = [
     name: 'rope tables match the docs/model.md reference numbers (14x14, Dh=64, theta 100)',
     run: () => {
       const specInvFreq = [
-        1.0, 0.7498942, 0.56234133, 0.42169651, 0.31622776, 0.23713739, 0.17782794, 0.13335215,
-        0.1, 0.074989416, 0.056234129, 0.042169649, 0.031622779, 0.023713736, 0.017782794,
-        0.013335215,
+        1.0, 0.7498942, 0.56234133, 0.42169651, 0.31622776, 0.23713739, 0.17782794, 0.13335215, 0.1, 0.074989416,
+        0.056234129, 0.042169649, 0.031622779, 0.023713736, 0.017782794, 0.013335215,
       ];
       expectClose(ropeInvFreq(64, 100), specInvFreq, { atol: 0, rtol: 2e-7 }, 'inv_freq');
       const ang = ropeAngles(14, 14, 64);
       // ang[p, 0] = 2π y_p, ang[p, 16] = 2π x_p (inv_freq[0] = 1): the patch-centre coordinates.
       const coord = (p: number) => [ang[p * 32] / (2 * Math.PI), ang[p * 32 + 16] / (2 * Math.PI)];
-      expectClose([...coord(0), ...coord(1), ...coord(14)],
+      expectClose(
+        [...coord(0), ...coord(1), ...coord(14)],
         [-0.9285714, -0.9285714, -0.9285714, -0.7857143, -0.7857143, -0.9285714],
-        { atol: 1e-7, rtol: 0 }, 'patch-centre coordinates p=0, 1, 14');
+        { atol: 1e-7, rtol: 0 },
+        'patch-centre coordinates p=0, 1, 14',
+      );
       expectClose([ang[0]], [-5.8343863], { atol: 1e-6, rtol: 0 }, 'ang[0,0]');
       const t = ropeTables(14, 14, 64);
       const tol = { atol: 1e-7, rtol: 0 };
@@ -127,8 +132,15 @@ export const refCases: RefCase[] = [
   {
     name: 'rope reference backward vs finite differences; forward then backward = identity',
     run: () => {
-      const B = 2, Hp = 3, Wp = 5, prefix = 5, H = 2, Dh = 8;
-      const T = prefix + Hp * Wp, C = H * Dh, n = B * T * C;
+      const B = 2,
+        Hp = 3,
+        Wp = 5,
+        prefix = 5,
+        H = 2,
+        Dh = 8;
+      const T = prefix + Hp * Wp,
+        C = H * Dh,
+        n = B * T * C;
       const { cos, sin } = ref.ropeTables(Hp, Wp, Dh);
       const rng = new Rng(4);
       const x = randomArray(rng, n);

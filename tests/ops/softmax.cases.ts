@@ -32,14 +32,33 @@ function extremeRows(rng: Rng, R: number, L: number): Float64Array {
     const row = x.subarray(r * L, (r + 1) * L);
     const hot = rng.int(L);
     switch (r % 8) {
-      case 0: for (let j = 0; j < L; j++) row[j] = Math.fround(rng.uniform(-1e4, 1e4)); break;
-      case 1: row.fill(1e4); break; // all equal, huge
-      case 2: row.fill(-1e4); break; // all equal, hugely negative
-      case 3: row.fill(0); row[hot] = 1e4; break; // one dominant entry
-      case 4: row.fill(0); row[hot] = -1e4; break; // one hugely negative entry
-      case 5: row.fill(-1e4); row[hot] = 1e4; row[(hot + 3) % L] = 1e4; break; // tied maxima
-      case 6: for (let j = 0; j < L; j++) row[j] = Math.fround(1e4 + rng.uniform(-8, 8)); break;
-      default: for (let j = 0; j < L; j++) row[j] = Math.fround(rng.uniform(-3, 3));
+      case 0:
+        for (let j = 0; j < L; j++) row[j] = Math.fround(rng.uniform(-1e4, 1e4));
+        break;
+      case 1:
+        row.fill(1e4);
+        break; // all equal, huge
+      case 2:
+        row.fill(-1e4);
+        break; // all equal, hugely negative
+      case 3:
+        row.fill(0);
+        row[hot] = 1e4;
+        break; // one dominant entry
+      case 4:
+        row.fill(0);
+        row[hot] = -1e4;
+        break; // one hugely negative entry
+      case 5:
+        row.fill(-1e4);
+        row[hot] = 1e4;
+        row[(hot + 3) % L] = 1e4;
+        break; // tied maxima
+      case 6:
+        for (let j = 0; j < L; j++) row[j] = Math.fround(1e4 + rng.uniform(-8, 8));
+        break;
+      default:
+        for (let j = 0; j < L; j++) row[j] = Math.fround(rng.uniform(-3, 3));
     }
   }
   return x;
@@ -107,8 +126,7 @@ async function softmaxChecks(
   for (const b of [gx, gout, gdout, gdinp, gxy, gds]) b.destroy();
 }
 
-const uniform = (R: number, L: number, lo: number, hi: number) => (rng: Rng) =>
-  randomArray(rng, R * L, lo, hi);
+const uniform = (R: number, L: number, lo: number, hi: number) => (rng: Rng) => randomArray(rng, R * L, lo, hi);
 
 const shapes: [string, number, number, number, (rng: Rng) => Float64Array][] = [
   ['1 row, L=1', 1, 1, 1, uniform(1, 1, -2, 2)],
@@ -138,7 +156,9 @@ export const refCases: RefCase[] = [
   {
     name: 'softmax reference backward vs finite differences (scale 0.7)',
     run: () => {
-      const R = 3, L = 6, scale = 0.7;
+      const R = 3,
+        L = 6,
+        scale = 0.7;
       const rng = new Rng(2);
       const x = randomArray(rng, R * L, -2, 2);
       const w = randomArray(rng, R * L);

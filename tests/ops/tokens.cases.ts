@@ -6,13 +6,15 @@ import { Rng, randomArray } from '../../src/util/random';
 import { expectClose, f32 } from '../helpers/check';
 import type { GpuCase } from '../helpers/cases';
 
-
 async function check(gpu: Gpu, B: number, T: number, C: number, R: number) {
   const rng = new Rng(B * 100 + T + C);
   const X = randomArray(rng, B * T * C);
   const src = randomArray(rng, R * C);
   const pos = randomArray(rng, T * C);
-  const gX = gpu.upload(f32(X)), gsrc = gpu.upload(f32(src)), gpos = gpu.upload(f32(pos)), gout = gpu.zeros(B * C);
+  const gX = gpu.upload(f32(X)),
+    gsrc = gpu.upload(f32(src)),
+    gpos = gpu.upload(f32(pos)),
+    gout = gpu.zeros(B * C);
   const rX = X.slice();
   ops.tokensPrefix(gpu, gX, gsrc, B, T, C, R);
   ref.tokensPrefix(rX, src, B, T, C, R);

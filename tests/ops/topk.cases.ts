@@ -46,8 +46,14 @@ interface Result {
 }
 
 async function runGpu(
-  gpu: Gpu, queries: Float64Array, gallery: Float64Array | null, Q: number, G: number, D: number,
-  K: number, opts: TopkOpts = {},
+  gpu: Gpu,
+  queries: Float64Array,
+  gallery: Float64Array | null,
+  Q: number,
+  G: number,
+  D: number,
+  K: number,
+  opts: TopkOpts = {},
 ): Promise<Result> {
   const gq = gpu.upload(f32(queries));
   const gg = gallery ? gpu.upload(f32(gallery)) : gq; // null: the gallery is the query buffer
@@ -59,7 +65,15 @@ async function runGpu(
   return res;
 }
 
-function runRef(queries: Float64Array, gallery: Float64Array, Q: number, G: number, D: number, K: number, opts: TopkOpts = {}) {
+function runRef(
+  queries: Float64Array,
+  gallery: Float64Array,
+  Q: number,
+  G: number,
+  D: number,
+  K: number,
+  opts: TopkOpts = {},
+) {
   const idx = new Uint32Array(Q * K);
   const scores = new Float64Array(Q * K);
   ref.topkForward(idx, scores, queries, gallery, Q, G, D, K, opts);
@@ -79,8 +93,13 @@ function expectSame(a: Result, b: { idx: ArrayLike<number>; scores: ArrayLike<nu
 
 /** Scores within TOL; a differing index must be a near-tie under the exact (float64) scores. */
 function expectNearTies(
-  a: Result, r: { idx: Uint32Array; scores: Float64Array }, queries: Float64Array,
-  gallery: Float64Array, D: number, K: number, what: string,
+  a: Result,
+  r: { idx: Uint32Array; scores: Float64Array },
+  queries: Float64Array,
+  gallery: Float64Array,
+  D: number,
+  K: number,
+  what: string,
 ) {
   const exact = (q: number, g: number) => {
     let s = 0;
@@ -132,7 +151,10 @@ async function randomCase(gpu: Gpu, Q: number, G: number, D: number, K: number, 
 export const gpuCases: GpuCase[] = [
   { name: 'topk 1 query, 1 gallery row, K=1', run: (g) => randomCase(g, 1, 1, 37, 1).then(() => {}) },
   { name: 'topk random unit vectors Q=13 G=50 D=37 K=5', run: (g) => randomCase(g, 13, 50, 37, 5).then(() => {}) },
-  { name: 'topk random unit vectors Q=8 G=300 D=768 K=100', run: (g) => randomCase(g, 8, 300, 768, 100).then(() => {}) },
+  {
+    name: 'topk random unit vectors Q=8 G=300 D=768 K=100',
+    run: (g) => randomCase(g, 8, 300, 768, 100).then(() => {}),
+  },
   {
     name: 'topk up to 4 queries (topk.similarity instead of matmul): random, exact with ties, excludeSelf, chunked',
     run: async (g) => {
@@ -160,7 +182,8 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'topk excludeSelf: gallery = query set (same buffer), K = G',
     run: async (g) => {
-      const Q = 20, D = 16;
+      const Q = 20,
+        D = 16;
       const rng = new Rng(11);
       const x = quantizedRows(rng, Q, D, 8); // duplicates: the self match is not the only top score
       for (const K of [4, Q]) {
@@ -178,14 +201,20 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'topk excludeSelf with selfOffset +10 and -5',
     run: async (g) => {
-      const G = 30, D = 16, K = 6;
+      const G = 30,
+        D = 16,
+        K = 6;
       const gallery = quantizedRows(new Rng(12), G, D, 10);
-      for (const [q0, Q] of [[10, 12], [0, 25]]) {
+      for (const [q0, Q] of [
+        [10, 12],
+        [0, 25],
+      ]) {
         // queries = gallery rows q0.. (offset +q0), or gallery = query rows 5.. (offset -5)
         const offset = q0 === 10 ? 10 : -5;
-        const queries = offset > 0
-          ? gallery.slice(q0 * D, (q0 + Q) * D)
-          : Float64Array.from({ length: Q * D }, (_, k) => (k < 5 * D ? 0.25 : gallery[k - 5 * D]));
+        const queries =
+          offset > 0
+            ? gallery.slice(q0 * D, (q0 + Q) * D)
+            : Float64Array.from({ length: Q * D }, (_, k) => (k < 5 * D ? 0.25 : gallery[k - 5 * D]));
         const opts = { excludeSelf: true, selfOffset: offset };
         const r = runRef(queries, gallery, Q, G, D, K, opts);
         expectSame(await runGpu(g, queries, gallery, Q, G, D, K, opts), r, `topk selfOffset ${offset}`);
@@ -207,13 +236,23 @@ export const gpuCases: GpuCase[] = [
     name: 'topk gallery in ascending similarity: more newcomers than candidate slots, rows rescanned, exact',
     run: async (g) => {
       // Every row beats all earlier ones (ties in pairs), so each chunk overflows its slots.
-      const G = 200, D = 2, Q = 3;
+      const G = 200,
+        D = 2,
+        Q = 3;
       const gallery = Float64Array.from({ length: G * D }, (_, k) => (k % 2 === 0 ? Math.floor(k / 4) / 64 : 0.5));
       const queries = Float64Array.from([1, 0, 0.5, 0.25, -1, 0.25]);
-      for (const opts of [{ chunkRows: 16, candidates: 3 }, { chunkRows: 32, candidates: 64 }, { candidates: 1, excludeSelf: true, selfOffset: 150 }]) {
+      for (const opts of [
+        { chunkRows: 16, candidates: 3 },
+        { chunkRows: 32, candidates: 64 },
+        { candidates: 1, excludeSelf: true, selfOffset: 150 },
+      ]) {
         for (const K of [1, 5, 40]) {
           const r = runRef(queries, gallery, Q, G, D, K, opts);
-          expectSame(await runGpu(g, queries, gallery, Q, G, D, K, opts), r, `topk ascending K=${K} ${JSON.stringify(opts)}`);
+          expectSame(
+            await runGpu(g, queries, gallery, Q, G, D, K, opts),
+            r,
+            `topk ascending K=${K} ${JSON.stringify(opts)}`,
+          );
         }
       }
     },
@@ -221,13 +260,18 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'topk buffers larger than one binding: rows copied to scratch, same result',
     run: async (g) => {
-      const D = 37, K = 9;
+      const D = 37,
+        K = 9;
       const { a: whole, queries, gallery } = await randomCase(g, 30, 20, D, K);
       const both = { maxBindingBytes: 7 * D * 4 }; // gallery and queries copied
       const qOnly = { maxBindingBytes: 20 * D * 4 }; // gallery bound whole, query blocks copied
       const p1 = topkPlan(30, 20, D, both.maxBindingBytes);
       const p2 = topkPlan(30, 20, D, qOnly.maxBindingBytes);
-      expectEqual([p1.copyGallery, p1.copyQueries, p1.queriesOuter, p1.chunkRows <= 7], [true, true, false, true], 'plan both');
+      expectEqual(
+        [p1.copyGallery, p1.copyQueries, p1.queriesOuter, p1.chunkRows <= 7],
+        [true, true, false, true],
+        'plan both',
+      );
       expectEqual([p2.copyGallery, p2.copyQueries, p2.queriesOuter], [false, true, true], 'plan queries only');
       expectSame(await runGpu(g, queries, gallery, 30, 20, D, K, both), whole, 'topk copy both');
       expectSame(await runGpu(g, queries, gallery, 30, 20, D, K, qOnly), whole, 'topk copy queries');
@@ -239,9 +283,28 @@ export const refCases: RefCase[] = [
   {
     name: 'topk gallery chunks: ~2K rows first, then at most the rows seen so far, up to chunkRows',
     run: () => {
-      expectEqual(galleryChunks(5000, 1024, 100), [[0, 208], [208, 208], [416, 416], [832, 832], [1664, 1024],
-        [2688, 1024], [3712, 1024], [4736, 264]], 'chunks');
-      expectEqual(galleryChunks(10, 7, 100), [[0, 7], [7, 3]], 'small');
+      expectEqual(
+        galleryChunks(5000, 1024, 100),
+        [
+          [0, 208],
+          [208, 208],
+          [416, 416],
+          [832, 832],
+          [1664, 1024],
+          [2688, 1024],
+          [3712, 1024],
+          [4736, 264],
+        ],
+        'chunks',
+      );
+      expectEqual(
+        galleryChunks(10, 7, 100),
+        [
+          [0, 7],
+          [7, 3],
+        ],
+        'small',
+      );
       expectEqual(galleryChunks(0, 7, 1), [], 'empty');
     },
   },

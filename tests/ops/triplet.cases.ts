@@ -74,8 +74,15 @@ function makeData(B: number, D: number, o: DataOpts) {
  * each other (exact ties allowed only when allowTies), so f32 rounding or a finite-difference
  * step could not change which branch the loss takes.
  */
-function assertAwayFromKinks(S: Float64Array, labels: Uint32Array | null, B: number, margin: number,
-  eps: number, allowTies: boolean, what: string): void {
+function assertAwayFromKinks(
+  S: Float64Array,
+  labels: Uint32Array | null,
+  B: number,
+  margin: number,
+  eps: number,
+  allowTies: boolean,
+  what: string,
+): void {
   for (let i = 0; i < B; i++) {
     const neg: number[] = [];
     for (let j = 0; j < B; j++) if (labels ? labels[i] !== labels[j] : i !== j) neg.push(S[i * B + j]);
@@ -92,7 +99,11 @@ function assertAwayFromKinks(S: Float64Array, labels: Uint32Array | null, B: num
 
 type CaseOpts = TripletOpts & DataOpts;
 
-export interface TripletErrors { loss: number; dq: number; dp: number }
+export interface TripletErrors {
+  loss: number;
+  dq: number;
+  dp: number;
+}
 
 export async function tripletCase(gpu: Gpu, B: number, D: number, o: CaseOpts): Promise<TripletErrors> {
   const { rng, q, p, labels } = makeData(B, D, o);
@@ -122,7 +133,11 @@ export async function tripletCase(gpu: Gpu, B: number, D: number, o: CaseOpts): 
   if (!Number.isFinite(loss[0])) throw new Error(`${what}: loss ${loss[0]} is not finite`);
   expectClose(loss, lossRef, { atol: 2e-6, rtol: 1e-5 }, `${what} loss`);
   const hard = await gpu.readU32(gs.hard);
-  expectEqual([...hard].map((v) => (v === 0xffffffff ? -1 : v)), [...rs.hard], `${what} hardest negatives`);
+  expectEqual(
+    [...hard].map((v) => (v === 0xffffffff ? -1 : v)),
+    [...rs.hard],
+    `${what} hardest negatives`,
+  );
   const gradTol = { atol: 2e-6, rtol: 1e-5 };
   const dq = await gpu.read(gdq);
   const dp = await gpu.read(gdp);
@@ -189,7 +204,8 @@ function fdCase(B: number, D: number, o: CaseOpts) {
   let active = 0;
   for (const h of s.hard) if (h >= 0) active++;
   if (active === 0) throw new Error(`${what}: no active row, the check would be vacuous`);
-  const dq = new Float64Array(B * D), dp = new Float64Array(B * D);
+  const dq = new Float64Array(B * D),
+    dp = new Float64Array(B * D);
   ref.tripletBackward(dq, dp, s, q, p, labels, B, D, o);
   const tol = { tol: { atol: 1e-7, rtol: 1e-6 } };
   checkGradFD((v) => f(v, p), q, dq, `${what} dq`, tol);
@@ -198,18 +214,39 @@ function fdCase(B: number, D: number, o: CaseOpts) {
 
 export const refCases: RefCase[] = [
   { name: 'triplet reference backward vs finite differences', run: () => fdCase(5, 4, { seed: 1 }) },
-  { name: 'triplet reference backward vs FD: labels, margin 0.3, dlossScale 3', run: () => fdCase(6, 3, { classes: 3, margin: 0.3, dlossScale: 3, seed: 2 }) },
-  { name: 'triplet reference backward vs FD: margin 2 (all rows active)', run: () => fdCase(7, 5, { margin: 2, seed: 3 }) },
+  {
+    name: 'triplet reference backward vs FD: labels, margin 0.3, dlossScale 3',
+    run: () => fdCase(6, 3, { classes: 3, margin: 0.3, dlossScale: 3, seed: 2 }),
+  },
+  {
+    name: 'triplet reference backward vs FD: margin 2 (all rows active)',
+    run: () => fdCase(7, 5, { margin: 2, seed: 3 }),
+  },
   {
     name: 'triplet reference equals vembed-factory (no labels), unique labels equal no labels',
     run: () => {
-      for (const [B, D, margin] of [[1, 4, 0.5], [2, 3, 0.5], [7, 5, 0.2], [12, 6, 1]]) {
+      for (const [B, D, margin] of [
+        [1, 4, 0.5],
+        [2, 3, 0.5],
+        [7, 5, 0.2],
+        [12, 6, 1],
+      ]) {
         const { q, p } = makeData(B, D, { seed: B });
         const s = ref.tripletScratch(B);
-        const a = new Float64Array(1), b = new Float64Array(1);
+        const a = new Float64Array(1),
+          b = new Float64Array(1);
         ref.tripletForward(a, s, q, p, null, B, D, { margin });
         expectClose(a, [vembedTriplet(q, p, B, D, margin)], { atol: 1e-12, rtol: 1e-12 }, `vembed B=${B}`);
-        ref.tripletForward(b, s, q, p, Uint32Array.from({ length: B }, (_, i) => 5 + i), B, D, { margin });
+        ref.tripletForward(
+          b,
+          s,
+          q,
+          p,
+          Uint32Array.from({ length: B }, (_, i) => 5 + i),
+          B,
+          D,
+          { margin },
+        );
         expectClose(b, a, { atol: 0, rtol: 0 }, `unique labels B=${B}`);
       }
     },
@@ -217,7 +254,8 @@ export const refCases: RefCase[] = [
   {
     name: 'triplet reference: identical vectors give the margin, one label gives 0, ties pick the lowest index',
     run: () => {
-      const B = 6, D = 4;
+      const B = 6,
+        D = 4;
       const { q, p } = makeData(B, D, { identical: true });
       const s = ref.tripletScratch(B);
       const l = new Float64Array(1);

@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { defaultTrainConfig } from '../../src/config/schema';
 import { matmulKernel, matmulKernels, type MatmulKernel } from '../../src/ops/matmul';
-import { adapterReport, forwardEntry, gemmSection, modelSection, variantClass, type GemmSection, type ModelResult } from '../../tools/gpu-bench/measure';
+import {
+  adapterReport,
+  forwardEntry,
+  gemmSection,
+  modelSection,
+  variantClass,
+  type GemmSection,
+  type ModelResult,
+} from '../../tools/gpu-bench/measure';
 import { main } from '../../tools/gpu-bench/main';
 import { makePlan } from '../../tools/gpu-bench/plan';
 import { buildResults, markdown, type TorchResults } from '../../tools/gpu-bench/report';
@@ -40,9 +48,19 @@ describe('plan', () => {
     // The training step is the trainer's defaults at batch 128.
     const d = defaultTrainConfig();
     expect(p.train).toEqual({
-      pairs: 128, chunk: d.gradient_cache_chunk_size,
-      lora: { r: d.lora_r, alpha: d.lora_alpha, dropout: d.lora_dropout, roles: ['q', 'v'], modules: ['q_proj', 'v_proj'] },
-      temperature: d.temperature, lr: d.learning_rate, weightDecay: d.weight_decay, maxGradNorm: d.max_grad_norm,
+      pairs: 128,
+      chunk: d.gradient_cache_chunk_size,
+      lora: {
+        r: d.lora_r,
+        alpha: d.lora_alpha,
+        dropout: d.lora_dropout,
+        roles: ['q', 'v'],
+        modules: ['q_proj', 'v_proj'],
+      },
+      temperature: d.temperature,
+      lr: d.learning_rate,
+      weightDecay: d.weight_decay,
+      maxGradNorm: d.max_grad_norm,
     });
     expect(p.config.hidden_size).toBe(768);
   });
@@ -77,10 +95,19 @@ describe('Node side on this adapter (tiny)', () => {
     const broken: MatmulKernel = { ...matmulKernel('scalar'), name: 'broken', tm: 16 };
     const small = { ...plan, gemm: plan.gemm.filter((s) => s.B === 4 && s.layer === 'qkv') };
     const rows: unknown[] = [];
-    gemm = await gemmSection(gpu, small, { budgetMs: 60_000, kernels: [...real, broken], autotune: false, progress: (p) => rows.push(p) });
+    gemm = await gemmSection(gpu, small, {
+      budgetMs: 60_000,
+      kernels: [...real, broken],
+      autotune: false,
+      progress: (p) => rows.push(p),
+    });
     expect(gemm.complete).toBe(true);
     expect(gemm.rows.map((r) => r.id)).toEqual(['qkv.fwd B=4', 'qkv.dx B=4', 'qkv.dW B=4']);
-    expect(gemm.variants.map((v) => [v.name, v.class, v.supported])).toEqual([['scalar', 'f32', true], ['vec4', 'f32', true], ['broken', 'f32', true]]);
+    expect(gemm.variants.map((v) => [v.name, v.class, v.supported])).toEqual([
+      ['scalar', 'f32', true],
+      ['vec4', 'f32', true],
+      ['broken', 'f32', true],
+    ]);
     for (const row of gemm.rows) {
       for (const k of real) {
         const v = row.variants[k.name];
@@ -114,7 +141,10 @@ describe('Node side on this adapter (tiny)', () => {
 
   test('report: ours vs the PyTorch fixture, ratios and targets, markdown table', async () => {
     const adapter = adapterReport(await nodeGpu(), null);
-    const r = buildResults({ plan, adapter, gemm, forward, train: null, torch: torchTiny, notes: ['ours train: killed at its 140 s limit'] }, 'DATE');
+    const r = buildResults(
+      { plan, adapter, gemm, forward, train: null, torch: torchTiny, notes: ['ours train: killed at its 140 s limit'] },
+      'DATE',
+    );
     const line = r.gemm.find((l) => l.id === 'qkv.fwd B=4')!;
     const best = Math.min(...real.map((k) => gemm.rows[0].variants[k.name].ms!));
     expect(line.best.f32!.ms).toBe(best);
@@ -132,7 +162,10 @@ describe('Node side on this adapter (tiny)', () => {
     expect(r.targets[1].met).toBeNull(); // no f16 variant on this adapter
     expect(r.targets[1].detail).toMatch(/no f16 \/ subgroup-matrix matmul variant/);
     expect(r.targets[2]).toMatchObject({ ours: null, met: null }); // our training step did not run
-    expect(r.models[0].ratio.fp32).toBeCloseTo(forward.imagesPerS! / (torchTiny.forward.fp32 as { images_per_s: number }).images_per_s, 12);
+    expect(r.models[0].ratio.fp32).toBeCloseTo(
+      forward.imagesPerS! / (torchTiny.forward.fp32 as { images_per_s: number }).images_per_s,
+      12,
+    );
     expect(r.notes).toContain('ours train: killed at its 140 s limit');
     expect(r.notes.some((n) => /torch forward amp_fp16: AMP fp16 needs CUDA/.test(n))).toBe(true);
     const md = markdown(r);

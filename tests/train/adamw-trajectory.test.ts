@@ -21,7 +21,13 @@ afterAll(async () => (await nodeGpu()).destroy());
 for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
   test(`${name}: 10 AdamW steps match PyTorch`, async () => {
     const fx = SafetensorsFile.parse(readFileSync(`tests/fixtures/train/${name}.safetensors`));
-    const hp = JSON.parse(fx.metadata.adamw) as { lr: number; weight_decay: number; max_grad_norm: number; steps: number; warmup_steps: number };
+    const hp = JSON.parse(fx.metadata.adamw) as {
+      lr: number;
+      weight_decay: number;
+      max_grad_norm: number;
+      steps: number;
+      warmup_steps: number;
+    };
     const cfg = JSON.parse(fx.metadata['lora.config']) as { r: number; scaling: number };
     const ck = await loadCheckpoint(dirSource(`tests/fixtures/models/${name}`));
     const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
@@ -30,13 +36,29 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       const k = `lora_init.base_model.model.${p}`;
       vit.addLora(layer, role, cfg.r, cfg.scaling, 0, fx.f32(`${k}.lora_A.weight`), fx.f32(`${k}.lora_B.weight`), true);
     }
-    const opt = new AdamW(vit.gpu, trainableParams(vit), { weightDecay: hp.weight_decay, maxGradNorm: hp.max_grad_norm });
-    const step = new TrainStep(vit, { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 }, Infinity);
+    const opt = new AdamW(vit.gpu, trainableParams(vit), {
+      weightDecay: hp.weight_decay,
+      maxGradNorm: hp.max_grad_norm,
+    });
+    const step = new TrainStep(
+      vit,
+      { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 },
+      Infinity,
+    );
     const [B, , H, W] = fx.info('batch.query').shape;
-    const batch = { query: fx.f32('batch.query'), positive: fx.f32('batch.positive'), labels: Uint32Array.from(fx.i64('batch.labels'), Number), B, H, W };
+    const batch = {
+      query: fx.f32('batch.query'),
+      positive: fx.f32('batch.positive'),
+      labels: Uint32Array.from(fx.i64('batch.labels'), Number),
+      B,
+      H,
+      W,
+    };
     const warm = warmupFor(0, 0.1, hp.steps);
     expect(warm).toBe(hp.warmup_steps);
-    const losses: number[] = [], lrs: number[] = [], norms: number[] = [];
+    const losses: number[] = [],
+      lrs: number[] = [],
+      norms: number[] = [];
     for (let i = 0; i < hp.steps; i++) {
       vit.zeroGrads();
       const loss = step.run(batch, null);

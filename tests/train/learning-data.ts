@@ -23,7 +23,20 @@ export function dataset(): Promise<{ root: string; emb: string }> {
     await prepareCommand(['sop', '--root', root]);
     const emb = join(root, 'zero-shot.safetensors');
     const env = { gpu: await nodeGpu(), out: (t: string) => void out.push(t) };
-    await evalCommand(['sop', '--model_path', model, '--sop_root', root, '--output_dir', join(root, 'zero-shot'), '--save_embeddings', emb], env);
+    await evalCommand(
+      [
+        'sop',
+        '--model_path',
+        model,
+        '--sop_root',
+        root,
+        '--output_dir',
+        join(root, 'zero-shot'),
+        '--save_embeddings',
+        emb,
+      ],
+      env,
+    );
     return { root, emb };
   })();
   return made;

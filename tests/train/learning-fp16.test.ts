@@ -18,14 +18,42 @@ afterAll(async () => (await nodeGpu()).destroy());
 test('fp16 storage learns: LoRA with packed-f16 weights and activations raises held-out Recall@1 by at least 7 points', async () => {
   const { root } = await dataset();
   const env = { gpu: await nodeGpu(), out: (t: string) => void out.push(t) };
-  writeFileSync(join(root, 'lora-fp16.yaml'), [
-    `model_name: ${join(process.cwd(), model)}`, 'retrieval_mode: i2i', 'use_lora: true', 'lora_r: 8', 'lora_alpha: 16',
-    'lora_target_modules: all-linear', 'fp16: true',
-    `data_path: ${join(root, 'train.jsonl')}`, `image_root: ${root}`, `output_dir: ${join(root, 'lora-fp16')}`,
-    'epochs: 3', 'batch_size: 32', 'learning_rate: 5.0e-3', 'loss_type: infonce', 'logging_steps: 25', 'seed: 42',
-  ].join('\n'));
+  writeFileSync(
+    join(root, 'lora-fp16.yaml'),
+    [
+      `model_name: ${join(process.cwd(), model)}`,
+      'retrieval_mode: i2i',
+      'use_lora: true',
+      'lora_r: 8',
+      'lora_alpha: 16',
+      'lora_target_modules: all-linear',
+      'fp16: true',
+      `data_path: ${join(root, 'train.jsonl')}`,
+      `image_root: ${root}`,
+      `output_dir: ${join(root, 'lora-fp16')}`,
+      'epochs: 3',
+      'batch_size: 32',
+      'learning_rate: 5.0e-3',
+      'loss_type: infonce',
+      'logging_steps: 25',
+      'seed: 42',
+    ].join('\n'),
+  );
   await trainCommand([join(root, 'lora-fp16.yaml')]);
-  await evalCommand(['sop', '--model_path', join(root, 'lora-fp16', 'checkpoint-epoch-3'), '--base_model', model, '--sop_root', root, '--output_dir', join(root, 'lora-fp16-eval')], env);
+  await evalCommand(
+    [
+      'sop',
+      '--model_path',
+      join(root, 'lora-fp16', 'checkpoint-epoch-3'),
+      '--base_model',
+      model,
+      '--sop_root',
+      root,
+      '--output_dir',
+      join(root, 'lora-fp16-eval'),
+    ],
+    env,
+  );
   const after = JSON.parse(readFileSync(join(root, 'lora-fp16-eval', 'sop_report.json'), 'utf8'))['recall@1'];
   const before = JSON.parse(readFileSync(join(root, 'zero-shot', 'sop_report.json'), 'utf8'))['recall@1'];
   console.log(`held-out Recall@1: zero-shot ${before}, LoRA fp16 ${after}`);

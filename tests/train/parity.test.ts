@@ -50,7 +50,16 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
         for (const [path, { layer, role }] of modulePaths(ck.spec)) {
           const k = `lora_init.base_model.model.${path}`;
           if (!fx.has(`${k}.lora_A.weight`)) continue;
-          vit.addLora(layer, role, cfg.r, cfg.scaling, 0, fx.f32(`${k}.lora_A.weight`), fx.f32(`${k}.lora_B.weight`), true);
+          vit.addLora(
+            layer,
+            role,
+            cfg.r,
+            cfg.scaling,
+            0,
+            fx.f32(`${k}.lora_A.weight`),
+            fx.f32(`${k}.lora_B.weight`),
+            true,
+          );
         }
       }
       return vit;
@@ -90,7 +99,8 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
         const vit = await model(false);
         vit.enableFullGrads();
         vit.zeroGrads();
-        const px = fc === 'full' && fx.has('full.query') ? ['full.query', 'full.positive'] : ['batch.query', 'batch.positive'];
+        const px =
+          fc === 'full' && fx.has('full.query') ? ['full.query', 'full.positive'] : ['batch.query', 'batch.positive'];
         const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), Infinity);
         const loss = step.run(batchOf(px[0], px[1], true), null);
         expectClose(await vit.gpu.read(loss, 1), fx.f32(`${fc}.loss`), TOL, `${fc} loss`);

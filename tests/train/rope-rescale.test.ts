@@ -28,7 +28,12 @@ test('embeddings with scaled RoPE coordinates match PyTorch (atol 1e-5)', async 
   for (const id of ['s0', 's1', 's2']) {
     const s = fx.f32(`${id}.scale`)[0];
     vit.forwardInto(acts, px, H, W, null, s);
-    expectClose(await gpu.read(acts.emb, B * ck.spec.hidden), fx.f32(`${id}.embedding`), { atol: 1e-5, rtol: 0 }, `scale ${s}`);
+    expectClose(
+      await gpu.read(acts.emb, B * ck.spec.hidden),
+      fx.f32(`${id}.embedding`),
+      { atol: 1e-5, rtol: 0 },
+      `scale ${s}`,
+    );
   }
   vit.forwardInto(acts, px, H, W, null, 1);
   const plain = await gpu.read(acts.emb, B * ck.spec.hidden);
@@ -41,13 +46,26 @@ test('a rescaled step gives the same LoRA gradients direct and gradient-cached',
   const fx = SafetensorsFile.parse(readFileSync('tests/fixtures/train/dinov3-tiny.safetensors'));
   const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
   const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
-  const m = vit.addLora(0, 'q', 4, 2, 0, fx.f32('lora_init.base_model.model.layer.0.attention.q_proj.lora_A.weight'), fx.f32('lora_init.base_model.model.layer.0.attention.q_proj.lora_B.weight'), true);
+  const m = vit.addLora(
+    0,
+    'q',
+    4,
+    2,
+    0,
+    fx.f32('lora_init.base_model.model.layer.0.attention.q_proj.lora_A.weight'),
+    fx.f32('lora_init.base_model.model.layer.0.attention.q_proj.lora_B.weight'),
+    true,
+  );
   const [B, , H, W] = fx.info('batch.query').shape;
   const batch = { query: fx.f32('batch.query'), positive: fx.f32('batch.positive'), labels: null, B, H, W };
   const grads: Float32Array[] = [];
   for (const chunk of [Infinity, 4]) {
     vit.zeroGrads();
-    const step = new TrainStep(vit, { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 }, chunk);
+    const step = new TrainStep(
+      vit,
+      { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20 },
+      chunk,
+    );
     step.run(batch, null, 1.37);
     grads.push((await vit.loras.read(m, 'dP')).A);
     step.destroy();

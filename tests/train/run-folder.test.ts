@@ -13,9 +13,15 @@ import { nodeStore } from '../../src/platform/checkpoint-store-node';
 
 const STATE = { step: 4, epoch: 1, batchInEpoch: 0, seed: 42, stepsPerEpoch: 4, numRecords: 16 };
 const RESULTS = {
-  model: 'm', steps: 4, total_steps: 8, epochs_done: 1, stopped_early: true,
+  model: 'm',
+  steps: 4,
+  total_steps: 8,
+  epochs_done: 1,
+  stopped_early: true,
   log: [{ step: 4, epoch: 1, loss: null, lr: 0.001, grad_norm: 0.5, images_per_s: 3 }],
-  epochs: [{ epoch: 1, mean_loss: 1.5, validation: null }], skipped_images: [], final: { loss: null, seconds: 2, checkpoint: 'checkpoint-step-4' },
+  epochs: [{ epoch: 1, mean_loss: 1.5, validation: null }],
+  skipped_images: [],
+  final: { loss: null, seconds: 2, checkpoint: 'checkpoint-step-4' },
 };
 
 function run(files: Record<string, unknown>): string {
@@ -29,8 +35,11 @@ function run(files: Record<string, unknown>): string {
 
 test('reads what the trainer writes; NaN saved as null comes back as NaN; the latest checkpoint is the highest step', async () => {
   const dir = run({
-    'checkpoint-step-4/trainer_state.json': STATE, 'checkpoint-step-12/trainer_state.json': { ...STATE, step: 12 },
-    'checkpoint-step-8/trainer_state.json': { step: 8 }, 'train_results.json': RESULTS, 'train_config.yaml': 'epochs: 2\n',
+    'checkpoint-step-4/trainer_state.json': STATE,
+    'checkpoint-step-12/trainer_state.json': { ...STATE, step: 12 },
+    'checkpoint-step-8/trainer_state.json': { step: 8 },
+    'train_results.json': RESULTS,
+    'train_config.yaml': 'epochs: 2\n',
   });
   const f = new RunFolder(nodeStore(dir));
   expect(await f.trainerState('checkpoint-step-4')).toEqual(STATE);
@@ -44,13 +53,20 @@ test('reads what the trainer writes; NaN saved as null comes back as NaN; the la
 
 test('a damaged file names itself and the key', async () => {
   const dir = run({
-    'checkpoint-step-1/trainer_state.json': { ...STATE, step: 'one' }, 'checkpoint-step-2/trainer_state.json': '{"step": 2,',
+    'checkpoint-step-1/trainer_state.json': { ...STATE, step: 'one' },
+    'checkpoint-step-2/trainer_state.json': '{"step": 2,',
     'train_results.json': { ...RESULTS, log: [{ ...RESULTS.log[0], lr: 'fast' }] },
   });
   const f = new RunFolder(nodeStore(dir));
-  await expect(f.trainerState('checkpoint-step-1')).rejects.toThrow(`${dir}/checkpoint-step-1/trainer_state.json: "step": Invalid input: expected number, received string`);
-  await expect(f.trainerState('checkpoint-step-2')).rejects.toThrow(new RegExp(`^${dir}/checkpoint-step-2/trainer_state\\.json: not valid JSON`));
-  await expect(f.results()).rejects.toThrow(`${dir}/train_results.json: "log.0.lr": Invalid input: expected number, received string`);
+  await expect(f.trainerState('checkpoint-step-1')).rejects.toThrow(
+    `${dir}/checkpoint-step-1/trainer_state.json: "step": Invalid input: expected number, received string`,
+  );
+  await expect(f.trainerState('checkpoint-step-2')).rejects.toThrow(
+    new RegExp(`^${dir}/checkpoint-step-2/trainer_state\\.json: not valid JSON`),
+  );
+  await expect(f.results()).rejects.toThrow(
+    `${dir}/train_results.json: "log.0.lr": Invalid input: expected number, received string`,
+  );
   expect(await f.resultsIfReadable()).toBeNull();
   await expect(f.latestCheckpoint()).rejects.toThrow('checkpoint-step-1/trainer_state.json: "step"');
 });

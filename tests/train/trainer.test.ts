@@ -35,7 +35,17 @@ function syntheticData(): PairData {
 }
 
 function config(over: Partial<TrainConfig>): TrainConfig {
-  return { ...defaultTrainConfig(), model_name: 'tests/fixtures/models/dinov3-tiny', data_path: 'mem', epochs: 2, batch_size: 4, learning_rate: 1e-3, logging_steps: 1, use_gradient_cache: false, ...over };
+  return {
+    ...defaultTrainConfig(),
+    model_name: 'tests/fixtures/models/dinov3-tiny',
+    data_path: 'mem',
+    epochs: 2,
+    batch_size: 4,
+    learning_rate: 1e-3,
+    logging_steps: 1,
+    use_gradient_cache: false,
+    ...over,
+  };
 }
 
 async function train(cfg: TrainConfig, out: string, opts: { stopAfter?: number; model?: string } = {}) {
@@ -45,7 +55,11 @@ async function train(cfg: TrainConfig, out: string, opts: { stopAfter?: number; 
   const events: TrainEvent[] = [];
   const store = nodeStore(out);
   const t = new Trainer({
-    gpu: await nodeGpu(), checkpoint: ck, config: cfg, train: syntheticData(), store,
+    gpu: await nodeGpu(),
+    checkpoint: ck,
+    config: cfg,
+    train: syntheticData(),
+    store,
     resume: cfg.resume_from_checkpoint ? { store, folder: cfg.resume_from_checkpoint } : null,
     signal: ctl.signal,
     onEvent: (e) => {
@@ -65,9 +79,16 @@ describe('trainer', () => {
   test('max_steps: that many steps over as many epochs as needed, the schedule over them, the cut epoch checkpointed', async () => {
     const out = mkdtempSync(join(tmpdir(), 'vembed-maxsteps-'));
     // 3 steps per epoch: 7 steps = 2 whole epochs + 1 step of the third; epochs: 1 is overridden.
-    const { r, events } = await train(config({ epochs: 1, max_steps: 7, warmup_steps: 2, scheduler_type: 'linear' }), out);
+    const { r, events } = await train(
+      config({ epochs: 1, max_steps: 7, warmup_steps: 2, scheduler_type: 'linear' }),
+      out,
+    );
     expect([r.steps, r.total_steps, r.epochs_done]).toEqual([7, 7, 2]);
-    expect(readdirSync(out).filter((f) => f.startsWith('checkpoint-')).sort()).toEqual(['checkpoint-epoch-1', 'checkpoint-epoch-2', 'checkpoint-step-7']);
+    expect(
+      readdirSync(out)
+        .filter((f) => f.startsWith('checkpoint-'))
+        .sort(),
+    ).toEqual(['checkpoint-epoch-1', 'checkpoint-epoch-2', 'checkpoint-step-7']);
     const lrs = events.flatMap((e) => (e.kind === 'step' ? [e.lr] : []));
     expect(lrs.length).toBe(7);
     // linear: warmup to the peak at step 2, then down towards 0 at step 7
@@ -76,11 +97,22 @@ describe('trainer', () => {
     // max_steps within the first epoch
     const short = await train(config({ max_steps: 2 }), mkdtempSync(join(tmpdir(), 'vembed-maxsteps-')));
     expect([short.r.steps, short.r.epochs_done, short.r.final.checkpoint]).toEqual([2, 0, 'checkpoint-step-2']);
-    expect(() => parseTrainConfigYaml('max_steps: 0\n', 'c.yaml')).toThrow('c.yaml:1: max_steps: 0 is not allowed; expected a positive number of steps, or -1 (train for `epochs`)');
+    expect(() => parseTrainConfigYaml('max_steps: 0\n', 'c.yaml')).toThrow(
+      'c.yaml:1: max_steps: 0 is not allowed; expected a positive number of steps, or -1 (train for `epochs`)',
+    );
   });
 
   test('resuming from a checkpoint continues with the same losses as an uninterrupted run', async () => {
-    const cfg = config({ use_lora: true, lora_r: 4, lora_alpha: 8, lora_dropout: 0.1, seed: 7, use_gradient_cache: true, gradient_cache_chunk_size: 3, rope_rescale_in_training: true });
+    const cfg = config({
+      use_lora: true,
+      lora_r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0.1,
+      seed: 7,
+      use_gradient_cache: true,
+      gradient_cache_chunk_size: 3,
+      rope_rescale_in_training: true,
+    });
     const full = await train(cfg, mkdtempSync(join(tmpdir(), 'vembed-full-')));
     expect(full.losses.length).toBe(6); // 12 pairs / 4 = 3 steps per epoch, 2 epochs
     const out = mkdtempSync(join(tmpdir(), 'vembed-resume-'));
@@ -89,7 +121,9 @@ describe('trainer', () => {
     expect(readdirSync(out)).toContain('checkpoint-step-2');
     const second = await train({ ...cfg, resume_from_checkpoint: 'latest' }, out);
     expect([...first.losses, ...second.losses]).toEqual(full.losses);
-    expect(second.events.some((e) => e.kind === 'info' && /resumed from checkpoint-step-2 at step 2/.test(e.message))).toBe(true);
+    expect(
+      second.events.some((e) => e.kind === 'info' && /resumed from checkpoint-step-2 at step 2/.test(e.message)),
+    ).toBe(true);
     const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
     expect(results.log.map((x: { step: number }) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(results.epochs.length).toBe(2);
@@ -97,11 +131,29 @@ describe('trainer', () => {
 
   test('LoRA checkpoints are PEFT adapters; results and the merged config are written', async () => {
     const out = mkdtempSync(join(tmpdir(), 'vembed-ckpt-'));
-    const cfg = config({ use_lora: true, lora_r: 2, lora_alpha: 4, epochs: 1, save_steps: 2, lora_target_modules: ['q_proj', 'v_proj', 'up_proj'] });
+    const cfg = config({
+      use_lora: true,
+      lora_r: 2,
+      lora_alpha: 4,
+      epochs: 1,
+      save_steps: 2,
+      lora_target_modules: ['q_proj', 'v_proj', 'up_proj'],
+    });
     await train(cfg, out);
-    expect(readdirSync(out).sort()).toEqual(['checkpoint-epoch-1', 'checkpoint-step-2', 'train_config.yaml', 'train_results.json']);
+    expect(readdirSync(out).sort()).toEqual([
+      'checkpoint-epoch-1',
+      'checkpoint-step-2',
+      'train_config.yaml',
+      'train_results.json',
+    ]);
     const ckpt = join(out, 'checkpoint-epoch-1');
-    expect(readdirSync(ckpt).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'optimizer.safetensors', 'preprocessor_config.json', 'trainer_state.json']);
+    expect(readdirSync(ckpt).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'optimizer.safetensors',
+      'preprocessor_config.json',
+      'trainer_state.json',
+    ]);
     const adapter = await loadAdapter(dirSource(ckpt));
     expect(adapter.modules.length).toBe(2 * 3);
     expect(adapter.config.target_modules).toEqual(['q_proj', 'up_proj', 'v_proj']);
@@ -119,7 +171,8 @@ describe('trainer', () => {
     const ck = await loadCheckpoint(dirSource(join(out, 'checkpoint-epoch-1')));
     const base = await loadCheckpoint(dirSource('tests/fixtures/models/dinov2-tiny'));
     expect(ck.spec).toEqual(base.spec);
-    const a = ck.weights.get('layer.0.q.w')!, b = base.weights.get('layer.0.q.w')!;
+    const a = ck.weights.get('layer.0.q.w')!,
+      b = base.weights.get('layer.0.q.w')!;
     expect(a.some((v, i) => v !== b[i])).toBe(true);
     expect(ck.weights.get('pos')!.some((v, i) => v !== base.weights.get('pos')![i])).toBe(true);
   });
@@ -128,7 +181,9 @@ describe('trainer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vembed-atomic-'));
     const store = nodeStore(dir);
     await store.writeFolder('checkpoint-step-1', new Map([['a.json', new TextEncoder().encode('{"ok":1}')]]));
-    await expect(store.writeFolder('checkpoint-step-1', new Map([['no/such/dir.json', new Uint8Array(3)]]))).rejects.toThrow(/could not write checkpoint .*checkpoint-step-1: .*the previous checkpoints are intact/);
+    await expect(
+      store.writeFolder('checkpoint-step-1', new Map([['no/such/dir.json', new Uint8Array(3)]])),
+    ).rejects.toThrow(/could not write checkpoint .*checkpoint-step-1: .*the previous checkpoints are intact/);
     expect(readFileSync(join(dir, 'checkpoint-step-1', 'a.json'), 'utf8')).toBe('{"ok":1}');
     expect(readdirSync(dir).filter((n) => n.startsWith('.'))).toEqual([]);
   });
@@ -138,17 +193,42 @@ describe('trainer', () => {
     data.load = async (p) => {
       throw Object.assign(new Error('corrupt or truncated image file'), { path: p });
     };
-    const t = new Trainer({ gpu: await nodeGpu(), checkpoint: await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny')), config: config({ use_lora: true }), train: data, store: nodeStore(mkdtempSync(join(tmpdir(), 'vembed-bad-'))) });
-    await expect(t.run()).rejects.toThrow(/epoch 1: no batch had 2 readable pairs, so nothing was trained \(first unreadable: q\d+\.png: corrupt or truncated image file\)/);
+    const t = new Trainer({
+      gpu: await nodeGpu(),
+      checkpoint: await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny')),
+      config: config({ use_lora: true }),
+      train: data,
+      store: nodeStore(mkdtempSync(join(tmpdir(), 'vembed-bad-'))),
+    });
+    await expect(t.run()).rejects.toThrow(
+      /epoch 1: no batch had 2 readable pairs, so nothing was trained \(first unreadable: q\d+\.png: corrupt or truncated image file\)/,
+    );
     t.destroy();
   });
 
   test('unsupported settings are refused with the key and the reason', async () => {
     const ck = await loadCheckpoint(dirSource('tests/fixtures/models/dinov3-tiny'));
-    const mk = (c: Partial<TrainConfig>) => () => new Trainer({ gpu: null as never, checkpoint: ck, config: config(c), train: syntheticData(), store: nodeStore('/tmp') });
-    expect(mk({ gradient_accumulation_steps: 2 })).toThrow(/gradient_accumulation_steps: 2 is not supported; raise batch_size/);
+    const mk = (c: Partial<TrainConfig>) => () =>
+      new Trainer({
+        gpu: null as never,
+        checkpoint: ck,
+        config: config(c),
+        train: syntheticData(),
+        store: nodeStore('/tmp'),
+      });
+    expect(mk({ gradient_accumulation_steps: 2 })).toThrow(
+      /gradient_accumulation_steps: 2 is not supported; raise batch_size/,
+    );
     const ck2 = await loadCheckpoint(dirSource('tests/fixtures/models/dinov2-tiny'));
-    expect(() => new Trainer({ gpu: null as never, checkpoint: ck2, config: config({ rope_rescale_in_training: true }), train: syntheticData(), store: nodeStore('/tmp') }))
-      .toThrow(/rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table/);
+    expect(
+      () =>
+        new Trainer({
+          gpu: null as never,
+          checkpoint: ck2,
+          config: config({ rope_rescale_in_training: true }),
+          train: syntheticData(),
+          store: nodeStore('/tmp'),
+        }),
+    ).toThrow(/rope_rescale_in_training: true applies to DINOv3 RoPE; this DINOv2 model has a learned position table/);
   });
 });

@@ -122,7 +122,9 @@ export async function main(argv: string[]): Promise<number> {
       const what = section === 'forward' ? forwardEntry(plan) : trainStepEntry(plan);
       const r = await modelSection(gpu, what, { budgetMs, log, progress });
       progress(r);
-      log(`[${section}] ${r.status}${r.imagesPerS ? `: ${r.imagesPerS.toFixed(1)} images/s (median of ${r.itersMs.length})` : ''}${r.note ? ` (${r.note})` : ''}`);
+      log(
+        `[${section}] ${r.status}${r.imagesPerS ? `: ${r.imagesPerS.toFixed(1)} images/s (median of ${r.itersMs.length})` : ''}${r.note ? ` (${r.note})` : ''}`,
+      );
     }
     return 0;
   } finally {
@@ -136,7 +138,9 @@ function report(dir: string, out: string): number {
     log(`report: ${join(dir, 'plan.json')} is missing (run.sh writes it first)`);
     return 2;
   }
-  const notes = existsSync(join(dir, 'notes.txt')) ? readFileSync(join(dir, 'notes.txt'), 'utf8').split('\n').filter(Boolean) : [];
+  const notes = existsSync(join(dir, 'notes.txt'))
+    ? readFileSync(join(dir, 'notes.txt'), 'utf8').split('\n').filter(Boolean)
+    : [];
   const inputs: Inputs = {
     plan,
     adapter: readJson(join(dir, 'adapter.json')),

@@ -32,7 +32,14 @@ import { randomF32 } from '../../bench/util';
 import type { Gpu } from '../../src/gpu/device';
 import { UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { autotuneMatmul } from '../../src/ops/autotune';
-import { matmulKernels, matmulLegal, matmulSupported, matmulWith, type MatmulArgs, type MatmulKernel } from '../../src/ops/matmul';
+import {
+  matmulKernels,
+  matmulLegal,
+  matmulSupported,
+  matmulWith,
+  type MatmulArgs,
+  type MatmulKernel,
+} from '../../src/ops/matmul';
 import { Rng } from '../../src/util/random';
 import type { GemmShape, Plan } from './plan';
 
@@ -206,20 +213,30 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   const TARGET_MS = tiny ? 5 : 15;
   const kernels = opts.kernels ?? matmulKernels();
   const section: GemmSection = {
-    variants: kernels.map((k) => ({ name: k.name, source: kernelSource(k), class: variantClass(k), supported: matmulSupported(gpu, k) })),
+    variants: kernels.map((k) => ({
+      name: k.name,
+      source: kernelSource(k),
+      class: variantClass(k),
+      supported: matmulSupported(gpu, k),
+    })),
     autotune: { error: 'not run' },
     rows: [],
     complete: false,
   };
   if (opts.autotune === false) section.autotune = { error: 'not run (autotune: false)' };
-  else try {
-    const r = await autotuneMatmul(gpu, { force: true });
-    section.autotune = { choice: r.choice, ms: r.ms, totalMs: r.totalMs };
-    log(`[gemm] autotune picks ${r.choice} (${Object.entries(r.ms).map(([k, v]) => `${k} ${v.toFixed(3)} ms`).join(', ')})`);
-  } catch (e) {
-    section.autotune = { error: (e as Error).message };
-    log(`[gemm] autotune failed: ${(e as Error).message}`);
-  }
+  else
+    try {
+      const r = await autotuneMatmul(gpu, { force: true });
+      section.autotune = { choice: r.choice, ms: r.ms, totalMs: r.totalMs };
+      log(
+        `[gemm] autotune picks ${r.choice} (${Object.entries(r.ms)
+          .map(([k, v]) => `${k} ${v.toFixed(3)} ms`)
+          .join(', ')})`,
+      );
+    } catch (e) {
+      section.autotune = { error: (e as Error).message };
+      log(`[gemm] autotune failed: ${(e as Error).message}`);
+    }
   opts.progress?.(section);
 
   // One pair of random operand buffers serves every shape: each reads its dense A and B from the
@@ -227,15 +244,24 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   const maxA = Math.max(...plan.gemm.map((s) => s.M * s.K));
   const maxB = Math.max(...plan.gemm.map((s) => s.K * s.N));
   const maxC = Math.max(...plan.gemm.map((s) => s.M * s.N));
-  const hostA = randomF32(maxA, 101), hostB = randomF32(maxB, 102);
-  const A = gpu.upload(hostA, 'gpubench A'), B = gpu.upload(hostB, 'gpubench B');
+  const hostA = randomF32(maxA, 101),
+    hostB = randomF32(maxB, 102);
+  const A = gpu.upload(hostA, 'gpubench A'),
+    B = gpu.upload(hostB, 'gpubench B');
   const C = gpu.zeros(maxC, 'gpubench C');
   try {
     for (const [si, sh] of plan.gemm.entries()) {
       const row: GemmRow = { ...sh, variants: {} };
       const { rows, cols } = sample(sh, 7 + si);
       const ref = reference(sh, hostA, hostB, rows, cols);
-      const args: MatmulArgs = { M: sh.M, N: sh.N, K: sh.K, transA: sh.transA, transB: sh.transB, op: `gpubench ${sh.id}` };
+      const args: MatmulArgs = {
+        M: sh.M,
+        N: sh.N,
+        K: sh.K,
+        transA: sh.transA,
+        transB: sh.transB,
+        op: `gpubench ${sh.id}`,
+      };
       for (const k of kernels) {
         let res: VariantResult;
         if (now() - t0 > opts.budgetMs) res = { status: 'skipped', note: 'time budget spent' };
@@ -249,7 +275,9 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
           }
         }
         row.variants[k.name] = res;
-        log(`[gemm] ${sh.id} ${sh.M}x${sh.N}x${sh.K} ${k.name}: ${res.status}${res.tflops !== undefined ? ` ${res.tflops.toPrecision(3)} TFLOP/s` : ''}${res.note ? ` (${res.note})` : ''}`);
+        log(
+          `[gemm] ${sh.id} ${sh.M}x${sh.N}x${sh.K} ${k.name}: ${res.status}${res.tflops !== undefined ? ` ${res.tflops.toPrecision(3)} TFLOP/s` : ''}${res.note ? ` (${res.note})` : ''}`,
+        );
       }
       section.rows.push(row);
       opts.progress?.(section);
@@ -262,10 +290,14 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
 }
 
 async function measureVariant(
-  gpu: Gpu, k: MatmulKernel, sh: GemmShape, args: MatmulArgs,
+  gpu: Gpu,
+  k: MatmulKernel,
+  sh: GemmShape,
+  args: MatmulArgs,
   bufs: { A: GPUBuffer; B: GPUBuffer; C: GPUBuffer },
   check: { rows: number[]; cols: number[]; ref: Float64Array },
-  samples: number, targetMs: number,
+  samples: number,
+  targetMs: number,
 ): Promise<VariantResult> {
   const { A, B, C } = bufs;
   // Check: poison the sampled rows, one product, compare with the float64 reference.
@@ -273,7 +305,8 @@ async function measureVariant(
   for (const r of check.rows) gpu.write(C, nan, r * sh.N * 4);
   matmulWith(gpu, k, C, A, B, args);
   await gpu.sync();
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (const [i, r] of check.rows.entries()) {
     const got = await gpu.read(C, sh.N, r * sh.N);
     check.cols.forEach((c, j) => {
@@ -285,7 +318,11 @@ async function measureVariant(
   const relErr = Math.sqrt(num / den);
   const tol = TOLERANCE[variantClass(k)];
   if (!(relErr <= tol)) {
-    return { status: 'failed', relErr, note: `disagrees with the float64 reference: rel. error ${relErr.toExponential(2)} > ${tol}` };
+    return {
+      status: 'failed',
+      relErr,
+      note: `disagrees with the float64 reference: rel. error ${relErr.toExponential(2)} > ${tol}`,
+    };
   }
   // Timing.
   await gpu.sync();
@@ -347,10 +384,23 @@ export function trainStepEntry(plan: Plan): { entry: BenchEntry; images: number 
 }
 
 function modelBench(plan: Plan, batch: number): ModelBench {
-  return { op: 'vit', shape: plan.configFile, config: plan.config, batch, image: plan.image, onnx: null, torchModel: 'b16', heavy: false };
+  return {
+    op: 'vit',
+    shape: plan.configFile,
+    config: plan.config,
+    batch,
+    image: plan.image,
+    onnx: null,
+    torchModel: 'b16',
+    heavy: false,
+  };
 }
 
-export async function modelSection(gpu: Gpu, what: { entry: BenchEntry; images: number }, opts: SectionOpts & { maxIters?: number }): Promise<ModelResult> {
+export async function modelSection(
+  gpu: Gpu,
+  what: { entry: BenchEntry; images: number },
+  opts: SectionOpts & { maxIters?: number },
+): Promise<ModelResult> {
   const log = opts.log ?? (() => {});
   const t0 = now();
   const res: ModelResult = { status: 'skipped', images: what.images, itersMs: [] };

@@ -73,8 +73,22 @@ export interface Plan {
 }
 
 const SIZES = {
-  full: { config: configFull, file: 'tools/gpu-bench/config.json', batches: [64, 8, 32, 16], forward: 64, pairs: 128, chunk: null },
-  tiny: { config: configTiny, file: 'tools/gpu-bench/config-tiny.json', batches: [4, 2], forward: 2, pairs: 4, chunk: 2 },
+  full: {
+    config: configFull,
+    file: 'tools/gpu-bench/config.json',
+    batches: [64, 8, 32, 16],
+    forward: 64,
+    pairs: 128,
+    chunk: null,
+  },
+  tiny: {
+    config: configTiny,
+    file: 'tools/gpu-bench/config-tiny.json',
+    batches: [4, 2],
+    forward: 2,
+    pairs: 4,
+    chunk: 2,
+  },
 } as const;
 
 export function makePlan(mode: Mode): Plan {
@@ -83,8 +97,14 @@ export function makePlan(mode: Mode): Plan {
   const spec = parseModelConfig(config, s.file);
   const image = spec.imageSize;
   const tokens = 1 + spec.registers + Math.floor(image / spec.patch) ** 2;
-  const C = spec.hidden, I = spec.intermediate;
-  const linears: [LinearName, number, number][] = [['qkv', C, 3 * C], ['proj', C, C], ['fc1', C, I], ['fc2', I, C]];
+  const C = spec.hidden,
+    I = spec.intermediate;
+  const linears: [LinearName, number, number][] = [
+    ['qkv', C, 3 * C],
+    ['proj', C, C],
+    ['fc1', C, I],
+    ['fc2', I, C],
+  ];
   const gemm: GemmShape[] = [];
   for (const B of s.batches) {
     const rows = B * tokens;
@@ -95,7 +115,21 @@ export function makePlan(mode: Mode): Plan {
         ['dW', Cout, Cin, rows, true, false],
       ];
       for (const [dir, M, N, K, transA, transB] of dims) {
-        gemm.push({ id: `${layer}.${dir} B=${B}`, layer, dir, B, rows, Cin, Cout, M, N, K, transA, transB, flops: 2 * M * N * K });
+        gemm.push({
+          id: `${layer}.${dir} B=${B}`,
+          layer,
+          dir,
+          B,
+          rows,
+          Cin,
+          Cout,
+          M,
+          N,
+          K,
+          transA,
+          transB,
+          flops: 2 * M * N * K,
+        });
       }
     }
   }
@@ -112,7 +146,13 @@ export function makePlan(mode: Mode): Plan {
     train: {
       pairs: s.pairs,
       chunk: s.chunk ?? d.gradient_cache_chunk_size,
-      lora: { r: d.lora_r, alpha: d.lora_alpha, dropout: d.lora_dropout, roles: targets.roles, modules: targets.modules },
+      lora: {
+        r: d.lora_r,
+        alpha: d.lora_alpha,
+        dropout: d.lora_dropout,
+        roles: targets.roles,
+        modules: targets.modules,
+      },
       temperature: d.temperature,
       lr: d.learning_rate,
       weightDecay: d.weight_decay,

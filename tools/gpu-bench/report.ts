@@ -15,7 +15,8 @@ import type { AdapterReport, GemmRow, GemmSection, ModelResult, VariantClass } f
 import type { Plan } from './plan';
 
 /** One PyTorch measurement, or why there is none. */
-export type TorchTiming = { ms: number; tflops?: number; images_per_s?: number; iters_ms?: number[] } | { error: string } | { skipped: string };
+export type TorchTiming =
+  { ms: number; tflops?: number; images_per_s?: number; iters_ms?: number[] } | { error: string } | { skipped: string };
 
 export interface TorchResults {
   torch: string;
@@ -74,7 +75,13 @@ export interface Results {
   torch: Omit<TorchResults, 'gemm' | 'forward' | 'train'> | null;
   targets: Target[];
   gemm: GemmLine[];
-  models: { name: string; ours: number | null; torch: Record<string, number | null>; ratio: Record<string, number | null>; note: string }[];
+  models: {
+    name: string;
+    ours: number | null;
+    torch: Record<string, number | null>;
+    ratio: Record<string, number | null>;
+    note: string;
+  }[];
   notes: string[];
   raw: Omit<Inputs, 'plan' | 'notes'>;
 }
@@ -131,9 +138,14 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
 
   /** Time-weighted ratio over the shapes where both sides have a time. */
   const aggregate = (cls: VariantClass, p: 'fp32' | 'fp16', oursMs: (id: string) => number | null) => {
-    let flops = 0, ours = 0, theirs = 0, worst: { id: string; r: number } | null = null, n = 0;
+    let flops = 0,
+      ours = 0,
+      theirs = 0,
+      worst: { id: string; r: number } | null = null,
+      n = 0;
     for (const sh of plan.gemm) {
-      const o = oursMs(sh.id), t = tg(sh.id, p);
+      const o = oursMs(sh.id),
+        t = tg(sh.id, p);
       if (o === null || !t) continue;
       n++;
       flops += sh.flops;
@@ -143,10 +155,22 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
       if (!worst || r < worst.r) worst = { id: sh.id, r };
     }
     if (n === 0) return null;
-    return { ours: flops / (ours / 1000) / 1e12, torch: flops / (theirs / 1000) / 1e12, ratio: theirs / ours, worst: worst!, n };
+    return {
+      ours: flops / (ours / 1000) / 1e12,
+      torch: flops / (theirs / 1000) / 1e12,
+      ratio: theirs / ours,
+      worst: worst!,
+      n,
+    };
   };
   const bestMs = (cls: VariantClass) => (id: string) => lines.find((l) => l.id === id)?.best[cls]?.ms ?? null;
-  const target = (name: string, goal: number, agg: ReturnType<typeof aggregate>, missing: string, what: string): Target => ({
+  const target = (
+    name: string,
+    goal: number,
+    agg: ReturnType<typeof aggregate>,
+    missing: string,
+    what: string,
+  ): Target => ({
     name,
     unit: 'TFLOP/s',
     ours: agg?.ours ?? null,
@@ -159,17 +183,27 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
       : missing,
   });
   const targets: Target[] = [
-    target('f32 GEMM vs PyTorch fp32 (TF32 off)', 0.5, aggregate('f32', 'fp32', bestMs('f32')),
-      'not measured (no f32 variant and PyTorch fp32 time at the same shape)', 'fastest correct f32 variant per shape'),
-    target('f16 / subgroup-matrix GEMM vs PyTorch fp16', 0.3, aggregate('f16', 'fp16', bestMs('f16')),
+    target(
+      'f32 GEMM vs PyTorch fp32 (TF32 off)',
+      0.5,
+      aggregate('f32', 'fp32', bestMs('f32')),
+      'not measured (no f32 variant and PyTorch fp32 time at the same shape)',
+      'fastest correct f32 variant per shape',
+    ),
+    target(
+      'f16 / subgroup-matrix GEMM vs PyTorch fp16',
+      0.3,
+      aggregate('f16', 'fp16', bestMs('f16')),
       gemm && !gemm.variants.some((v) => v.class === 'f16' && v.supported)
         ? 'not measured: no f16 / subgroup-matrix matmul variant is supported on this adapter'
         : 'not measured (no f16 variant and PyTorch fp16 time at the same shape)',
-      'fastest correct f16 / subgroup-matrix variant per shape'),
+      'fastest correct f16 / subgroup-matrix variant per shape',
+    ),
   ];
   const ours = (m: ModelResult | null) => (m?.status === 'ok' ? m.imagesPerS! : null);
   const ips = (t: TorchTiming | undefined) => (timed(t) ? (t.images_per_s ?? null) : null);
-  const trainOurs = ours(inp.train), trainTorch = ips(torch?.train?.fp32);
+  const trainOurs = ours(inp.train),
+    trainTorch = ips(torch?.train?.fp32);
   targets.push({
     name: 'LoRA training step vs PyTorch eager fp32',
     unit: 'images/s',
@@ -180,19 +214,40 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
     met: trainOurs !== null && trainTorch !== null ? trainOurs / trainTorch >= 0.4 : null,
     detail: `${plan.train.pairs} pairs (${2 * plan.train.pairs} images) per step; ours gradient-cached in chunks of ${plan.train.chunk}, PyTorch whole batch`,
   });
-  const autoAgg = choice ? aggregate('f32', 'fp32', (id) => {
-    const r = gemm!.rows.find((x) => x.id === id)?.variants[choice];
-    return r?.status === 'ok' ? r.ms! : null;
-  }) : null;
-  if (autoAgg) notes.push(`autotune picks "${choice}": ${num(autoAgg.ours)} TFLOP/s over the shapes (time-weighted), ${pct(autoAgg.ratio)} of PyTorch fp32`);
+  const autoAgg = choice
+    ? aggregate('f32', 'fp32', (id) => {
+        const r = gemm!.rows.find((x) => x.id === id)?.variants[choice];
+        return r?.status === 'ok' ? r.ms! : null;
+      })
+    : null;
+  if (autoAgg)
+    notes.push(
+      `autotune picks "${choice}": ${num(autoAgg.ours)} TFLOP/s over the shapes (time-weighted), ${pct(autoAgg.ratio)} of PyTorch fp32`,
+    );
 
   const ratios = (o: number | null, t: Record<string, number | null>) =>
     Object.fromEntries(Object.entries(t).map(([k, v]) => [k, o !== null && v !== null ? o / v : null]));
   const fwdTorch = { fp32: ips(torch?.forward?.fp32), amp_fp16: ips(torch?.forward?.amp_fp16) };
-  const trTorch = { fp32: trainTorch, fp32_gradcache: ips(torch?.train?.fp32_gradcache), amp_fp16: ips(torch?.train?.amp_fp16) };
+  const trTorch = {
+    fp32: trainTorch,
+    fp32_gradcache: ips(torch?.train?.fp32_gradcache),
+    amp_fp16: ips(torch?.train?.amp_fp16),
+  };
   const models = [
-    { name: `ViT forward, batch ${plan.forward.batch}`, ours: ours(inp.forward), torch: fwdTorch, ratio: ratios(ours(inp.forward), fwdTorch), note: inp.forward?.note ?? (inp.forward ? '' : 'not run') },
-    { name: `LoRA step, ${plan.train.pairs} pairs`, ours: trainOurs, torch: trTorch, ratio: ratios(trainOurs, trTorch), note: inp.train?.note ?? (inp.train ? '' : 'not run') },
+    {
+      name: `ViT forward, batch ${plan.forward.batch}`,
+      ours: ours(inp.forward),
+      torch: fwdTorch,
+      ratio: ratios(ours(inp.forward), fwdTorch),
+      note: inp.forward?.note ?? (inp.forward ? '' : 'not run'),
+    },
+    {
+      name: `LoRA step, ${plan.train.pairs} pairs`,
+      ours: trainOurs,
+      torch: trTorch,
+      ratio: ratios(trainOurs, trTorch),
+      note: inp.train?.note ?? (inp.train ? '' : 'not run'),
+    },
   ];
   // PyTorch measurements that did not happen, one note per reason (GEMM shapes counted).
   const why = (v: TorchTiming | undefined) => (v && !timed(v) ? ('error' in v ? v.error : v.skipped) : null);
@@ -204,14 +259,18 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
     }
   }
   for (const [k, n] of gemmWhy) notes.push(`${k} (${n} shape${n > 1 ? 's' : ''})`);
-  for (const [part, o] of [['forward', torch?.forward], ['train', torch?.train]] as const) {
+  for (const [part, o] of [
+    ['forward', torch?.forward],
+    ['train', torch?.train],
+  ] as const) {
     for (const [k, v] of Object.entries(o ?? {})) {
       const w = why(v);
       if (w) notes.push(`torch ${part} ${k}: ${w}`);
     }
   }
   for (const e of torch?.errors ?? []) notes.push(`torch: ${e}`);
-  if (gemm && !gemm.complete) notes.push('ours GEMM: the section did not finish (time limit or crash); missing rows are "not run"');
+  if (gemm && !gemm.complete)
+    notes.push('ours GEMM: the section did not finish (time limit or crash); missing rows are "not run"');
   let torchMeta: Results['torch'] = null;
   if (torch) {
     const { gemm: _g, forward: _f, train: _t, ...meta } = torch;
@@ -235,7 +294,13 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
 const pct = (r: number) => `${(100 * r).toFixed(0)}%`;
 /** 3 significant digits (12.3, 0.456, 1.23e-5); whole numbers from 100. */
 const num = (v: number | null | undefined) =>
-  v === null || v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v >= 0.01 || v === 0 ? v.toPrecision(3) : v.toExponential(2);
+  v === null || v === undefined
+    ? '–'
+    : v >= 100
+      ? v.toFixed(0)
+      : v >= 0.01 || v === 0
+        ? v.toPrecision(3)
+        : v.toExponential(2);
 const cell = (v: number | string) => (typeof v === 'number' ? num(v) : v);
 
 export function markdown(r: Results): string {
@@ -247,9 +312,13 @@ export function markdown(r: Results): string {
   if (a) {
     const sm = (a.info.subgroupMatrixConfigs as unknown[] | undefined) ?? [];
     out.push(`- device features: ${a.deviceFeatures.join(', ') || '–'}`);
-    out.push(`- subgroup matrix configs: ${sm.length ? JSON.stringify(sm) : 'none'}; Dawn toggles: ${a.toggles.join(', ')}`);
+    out.push(
+      `- subgroup matrix configs: ${sm.length ? JSON.stringify(sm) : 'none'}; Dawn toggles: ${a.toggles.join(', ')}`,
+    );
   }
-  out.push(`- PyTorch: ${r.torch?.torch ? `${r.torch.torch} on ${r.torch.device} (${r.torch.device_type}); model ${r.torch.model_impl ?? '?'}; LoRA ${r.torch.lora_impl ?? '?'}` : 'no results (see Notes)'}`);
+  out.push(
+    `- PyTorch: ${r.torch?.torch ? `${r.torch.torch} on ${r.torch.device} (${r.torch.device_type}); model ${r.torch.model_impl ?? '?'}; LoRA ${r.torch.lora_impl ?? '?'}` : 'no results (see Notes)'}`,
+  );
   if (r.mode === 'tiny') out.push('- tiny sizes: a check of the plumbing, not a measurement');
   out.push('');
   out.push('## Targets (ratio = ours / PyTorch, same GPU, same run)');
@@ -257,14 +326,20 @@ export function markdown(r: Results): string {
   out.push('| target | ours | PyTorch | ratio | goal | met | how |');
   out.push('|---|---:|---:|---:|---:|---|---|');
   for (const t of r.targets) {
-    out.push(`| ${t.name} | ${num(t.ours)} ${t.unit} | ${num(t.torch)} ${t.unit} | ${t.ratio === null ? '–' : pct(t.ratio)} | ${pct(t.goal)} | ${t.met === null ? 'not measured' : t.met ? 'met' : 'not met'} | ${t.detail} |`);
+    out.push(
+      `| ${t.name} | ${num(t.ours)} ${t.unit} | ${num(t.torch)} ${t.unit} | ${t.ratio === null ? '–' : pct(t.ratio)} | ${pct(t.goal)} | ${t.met === null ? 'not measured' : t.met ? 'met' : 'not met'} | ${t.detail} |`,
+    );
   }
   out.push('');
   const names = Object.keys(r.gemm[0]?.variants ?? {});
   const choice = r.raw.gemm && 'choice' in r.raw.gemm.autotune ? r.raw.gemm.autotune.choice : null;
-  out.push(`## GEMM TFLOP/s at the linear shapes of ${r.configFile} (B images = B x ${r.tokens} rows; autotune picks ${choice ?? '–'})`);
+  out.push(
+    `## GEMM TFLOP/s at the linear shapes of ${r.configFile} (B images = B x ${r.tokens} rows; autotune picks ${choice ?? '–'})`,
+  );
   out.push('');
-  out.push(`| shape | MxNxK | ${names.join(' | ')} | best f32 | torch fp32 | ratio | best f16 | torch fp16 | ratio | torch bf16 |`);
+  out.push(
+    `| shape | MxNxK | ${names.join(' | ')} | best f32 | torch fp32 | ratio | best f16 | torch fp16 | ratio | torch bf16 |`,
+  );
   out.push(`|---|---|${names.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|`);
   for (const l of r.gemm) {
     out.push(
@@ -276,11 +351,16 @@ export function markdown(r: Results): string {
   out.push('');
   out.push('## Model (images/s)');
   out.push('');
-  out.push('| row | ours | PyTorch fp32 | ratio | PyTorch fp32, gradient cache | ratio | PyTorch AMP fp16 | ratio | note |');
+  out.push(
+    '| row | ours | PyTorch fp32 | ratio | PyTorch fp32, gradient cache | ratio | PyTorch AMP fp16 | ratio | note |',
+  );
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const m of r.models) {
-    const c = (k: string) => `${num(m.torch[k])} | ${m.ratio[k] === null || m.ratio[k] === undefined ? '–' : pct(m.ratio[k]!)}`;
-    out.push(`| ${m.name} | ${num(m.ours)} | ${c('fp32')} | ${'fp32_gradcache' in m.torch ? c('fp32_gradcache') : '– | –'} | ${c('amp_fp16')} | ${m.note} |`);
+    const c = (k: string) =>
+      `${num(m.torch[k])} | ${m.ratio[k] === null || m.ratio[k] === undefined ? '–' : pct(m.ratio[k]!)}`;
+    out.push(
+      `| ${m.name} | ${num(m.ours)} | ${c('fp32')} | ${'fp32_gradcache' in m.torch ? c('fp32_gradcache') : '– | –'} | ${c('amp_fp16')} | ${m.note} |`,
+    );
   }
   if (r.notes.length) {
     out.push('');
