@@ -247,6 +247,36 @@ describe('stream order', () => {
     const sum = (n * (n + 1)) / 2; // exact in f32 (< 2^24) at every partial sum
     expect(await list(gpu, y)).toEqual(new Array(N).fill(sum));
   });
+
+  test('repeated params blocks share a slot; blocks that overflow the uniform arena split the segment', async () => {
+    const gpu = await nodeGpu();
+    const x = gpu.zeros(N, 'x');
+    const y = gpu.zeros(N, 'y');
+    const z = gpu.zeros(N, 'z');
+    // Big blocks: `a` then 1000 zeros (4 KiB slots): a third of them distinct, so one segment's
+    // 2048 records would need more than the 1 MiB arena.
+    const big = new Array<number>(1000).fill(0);
+    let sy = 0,
+      sz = 0;
+    for (let k = 0; k < 1500; k++) {
+      const a = (k % 5) + 1; // 5 distinct small blocks, repeated
+      adda(gpu, y, x, a);
+      sy += a;
+      const b = k % 3 === 0 ? k : 7;
+      big[0] = b;
+      gpu.dispatch({
+        op: 'test.adda.big',
+        shapes: `y[${N}]`,
+        shader: 'test/adda',
+        buffers: [z, x],
+        params: packParams([N], big),
+        workgroups: [1],
+      });
+      sz += b;
+    }
+    expect(await list(gpu, y)).toEqual(new Array(N).fill(sy));
+    expect(await list(gpu, z)).toEqual(new Array(N).fill(sz));
+  });
 });
 
 describe('defines', () => {

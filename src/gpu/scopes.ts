@@ -1,0 +1,32 @@
+/**
+ * GPU error scopes around a piece of work, and the Error a caught GPUError becomes. The dispatch
+ * path (src/gpu/device.ts) opens one set per submitted segment, per pipeline creation and per
+ * write; a failed segment is re-encoded record by record in scopes of its own to name the op.
+ */
+
+/**
+ * Runs `f` inside out-of-memory, validation and internal error scopes; the promise gives the
+ * first error caught (null when none, or when the device is gone). A JS exception from `f` is
+ * rethrown after the scopes are popped.
+ */
+export function scoped(dev: GPUDevice, f: () => void): Promise<GPUError | null> {
+  dev.pushErrorScope('out-of-memory');
+  dev.pushErrorScope('validation');
+  dev.pushErrorScope('internal');
+  let pops: Promise<GPUError | null>[];
+  try {
+    f();
+  } finally {
+    pops = [dev.popErrorScope(), dev.popErrorScope(), dev.popErrorScope()];
+  }
+  return Promise.all(pops).then(
+    (errs) => errs.find((e) => e) ?? null,
+    () => null,
+  );
+}
+
+/** The Error thrown for a GPU error caught in `where` (an op and its shapes, a write, ...). */
+export function namedGpuError(e: GPUError, where: string): Error {
+  const kind = e instanceof GPUOutOfMemoryError ? 'out of memory' : 'GPU error';
+  return new Error(`${kind} in ${where}: ${e.message}`);
+}
