@@ -4,8 +4,9 @@
  * the Node Dawn adapter (SwiftShader on a machine without a GPU), interleaved so that load from
  * other processes hits all of them alike:
  *   unfused  the path before the fused op (RoPE passes, matmuls, softmax, P [B,H,T,T] saved)
- *   matmul   src/ops/attention.ts variant 'matmul' (the default on software adapters)
- *   flash    src/ops/attention.ts variant 'flash' (the default on GPUs)
+ *   matmul   src/ops/attention.ts variant 'matmul' (src/ops/attention-matmul.ts; the default on
+ *            software adapters)
+ *   flash    src/ops/attention.ts variant 'flash' (src/ops/attention-flash.ts; the default on GPUs)
  *   v1_rows  shaders/dev/attention_fwd_v1_rows.wgsl (forward only): fused, no workgroup memory
  * Reports the median over reps of wall ms and of CPU ms of this process per call (SwiftShader's
  * threads run in it: on a machine shared with other jobs the stable figure to compare).

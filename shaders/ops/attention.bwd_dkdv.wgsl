@@ -1,4 +1,4 @@
-// Fused attention backward, second of two kernels (variant 'flash' of src/ops/attention.ts):
+// Fused attention backward, second of two kernels (variant 'flash', src/ops/attention-flash.ts):
 // dk and dv, after ops/attention.bwd_dq has written D_i = dO_i . O_i. Per key row j of one head:
 //   P_ij = exp(s_ij - lse_i), s_ij = scale q_i . k_j;  dS_ij = P_ij (dO_i . v_j - D_i)
 //   dv_j = sum_i P_ij dO_i;  dk_j = R^T (scale sum_i dS_ij q_i)

@@ -1,4 +1,4 @@
-// Fused attention backward, first of two kernels (variant 'flash' of src/ops/attention.ts):
+// Fused attention backward, first of two kernels (variant 'flash', src/ops/attention-flash.ts):
 // dq, and D for the second (ops/attention.bwd_dkdv). Per query row i of one head:
 //   D_i = dO_i . O_i                         (written to D for the dk/dv kernel)
 //   P_ij = exp(s_ij - lse_i), s_ij = scale q_i . k_j   (recomputed from the forward's lse)

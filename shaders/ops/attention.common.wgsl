@@ -1,6 +1,7 @@
 // Shared by the fused ("flash") attention kernels ops/attention.fwd, ops/attention.bwd_dq and
-// ops/attention.bwd_dkdv (pulled in with //#include "ops/attention.common.wgsl"; the math and
-// the layout are in src/ops/attention.ts):
+// ops/attention.bwd_dkdv (pulled in with //#include "ops/attention.common.wgsl"; the math is in
+// src/ops/attention.ts, the layout in src/ops/attention-layout.ts, the host code in
+// src/ops/attention-flash.ts):
 //   qkv [B*T, ld] packed: q, k, v of head h, token row r = b*T + t at elements
 //       r*ld + off{Q,K,V} + h*Dh + [0, Dh); out, dout [B*T, C]; lse, D [B*H*T] at (b*H+h)*T + t;
 //   cos, sin [P, Dh]: RoPE tables, row t - prefix for tokens t >= prefix (DINOv3); without RoPE

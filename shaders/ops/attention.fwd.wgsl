@@ -1,4 +1,4 @@
-// Fused attention forward ("flash", variant 'flash' of src/ops/attention.ts), one head of one
+// Fused attention forward ("flash", src/ops/attention-flash.ts), one head of one
 // image per workgroup row of the grid:
 //   out_i = sum_j softmax_j(s_ij) v_j,  s_ij = scale q_i . k_j,  lse_i = log sum_j exp(s_ij)
 // with q, k rotated by RoPE on load (rows t >= prefix). Layout and helpers: ops/attention.common.

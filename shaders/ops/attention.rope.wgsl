@@ -1,4 +1,4 @@
-// RoPE copy for the matmul variant of attention (src/ops/attention.ts), DINOv3 rows only:
+// RoPE copy for the matmul variant of attention (src/ops/attention-matmul.ts), DINOv3 rows only:
 // copies the q and k column blocks of B*T token rows from src to dst, rotating rows whose
 // token t = r mod T is >= PREFIX with table row t - PREFIX (prefix rows are copied as they are):
 //   forward (src = packed qkv, dst = a dense [B*T, 2C] scratch):  x' = R x

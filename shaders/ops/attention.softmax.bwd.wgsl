@@ -1,5 +1,5 @@
-// The softmax step of the matmul variant's attention backward (src/ops/attention.ts), per query
-// row r = (b*H + h)*T + i, on S (the recomputed scaled scores) and dP = dO V^T, both [R, T]:
+// The softmax step of the matmul variant's attention backward (src/ops/attention-matmul.ts), per
+// query row r = (b*H + h)*T + i, on S (the recomputed scaled scores) and dP = dO V^T, both [R, T]:
 //   D_r = dO_i . O_i over head h's Dh columns of dout, out [B*T, C]
 //   S[r, j]  <- P_rj = exp(S[r, j] - lse_r)      (P as the forward had it; for dV = P^T dO)
 //   dP[r, j] <- dS_rj = P_rj (dP[r, j] - D_r)    (for dQ = scale dS K, dK = scale dS^T Q)

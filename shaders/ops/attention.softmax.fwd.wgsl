@@ -1,5 +1,5 @@
-// Softmax with log-sum-exp for the matmul variant of attention (src/ops/attention.ts), in place
-// on the (already scaled) scores S [R, L] (R = B*H*T query rows, L = T keys):
+// Softmax with log-sum-exp for the matmul variant of attention (src/ops/attention-matmul.ts), in
+// place on the (already scaled) scores S [R, L] (R = B*H*T query rows, L = T keys):
 //   S[r, :] <- P[r, :] = exp(S[r, :] - lse_r),  lse_r = log sum_j exp(S[r, j])
 // One invocation per row (RPW rows per workgroup, no workgroup memory: the layout that is fast
 // on CPU backends such as SwiftShader, where this variant runs), an online (max, sum) pair over

@@ -8,8 +8,9 @@
  * order v, q, k at unaligned-to-C offsets), large logits (~1e3) that must stay finite, the
  * fallback to 'matmul' for shapes 'flash' cannot run, dispatch counts and the absence of T x T
  * buffers in the flash path, and bad input. The reference backward is checked against finite
- * differences. (The unfused API that src/model/vit.ts still calls, `attentionForwardSavedP` /
- * `attentionBackwardSavedP`, is checked through the model's PyTorch parity tests.)
+ * differences. (The unfused API, `attentionForwardSavedP` / `attentionBackwardSavedP` in
+ * src/ops/attention-saved-p.ts, is no longer called by the model: only bench/ops/attention.bench.ts
+ * runs it, as the fused op's peer, and no test checks it.)
  *
  * Tolerances (atol + rtol*|ref|): out and lse 2e-6 + 1e-4 |ref| (f32 scores, exps and sums of up
  * to T terms); gradients (sums of T products) atol * sqrt(T); with logits ~1e3 the f32 rounding
