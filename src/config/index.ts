@@ -1,5 +1,5 @@
-/** Training config: schema (./schema), YAML parsing and overrides (./parse), LoRA targets (./lora).
- *  Browser-safe; ./file-node.ts adds reading a file path. */
+/** Training config: schema (./schema), YAML parsing and overrides (./parse, over ./pyyaml and
+ *  ./values), LoRA targets (./lora). Browser-safe; ./file-node.ts adds reading a file path. */
 export * from './schema';
 export * from './parse';
 export * from './lora';

@@ -14,36 +14,16 @@
  * BINBYTES8, BINSTRING, SHORT_BINSTRING, POP, POP_MARK, DUP, LONG_BINGET, LONG_BINPUT,
  * EMPTY_LIST, APPEND(S)). Everything else (object construction: INST, OBJ, NEWOBJ, NEWOBJ_EX;
  * the extension registry EXT1/2/4; out-of-band buffers; protocol 0's text opcodes) is refused.
+ * The opcode tables are in ./pickle-opcodes.ts.
  *
- * Values: None -> null, int -> number (bigint beyond 2^53), float -> number, str -> string,
- * bytes -> Uint8Array, tuple -> PyTuple (a frozen array), list -> array, dict -> Map.
+ * Values (./pickle-values.ts, re-exported here): None -> null, int -> number (bigint beyond 2^53),
+ * float -> number, str -> string, bytes -> Uint8Array, tuple -> PyTuple (a frozen array),
+ * list -> array, dict -> Map.
  */
-import { VembedError } from '../util/errors';
+import { OPCODES, REFUSED } from './pickle-opcodes';
+import { PickleError, isTuple, tuple, type PyCallable, type PyTuple, type PyValue } from './pickle-values';
 
-export class PickleError extends VembedError {
-  override name = 'PickleError';
-}
-
-/** A Python tuple (frozen, so that it can be told apart from a list). */
-export type PyTuple = readonly PyValue[] & { readonly __tuple: true };
-export type PyValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PyValue[]
-  | PyTuple
-  | Map<PyValue, PyValue>
-  | PyCallable
-  | object;
-
-/** What an allowed global resolves to: something REDUCE may call with the arguments tuple. */
-export interface PyCallable {
-  readonly pyName: string;
-  call(args: readonly PyValue[]): PyValue;
-}
+export { PickleError, isTuple, pyCallable, type PyCallable, type PyTuple, type PyValue } from './pickle-values';
 
 export interface UnpickleOptions {
   /** For error messages. */
@@ -56,82 +36,7 @@ export interface UnpickleOptions {
   build?(obj: PyValue, state: PyValue): boolean;
 }
 
-export const isTuple = (v: unknown): v is PyTuple => Array.isArray(v) && (v as { __tuple?: boolean }).__tuple === true;
-const tuple = (items: PyValue[]): PyTuple => Object.freeze(Object.assign(items, { __tuple: true as const }));
-
 const MARK = Symbol('mark');
-
-/** Names of the opcodes we read, by byte. */
-const OPCODES: Record<number, string> = {
-  0x80: 'PROTO',
-  0x95: 'FRAME',
-  0x2e: 'STOP',
-  0x28: 'MARK',
-  0x30: 'POP',
-  0x31: 'POP_MARK',
-  0x32: 'DUP',
-  0x4e: 'NONE',
-  0x88: 'NEWTRUE',
-  0x89: 'NEWFALSE',
-  0x4a: 'BININT',
-  0x4b: 'BININT1',
-  0x4d: 'BININT2',
-  0x8a: 'LONG1',
-  0x8b: 'LONG4',
-  0x47: 'BINFLOAT',
-  0x58: 'BINUNICODE',
-  0x8c: 'SHORT_BINUNICODE',
-  0x8d: 'BINUNICODE8',
-  0x54: 'BINSTRING',
-  0x55: 'SHORT_BINSTRING',
-  0x42: 'BINBYTES',
-  0x43: 'SHORT_BINBYTES',
-  0x8e: 'BINBYTES8',
-  0x29: 'EMPTY_TUPLE',
-  0x74: 'TUPLE',
-  0x85: 'TUPLE1',
-  0x86: 'TUPLE2',
-  0x87: 'TUPLE3',
-  0x5d: 'EMPTY_LIST',
-  0x61: 'APPEND',
-  0x65: 'APPENDS',
-  0x7d: 'EMPTY_DICT',
-  0x73: 'SETITEM',
-  0x75: 'SETITEMS',
-  0x68: 'BINGET',
-  0x6a: 'LONG_BINGET',
-  0x71: 'BINPUT',
-  0x72: 'LONG_BINPUT',
-  0x94: 'MEMOIZE',
-  0x63: 'GLOBAL',
-  0x93: 'STACK_GLOBAL',
-  0x52: 'REDUCE',
-  0x62: 'BUILD',
-  0x51: 'BINPERSID',
-};
-
-/** Opcodes we know and refuse, with why (anything not in either table is "unknown"). */
-const REFUSED: Record<number, string> = {
-  0x69: 'INST (builds an object of an arbitrary class)',
-  0x6f: 'OBJ (builds an object of an arbitrary class)',
-  0x81: 'NEWOBJ (builds an object of an arbitrary class)',
-  0x92: 'NEWOBJ_EX (builds an object of an arbitrary class)',
-  0x82: 'EXT1 (the copyreg extension registry)',
-  0x83: 'EXT2 (the copyreg extension registry)',
-  0x84: 'EXT4 (the copyreg extension registry)',
-  0x97: 'NEXT_BUFFER (out-of-band data)',
-  0x98: 'READONLY_BUFFER (out-of-band data)',
-  0x49: 'INT (protocol 0)',
-  0x4c: 'LONG (protocol 0)',
-  0x46: 'FLOAT (protocol 0)',
-  0x53: 'STRING (protocol 0)',
-  0x56: 'UNICODE (protocol 0)',
-  0x67: 'GET (protocol 0)',
-  0x70: 'PUT (protocol 0)',
-  0x50: 'PERSID (protocol 0)',
-  0x6c: 'LIST (protocol 0)',
-  0x64: 'DICT (protocol 0)',
-};
 
 /** Reads one pickle from `bytes` at `offset`; returns the value and the offset after STOP. */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): { value: PyValue; end: number } {
@@ -427,9 +332,4 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions, offset = 0): 
       }
     }
   }
-}
-
-/** A PyCallable with a name. */
-export function pyCallable(pyName: string, call: (args: readonly PyValue[]) => PyValue): PyCallable {
-  return { pyName, call };
 }

@@ -1,9 +1,10 @@
 /**
- * PyTorch .bin reader (src/io/torch-bin.ts over src/io/pickle.ts and src/io/zip.ts) against files
- * torch.save wrote (tests/fixtures/torch-bin, tools/gen_torch_bin_fixtures.py): every dtype and
- * view kind equals what PyTorch itself gives (exact), in the zip format with pickle protocols 2 and
- * 4 and in the legacy format; malicious pickles are refused before anything runs; damaged and
- * malformed files are errors that name the file and what is wrong.
+ * PyTorch .bin reader (src/io/torch-bin.ts with its allow-list src/io/torch-pickle.ts, over
+ * src/io/pickle.ts and src/io/zip.ts) against files torch.save wrote (tests/fixtures/torch-bin,
+ * tools/gen_torch_bin_fixtures.py): every dtype and view kind equals what PyTorch itself gives
+ * (exact), in the zip format with pickle protocols 2 and 4 and in the legacy format; malicious
+ * pickles are refused before anything runs; damaged and malformed files are errors that name the
+ * file and what is wrong.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
