@@ -17,7 +17,7 @@
 import { createStore, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type { FileSource } from '../platform/file-source';
 import type { CachedFile, CachedModel, ModelCache, ModelManifest, PartialWriter } from '../platform/model-cache';
-import { validateRepoId } from './download';
+import { validateRepoId } from './hub-protocol';
 
 interface FileMeta {
   /** Byte size of each stored chunk, in order. */

@@ -21,7 +21,7 @@ import {
   type ModelManifest,
   type PartialWriter,
 } from '../platform/model-cache';
-import { validateFileName, validateRepoId } from './download';
+import { validateFileName, validateRepoId } from './hub-protocol';
 
 const MANIFEST = '.vembed-model.json';
 

@@ -5,7 +5,8 @@
  */
 import type { FileSource } from '../platform/file-source';
 import { NodeModelCache } from './cache-node';
-import { DEFAULT_ENDPOINT, ensureModel, type EnsureOptions } from './download';
+import { ensureModel, type EnsureOptions } from './download';
+import { DEFAULT_ENDPOINT } from './hub-protocol';
 
 export function hubEnv(env: NodeJS.ProcessEnv = process.env): { endpoint: string; token: string | null } {
   return {

@@ -1,7 +1,7 @@
 /**
- * Where downloaded hub models live: the `ModelCache` interface that src/hub/download.ts writes
- * through, implemented by a directory in Node (src/hub/cache-node.ts) and by IndexedDB in the
- * browser (src/hub/cache-browser.ts).
+ * Where downloaded hub models live: the `ModelCache` interface that src/hub/download.ts (the
+ * manifest) and src/hub/download-file.ts (partial files) write through, implemented by a directory
+ * in Node (src/hub/cache-node.ts) and by IndexedDB in the browser (src/hub/cache-browser.ts).
  *
  * A file of a model is either complete (downloaded and verified, readable through `source()`),
  * partial (some leading bytes stored, resumable), or absent. Each model also has a manifest: the

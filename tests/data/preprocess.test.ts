@@ -1,6 +1,7 @@
 /**
- * Image decoding (src/data/decode-node.ts, sharp) against PIL, and preprocessing (src/data/preprocess.ts)
- * against PyTorch / PIL, on the fixtures of tools/gen_preproc_fixtures.py (tests/fixtures/preprocess/).
+ * Image decoding (src/data/decode-node.ts, sharp) against PIL, and preprocessing (src/data/preprocess.ts,
+ * preprocess-config.ts, resample.ts) against PyTorch / PIL, on the fixtures of tools/gen_preproc_fixtures.py
+ * (tests/fixtures/preprocess/).
  *
  *   decoding      PNG: bit-identical to PIL (sha256 of the RGB bytes); JPEG and WebP: max |diff| reported
  *                 and asserted; EXIF orientation 6; broken files throw naming the file.
@@ -18,14 +19,13 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { decodeImageBytes, decodeImageFile } from '../../src/data/decode-node';
 import type { RgbImage } from '../../src/data/image';
 import {
-  axisTaps,
   outputSize,
   preprocess,
   preprocessorFromConfig,
-  resampleAA,
   resizeAndCropU8,
   type Family,
 } from '../../src/data/preprocess';
+import { axisTaps, resampleAA } from '../../src/data/resample';
 import { SafetensorsFile } from '../../src/io/safetensors';
 import { maxAbsDiff } from '../helpers/check';
 

@@ -13,16 +13,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { NodeModelCache, defaultCacheRoot } from '../../src/hub/cache-node';
 import { ensureModelNode } from '../../src/hub/download-node';
-import {
-  HubError,
-  ensureModel,
-  hubUrl,
-  lfsSha256,
-  parseContentRange,
-  validateRepoId,
-  type EnsureOptions,
-  type Progress,
-} from '../../src/hub/download';
+import { ensureModel, type EnsureOptions } from '../../src/hub/download';
+import type { Progress } from '../../src/hub/download-file';
+import { HubError, hubUrl, lfsSha256, parseContentRange, validateRepoId } from '../../src/hub/hub-protocol';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/load';
 import { dirSource } from '../../src/platform/file-source-node';
 import { FIXTURE_DIR, HubServer, fixtureFiles, shardedFiles } from './hub-server';
