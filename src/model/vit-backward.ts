@@ -27,7 +27,7 @@ import { residualBackward, residualForward } from '../ops/residual';
 import { scratch } from '../ops/support';
 import { tokensScatter } from '../ops/tokens';
 import type { LoraGroup, LoraGroupKind } from './lora-params';
-import { dropoutOf, lnLora } from './vit-forward';
+import { dropoutOf, layerGroups, lnLora } from './vit-forward';
 import type { Acts, DropoutSeed, VitState } from './vit-state';
 
 /** Lowest layer whose parameters need gradients (0 for full fine-tuning). */
@@ -196,11 +196,7 @@ export function vitBackward(
   for (let l = s.layers - 1; l >= low; l--) {
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
-    const grp = (k: LoraGroupKind) => vit.loras.group(l, k);
-    const gq = grp('qkv'),
-      go = grp('o'),
-      g1 = grp('fc1'),
-      g2 = grp('fc2');
+    const { gq, go, g1, g2 } = layerGroups(vit, l);
     const needBelow = full || l > low;
     const calls: MatmulCall[] = [];
 

@@ -91,6 +91,12 @@ export function loraDown(
   });
 }
 
+/** The LoRA groups of layer l (undefined where it has none): q|k|v, o, fc1, fc2. */
+export function layerGroups(vit: VitState, l: number) {
+  const grp = (k: LoraGroupKind) => vit.loras.group(l, k);
+  return { gq: grp('qkv'), go: grp('o'), g1: grp('fc1'), g2: grp('fc2') };
+}
+
 /** The `second` product of a linear with adapters: + u B_g^T. */
 export function loraUp(vit: VitState, g: LoraGroup | undefined, u: GPUBuffer | undefined): MatmulArgs['second'] {
   if (!g || !u) return undefined;
@@ -136,11 +142,7 @@ export function vitForward(
   for (let l = 0; l < s.layers; l++) {
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
-    const grp = (k: LoraGroupKind) => vit.loras.group(l, k);
-    const gq = grp('qkv'),
-      go = grp('o'),
-      g1 = grp('fc1'),
-      g2 = grp('fc2');
+    const { gq, go, g1, g2 } = layerGroups(vit, l);
     // LN1 (+ q|k|v adapters' u) -> packed q|k|v
     layernormForward(
       gpu,
