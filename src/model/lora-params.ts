@@ -12,7 +12,8 @@
  *   u = [scale_s drop_s(x) A_s^T]_s  [N, R];   y += u B_g^T
  * Module views (`LoraModule`) give each adapter's place: rows [r0, r0 + r) of A_g, block rows
  * [col0, col0 + outF) x columns [r0, r0 + r) of B_g. Layout, reading and writing one adapter
- * (checkpoints, resume) are here; the kernels that use it are in src/model/vit.ts.
+ * (checkpoints, resume) are here; the kernels that use it are recorded by src/model/vit-forward.ts
+ * and vit-backward.ts.
  */
 import type { Gpu } from '../gpu/device';
 import type { VitSpec } from './config';

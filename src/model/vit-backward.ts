@@ -27,13 +27,14 @@ import { residualBackward, residualForward } from '../ops/residual';
 import { scratch } from '../ops/support';
 import { tokensScatter } from '../ops/tokens';
 import type { LoraGroup, LoraGroupKind } from './lora-params';
-import type { Acts, DropoutSeed, Vit } from './vit';
+import { dropoutOf, layerGroups, lnLora } from './vit-forward';
+import type { Acts, DropoutSeed, VitState } from './vit-state';
 
 /** Lowest layer whose parameters need gradients (0 for full fine-tuning). */
-function lowestTrainedLayer(vit: Vit): number {
+function lowestTrainedLayer(vit: VitState): number {
   if (vit.grads.size > 0) return 0;
   let low = Infinity;
-  for (const m of vit.lora.values()) if (m.trainable) low = Math.min(low, m.layer);
+  for (const m of vit.loras.modules.values()) if (m.trainable) low = Math.min(low, m.layer);
   return low;
 }
 
@@ -49,7 +50,7 @@ function zeroed(gpu: Gpu, key: string, n: number): GPUBuffer {
  * `gelu`: the adapters' input is gelu(X) (fc2's, recomputed from the saved h as it is read).
  */
 function loraGradCalls(
-  vit: Vit,
+  vit: VitState,
   g: LoraGroup,
   X: GPUBuffer,
   dY: GPUBuffer,
@@ -62,7 +63,7 @@ function loraGradCalls(
 ): MatmulCall[] {
   const dP = vit.loras.dP!;
   const calls: MatmulCall[] = g.modules.map((m) => {
-    const d = vit.dropoutOf(m, drop);
+    const d = dropoutOf(m, drop);
     const proB: MatmulArgs['proB'] = d
       ? { kind: gelu ? 'geludrop' : 'dropout', ...d }
       : gelu
@@ -111,7 +112,7 @@ function loraGradCalls(
  * dx = dY W (+ drop(s dY B) A): three GEMMs, gu into `gu`.
  */
 function linearLoraBackward(
-  vit: Vit,
+  vit: VitState,
   g: LoraGroup,
   dx: GPUBuffer,
   dY: GPUBuffer,
@@ -133,7 +134,7 @@ function linearLoraBackward(
     alpha: m.scale,
     op: `lora.bwd.gu.${g.kind}`,
   });
-  const d = vit.dropoutOf(m, drop);
+  const d = dropoutOf(m, drop);
   matmul(gpu, dx, gu, P, {
     M: N,
     N: m.inF,
@@ -146,7 +147,7 @@ function linearLoraBackward(
 }
 
 export function vitBackward(
-  vit: Vit,
+  vit: VitState,
   acts: Acts,
   dEmb: GPUBuffer,
   pixels: GPUBuffer,
@@ -195,11 +196,7 @@ export function vitBackward(
   for (let l = s.layers - 1; l >= low; l--) {
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
-    const grp = (k: LoraGroupKind) => vit.loras.group(l, k);
-    const gq = grp('qkv'),
-      go = grp('o'),
-      g1 = grp('fc1'),
-      g2 = grp('fc2');
+    const { gq, go, g1, g2 } = layerGroups(vit, l);
     const needBelow = full || l > low;
     const calls: MatmulCall[] = [];
 
@@ -252,7 +249,7 @@ export function vitBackward(
       a.st2,
       N,
       C,
-      g1 ? { ...vit.lnLora(g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined,
+      g1 ? { ...lnLora(vit, g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined,
     );
     if (g1) calls.push(...loraGradCalls(vit, g1, a.ln2, dh, I, a.u.get('fc1')!, gu1!, N, drop));
 
@@ -292,7 +289,7 @@ export function vitBackward(
         a.st1,
         N,
         C,
-        gq ? { ...vit.lnLora(gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined,
+        gq ? { ...lnLora(vit, gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined,
       );
     }
     if (gq) calls.unshift(...loraGradCalls(vit, gq, a.ln1, dqkv, 3 * C, a.u.get('qkv')!, guq!, N, drop));

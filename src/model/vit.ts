@@ -1,29 +1,14 @@
 /**
  * The ViT of DINOv3 and DINOv2 on the GPU, built from src/ops with fused kernels: inference
  * forward, and the training forward/backward (LoRA or full fine-tuning) used by src/train.
- *
- *   pixels [B, 3, Himg, Wimg] (normalized, NCHW)
- *     -> patch embedding into token rows [B, T, C] after the prefix (CLS + registers)
- *     -> DINOv2: + position table resized to the grid (posN = Interp @ pos, Interp from the CPU)
- *     -> L pre-norm blocks, 7 dispatches each:
- *          LN1 (+ the q|k|v adapters' down-projections u)        layernorm.fwd
- *          qkv = ln1 Wqkv^T + b (+ u B_g^T)  [N, 3C]               one GEMM, q|k|v packed
- *          attention (RoPE on load for DINOv3), saving lse         attention.fwd
- *          xmid = x + ls1 * (ao Wo^T + bo)                         GEMM, residual epilogue
- *          LN2 (+ fc1 adapters' u)                                 layernorm.fwd
- *          g = gelu(h), h = ln2 W1^T + b1 (h saved for training)   GEMM, GELU epilogue
- *          xout = xmid + ls2 * (g W2^T + b2)                       GEMM, residual epilogue
- *        (+1 GEMM for each adapter on o or fc2, whose input no LayerNorm produces)
- *     -> final LN = last_hidden_state [B, T, C]; pooler_output = row 0 [B, C]
- * T = 1 + R + Hp*Wp (DINOv3, R registers) or 1 + Hp*Wp (DINOv2); leftover pixels are ignored.
+ * This class holds the model state: weights, their gradients (full fine-tuning), the LoRA
+ * adapters and the per-grid tables; the passes are functions over it (llm.c-like):
+ *   ./vit-state.ts     the state the passes read (VitState) and the activations (Acts, allocActs)
+ *   ./vit-forward.ts   the forward, block by block (7 dispatches per layer), LoRA dropout masks
+ *   ./vit-backward.ts  the backward from the embeddings' gradient
+ *   ./lora-params.ts   the LoRA arena (parameters, gradients, checkpoints)
  * Weights live in one GPU buffer per tensor, q|k|v packed into one [3C, C] (and [3C] bias);
- * `weightView` maps the checkpoint's role names onto it. LoRA adapters live in one arena
- * (./lora-params.ts). Backward: ./vit-backward.ts.
- *
- * Activations (`Acts`): inference keeps one set for all layers, the residual stream updated in
- * place; training keeps, per layer, what its backward reads (xin, LN stats, qkv, attention
- * output and lse, xmid, h; ln1/ln2 and the LoRA u only where an adapter or full fine-tuning needs
- * them; the branch outputs before LayerScale only for full fine-tuning).
+ * `weightView` maps the checkpoint's role names onto it.
  *
  * Precision (`VitOptions.f16`, the trainer's `fp16: true`): the big frozen weights (q|k|v, o, fc1,
  * fc2) and the activations the GEMMs and the attention read (LayerNorm outputs, q|k|v, attention
@@ -31,89 +16,28 @@
  * bandwidth; every kernel computes in f32 and the residual stream, LayerNorm statistics, LoRA
  * parameters, gradients, optimizer state and loss stay f32 (so no loss scaling is needed:
  * nothing that accumulates or that gradients flow through small values in is stored in f16).
- *
- * LoRA dropout masks: adapter (layer, role) uses the mask of ops/dropout with seeds
- * (seed, layer * 6 + role index) at index (rowOffset + n) * inF + c, where rowOffset is the
- * chunk's first row in the whole batch: a chunk of images gets the same masks however the batch
- * is cut into chunks (the gradient cache's embedding pass and its re-forward agree).
  */
 import type { Gpu } from '../gpu/device';
-import { isF16, packF16, readF16, uploadF16, zerosF16 } from '../gpu/f16';
-import { attentionForward, attentionLseSize } from '../ops/attention';
-import { l2normForward } from '../ops/l2norm';
-import { layernormForward, type LnLora } from '../ops/layernorm';
-import { matmul, type MatmulArgs } from '../ops/matmul';
-import { patchembedForward, patchGrid } from '../ops/patchembed';
+import { isF16, packF16, readF16, uploadF16 } from '../gpu/f16';
 import { ropeTables } from '../ops/rope';
-import { tokensAddPos, tokensGather, tokensPrefix } from '../ops/tokens';
 import type { VitSpec } from './config';
-import {
-  LINEAR_ROLES,
-  linearShape,
-  LoraParams,
-  type LinearRole,
-  type LoraGroup,
-  type LoraGroupKind,
-  type LoraModule,
-} from './lora-params';
+import { LINEAR_ROLES, linearShape, LoraParams, type LinearRole, type LoraModule } from './lora-params';
 import { positionInterpMatrix } from './posembed';
 import { vitBackward } from './vit-backward';
+import { vitForward } from './vit-forward';
+import {
+  allocActs,
+  freeActs,
+  type Acts,
+  type DropoutSeed,
+  type Grid,
+  type GridTables,
+  type LayerActs,
+  type VitState,
+} from './vit-state';
 
 export { LINEAR_ROLES, type LinearRole, type LoraModule };
-
-export interface Grid {
-  Hp: number;
-  Wp: number;
-  P: number;
-  /** Rows before the patches: 1 (CLS) + registers. */
-  prefix: number;
-  T: number;
-}
-
-/** LoRA dropout of one forward: null = eval (no dropout). */
-export interface DropoutSeed {
-  seed: number;
-  /** Row of the first image of this chunk in the whole batch (image index * T). */
-  rowOffset: number;
-}
-
-/** Buffers of one layer's activations (see file comment). */
-export interface LayerActs {
-  xin: GPUBuffer;
-  xmid: GPUBuffer;
-  xout: GPUBuffer;
-  ln1: GPUBuffer;
-  st1: GPUBuffer;
-  qkv: GPUBuffer;
-  ao: GPUBuffer;
-  lse: GPUBuffer;
-  ln2: GPUBuffer;
-  st2: GPUBuffer;
-  /** fc1 output before GELU (training) and after (the fc2 input). */
-  h: GPUBuffer;
-  g: GPUBuffer;
-  /** Branch outputs before LayerScale (full fine-tuning: the LayerScale gradients need them). */
-  po: GPUBuffer | null;
-  pf: GPUBuffer | null;
-  /** LoRA u [N, R] per group kind of this layer. */
-  u: Map<LoraGroupKind, GPUBuffer>;
-}
-
-/** All activations of one forward at a given (B, grid). */
-export interface Acts {
-  B: number;
-  grid: Grid;
-  layers: LayerActs[];
-  perLayer: boolean;
-  /** Final LN out (last_hidden_state), its stats, CLS rows, embedding and its norm. */
-  out: GPUBuffer;
-  stF: GPUBuffer;
-  pooled: GPUBuffer;
-  emb: GPUBuffer;
-  embNorm: GPUBuffer;
-  /** Every buffer owned (destroyed together). */
-  owned: GPUBuffer[];
-}
+export type { Acts, DropoutSeed, Grid, LayerActs };
 
 /** A slice of a weight buffer: the checkpoint tensor `role` (q|k|v are slices of the packed ones). */
 export interface WeightView {
@@ -137,7 +61,7 @@ export interface VitOptions {
   f16?: 'acts' | 'weights+acts';
 }
 
-export class Vit {
+export class Vit implements VitState {
   readonly gpu: Gpu;
   readonly spec: VitSpec;
   /**
@@ -150,7 +74,7 @@ export class Vit {
   readonly loras: LoraParams;
   /** Gradients of the weights (full fine-tuning), by the roles of `w`; empty when frozen. */
   readonly grads = new Map<string, GPUBuffer>();
-  private gridCache = new Map<string, { cos?: GPUBuffer; sin?: GPUBuffer; interp?: GPUBuffer; posN?: GPUBuffer }>();
+  private gridCache = new Map<string, GridTables>();
   private inferActs: Acts | null = null;
 
   /** Packed-f16 activations (see VitOptions). */
@@ -207,7 +131,7 @@ export class Vit {
   }
 
   /** RoPE tables (DINOv3) and the position-table interpolation matrix (DINOv2), per grid. */
-  gridTables(g: Grid) {
+  gridTables(g: Grid): GridTables {
     const key = `${g.Hp}x${g.Wp}`;
     let t = this.gridCache.get(key);
     if (!t) {
@@ -342,150 +266,23 @@ export class Vit {
   /**
    * Allocates activations for B images on grid g: shared across layers, or one set per layer.
    * `finalRows` as in `forwardInto` ('cls': last_hidden_state holds only the B CLS rows).
-   * `dry`: only sizes (buffers are stand-ins with a `size`), for `actsBytes`.
+   * `dry`: only sizes (buffers are stand-ins with a `size`), for `actsBytes`. (./vit-state.ts)
    */
   allocActs(B: number, g: Grid, perLayer: boolean, finalRows: 'all' | 'cls' = 'all', dry = false): Acts {
-    const s = this.spec;
-    const N = B * g.T,
-      C = s.hidden,
-      I = s.intermediate;
-    const full = this.grads.size > 0;
-    const owned: GPUBuffer[] = [];
-    const z = (n: number, label: string, f16 = false) => {
-      const b = dry
-        ? ({ size: Math.max(4, n * (f16 ? 2 : 4)) } as GPUBuffer)
-        : f16
-          ? zerosF16(this.gpu, n, label)
-          : this.gpu.zeros(n, label);
-      owned.push(b);
-      return b;
-    };
-    const h16 = this.f16Acts; // the activations GEMMs and attention read (see the file comment)
-    const shared = new Map<string, GPUBuffer>();
-    const sh = (n: number, label: string, f16 = false) => {
-      let b = shared.get(label);
-      if (!b) shared.set(label, (b = z(n, label, f16)));
-      return b;
-    };
-    // per layer when training and the backward reads it, else one buffer for all layers
-    const keep = (need: boolean, n: number, label: string, f16 = false) =>
-      perLayer && need ? z(n, label, f16) : sh(n, label, f16);
-    const x0 = z(N * C, 'x');
-    const layers: LayerActs[] = [];
-    let xin = x0;
-    // Inference: buffers whose lives do not overlap share memory: a LayerNorm output and the
-    // attention output (ln -> q|k|v GEMM, then ao -> o GEMM, then ln again); q|k|v and the MLP
-    // hidden state (q|k|v -> attention, then g -> fc2): 6 N C floats per layer set instead of 10.
-    const lnao = perLayer ? null : sh(N * C, 'ln / attn out', h16);
-    const qkvg = perLayer ? null : sh(N * Math.max(3 * C, I), 'qkv / gelu out', h16);
-    for (let l = 0; l < s.layers; l++) {
-      const grp = (k: LoraGroupKind) => this.loras.group(l, k);
-      const a: LayerActs = {
-        xin,
-        xmid: perLayer ? z(N * C, 'xmid') : xin,
-        xout: perLayer ? z(N * C, 'xout') : xin,
-        ln1: lnao ?? keep(full || !!grp('qkv'), N * C, 'ln', h16),
-        st1: keep(true, 2 * N, 'ln1 stats'),
-        qkv: qkvg ?? keep(true, 3 * N * C, 'qkv', h16),
-        ao: lnao ?? keep(true, N * C, 'attn out', h16),
-        lse: keep(true, attentionLseSize(B, g.T, s.heads), 'attn lse'),
-        ln2: lnao ?? keep(full || !!grp('fc1'), N * C, 'ln', h16),
-        st2: keep(true, 2 * N, 'ln2 stats'),
-        h: perLayer ? z(N * I, 'fc1 out', h16) : sh(1, 'unused'),
-        g: qkvg ?? sh(N * I, 'gelu out', h16),
-        po: perLayer && full ? z(N * C, 'o_proj out') : null,
-        pf: perLayer && full ? z(N * C, 'fc2 out') : null,
-        u: new Map(),
-      };
-      for (const kind of ['qkv', 'o', 'fc1', 'fc2'] as const) {
-        const gr = grp(kind);
-        if (gr) a.u.set(kind, keep(true, N * gr.R, `lora u ${kind}`));
-      }
-      layers.push(a);
-      xin = a.xout;
-    }
-    return {
-      B,
-      grid: g,
-      layers,
-      perLayer,
-      out: z((finalRows === 'all' ? N : B) * C, 'last_hidden_state'),
-      stF: z(2 * N, 'final ln stats'),
-      pooled: z(B * C, 'pooler_output'),
-      emb: z(B * C, 'embedding'),
-      embNorm: z(B, 'embedding norm'),
-      owned,
-    };
+    return allocActs(this, B, g, perLayer, finalRows, dry);
   }
 
   static freeActs(a: Acts): void {
-    for (const b of a.owned) b.destroy();
-  }
-
-  // ------------------------------------------------------------------ forward
-
-  /** LoRA dropout of adapter m in this forward (null: none). */
-  dropoutOf(m: LoraModule, drop: DropoutSeed | null) {
-    if (!drop || m.dropout === 0) return null;
-    return { p: m.dropout, seed0: drop.seed, seed1: this.moduleSeed(m), base: drop.rowOffset * m.inF };
-  }
-
-  moduleSeed(m: LoraModule): number {
-    return m.layer * LINEAR_ROLES.length + LINEAR_ROLES.indexOf(m.role);
-  }
-
-  /** The LayerNorm-fused LoRA description of a group whose input is a LayerNorm output. */
-  lnLora(g: LoraGroup, drop: DropoutSeed | null): LnLora {
-    const p = g.dropout > 0 && drop ? { p: g.dropout, seed0: drop.seed, base: drop.rowOffset * g.inF } : null;
-    return {
-      P: this.loras.P!,
-      offA: g.offA,
-      offB: g.offB,
-      R: g.R,
-      outF: g.modules[0].outF,
-      segs: g.modules.map((m) => ({
-        r0: m.r0,
-        r1: m.r0 + m.r,
-        scale: m.scale,
-        seed1: this.moduleSeed(m),
-        col0: m.col0,
-      })),
-      dropout: p,
-    };
+    freeActs(a);
   }
 
   /**
-   * u = scale * drop(x) A^T for a group whose input is not a LayerNorm output (o, fc2: one
-   * adapter each). `proGelu`: the input is gelu(x) (fc2's input recomputed from h).
-   */
-  loraDown(g: LoraGroup, u: GPUBuffer, x: GPUBuffer, N: number, drop: DropoutSeed | null, proGelu = false): void {
-    const m = g.modules[0];
-    const d = this.dropoutOf(m, drop);
-    if (proGelu && d) throw new Error('loraDown: GELU and dropout prologues together are not supported');
-    matmul(this.gpu, u, x, this.loras.P!, {
-      M: N,
-      N: m.r,
-      K: m.inF,
-      transB: true,
-      offB: g.offA,
-      alpha: m.scale,
-      proA: d ? { kind: 'dropout', ...d } : proGelu ? { kind: 'gelu' } : undefined,
-      op: `lora.fwd.u.${g.kind}`,
-    });
-  }
-
-  /** The `second` product of a linear with adapters: + u B_g^T. */
-  loraUp(g: LoraGroup | undefined, u: GPUBuffer | undefined): MatmulArgs['second'] {
-    if (!g || !u) return undefined;
-    return { A: u, B: this.loras.P!, K: g.R, offB: g.offB, ldb: g.R };
-  }
-
-  /**
-   * Records a forward pass into `acts`. `drop` null = eval (no LoRA dropout); else training, with
-   * LoRA dropout masks from it (see the file comment). `ropeScale` multiplies the DINOv3 RoPE patch
-   * coordinates (HF's train-time rescale, docs/model.md#rope-rescale); 1 = none. `finalRows`: 'all' writes the
-   * whole last_hidden_state, 'cls' only what the embedding needs (training). `images`: fewer
-   * images than the activations hold (inference activations only; the first rows are used).
+   * Records a forward pass into `acts` (./vit-forward.ts). `drop` null = eval (no LoRA dropout);
+   * else training, with LoRA dropout masks from it (see ./vit-forward.ts). `ropeScale` multiplies
+   * the DINOv3 RoPE patch coordinates (HF's train-time rescale, docs/model.md#rope-rescale);
+   * 1 = none. `finalRows`: 'all' writes the whole last_hidden_state, 'cls' only what the embedding
+   * needs (training). `images`: fewer images than the activations hold (inference activations
+   * only; the first rows are used).
    */
   forwardInto(
     acts: Acts,
@@ -497,121 +294,7 @@ export class Vit {
     finalRows: 'all' | 'cls' = 'all',
     images = acts.B,
   ): void {
-    const gpu = this.gpu,
-      s = this.spec;
-    const g = acts.grid,
-      B = images;
-    if (B > acts.B || (acts.perLayer && B !== acts.B))
-      throw new Error(`forwardInto: ${B} images in activations for ${acts.B}`);
-    const tables = this.gridTables(g);
-    const C = s.hidden,
-      I = s.intermediate,
-      T = g.T,
-      N = B * T;
-    const W = (role: string) => this.w.get(role)!;
-    const inPlace = !acts.perLayer;
-
-    const x0 = acts.layers[0].xin;
-    const pshape = { B, Himg, Wimg, patch: s.patch, C, rowOffset: g.prefix, T };
-    patchGrid(pshape); // validates
-    patchembedForward(gpu, x0, pixels, W('patch.w'), W('patch.b'), pshape);
-    tokensPrefix(gpu, x0, W('prefix'), B, T, C, g.prefix);
-    if (tables.interp && tables.posN) {
-      matmul(gpu, tables.posN, tables.interp, W('pos'), { M: T, N: C, K: 1 + s.posGrid! ** 2, op: 'pos.interp' });
-      tokensAddPos(gpu, x0, tables.posN, B, T, C);
-    }
-    const rope = this.rope(g, ropeScale);
-    for (let l = 0; l < s.layers; l++) {
-      const a = acts.layers[l];
-      const r = (n: string) => `layer.${l}.${n}`;
-      const grp = (k: LoraGroupKind) => this.loras.group(l, k);
-      const gq = grp('qkv'),
-        go = grp('o'),
-        g1 = grp('fc1'),
-        g2 = grp('fc2');
-      // LN1 (+ q|k|v adapters' u) -> packed q|k|v
-      layernormForward(
-        gpu,
-        a.ln1,
-        a.st1,
-        a.xin,
-        W(r('norm1.w')),
-        W(r('norm1.b')),
-        N,
-        C,
-        s.eps,
-        gq ? { ...this.lnLora(gq, drop), u: a.u.get('qkv')! } : undefined,
-      );
-      matmul(gpu, a.qkv, a.ln1, W(r('qkv.w')), {
-        M: N,
-        N: 3 * C,
-        K: C,
-        transB: true,
-        bias: W(r('qkv.b')),
-        second: this.loraUp(gq, a.u.get('qkv')),
-        op: 'qkv.fwd',
-      });
-      attentionForward(gpu, a.ao, a.lse, a.qkv, { B, T, H: s.heads, Dh: s.headDim, rope });
-      // xmid = xin + ls1 * (ao Wo^T + bo)
-      if (go) this.loraDown(go, a.u.get('o')!, a.ao, N, drop);
-      matmul(gpu, a.xmid, a.ao, W(r('o.w')), {
-        M: N,
-        N: C,
-        K: C,
-        transB: true,
-        bias: this.w.get(r('o.b')),
-        second: this.loraUp(go, a.u.get('o')),
-        residual: { R: inPlace ? 'inplace' : a.xin, ls: W(r('ls1')) },
-        pre: a.po ?? undefined,
-        op: 'o.fwd+residual',
-      });
-      // LN2 (+ fc1 adapters' u) -> g = gelu(h) -> xout = xmid + ls2 * (g W2^T + b2)
-      layernormForward(
-        gpu,
-        a.ln2,
-        a.st2,
-        a.xmid,
-        W(r('norm2.w')),
-        W(r('norm2.b')),
-        N,
-        C,
-        s.eps,
-        g1 ? { ...this.lnLora(g1, drop), u: a.u.get('fc1')! } : undefined,
-      );
-      matmul(gpu, a.g, a.ln2, W(r('fc1.w')), {
-        M: N,
-        N: I,
-        K: C,
-        transB: true,
-        bias: this.w.get(r('fc1.b')),
-        second: this.loraUp(g1, a.u.get('fc1')),
-        pre: acts.perLayer ? a.h : undefined,
-        gelu: true,
-        op: 'fc1.fwd+gelu',
-      });
-      if (g2) this.loraDown(g2, a.u.get('fc2')!, a.g, N, drop);
-      matmul(gpu, a.xout, a.g, W(r('fc2.w')), {
-        M: N,
-        N: C,
-        K: I,
-        transB: true,
-        bias: this.w.get(r('fc2.b')),
-        second: this.loraUp(g2, a.u.get('fc2')),
-        residual: { R: inPlace ? 'inplace' : a.xmid, ls: W(r('ls2')) },
-        pre: a.pf ?? undefined,
-        op: 'fc2.fwd+residual',
-      });
-    }
-    const xL = acts.layers[s.layers - 1].xout;
-    if (finalRows === 'all') {
-      layernormForward(gpu, acts.out, acts.stF, xL, W('norm.w'), W('norm.b'), N, C, s.eps);
-      tokensGather(gpu, acts.pooled, acts.out, B, T, C, 0);
-    } else {
-      // only the CLS rows: gather them first, normalize B rows instead of B*T
-      tokensGather(gpu, acts.out, xL, B, T, C, 0);
-      layernormForward(gpu, acts.pooled, acts.stF, acts.out, W('norm.w'), W('norm.b'), B, C, s.eps);
-    }
-    l2normForward(gpu, acts.emb, acts.embNorm, acts.pooled, B, C);
+    vitForward(this, acts, pixels, Himg, Wimg, drop, ropeScale, finalRows, images);
   }
 
   /**

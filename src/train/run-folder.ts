@@ -1,7 +1,7 @@
 /**
  * A training run's output folder, read through its CheckpointStore with every JSON file checked
  * by a zod schema (an error names the file, the key and what was expected):
- *   <output_dir>/train_results.json              TrainResults (src/train/trainer.ts writes it)
+ *   <output_dir>/train_results.json              TrainResults (src/train/run-writer.ts writes it)
  *   <output_dir>/train_config.yaml               the config the run was started with (text)
  *   <output_dir>/checkpoint-*\/trainer_state.json TrainerState (src/train/checkpoint.ts)
  * Both front ends and the trainer read runs through this (the CLI's output_dir, the app's OPFS

@@ -12,66 +12,29 @@
  * Resuming restores weights, AdamW moments, the step and the position in the epoch's data order,
  * so the losses after resuming equal those of an uninterrupted run with the same seed; a resume
  * that does not fit (other data, seed, lora_r, a finished run) is refused before anything is written.
+ * The parts: ./batches.ts (data order, loading a batch), ./resume.ts (restoring a checkpoint),
+ * ./run-writer.ts (events, train_results.json and checkpoints as the run goes), ./step.ts.
  */
 import { toYaml, type TrainConfig } from '../config';
 import { resolveLoraTargets } from '../config/lora';
-import type { RgbImage } from '../data/image';
-import type { PairRecord } from '../data/datasets';
-import { outputSize, preprocess, type Preprocessor } from '../data/preprocess';
+import { outputSize, type Preprocessor } from '../data/preprocess';
 import type { Gpu } from '../gpu/device';
-import { SafetensorsFile } from '../io/safetensors';
 import { checkpointPreprocessor, type LoadedCheckpoint } from '../model/load';
 import { LINEAR_ROLES, Vit } from '../model/vit';
-import { expectedTensors, linearModulePath } from '../model/weights';
-import { nonFiniteText } from '../util/finite';
 import { Rng } from '../util/random';
-import {
-  latestCheckpoint,
-  loadTrainingState,
-  saveCheckpoint,
-  type CheckpointStore,
-  type TrainerState,
-} from './checkpoint';
+import { loadBatch, permutation, trainingLength, type PairData } from './batches';
+import type { CheckpointStore, TrainerState } from './checkpoint';
 import { TrainError, TrainingHealth } from './health';
-import { RunFolder, type TrainResults } from './run-folder';
 import { AdamW, trainableParams } from './optimizer';
+import { resumeRun } from './resume';
+import type { TrainResults } from './run-folder';
+import { RunWriter, type TrainEvent } from './run-writer';
 import { lrMultiplier, warmupFor } from './schedule';
 import { mixSeed, TrainStep, type Batch } from './step';
 
-export type { PairRecord };
-
-export interface PairData {
-  records: PairRecord[];
-  /** Decodes an image of a record (throws for unreadable files). */
-  load: (path: string) => Promise<RgbImage>;
-}
-
-export type TrainEvent =
-  | {
-      kind: 'log';
-      step: number;
-      totalSteps: number;
-      epoch: number;
-      loss: number;
-      lr: number;
-      gradNorm: number;
-      imagesPerSec: number;
-      etaSec: number;
-    }
-  | {
-      kind: 'step';
-      step: number;
-      totalSteps: number;
-      epoch: number;
-      loss: number;
-      lr: number;
-      imagesPerSec: number;
-      etaSec: number;
-    }
-  | { kind: 'checkpoint'; name: string; step: number }
-  | { kind: 'epoch'; epoch: number; meanLoss: number; validation: Record<string, number> | null }
-  | { kind: 'skipped'; path: string; error: string }
-  | { kind: 'info'; message: string };
+export type { PairRecord } from '../data/datasets';
+export type { LogRow, TrainResults } from './run-folder';
+export { permutation, trainingLength, TrainError, type PairData, type TrainEvent };
 
 export interface TrainerOptions {
   gpu: Gpu;
@@ -91,31 +54,6 @@ export interface TrainerOptions {
   unreadable?: { path: string; error: string }[];
 }
 
-export type { LogRow, TrainResults } from './run-folder';
-
-export { TrainError };
-
-/** Steps per epoch, total steps (max_steps when positive) and epochs begun, for N records. */
-export function trainingLength(
-  c: Pick<TrainConfig, 'batch_size' | 'epochs' | 'max_steps'>,
-  N: number,
-): { stepsPerEpoch: number; total: number; epochs: number } {
-  const stepsPerEpoch = Math.ceil(N / Math.min(c.batch_size, N));
-  const total = c.max_steps > 0 ? c.max_steps : c.epochs * stepsPerEpoch;
-  return { stepsPerEpoch, total, epochs: Math.ceil(total / stepsPerEpoch) };
-}
-
-/** Seeded permutation of 0..n-1 (Fisher-Yates). */
-export function permutation(n: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  const p = [...Array(n).keys()];
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
-}
-
 export class Trainer {
   readonly vit: Vit;
   readonly pp: Preprocessor;
@@ -123,7 +61,7 @@ export class Trainer {
   private readonly c: TrainConfig;
   private opt!: AdamW;
   private step!: TrainStep;
-  private results!: TrainResults;
+  private out!: RunWriter;
   private H = 0;
   private W = 0;
 
@@ -211,96 +149,11 @@ export class Trainer {
     );
   }
 
-  /** Loads weights and optimizer state of a checkpoint folder written by this trainer. */
-  private async restore(store: CheckpointStore, folder: string): Promise<TrainerState> {
-    const vit = this.vit,
-      where = `${store.where}/${folder}`;
-    const finite = (file: SafetensorsFile, key: string) => {
-      const data = file.f32(key);
-      const bad = nonFiniteText(data);
-      if (bad)
-        throw new TrainError(
-          `${file.file}: tensor "${key}" has ${bad}; this checkpoint cannot be resumed (resume from an earlier one)`,
-        );
-      return data;
-    };
-    if (this.c.use_lora) {
-      if (!(await store.hasFile(folder, 'adapter_model.safetensors')))
-        throw new TrainError(`${where}: no adapter_model.safetensors (use_lora is true)`);
-      const f = SafetensorsFile.parse(
-        await store.readFile(folder, 'adapter_model.safetensors'),
-        `${where}/adapter_model.safetensors`,
-      );
-      for (const g of vit.loras.groups) {
-        const values = new Map(
-          g.modules.map((m) => {
-            const k = `base_model.model.${linearModulePath(vit.spec, m.layer, m.role)}`;
-            if (!f.has(`${k}.lora_A.weight`))
-              throw new TrainError(
-                `${where}/adapter_model.safetensors: no "${k}.lora_A.weight"; the checkpoint has other LoRA targets`,
-              );
-            const r = f.info(`${k}.lora_A.weight`).shape[0];
-            if (r !== m.r) {
-              throw new TrainError(
-                `resume_from_checkpoint ${where}: it was trained with lora_r ${r}, the config says lora_r ${m.r}; ` +
-                  'resuming needs the LoRA settings it was saved with (set lora_r back, or start a new run in another output_dir)',
-              );
-            }
-            return [m.role, { A: finite(f, `${k}.lora_A.weight`), B: finite(f, `${k}.lora_B.weight`) }];
-          }),
-        );
-        vit.loras.writeGroup(g, values);
-      }
-    } else {
-      if (!(await store.hasFile(folder, 'model.safetensors')))
-        throw new TrainError(`${where}: no model.safetensors (use_lora is false)`);
-      const f = SafetensorsFile.parse(await store.readFile(folder, 'model.safetensors'), `${where}/model.safetensors`);
-      const C = vit.spec.hidden;
-      const prefix = new Float32Array((1 + vit.spec.registers) * C);
-      for (const t of expectedTensors(vit.spec)) {
-        if (!f.has(t.key)) continue;
-        const data = finite(f, t.key);
-        if (t.role === 'cls') prefix.set(data, 0);
-        else if (t.role === 'reg') prefix.set(data, C);
-        else vit.writeWeight(t.role, data);
-      }
-      vit.gpu.write(vit.w.get('prefix')!, prefix);
-    }
-    return loadTrainingState(store, folder, this.opt);
-  }
-
-  private async loadBatch(ids: number[]): Promise<Batch | null> {
-    const { records, load } = this.o.train;
-    const img = 3 * this.H * this.W;
-    const pairs = await Promise.all(
-      ids.map(async (i) => {
-        const r = records[i];
-        try {
-          const [q, p] = await Promise.all([load(r.query), load(r.positive)]);
-          return { q: preprocess(q, this.pp), p: preprocess(p, this.pp), label: r.label };
-        } catch (e) {
-          const path = (e as { path?: string }).path ?? `${r.query} / ${r.positive}`;
-          this.results.skipped_images.push({ path, error: (e as Error).message });
-          this.emit({ kind: 'skipped', path, error: (e as Error).message });
-          return null;
-        }
-      }),
-    );
-    const ok = pairs.filter((x): x is NonNullable<typeof x> => x !== null);
-    if (ok.length < 2) return null;
-    const B = ok.length;
-    const query = new Float32Array(B * img),
-      positive = new Float32Array(B * img);
-    ok.forEach((x, k) => {
-      query.set(x.q, k * img);
-      positive.set(x.p, k * img);
+  private loadBatch(ids: number[]): Promise<Batch | null> {
+    return loadBatch(this.o.train, ids, this.pp, this.H, this.W, (path, error) => {
+      this.out.results.skipped_images.push({ path, error });
+      this.emit({ kind: 'skipped', path, error });
     });
-    const labels = ok.every((x) => x.label !== null) ? Uint32Array.from(ok, (x) => x.label!) : null;
-    return { query, positive, labels, B, H: this.H, W: this.W };
-  }
-
-  private async writeResults(): Promise<void> {
-    await this.o.store.writeFile('train_results.json', new TextEncoder().encode(JSON.stringify(this.results, null, 2)));
   }
 
   async run(): Promise<TrainResults> {
@@ -313,104 +166,35 @@ export class Trainer {
     const B = Math.min(c.batch_size, N);
     const { stepsPerEpoch, total, epochs } = trainingLength(c, N);
     const warm = warmupFor(c.warmup_steps, c.warmup_ratio, total);
-    this.results = {
-      model: c.model_name ?? '',
-      steps: 0,
-      total_steps: total,
-      epochs_done: 0,
-      stopped_early: false,
-      log: [],
-      epochs: [],
-      skipped_images: [...(o.unreadable ?? [])],
-      final: { loss: null, seconds: 0, checkpoint: null },
-    };
-
+    this.out = new RunWriter(
+      { store: o.store, config: c, checkpoint: o.checkpoint, vit: this.vit, opt: this.opt, emit: (e) => this.emit(e) },
+      total,
+      o.unreadable ?? [],
+    );
     let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, seed: c.seed, stepsPerEpoch, numRecords: N };
     if (o.resume) {
-      const folder = o.resume.folder === 'latest' ? await latestCheckpoint(o.resume.store) : o.resume.folder;
-      if (!folder) throw new TrainError(`resume_from_checkpoint: latest: no checkpoint in ${o.resume.store.where}`);
-      state = await this.restore(o.resume.store, folder);
-      if (state.numRecords !== N || state.stepsPerEpoch !== stepsPerEpoch || state.seed !== c.seed) {
-        throw new TrainError(
-          `resume_from_checkpoint ${o.resume.store.where}/${folder}: it was saved with ${state.numRecords} pairs, ` +
-            `${state.stepsPerEpoch} steps per epoch and seed ${state.seed}; now ${N}, ${stepsPerEpoch} and ${c.seed}: ` +
-            'resuming needs the same data, batch_size and seed',
-        );
-      }
-      const prev = await o.store.hasFile('', 'train_results.json').catch(() => false);
-      if (prev) {
-        try {
-          const r = (await new RunFolder(o.store).results())!;
-          this.results.log = r.log.filter((x) => x.step <= state.step);
-          this.results.epochs = r.epochs.filter((x) => x.epoch < state.epoch);
-          this.results.skipped_images = r.skipped_images;
-        } catch {
-          /* a damaged results file is rewritten from here on */
-        }
-      }
-      if (state.step >= total) {
-        throw new TrainError(
-          `resume_from_checkpoint ${o.resume.store.where}/${folder}: that run is complete (step ${state.step} of ${total}); nothing was changed. ` +
-            `To train longer, raise ${c.max_steps > 0 ? `max_steps (now ${c.max_steps})` : `epochs (now ${c.epochs})`}; to train again from the start, use another output_dir`,
-        );
-      }
-      this.results.final.checkpoint = folder;
-      this.emit({
-        kind: 'info',
-        message: `resumed from ${folder} at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch})`,
+      state = await resumeRun({
+        vit: this.vit,
+        opt: this.opt,
+        config: c,
+        resume: o.resume,
+        store: o.store,
+        numRecords: N,
+        stepsPerEpoch,
+        total,
+        results: this.out.results,
+        emit: (e) => this.emit(e),
       });
     }
     // Written only once the resume checks passed: a refused resume changes nothing in output_dir.
     await o.store.writeFile('train_config.yaml', new TextEncoder().encode(toYaml(c)));
 
-    const save = async (name: string) => {
-      const s: TrainerState = { ...state, seed: c.seed, stepsPerEpoch, numRecords: N };
-      await saveCheckpoint({
-        store: o.store,
-        name,
-        vit: this.vit,
-        opt: this.opt,
-        state: s,
-        lora: c.use_lora
-          ? {
-              r: c.lora_r,
-              alpha: c.lora_alpha,
-              dropout: c.lora_dropout,
-              rslora: c.use_rslora,
-              targetModules: resolveLoraTargets(c, this.vit.spec.family).modules,
-              baseModel: c.model_name ?? '',
-            }
-          : null,
-        config: o.checkpoint.config,
-        preprocessor: o.checkpoint.preprocessor,
-        extra: o.checkpoint.weights,
-      });
-      this.results.final.checkpoint = name;
-      this.emit({ kind: 'checkpoint', name, step: state.step });
-    };
+    const now = (): TrainerState => ({ ...state, seed: c.seed, stepsPerEpoch, numRecords: N }); // trainer_state.json
+    const save = (name: string) => this.out.save(name, now());
+    const writeResultsOrStop = () => this.out.writeResultsOrStop(now());
+    const results = this.out.results;
 
-    /** Results on disk; when that fails (a full disk), keep the steps since the last checkpoint if possible, then stop. */
-    const writeResultsOrStop = async () => {
-      try {
-        await this.writeResults();
-      } catch (e) {
-        const before = this.results.final.checkpoint;
-        let saved: string;
-        try {
-          await save(`checkpoint-step-${state.step}`);
-          saved = `saved checkpoint-step-${state.step} before stopping`;
-        } catch (e2) {
-          saved =
-            `could not save a checkpoint either (${(e2 as Error).message})` +
-            (before ? '' : '; no checkpoint was saved in this run');
-        }
-        throw new TrainError(
-          `${(e as Error).message}; ${saved}; training stopped at step ${state.step}: make room, then resume with resume_from_checkpoint: latest`,
-        );
-      }
-    };
-
-    const health = new TrainingHealth(c, () => this.results.final.checkpoint);
+    const health = new TrainingHealth(c, () => results.final.checkpoint);
     let gradNorm = 0;
     let imagesDone = 0;
     const tRun = performance.now();
@@ -481,8 +265,8 @@ export class Trainer {
             grad_norm: gradNorm,
             images_per_s: ips,
           };
-          this.results.log.push(row);
-          this.results.steps = state.step;
+          results.log.push(row);
+          results.steps = state.step;
           this.emit({
             kind: 'log',
             step: state.step,
@@ -508,7 +292,7 @@ export class Trainer {
         if (!(c.save_steps > 0 && state.step % c.save_steps === 0)) await save(`checkpoint-step-${state.step}`);
       }
       if (epochSteps === 0 && state.batchInEpoch === stepsPerEpoch && !o.resume) {
-        const first = this.results.skipped_images[0];
+        const first = results.skipped_images[0];
         throw new TrainError(
           `epoch ${epoch + 1}: no batch had 2 readable pairs, so nothing was trained` +
             (first ? ` (first unreadable: ${first.path}: ${first.error})` : ''),
@@ -518,19 +302,19 @@ export class Trainer {
         state = { ...state, epoch: epoch + 1, batchInEpoch: 0 };
         const validation = o.validate ? await o.validate(this.vit, this.pp) : null;
         const meanLoss = epochSteps ? epochLoss / epochSteps : NaN;
-        this.results.epochs.push({ epoch: epoch + 1, mean_loss: meanLoss, validation });
-        this.results.epochs_done = epoch + 1;
+        results.epochs.push({ epoch: epoch + 1, mean_loss: meanLoss, validation });
+        results.epochs_done = epoch + 1;
         this.emit({ kind: 'epoch', epoch: epoch + 1, meanLoss, validation });
         await save(`checkpoint-epoch-${epoch + 1}`);
         await writeResultsOrStop();
       }
     }
-    this.results.steps = state.step;
-    this.results.stopped_early = stopped;
-    this.results.final.loss = lastLoss;
-    this.results.final.seconds = (performance.now() - t0) / 1000;
-    await this.writeResults();
-    return this.results;
+    results.steps = state.step;
+    results.stopped_early = stopped;
+    results.final.loss = lastLoss;
+    results.final.seconds = (performance.now() - t0) / 1000;
+    await this.out.writeResults();
+    return results;
   }
 
   destroy(): void {
