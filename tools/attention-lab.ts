@@ -17,7 +17,7 @@
 import { packParams, cdiv, type Gpu } from '../src/gpu/device';
 import { requestNodeGpu } from '../src/gpu/device-node';
 import { registerShaders } from '../src/gpu/shaders';
-import { dummyBuffer } from '../src/ops/matmul';
+import { dummyBuffer } from '../src/ops/support';
 import { entries } from '../bench/ops/attention.bench';
 import type { BenchRun, CustomPeerRun } from '../bench/types';
 import { randomF32 } from '../bench/util';

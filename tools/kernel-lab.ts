@@ -58,7 +58,7 @@ const SHAPES: Shape[] = [
 
 /**
  * Lab-only variants (shaders/dev), in the order they were tried; the production kernels
- * (src/ops/matmul.ts: scalar, scalar_quad, vec4, vec4_quad, tiled) are appended. Lineage:
+ * (src/ops/matmul-kernels.ts: scalar, scalar_quad, vec4, vec4_quad, tiled) are appended. Lineage:
  *   v1  the original kernel: 4x4 per invocation, scalar loads, loops over small arrays
  *   v2  vec4 loads, 4x4, hand-unrolled (no loops over arrays)
  *   v3  vec4, 8x8, hand-unrolled                       -> ops/matmul_vec4 (vec4)

@@ -4,7 +4,7 @@
  * Chromium: bench/gpu/dispatch.bench.ts).
  *
  * The kernel is ops/colsum on x [1, 16] (one workgroup): what an op records, spec, params and all.
- *   ours: `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as src/ops/matmul.ts colsum
+ *   ours: `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as src/ops/colsum.ts colsum
  *         records one), then `gpu.flush()` up to the moment it has submitted (the moment its
  *         promise is returned). The promise (the error-scope answers, which arrive after the GPU
  *         process has caught up with the queue) is awaited untimed; with it: `oursAwaitedUs`.

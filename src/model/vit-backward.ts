@@ -18,10 +18,11 @@
  */
 import type { Gpu } from '../gpu/device';
 import { attentionBackward } from '../ops/attention';
+import { colsum } from '../ops/colsum';
 import { geluBackward } from '../ops/gelu';
 import { l2normBackward } from '../ops/l2norm';
 import { layernormBackward } from '../ops/layernorm';
-import { colsum, matmul, matmulMulti, type MatmulArgs, type MatmulCall } from '../ops/matmul';
+import { matmul, matmulMulti, type MatmulArgs, type MatmulCall } from '../ops/matmul';
 import { patchembedBackward } from '../ops/patchembed';
 import { residualBackward, residualForward } from '../ops/residual';
 import { scratch } from '../ops/support';

@@ -10,7 +10,7 @@
  *   for (each param) adamwUpdate(gpu, p, m, v, g, n, { lr, weightDecay, step, clip: { sumSq, maxNorm } });
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer } from './matmul';
+import { dummyBuffer } from './support';
 
 export interface AdamwHyper<Buf = GPUBuffer> {
   lr: number;

@@ -1,7 +1,7 @@
 /**
  * Kernel autotuning, once per Gpu: measures the candidate kernels of an op family on a
  * representative problem and stores the fastest in `gpu.variants` (family -> variant name).
- * Ops read that map when they record work (matmul: `pickKernel` in ./matmul.ts) and use a
+ * Ops read that map when they record work (matmul: `pickKernel` in ./matmul-kernels.ts) and use a
  * per-adapter default while it is unset; setting it by hand forces a variant (tests do).
  *
  * Tuning needs GPU round trips, so it is async and cannot run inside the synchronous op calls:

@@ -15,7 +15,8 @@
  *   dq += dsim p,   dp += dsim^T q   (matmul)
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer, matmul } from './matmul';
+import { matmul } from './matmul';
+import { dummyBuffer } from './support';
 
 export interface CosentOpts {
   /** Scale on cosine differences; default 20 (vembed-factory's `cosent_scale`). */

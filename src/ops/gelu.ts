@@ -9,8 +9,7 @@
  */
 import { packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
-import { dummyBuffer } from './matmul';
-import { grid } from './support';
+import { dummyBuffer, grid } from './support';
 
 const WG = 256;
 

@@ -14,7 +14,8 @@
  *   dq += dlogits p / tau,   dp += dlogits^T q / tau   (matmul)
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer, matmul } from './matmul';
+import { matmul } from './matmul';
+import { dummyBuffer } from './support';
 
 export interface InfonceOpts {
   /** Temperature; default 0.05 (vembed-factory). */

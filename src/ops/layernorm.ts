@@ -23,9 +23,9 @@
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
+import { colsum } from './colsum';
 import { dropoutThreshold } from './dropout';
-import { colsum, dummyBuffer } from './matmul';
-import { chunkRows, grid, rowLayout, scratch } from './support';
+import { chunkRows, dummyBuffer, grid, rowLayout, scratch } from './support';
 
 /** One adapter reading the normalized row: rows [r0, r1) of A, output columns [col0, col0 + outF). */
 export interface LnLoraSegment {

@@ -7,7 +7,8 @@
  *   db += sum_n dy      [Cout]       (skipped when db is null)
  */
 import type { Gpu } from '../gpu/device';
-import { colsum, matmul } from './matmul';
+import { colsum } from './colsum';
+import { matmul } from './matmul';
 
 export function linearForward(
   gpu: Gpu,

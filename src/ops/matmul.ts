@@ -18,353 +18,34 @@
  *                128x128 with 8x8)
  * `matmul` picks one per call (see `pickKernel`); `matmulWith` runs a given one. Numbered lab
  * variants (shaders/dev, tools/kernel-lab.ts) name a static `shader` instead of a schedule.
+ *
+ * This file records the dispatches and is the op's public module (callers import from here):
+ * the arguments are in matmul-args.ts, the kernel table and choice in matmul-kernels.ts, a call
+ * made ready to dispatch in matmul-problem.ts, the WGSL generator in matmul-gen*.ts.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { registerShaderGenerator } from '../gpu/shaders';
-import { dropoutThreshold } from './dropout';
-import {
-  bindingVec4,
-  bindingWritten,
-  fusionKey,
-  matmulSourceMulti,
-  NO_FUSION,
-  paramFields,
-  problemBindings,
-  type Fusion,
-  type ProblemSpec,
-  type Schedule,
-  type SlotSpec,
-} from './matmul-gen';
+import { hasFusion, layout, type MatmulArgs, type MatmulCall } from './matmul-args';
+import { matmulSourceMulti } from './matmul-gen';
+import { bindingVec4, bindingWritten, fusionKey, type ProblemSpec, type SlotSpec } from './matmul-gen-spec';
+import { defaultMatmulVariant, matmulKernel, matmulLegal, pickKernel, type MatmulKernel } from './matmul-kernels';
+import { packProblems, problem, type Problem } from './matmul-problem';
+import { dummyBuffer } from './support';
 
-/** An element-wise transform of an operand as it is loaded. */
-export type MatmulPrologue =
-  | { kind: 'gelu' }
-  /** Inverted dropout with the counter-based mask of ops/dropout (index = element position in
-   * the stored matrix, relative to its offset), as `dropoutForward(out, x, n, p, seed0, seed1)`. */
-  | ({ kind: 'dropout' } & MatmulDropout)
-  /** dropout(gelu(x)) (an fc2 adapter's input recomputed from the saved GELU input). */
-  | ({ kind: 'geludrop' } & MatmulDropout)
-  /** op(A)[m, k] * v[k] (A only): a LayerScale applied to the residual-stream gradient it reads. */
-  | { kind: 'kscale'; v: GPUBuffer };
-
-/** The counter-based inverted dropout of ops/dropout: keep(seed0, seed1, base + index). */
-export interface MatmulDropout {
-  p: number;
-  seed0: number;
-  seed1: number;
-  /** Added to the element index (so a chunk of rows uses the masks of its place in the batch). */
-  base?: number;
-}
-
-export interface MatmulArgs {
-  M: number;
-  N: number;
-  K: number;
-  /** A is stored [K,M] instead of [M,K]. */
-  transA?: boolean;
-  /** B is stored [N,K] instead of [K,N]. */
-  transB?: boolean;
-  /** Add into C instead of overwriting it. */
-  accum?: boolean;
-  alpha?: number;
-  /** Optional bias of length N added to every row. */
-  bias?: GPUBuffer;
-  /** Leading dimensions (row strides in elements); default: dense. */
-  lda?: number;
-  ldb?: number;
-  ldc?: number;
-  offA?: number;
-  offB?: number;
-  offC?: number;
-  /** Batch = batch1 * batch2; matrix z1*batch2+z2 starts at off + z1*s1 + z2*s2. */
-  batch1?: number;
-  batch2?: number;
-  strideA?: [number, number];
-  strideB?: [number, number];
-  strideC?: [number, number];
-  /** Op name for errors/profiles (defaults to `matmul`). */
-  op?: string;
-
-  // ---- fusions
-  proA?: MatmulPrologue;
-  proB?: MatmulPrologue;
-  /** A second product added before the epilogue: + alpha * op(A2) op(B2), op(A2) [M, K2],
-   * op(B2) [K2, N], the same transposes as A and B; not batched. */
-  second?: { A: GPUBuffer; B: GPUBuffer; K: number; lda?: number; ldb?: number; offA?: number; offB?: number };
-  /** v *= colScale[n] (after the bias). */
-  colScale?: GPUBuffer;
-  /** pre[c] = v after bias and column scale, before the steps below (pre laid out like C). */
-  pre?: GPUBuffer;
-  /** Inverted dropout on the product, mask index base + (c - offC) (LoRA's input gradient). */
-  dropout?: MatmulDropout;
-  /** Keep v only where n is in ranges[m / rows] (the block-diagonal LoRA B of a fused q|k|v). */
-  blockMask?: { rows: number; ranges: [number, number][] };
-  /** C[c] = gelu(v). */
-  gelu?: boolean;
-  /** v *= gelu'(H[c]) (H laid out like C: the GELU input saved by the forward). */
-  geluGrad?: { H: GPUBuffer };
-  /** v = R[c] + ls[n] * v (R laid out like C; 'inplace': R is C itself); ls absent = 1. */
-  residual?: { R: GPUBuffer | 'inplace'; ls?: GPUBuffer };
-}
-
-/** One matmul kernel. All share the binding layout of matmul-gen (C, A, B, extras, params). */
-export interface MatmulKernel {
-  /** Variant name, as stored in `gpu.variants.get('matmul')`. */
-  name: string;
-  /** How the generated kernel tiles the work (src/ops/matmul-gen.ts). */
-  schedule?: Schedule;
-  /** A static shader instead (the kernel lab's numbered variants under shaders/dev): bindings
-   * C, A, B, bias, params and override constants TRANS_A, TRANS_B, ACCUM, HAS_BIAS; no fusions. */
-  shader?: string;
-  /** Outputs per invocation along M (rows) and N (columns). */
-  tm: number;
-  tn: number;
-  /** Invocations per workgroup along N (x) and M (y). */
-  wg: [number, number];
-  /** A and B are bound as array<vec4<f32>>: needs 4-aligned offsets and strides (`matmulLegal`). */
-  vec4: boolean;
-  /** Uses quad operations: needs the `subgroups` feature. */
-  subgroups: boolean;
-  /** Stages tiles in workgroup memory (slow on software adapters such as SwiftShader). */
-  workgroupMemory?: boolean;
-  /** Variant used instead when this one cannot run a call. */
-  fallback?: string;
-}
-
-const reg = (name: string, tm: number, tn: number, vec4: boolean, quad: boolean, fallback?: string): MatmulKernel => ({
-  name,
-  schedule: { kind: 'reg', tm, tn, vec4, quad },
-  tm,
-  tn,
-  wg: [4, 4],
-  vec4,
-  subgroups: quad,
-  fallback,
-});
-const tiled = (name: string, bm: number, bn: number, bk: number, tm: number, tn: number): MatmulKernel => ({
-  name,
-  schedule: { kind: 'tiled', bm, bn, bk, tm, tn },
-  tm,
-  tn,
-  wg: [bn / tn, bm / tm],
-  vec4: false,
-  subgroups: false,
-  workgroupMemory: true,
-  fallback: 'scalar',
-});
-
-const KERNELS: MatmulKernel[] = [
-  reg('scalar', 8, 8, false, false),
-  reg('scalar_quad', 8, 8, false, true, 'scalar'),
-  reg('vec4', 8, 8, true, false, 'scalar'),
-  reg('vec4_quad', 16, 8, true, true, 'scalar_quad'),
-  tiled('tiled', 64, 64, 16, 4, 4),
-  tiled('tiled_128x64', 128, 64, 16, 8, 4),
-  tiled('tiled_64x64_8x8', 64, 64, 16, 8, 8),
-  tiled('tiled_128x128', 128, 128, 8, 8, 8),
-];
-
-/** All matmul kernels, general fallback first. */
-export function matmulKernels(): MatmulKernel[] {
-  return KERNELS;
-}
-
-export function matmulKernel(name: string): MatmulKernel {
-  const k = KERNELS.find((x) => x.name === name);
-  if (!k) {
-    throw new Error(`matmul: unknown variant "${name}" (known: ${KERNELS.map((x) => x.name).join(', ')})`);
-  }
-  return k;
-}
-
-/** Whether the adapter can run `kernel` at all (features). */
-export function matmulSupported(gpu: Gpu, kernel: MatmulKernel): boolean {
-  return !kernel.subgroups || gpu.hasFeature('subgroups');
-}
-
-/**
- * The variant used when `gpu.variants` has none for 'matmul' (`autotuneMatmul` measures
- * instead): on software adapters (SwiftShader) register tiling without workgroup memory, with
- * quad sharing where subgroups exist; on GPUs the workgroup-memory tiled kernel.
- */
-export function defaultMatmulVariant(gpu: Gpu): string {
-  if (!gpu.report.isFallback) return 'tiled_128x64';
-  return gpu.hasFeature('subgroups') ? 'vec4_quad' : 'vec4';
-}
-
-const dummies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
-/**
- * A 16-byte buffer bound where a shader's optional input is absent. Writable slots take
- * `dummyBuffer(gpu, 'out')`: one buffer cannot be bound writable and read-only in one dispatch.
- */
-export function dummyBuffer(gpu: Gpu, kind: 'in' | 'out' = 'in'): GPUBuffer {
-  let m = dummies.get(gpu);
-  if (!m) {
-    m = new Map();
-    dummies.set(gpu, m);
-  }
-  let b = m.get(kind);
-  if (!b) {
-    b = gpu.buffer(16, kind === 'in' ? 'dummy' : 'dummy (out)');
-    m.set(kind, b);
-  }
-  return b;
-}
-
-/** MatmulArgs with every default filled in. */
-interface Layout {
-  M: number;
-  N: number;
-  K: number;
-  transA: boolean;
-  transB: boolean;
-  lda: number;
-  ldb: number;
-  ldc: number;
-  offA: number;
-  offB: number;
-  offC: number;
-  b1: number;
-  b2: number;
-  sA: [number, number];
-  sB: [number, number];
-  sC: [number, number];
-}
-
-function layout(a: MatmulArgs): Layout {
-  const { M, N, K } = a;
-  const transA = a.transA ?? false;
-  const transB = a.transB ?? false;
-  const b2 = a.batch2 ?? 1;
-  return {
-    M,
-    N,
-    K,
-    transA,
-    transB,
-    lda: a.lda ?? (transA ? M : K),
-    ldb: a.ldb ?? (transB ? K : N),
-    ldc: a.ldc ?? N,
-    offA: a.offA ?? 0,
-    offB: a.offB ?? 0,
-    offC: a.offC ?? 0,
-    b1: a.batch1 ?? 1,
-    b2,
-    sA: a.strideA ?? [M * K * b2, M * K],
-    sB: a.strideB ?? [K * N * b2, K * N],
-    sC: a.strideC ?? [M * N * b2, M * N],
-  };
-}
-
-/**
- * Can `buf` be read as vec4s for a stored [rows, cols] matrix (row stride ld) at `off`, batched
- * with strides s? Needs offset, row stride and batch strides multiples of 4, and the last element
- * inside the part of the buffer that array<vec4<f32>> reaches (its size rounded down to 16 bytes).
- */
-function vec4Readable(
-  buf: GPUBuffer,
-  off: number,
-  ld: number,
-  s: [number, number],
-  b1: number,
-  b2: number,
-  rows: number,
-  cols: number,
-): boolean {
-  const aligned = (x: number) => x % 4 === 0;
-  if (!aligned(off) || !aligned(ld)) return false;
-  if ((b1 > 1 && !aligned(s[0])) || (b2 > 1 && !aligned(s[1]))) return false;
-  const last = off + (b1 - 1) * s[0] + (b2 - 1) * s[1] + (rows - 1) * ld + cols - 1;
-  // elements that array<vec4<f32>> (f32) or array<vec2<u32>> (packed f16) reaches
-  return last < (isF16(buf) ? Math.floor(buf.size / 8) : Math.floor(buf.size / 16)) * 4;
-}
-
-/** Whether `kernel` can run this call: adapter features, fusions, and alignment for vec4 kernels. */
-export function matmulLegal(gpu: Gpu, kernel: MatmulKernel, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): boolean {
-  if (!matmulSupported(gpu, kernel)) return false;
-  if (!kernel.schedule && hasFusion(a)) return false;
-  if (!kernel.vec4) return true;
-  const l = layout(a);
-  if (l.M === 0 || l.N === 0 || l.K === 0) return true;
-  const ok =
-    vec4Readable(A, l.offA, l.lda, l.sA, l.b1, l.b2, l.transA ? l.K : l.M, l.transA ? l.M : l.K) &&
-    vec4Readable(B, l.offB, l.ldb, l.sB, l.b1, l.b2, l.transB ? l.N : l.K, l.transB ? l.K : l.N);
-  if (!ok || !a.second || a.second.K === 0) return ok;
-  const s = second(a, l)!;
-  return (
-    vec4Readable(a.second.A, s.offA, s.lda, [0, 0], 1, 1, l.transA ? s.K : l.M, l.transA ? l.M : s.K) &&
-    vec4Readable(a.second.B, s.offB, s.ldb, [0, 0], 1, 1, l.transB ? l.N : s.K, l.transB ? s.K : l.N)
-  );
-}
-
-function hasFusion(a: MatmulArgs): boolean {
-  return !!(
-    a.proA ||
-    a.proB ||
-    a.second ||
-    a.colScale ||
-    a.pre ||
-    a.dropout ||
-    a.blockMask ||
-    a.gelu ||
-    a.geluGrad ||
-    a.residual
-  );
-}
-
-/** The second product's layout with defaults (dense, like A and B). */
-function second(a: MatmulArgs, l: Layout) {
-  const s = a.second;
-  if (!s) return null;
-  return {
-    K: s.K,
-    lda: s.lda ?? (l.transA ? l.M : s.K),
-    ldb: s.ldb ?? (l.transB ? s.K : l.N),
-    offA: s.offA ?? 0,
-    offB: s.offB ?? 0,
-  };
-}
-
-/**
- * The kernel for one call: the preferred variant (`gpu.variants.get('matmul')`, set by
- * `autotuneMatmul` or by hand, else `defaultMatmulVariant`), or, while that one cannot run this
- * call (unaligned operands for vec4, no subgroups for quad), its fallback:
- * vec4_quad -> scalar_quad -> scalar, vec4 -> scalar, tiled -> scalar.
- */
-export function pickKernel(gpu: Gpu, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): MatmulKernel {
-  let k = matmulKernel(gpu.variants.get('matmul') ?? defaultMatmulVariant(gpu));
-  while (!matmulLegal(gpu, k, A, B, a) && k.fallback) k = matmulKernel(k.fallback);
-  return k;
-}
-
-/** The fusion set of a call (what the generated kernel must do). */
-function fusionOf(l: Layout, a: MatmulArgs): Fusion {
-  const op = a.op ?? 'matmul';
-  if (a.residual && a.accum) throw new Error(`${op}: residual and accum exclude each other`);
-  if (a.gelu && a.geluGrad) throw new Error(`${op}: gelu and geluGrad exclude each other`);
-  const isDrop = (x: MatmulPrologue | undefined) => x?.kind === 'dropout' || x?.kind === 'geludrop';
-  const drops = [isDrop(a.proA), isDrop(a.proB), !!a.dropout].filter(Boolean).length;
-  if (drops > 1) throw new Error(`${op}: one dropout (on an operand or on the product) at most`);
-  return {
-    ...NO_FUSION,
-    transA: l.transA,
-    transB: l.transB,
-    accum: !!a.accum,
-    bias: !!a.bias,
-    proA: a.proA?.kind ?? 'none',
-    proB: a.proB?.kind ?? 'none',
-    k2: !!a.second,
-    colScale: !!a.colScale,
-    pre: !!a.pre,
-    epiDropout: !!a.dropout,
-    blockMask: !!a.blockMask,
-    gelu: !!a.gelu,
-    geluGrad: !!a.geluGrad,
-    residual: a.residual ? (a.residual.R === 'inplace' ? 'inplace' : 'src') : 'none',
-    ls: !!a.residual?.ls,
-  };
-}
+export type { MatmulArgs, MatmulCall, MatmulDropout, MatmulPrologue } from './matmul-args';
+export {
+  defaultMatmulVariant,
+  matmulKernel,
+  matmulKernels,
+  matmulLegal,
+  matmulSupported,
+  pickKernel,
+  type MatmulKernel,
+} from './matmul-kernels';
+// Transitional: src/ops/attention.ts (split on another branch) still imports dummyBuffer from
+// here; it lives in ./support. Drop this line once that import points there.
+export { dummyBuffer } from './support';
 
 /** Generated kernel sources by shader name (`gen/matmul/...`), made on first use. */
 const generated = new Map<string, () => string>();
@@ -373,102 +54,6 @@ registerShaderGenerator('gen', (name) => {
   if (!make) throw new Error(`unknown generated shader "${name}"`);
   return make();
 });
-
-/** One call, ready to dispatch: its fusions, buffers by binding name, parameters, tiles. */
-interface Problem {
-  op: string;
-  shapes: string;
-  fusion: Fusion;
-  buffers: Record<string, GPUBuffer>;
-  u32: number[];
-  f32: number[];
-  /** Workgroup tiles along N and M, and batch count. */
-  tiles: [number, number, number];
-}
-
-function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: MatmulArgs): Problem {
-  const op = a.op ?? 'matmul';
-  const l = layout(a);
-  const batch = l.b1 * l.b2;
-  const s2 = second(a, l);
-  if (s2 && batch > 1) throw new Error(`${op}: a second product cannot be batched`);
-  const shapes =
-    `op(A)[${batch > 1 ? `${batch},` : ''}${l.M},${l.K}]${l.transA ? 'ᵀ' : ''} ` +
-    `op(B)[${l.K},${l.N}]${l.transB ? 'ᵀ' : ''}${s2 ? ` + [${l.M},${s2.K}]x[${s2.K},${l.N}]` : ''} ` +
-    `-> C[${l.M},${l.N}] (${kernel.name})`;
-  const u32 = [l.M, l.N, l.K, l.lda, l.ldb, l.ldc, l.offA, l.offB, l.offC, l.b2, ...l.sA, ...l.sB, ...l.sC];
-  const f32 = [a.alpha ?? 1];
-  const f = fusionOf(l, a);
-  const extra: Record<string, GPUBuffer | undefined> = {
-    C,
-    A,
-    B,
-    bias: a.bias,
-    ks: a.proA?.kind === 'kscale' ? a.proA.v : undefined,
-    A2: a.second?.A,
-    B2: a.second?.B,
-    cs: a.colScale,
-    pre: a.pre,
-    H: a.geluGrad?.H,
-    R: a.residual && a.residual.R !== 'inplace' ? a.residual.R : undefined,
-    ls: a.residual?.ls,
-  };
-  const buffers: Record<string, GPUBuffer> = {};
-  for (const name of problemBindings(f)) buffers[name] = extra[name]!;
-  if ([A, B, a.second?.A, a.second?.B].includes(C)) {
-    throw new Error(
-      `${op}: the output C is also an operand (A, B or a second product's); the kernels read operands while others write C`,
-    );
-  }
-  if ((isF16(C) || (a.pre && isF16(a.pre))) && [l.ldc, l.offC, ...(batch > 1 ? l.sC : [])].some((x) => x % 2)) {
-    throw new Error(
-      `${op}: a packed-f16 output needs an even row stride, offset and batch strides (ldc ${l.ldc}, offC ${l.offC})`,
-    );
-  }
-  if (isF16(C) && a.pre && !isF16(a.pre)) throw new Error(`${op}: C and pre must have the same element type`);
-  if (s2) u32.push(s2.K, s2.lda, s2.ldb, s2.offA, s2.offB);
-  if (a.proB?.kind === 'kscale') throw new Error(`${op}: kscale is a prologue of A only`);
-  const isDrop = (x: MatmulPrologue | undefined) => x?.kind === 'dropout' || x?.kind === 'geludrop';
-  const drop = isDrop(a.proA) ? (a.proA as MatmulDropout) : isDrop(a.proB) ? (a.proB as MatmulDropout) : a.dropout;
-  if (drop) {
-    if (!(drop.p >= 0 && drop.p < 1)) throw new Error(`${op}: dropout p = ${drop.p} must be in [0, 1)`);
-    u32.push(drop.seed0 >>> 0, drop.seed1 >>> 0, dropoutThreshold(drop.p), (drop.base ?? 0) >>> 0);
-    f32.push(1 / (1 - drop.p));
-  }
-  if (a.blockMask) {
-    const r = a.blockMask.ranges;
-    if (r.length < 1 || r.length > 3) throw new Error(`${op}: blockMask takes 1 to 3 ranges`);
-    const lo = (i: number) => r[Math.min(i, r.length - 1)];
-    u32.push(a.blockMask.rows, lo(0)[0], lo(0)[1], lo(1)[0], lo(1)[1], lo(2)[0], lo(2)[1]);
-  }
-  u32.push(0, 0); // wg0, wgx: set by the multi-problem dispatch
-  const fields = paramFields(f);
-  if (fields.u32.length !== u32.length || fields.f32.length !== f32.length) {
-    throw new Error(
-      `matmul: params (${u32.length}, ${f32.length}) do not match the kernel's (${fields.u32.length}, ${fields.f32.length})`,
-    );
-  }
-  const tileN = kernel.tn * kernel.wg[0],
-    tileM = kernel.tm * kernel.wg[1];
-  return { op, shapes, fusion: f, buffers, u32, f32, tiles: [cdiv(l.N, tileN), cdiv(l.M, tileM), batch] };
-}
-
-/** Packs the per-problem parameter blocks one after the other (u32 fields, then f32 fields). */
-function packProblems(ps: Problem[]): ArrayBuffer {
-  const n = ps.reduce((t, x) => t + x.u32.length + x.f32.length, 0);
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil(n / 4) * 16));
-  const u = new Uint32Array(buf),
-    f = new Float32Array(buf);
-  let o = 0;
-  for (const x of ps) {
-    for (const v of x.u32) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${x.op}: parameter ${v} is not a u32`);
-      u[o++] = v;
-    }
-    for (const v of x.f32) f[o++] = v;
-  }
-  return buf;
-}
 
 /**
  * Dispatches one or more problems with one kernel. Distinct buffers get one binding slot each
@@ -567,13 +152,6 @@ export function matmul(gpu: Gpu, C: GPUBuffer, A: GPUBuffer, B: GPUBuffer, a: Ma
   matmulWith(gpu, pickKernel(gpu, A, B, a), C, A, B, a);
 }
 
-export interface MatmulCall {
-  C: GPUBuffer;
-  A: GPUBuffer;
-  B: GPUBuffer;
-  args: MatmulArgs;
-}
-
 /**
  * Several independent, unbatched matmuls in one dispatch (e.g. the LoRA gradients of a layer):
  * the kernel is the preferred variant if every call can run it, else the first fallback that all
@@ -629,17 +207,4 @@ export function matmulMulti(gpu: Gpu, calls: MatmulCall[], op: string): void {
     calls.map((c) => problem(k, c.C, c.A, c.B, { ...c.args, op: c.args.op ?? op })),
     op,
   );
-}
-
-/** out[n] += sum_m x[m,n] for x of shape [M,N]. */
-export function colsum(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, M: number, N: number, op = 'colsum'): void {
-  gpu.dispatch({
-    op,
-    shapes: `x[${M},${N}] -> out[${N}]`,
-    shader: 'ops/colsum',
-    constants: { WG: 64 },
-    buffers: [out, x],
-    params: packParams([M, N]),
-    workgroups: [cdiv(N, 64)],
-  });
 }

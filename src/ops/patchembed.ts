@@ -24,7 +24,8 @@
  * direct (implicit-im2col) kernel could save ~1%; the scratch costs B*P*3pp floats (2.4 MB here).
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { colsum, matmul } from './matmul';
+import { colsum } from './colsum';
+import { matmul } from './matmul';
 import { grid, scratch } from './support';
 
 export interface PatchembedShape {

@@ -14,8 +14,8 @@
  *               of rows, then `colsum`)
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { colsum, dummyBuffer } from './matmul';
-import { chunkRows, grid, scratch } from './support';
+import { colsum } from './colsum';
+import { chunkRows, dummyBuffer, grid, scratch } from './support';
 
 const WG = 256;
 

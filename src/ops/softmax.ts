@@ -14,8 +14,7 @@
  * Workgroups are laid out on a 2-D grid, GRID_X per grid row.
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer } from './matmul';
-import { rowLayout, type RowVariant } from './support';
+import { dummyBuffer, rowLayout, type RowVariant } from './support';
 
 /** Kernel layouts; see `rowLayout` in ./support. */
 export type SoftmaxVariant = RowVariant;

@@ -1,6 +1,6 @@
 /**
- * Small helpers shared by the element-wise and row-wise ops (gelu, residual, layernorm,
- * l2norm, patchembed): 2-D workgroup grids and per-device scratch buffers.
+ * Small helpers shared by the ops: 2-D workgroup grids, per-device scratch buffers, the dummy
+ * buffer bound where an optional input is absent, chunked column sums and row-kernel layouts.
  */
 import { cdiv, type Gpu } from '../gpu/device';
 
@@ -30,6 +30,25 @@ export function scratch(gpu: Gpu, key: string, floats: number): GPUBuffer {
   const buf = gpu.buffer(Math.max(floats, 16) * 4, `scratch ${key}`);
   m.set(key, buf);
   return buf;
+}
+
+const dummies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
+/**
+ * A 16-byte buffer bound where a shader's optional input is absent. Writable slots take
+ * `dummyBuffer(gpu, 'out')`: one buffer cannot be bound writable and read-only in one dispatch.
+ */
+export function dummyBuffer(gpu: Gpu, kind: 'in' | 'out' = 'in'): GPUBuffer {
+  let m = dummies.get(gpu);
+  if (!m) {
+    m = new Map();
+    dummies.set(gpu, m);
+  }
+  let b = m.get(kind);
+  if (!b) {
+    b = gpu.buffer(16, kind === 'in' ? 'dummy' : 'dummy (out)');
+    m.set(kind, b);
+  }
+  return b;
 }
 
 /**

@@ -15,7 +15,8 @@
  *   dq += dsim p,   dp += dsim^T q   (matmul)
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
-import { dummyBuffer, matmul } from './matmul';
+import { matmul } from './matmul';
+import { dummyBuffer } from './support';
 
 export interface TripletOpts {
   /** Margin on cosine similarity; default 0.5 (vembed-factory's `triplet_margin`). */

@@ -7,7 +7,7 @@ import { packParams } from '../../src/gpu/device';
 import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
-import { colsum } from '../../src/ops/matmul';
+import { colsum } from '../../src/ops/colsum';
 import { nodeGpu } from '../helpers/node-gpu';
 
 afterAll(async () => (await nodeGpu()).destroy());

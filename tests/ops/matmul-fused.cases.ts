@@ -1,5 +1,5 @@
 /**
- * Fused matmuls (src/ops/matmul.ts fusions, src/ops/matmul-gen.ts): every kernel variant forced
+ * Fused matmuls (src/ops/matmul-args.ts fusions, src/ops/matmul-gen.ts): every kernel variant forced
  * in turn, each fusion the model uses, on shapes that are not multiples of the tiles, vs a float64
  * reference built from the plain pieces (src/ref: dropout mask, GELU, matmul):
  *   LoRA down-projection   u = s * dropout(x) A^T          proA dropout, transB, colScale

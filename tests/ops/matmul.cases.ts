@@ -1,5 +1,5 @@
 /**
- * matmul kernels: every variant (src/ops/matmul.ts `matmulKernels`) forced in turn through
+ * matmul kernels: every variant (src/ops/matmul-kernels.ts `matmulKernels`) forced in turn through
  * `gpu.variants.set('matmul', name)`, on awkward shapes vs the float64 reference
  * (src/ref/linear.ts `matmul`, applied per batch to densely gathered operands):
  *   - M, N, K not multiples of 4 or of the tiles, several workgroups, all transA/transB combos;

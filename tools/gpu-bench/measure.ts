@@ -4,7 +4,7 @@
  *
  *   adapterReport  what Dawn reported: adapter info (vendor, architecture, subgroup matrix
  *                  configurations), adapter and device features, limits, the toggles used
- *   gemmSection    every matmul variant of src/ops/matmul.ts (`matmulKernels()`, so variants
+ *   gemmSection    every matmul variant of src/ops/matmul-kernels.ts (`matmulKernels()`, so variants
  *                  added later are picked up) at each GEMM shape of the plan, plus autotune's
  *                  pick (src/ops/autotune.ts, forced, on this adapter). Per shape and variant:
  *                  unsupported (adapter features), not legal (alignment), failed (threw, GPU
@@ -109,7 +109,7 @@ function plain(v: unknown): unknown {
 export type VariantClass = 'f32' | 'f16';
 
 /**
- * A matmul variant's precision class, from what it declares (src/ops/matmul.ts MatmulKernel, its
+ * A matmul variant's precision class, from what it declares (src/ops/matmul-kernels.ts MatmulKernel, its
  * schedule included): f16 when its name, shader, schedule or a string field mentions f16, half or
  * subgroup matrices (`precision: 'f16'`, `kind: 'subgroup_matrix'`, `features: ['shader-f16']`),
  * or a flag so named is true (`shaderF16: true`); its `fallback` does not count.
