@@ -32,15 +32,11 @@ async function modelSource(
   return { src: fileSourceOf(ds), name: ds.where || 'local model' };
 }
 
-/** The model `input` names, loaded (its preprocessor_config.json checked), and its name. */
+/** The model `input` names (arguments as modelSource's), loaded (its preprocessor_config.json checked), and its name. */
 export async function loadModelInput(
-  input: ModelInput,
-  cache: IdbModelCache,
-  demoBase: string,
-  signal: AbortSignal,
-  onProgress?: (p: DownloadProgress) => void,
+  ...args: Parameters<typeof modelSource>
 ): Promise<{ ck: LoadedCheckpoint; name: string }> {
-  const { src, name } = await modelSource(input, cache, demoBase, signal, onProgress);
+  const { src, name } = await modelSource(...args);
   const ck = await loadCheckpoint(src);
   checkpointPreprocessor(ck, name);
   return { ck, name };
