@@ -14,8 +14,9 @@
  *   class subfolders of images       ImageFolder
  * In an SOP folder prepared by `vembed prepare sop` (train.jsonl beside Ebay_train.txt) the
  * training records come from train.jsonl, evaluation still from Ebay_test.txt.
+ * checkDatasetImages decodes every image of an opened dataset (the app's background check).
  */
-import { loadPairDataset, type PairRecord } from '../data/datasets';
+import { loadPairDataset, validateImages, type DecodeFn, type PairRecord } from '../data/datasets';
 import type { RgbImage } from '../data/image';
 import { readEbayList, uniqueEbayRecords, type EbayRecord } from '../data/sop';
 import { basename, dirname, existingFiles, joinPath, type DataSource } from '../platform/data-source';
@@ -49,6 +50,15 @@ export interface DatasetInfo {
   evalProtocol: string;
   problems: string[];
   samples: SampleImage[];
+}
+
+/** Result of the background image check of a dataset. */
+export interface ImageCheck {
+  checked: number;
+  total: number;
+  unreadable: { path: string; reason: string }[];
+  /** Stopped by cancelImageCheck() (or a newer check) before the end. */
+  cancelled: boolean;
 }
 
 export interface EvalSplit {
@@ -291,4 +301,38 @@ export async function openDataset(
     labelOf,
     gallery: () => ({ paths: allPaths, labels: allPaths.map(labelOf) }),
   };
+}
+
+/**
+ * Decodes every image of `data` with `check` (`concurrency` at a time) and lists those that
+ * cannot be read, progress at most every 100 ms; when `signal` aborts it reports what was checked.
+ */
+export async function checkDatasetImages(
+  data: OpenDataset,
+  check: DecodeFn,
+  o: { concurrency: number; signal: AbortSignal; onProgress?: (message: string, done: number, total: number) => void },
+): Promise<ImageCheck> {
+  const { paths } = data.gallery();
+  const records = paths.map((p) => ({ query: p, positive: p, label: null }));
+  let last = 0;
+  let checked = 0;
+  const t0 = performance.now();
+  const problems = await validateImages(data.source, records, check, {
+    concurrency: o.concurrency,
+    signal: o.signal,
+    onProgress: (done, total) => {
+      checked = done;
+      const now = performance.now();
+      if (done === total || now - last > 100) {
+        last = now;
+        const rate = done / Math.max((now - t0) / 1000, 1e-3);
+        o.onProgress?.(
+          `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`,
+          done,
+          total,
+        );
+      }
+    },
+  });
+  return { checked, total: paths.length, unreadable: problems, cancelled: o.signal.aborted };
 }

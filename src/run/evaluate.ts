@@ -7,7 +7,7 @@
  *                          a hit when a top-K item has the query's label (src/eval/jsonl.ts
  *                          jsonlRecall, as the trainer's per-epoch validation)
  * measureRecall runs either protocol on a dataset's evaluation split (./dataset.ts) and returns
- * the app's RecallSet. Images come through a Preparer (decoded here, or in the browser's decode
+ * the app's RecallSet; evaluateModels is the app's Evaluate (zero-shot vs fine-tuned). Images come through a Preparer (decoded here, or in the browser's decode
  * pool), so the code runs in Node and in a worker alike.
  *   emb [N, D] f32, L2-normalized rows; the search is exact cosine top-K on the GPU.
  */
@@ -179,4 +179,28 @@ export async function measureRecall(
   } finally {
     vit.destroy();
   }
+}
+
+/**
+ * The app's Evaluate on `split`: the zero-shot Recall@K of the loaded model (kept in `cache`
+ * under `base.key`, measured once per model and dataset), then that of the fine-tuned model
+ * `fineTuned()` finds (or why there is none).
+ */
+export async function evaluateModels(
+  gpu: Gpu,
+  split: EvalSplit,
+  base: { ck: LoadedCheckpoint; name: string; key: string },
+  fineTuned: () => Promise<{ ft: { ck: LoadedCheckpoint; name: string } | null; why: string }>,
+  cache: Map<string, RecallSet>,
+  onProgress: Progress,
+  prepare: Preparer,
+): Promise<EvalResult> {
+  let zeroShot = cache.get(base.key) ?? null;
+  if (!zeroShot) {
+    zeroShot = await measureRecall(gpu, base.ck, `${base.name} (zero-shot)`, split, onProgress, prepare);
+    cache.set(base.key, zeroShot);
+  }
+  const { ft, why } = await fineTuned();
+  const tuned = ft ? await measureRecall(gpu, ft.ck, ft.name, split, onProgress, prepare) : null;
+  return { protocol: split.description, zeroShot, fineTuned: tuned, note: ft ? null : why };
 }

@@ -61,6 +61,19 @@ export type TrainUpdate =
     }
   | { kind: 'error'; message: string; storageFull: boolean };
 
+/** The 'done' update of a run's results. */
+export function doneUpdate(r: TrainResults): TrainUpdate {
+  return {
+    kind: 'done',
+    stoppedEarly: r.stopped_early,
+    steps: r.steps,
+    totalSteps: r.total_steps,
+    finalLoss: r.final.loss,
+    seconds: r.final.seconds,
+    checkpoint: r.final.checkpoint,
+  };
+}
+
 export interface TrainingOptions {
   gpu: Gpu;
   checkpoint: LoadedCheckpoint;

@@ -1,17 +1,17 @@
 /**
  * The engine worker's side of a dataset (src/run/dataset.ts reads the folder): the DataSource of
  * what the page gave (the demo over HTTP, a directory handle, a File list, or files the page
- * holds), images decoded with the browser's decoder, and the background check that every image
- * decodes (in the decode pool).
+ * holds), images decoded with the browser's decoder, and the decode pool: images prepared for
+ * the model there, and the background check that every image decodes.
  */
-import { validateImages } from '../data/datasets';
 import { decodeImageBytes } from '../data/decode-browser';
 import type { RgbImage } from '../data/image';
 import type { DataSource } from '../platform/data-source';
 import { directorySource, pathListSource, postedFilesSource } from '../platform/data-source-browser';
-import { imageLoader, type OpenDataset } from '../run/dataset';
-import type { DecodePool } from '../data/decode-pool-browser';
-import type { DatasetInput, ImageCheck, PageFileReader, StageProgress } from './protocol';
+import { checkDatasetImages, imageLoader, type ImageCheck, type OpenDataset } from '../run/dataset';
+import { DecodePool } from '../data/decode-pool-browser';
+import type { Preparer } from '../run/evaluate';
+import type { DatasetInput, PageFileReader, StageProgress } from './protocol';
 import { fetchIndex, urlDataSource } from '../platform/data-source-http';
 
 /** The source and display name of a dataset input (`demoBase`: the demo dataset's URL). */
@@ -38,40 +38,46 @@ export async function datasetSource(
   return { source, name: source.where || 'picked files' };
 }
 
-/**
- * Decodes every image of `data` in the decode pool and lists those that cannot be read; when
- * `signal` aborts it reports what was checked.
- */
-export async function checkImages(
-  data: OpenDataset,
-  pool: DecodePool,
-  signal: AbortSignal,
-  onProgress?: (p: StageProgress) => void,
-): Promise<ImageCheck> {
-  const { paths } = data.gallery();
-  const records = paths.map((p) => ({ query: p, positive: p, label: null }));
-  let last = 0;
-  let checked = 0;
-  const t0 = performance.now();
-  const problems = await validateImages(data.source, records, (bytes, name) => pool.check(bytes, name), {
-    concurrency: 4 * pool.size,
-    signal,
-    onProgress: (done, total) => {
-      checked = done;
-      const now = performance.now();
-      if (done === total || now - last > 100) {
-        last = now;
-        const rate = done / Math.max((now - t0) / 1000, 1e-3);
-        onProgress?.({
-          stage: 'validate',
-          message: `checking images ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toFixed(0)}/s)`,
-          done,
-          total,
-        });
-      }
-    },
-  });
-  return { checked, total: paths.length, unreadable: problems, cancelled: signal.aborted };
+/** The decode pool of the worker (started on first use) and the background image check. */
+export class DatasetImages {
+  private pool: DecodePool | null = null;
+  private checking: AbortController | null = null;
+
+  private decodePool(): DecodePool {
+    this.pool ??= new DecodePool();
+    return this.pool;
+  }
+
+  /**
+   * Decodes every image of `data` in the decode pool (src/run/dataset.ts checkDatasetImages) and
+   * lists those that cannot be read. cancel() (or a newer check) stops it; it then reports what
+   * was checked.
+   */
+  async check(data: OpenDataset, onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
+    this.checking?.abort();
+    const ctl = new AbortController();
+    this.checking = ctl;
+    const pool = this.decodePool();
+    try {
+      return await checkDatasetImages(data, (bytes, name) => pool.check(bytes, name), {
+        concurrency: 4 * pool.size,
+        signal: ctl.signal,
+        onProgress: (message, done, total) => onProgress?.({ stage: 'validate', message, done, total }),
+      });
+    } finally {
+      if (this.checking === ctl) this.checking = null;
+    }
+  }
+
+  cancel(): void {
+    this.checking?.abort();
+  }
+
+  /** Images of `data` decoded and preprocessed in the decode pool. */
+  preparer(data: OpenDataset): Preparer {
+    const pool = this.decodePool();
+    return (pp) => async (path) => pool.prepare(await data.source.readBytes(path), path, pp);
+  }
 }
 
 /**

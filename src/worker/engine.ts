@@ -18,24 +18,21 @@
  * not while a training run is stepping (it may while the run is paused).
  */
 import * as Comlink from 'comlink';
-import { ConfigError } from '../config';
 import { NoWebGpuError, requestBrowserGpu } from '../gpu/device-browser';
 import { autotune } from '../ops/autotune';
 import type { Gpu } from '../gpu/device';
 import { IdbModelCache } from '../hub/cache-browser';
-import { checkpointPreprocessor, loadCheckpoint, type LoadedCheckpoint } from '../model/load';
+import type { LoadedCheckpoint } from '../model/load';
 import { openDataset, type OpenDataset } from '../run/dataset';
-import { measureRecall, type Preparer } from '../run/evaluate';
+import { evaluateModels } from '../run/evaluate';
 import { exportRun } from '../run/export';
+import { describeGpu } from '../run/gpu-info';
 import { describeModel } from '../run/model';
 import type { GalleryIndex } from '../run/search-index';
-import { TrainingSession } from '../run/training-session';
-import { StorageFullError } from '../platform/checkpoint-store-browser';
 import { checkConfigYaml, runName } from '../run/config-check';
-import { checkImages, datasetSource, loadImage } from './data';
-import { DecodePool } from '../data/decode-pool-browser';
+import { datasetSource, DatasetImages } from './data';
 import { openIndex, searchQuery } from './search';
-import { modelSource } from './model-input';
+import { loadModelInput } from './model-input';
 import type {
   CachedModel,
   ConfigCheck,
@@ -45,7 +42,6 @@ import type {
   EvalResult,
   ExportFile,
   ExportKind,
-  GpuInfo,
   ImageCheck,
   InitResult,
   ModelInfo,
@@ -60,14 +56,8 @@ import type {
 } from './protocol';
 import { DEMO_MODEL_ID } from '../run/presets';
 import { OpfsRuns } from './runs';
-import { appTrainConfig, appTrainingData } from './train-setup';
-
-/** An Error a page can show: the message, with the error's kind when it helps. */
-function userError(e: unknown): Error {
-  if (e instanceof ConfigError) return new Error(`config: ${e.problems.join('; ')}`);
-  if (e instanceof Error) return e;
-  return new Error(String(e));
-}
+import { userError } from './errors';
+import { AppTraining } from './training';
 
 interface LoadedModel {
   key: string;
@@ -86,16 +76,13 @@ export class Engine {
   private data: OpenDataset | null = null;
   private model: LoadedModel | null = null;
   private download: AbortController | null = null;
-  private training: TrainingSession | null = null;
-  /** A training run is being prepared (data read, checkpoint found) and not yet stepping. */
-  private starting = false;
+  private readonly training = new AppTraining(this.runs);
   /** The run Evaluate, Search and Export use (the last trained or the one picked after a reload). */
   private activeRun: string | null = null;
   private zeroShot = new Map<string, RecallSet>();
   private index: GalleryIndex | null = null;
   private busy: Promise<unknown> = Promise.resolve();
-  private imageCheck: AbortController | null = null;
-  private pool: DecodePool | null = null;
+  private readonly images = new DatasetImages();
 
   /** Runs `fn` after the GPU work queued before it (one at a time). */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -106,36 +93,19 @@ export class Engine {
 
   async init(baseUrl: string): Promise<InitResult> {
     this.base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-    if (this.gpu) return { ok: true, gpu: this.gpuInfo(this.gpu) };
+    if (this.gpu) return { ok: true, gpu: describeGpu(this.gpu) };
     try {
       this.gpu = await requestBrowserGpu();
       await autotune(this.gpu); // pick the kernel variants that are fastest on this adapter
       this.gpu.onLost((info) => {
         this.gpuError = `the GPU device was lost (${info.reason}: ${info.message}); reload the page`;
       });
-      return { ok: true, gpu: this.gpuInfo(this.gpu) };
+      return { ok: true, gpu: describeGpu(this.gpu) };
     } catch (e) {
       const msg = e instanceof NoWebGpuError ? e.message : `WebGPU failed to start: ${(e as Error).message}`;
       this.gpuError = msg;
       return { ok: false, error: msg };
     }
-  }
-
-  private gpuInfo(g: Gpu): GpuInfo {
-    const r = g.report;
-    return {
-      description: g.describe(),
-      vendor: r.vendor,
-      architecture: r.architecture,
-      isFallback: r.isFallback,
-      features: r.features,
-      limits: {
-        maxBufferSize: r.limits.maxBufferSize,
-        maxStorageBufferBindingSize: r.limits.maxStorageBufferBindingSize,
-        maxComputeInvocationsPerWorkgroup: r.limits.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupStorageSize: r.limits.maxComputeWorkgroupStorageSize,
-      },
-    };
   }
 
   private requireGpu(): Gpu {
@@ -155,8 +125,7 @@ export class Engine {
   }
 
   private notTraining(what: string): void {
-    if (this.starting || (this.training?.running && !this.training.isPaused))
-      throw new Error(`${what}: training is running; pause or stop it first`);
+    if (this.training.stepping) throw new Error(`${what}: training is running; pause or stop it first`);
   }
 
   // ───────────────────────────────────────────────────────────────────────────── dataset
@@ -167,9 +136,9 @@ export class Engine {
     read?: PageFileReader | null,
     onProgress?: (p: StageProgress) => void,
   ): Promise<DatasetInfo> {
-    if (this.training?.running) throw new Error('training is running: stop it before changing the dataset');
+    if (this.training.running) throw new Error('training is running: stop it before changing the dataset');
     const { source, name } = await datasetSource(input, read ?? null, `${this.base}demo/dataset/`);
-    this.imageCheck?.abort();
+    this.images.cancel();
     try {
       this.data = await openDataset(source, name, input.kind, (message) =>
         onProgress?.({ stage: 'dataset', message, done: 0, total: 0 }),
@@ -186,62 +155,34 @@ export class Engine {
    * meanwhile) and lists those that cannot be read. cancelImageCheck() (or opening another
    * dataset, or a new check) stops it; it then reports what was checked.
    */
-  async checkImages(onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
-    const data = this.requireData();
-    this.imageCheck?.abort();
-    const ctl = new AbortController();
-    this.imageCheck = ctl;
-    try {
-      return await checkImages(data, this.decodePool(), ctl.signal, onProgress);
-    } finally {
-      if (this.imageCheck === ctl) this.imageCheck = null;
-    }
+  checkImages(onProgress?: (p: StageProgress) => void): Promise<ImageCheck> {
+    return this.images.check(this.requireData(), onProgress);
   }
 
   cancelImageCheck(): void {
-    this.imageCheck?.abort();
-  }
-
-  private decodePool(): DecodePool {
-    this.pool ??= new DecodePool();
-    return this.pool;
-  }
-
-  /** Images of `data` decoded and preprocessed in the decode pool. */
-  private preparer(data: OpenDataset): Preparer {
-    const pool = this.decodePool();
-    return (pp) => async (path) => pool.prepare(await data.source.readBytes(path), path, pp);
+    this.images.cancel();
   }
 
   // ───────────────────────────────────────────────────────────────────────────── model
 
   async loadModel(input: ModelInput, onProgress?: (p: DownloadProgress) => void): Promise<ModelInfo> {
-    if (this.training?.running) throw new Error('training is running: stop it before changing the model');
+    if (this.training.running) throw new Error('training is running: stop it before changing the model');
     if (input.kind === 'hub' && input.id.trim() === DEMO_MODEL_ID) input = { kind: 'demo' };
     let ctl: AbortController | null = null;
     if (input.kind === 'hub') {
       this.download?.abort();
       ctl = this.download = new AbortController();
     }
-    let ck: LoadedCheckpoint;
-    let name: string;
+    let m: { ck: LoadedCheckpoint; name: string };
     try {
-      const m = await modelSource(
-        input,
-        this.cache,
-        `${this.base}demo/model/`,
-        (ctl ?? new AbortController()).signal,
-        onProgress,
-      );
-      name = m.name;
-      ck = await loadCheckpoint(m.src);
-      checkpointPreprocessor(ck, name);
+      const signal = (ctl ?? new AbortController()).signal;
+      m = await loadModelInput(input, this.cache, `${this.base}demo/model/`, signal, onProgress);
     } catch (e) {
       throw userError(e);
     } finally {
       if (ctl && this.download === ctl) this.download = null;
     }
-    this.model = { key: `model-${++loadedModels}`, ck, info: describeModel(name, input.kind, ck) };
+    this.model = { key: `model-${++loadedModels}`, ck: m.ck, info: describeModel(m.name, input.kind, m.ck) };
     this.dropIndex();
     return this.model.info;
   }
@@ -273,84 +214,34 @@ export class Engine {
    * latest checkpoint (also what `resume_from_checkpoint: latest` asks). Resolves when the run
    * ends (finished, stopped or failed: failures come as an 'error' update).
    */
-  async startTraining(
+  startTraining(
     yaml: string,
     opts: { resume: boolean; session: SessionInfo | null },
     onUpdate: (u: TrainUpdate) => void,
   ): Promise<void> {
-    const send = (u: TrainUpdate) => {
-      try {
-        onUpdate(u);
-      } catch {
-        // the page went away
-      }
-    };
-    if (this.training?.running || this.starting) throw new Error('a training run is already running');
-    this.starting = true;
-    try {
+    const inputs = () => {
       const gpu = this.requireGpu();
       const data = this.requireData();
       const model = this.requireModel();
-      const config = await appTrainConfig(yaml, data, model.info.name, send);
-      const { records, unreadable, validate } = await appTrainingData(data, config, send);
-      const run = runName(config.output_dir);
-      const want = opts.resume ? 'latest' : config.resume_from_checkpoint;
-      const { store, resume, history } = await this.runs.start(run, want, opts.session, (message) =>
-        send({ kind: 'info', message }),
-      );
+      return { gpu, data, ck: model.ck, modelName: model.info.name };
+    };
+    const onRun = (run: string) => {
       this.activeRun = run;
       this.dropIndex();
-      const session = new TrainingSession({
-        gpu,
-        checkpoint: model.ck,
-        config,
-        records,
-        load: (p) => loadImage(data.source, p),
-        store,
-        run,
-        resume,
-        validate,
-        unreadable,
-        history,
-        onUpdate: send,
-      });
-      this.training = session;
-      this.starting = false;
-      await this.busy; // evaluation or search still on the GPU
-      const r = await session.start();
-      send({
-        kind: 'done',
-        stoppedEarly: r.stopped_early,
-        steps: r.steps,
-        totalSteps: r.total_steps,
-        finalLoss: r.final.loss,
-        seconds: r.final.seconds,
-        checkpoint: r.final.checkpoint,
-      });
-    } catch (e) {
-      if (e instanceof StorageFullError) send({ kind: 'error', message: e.message, storageFull: true });
-      else if ((e as { name?: string })?.name === 'QuotaExceededError') {
-        send({
-          kind: 'error',
-          message: `browser storage is full (QuotaExceededError: ${(e as Error).message})`,
-          storageFull: true,
-        });
-      } else send({ kind: 'error', message: userError(e).message, storageFull: false });
-    } finally {
-      this.starting = false;
-    }
+    };
+    return this.training.start(inputs, yaml, opts, onUpdate, { onRun, idle: () => this.busy });
   }
 
   pauseTraining(): void {
-    this.training?.pause();
+    this.training.pause();
   }
 
   resumeTraining(): void {
-    this.training?.resume();
+    this.training.resume();
   }
 
   stopTraining(): void {
-    this.training?.stop();
+    this.training.stop();
   }
 
   /** Runs in OPFS with a checkpoint, newest first, with what a resume needs. */
@@ -359,7 +250,7 @@ export class Engine {
   }
 
   async deleteRun(run: string): Promise<void> {
-    if (this.training?.running && this.training.run === run) throw new Error(`run ${run} is training: stop it first`);
+    if (this.training.isTraining(run)) throw new Error(`run ${run} is training: stop it first`);
     await this.runs.delete(run);
     if (this.activeRun === run) {
       this.activeRun = null;
@@ -389,22 +280,9 @@ export class Engine {
       const model = this.requireModel();
       const progress = (message: string, done: number, total: number) =>
         onProgress?.({ stage: 'evaluate', message, done, total });
-      const zKey = `${model.key}|${data.key}`;
-      let zeroShot = this.zeroShot.get(zKey) ?? null;
-      if (!zeroShot) {
-        zeroShot = await measureRecall(
-          gpu,
-          model.ck,
-          `${model.info.name} (zero-shot)`,
-          data.split,
-          progress,
-          this.preparer(data),
-        );
-        this.zeroShot.set(zKey, zeroShot);
-      }
-      const { ft, why } = await this.fineTuned();
-      const fineTuned = ft ? await measureRecall(gpu, ft.ck, ft.name, data.split, progress, this.preparer(data)) : null;
-      return { protocol: data.split.description, zeroShot, fineTuned, note: ft ? null : why };
+      const base = { ck: model.ck, name: model.info.name, key: `${model.key}|${data.key}` };
+      const fineTuned = () => this.fineTuned();
+      return evaluateModels(gpu, data.split, base, fineTuned, this.zeroShot, progress, this.images.preparer(data));
     });
   }
 
@@ -445,7 +323,7 @@ export class Engine {
           ck,
           name,
           data,
-          this.preparer(data),
+          this.images.preparer(data),
           onProgress,
         ));
       }

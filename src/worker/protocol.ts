@@ -4,21 +4,11 @@
  * only, so the page can import this without pulling in the GPU code.
  */
 import type { CachedModel } from '../platform/model-cache';
+import type { GpuInfo } from '../run/gpu-info';
+import type { RunSummary } from '../run/saved-runs';
+import type { DatasetSearch } from '../run/search-index';
 
-/** The WebGPU adapter as the page shows it. */
-export interface GpuInfo {
-  description: string;
-  vendor: string;
-  architecture: string;
-  isFallback: boolean;
-  features: string[];
-  limits: {
-    maxBufferSize: number;
-    maxStorageBufferBindingSize: number;
-    maxComputeInvocationsPerWorkgroup: number;
-    maxComputeWorkgroupStorageSize: number;
-  };
-}
+export type { GpuInfo } from '../run/gpu-info';
 
 /** init(): the adapter, or why there is none (no WebGPU in the browser, or no adapter). */
 export type InitResult = { ok: true; gpu: GpuInfo } | { ok: false; error: string };
@@ -38,16 +28,7 @@ export type DatasetInput =
 /** Reads files the page holds: for each index its bytes, or why it cannot be read. */
 export type PageFileReader = (indices: number[]) => Promise<(ArrayBuffer | string)[]>;
 
-export type { DatasetInfo, SampleImage } from '../run/dataset';
-
-/** Result of the background image check of a dataset. */
-export interface ImageCheck {
-  checked: number;
-  total: number;
-  unreadable: { path: string; reason: string }[];
-  /** Stopped by cancelImageCheck() (or a newer check) before the end. */
-  cancelled: boolean;
-}
+export type { DatasetInfo, ImageCheck, SampleImage } from '../run/dataset';
 
 export type ModelInput =
   | { kind: 'demo' }
@@ -58,16 +39,7 @@ export type ModelInput =
 
 export type { ModelInfo } from '../run/model';
 
-export interface DownloadProgress {
-  file: string;
-  bytes: number;
-  total: number | null;
-  bytesPerSec: number;
-  etaSec: number | null;
-  /** Bytes and size over all files of the model so far (size known once each file started). */
-  allBytes: number;
-  allTotal: number | null;
-}
+export type { DownloadProgress } from '../run/model-download';
 
 export type { CachedModel };
 
@@ -77,15 +49,7 @@ export type { ConfigPreset } from '../run/presets';
 export type { TrainUpdate } from '../run/training-session';
 
 /** A run in OPFS that can be resumed, evaluated or exported. */
-export interface SavedRun {
-  run: string;
-  checkpoint: string;
-  step: number;
-  totalSteps: number | null;
-  finished: boolean;
-  bytes: number;
-  /** The config it was trained with (train_config.yaml), when saved. */
-  yaml: string | null;
+export interface SavedRun extends RunSummary {
   /** What the page needs to reload the data and the model (saved by the page at start). */
   session: SessionInfo | null;
 }
@@ -108,22 +72,11 @@ export type { RecallSet } from '../run/evaluate';
 
 export type { EvalResult } from '../run/evaluate';
 
-export interface SearchHit {
-  path: string;
-  label: string;
-  score: number;
-  blob: Blob;
-}
+export type { SearchHit } from '../run/search-index';
 
-export interface SearchResults {
-  model: string;
-  gallery: number;
+export interface SearchResults extends DatasetSearch {
   /** Where the gallery index came from: kept from an earlier search, read from OPFS, or built now. */
   index: 'memory' | 'stored' | 'built';
-  /** Milliseconds of the query's top-K search against the GPU-resident gallery. */
-  searchMs: number;
-  query: { path: string | null; label: string | null; blob: Blob | null };
-  hits: SearchHit[];
   seconds: number;
 }
 

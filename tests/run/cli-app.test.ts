@@ -5,7 +5,7 @@
  * - SOP evaluation: `vembed eval sop` (its sop_report.json) against measureRecall, the function the
  *   app's engine worker calls, on the dataset as the app opens it (src/run/dataset.ts);
  * - training: `vembed train` (validate_data, 2 steps) against the app's path (prepareTrainingData +
- *   TrainingSession, as src/worker/train-setup.ts and engine.ts call them): the same pairs dropped,
+ *   TrainingSession, as src/run/app-training.ts calls them for the engine worker): the same pairs dropped,
  *   the same skipped images, the same losses in train_results.json.
  * Only the decoder differs from the browser (sharp here, createImageBitmap there).
  * Run: npx vitest run tests/run/cli-app.test.ts
