@@ -34,6 +34,20 @@ export const LAYERS = {
   app: ['gpu', 'platform', 'run', 'util', 'worker'],
 };
 
+/**
+ * The library's entry files at the top of src/ -> the folders they must not import: `vembed-web`
+ * (src/index.ts) is for browser bundles and Node alike, so no front end; `vembed-web/node`
+ * (src/index-node.ts) also runs training and evaluation as the `vembed` command does (src/cli),
+ * but not the app's worker or page.
+ */
+export const ENTRIES = {
+  index: ['cli', 'worker', 'app'],
+  'index-node': ['worker', 'app'],
+};
+
+/** Longest file of src/ (lines, as `wc -l` counts them): a longer one is split by concern. */
+export const MAX_LINES = 400;
+
 /** Imports allowed for their types only: src/ref implements the same signatures as src/ops. */
 export const TYPE_ONLY = { ref: ['ops'] };
 
@@ -110,6 +124,27 @@ export default defineConfig(
       ],
     },
   },
+  {
+    files: ['src/**/*.ts'],
+    rules: { 'max-lines': ['error', { max: MAX_LINES, skipBlankLines: false, skipComments: false }] },
+  },
+  ...Object.entries(ENTRIES).map(([file, forbidden]) => ({
+    files: [`src/${file}.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^\\./(${forbidden.join('|')})(/|$)`,
+              message: `src/${file}.ts (the library) may not import ${forbidden.map((f) => `src/${f}`).join(', ')} (docs/ARCHITECTURE.md).`,
+            },
+            { regex: into(['tests', 'bench', 'tools']), message: 'src/ never imports tests/, bench/ or tools/.' },
+          ],
+        },
+      ],
+    },
+  })),
   ...Object.keys(LAYERS).map((folder) => ({
     files: [`src/${folder}/**/*.ts`],
     rules: { '@typescript-eslint/no-restricted-imports': layerRule(folder) },

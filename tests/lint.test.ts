@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { ESLint } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { describe, expect, test } from 'vitest';
-import { LAYERS, TYPE_ONLY } from '../eslint.config.js';
+import { ENTRIES, LAYERS, MAX_LINES, TYPE_ONLY } from '../eslint.config.js';
 
 const root = resolve(__dirname, '..');
 const RULE = '@typescript-eslint/no-restricted-imports';
@@ -24,10 +24,15 @@ const eslint = new ESLint({
   overrideConfig: { files: ['**/*.ts'], ...tseslint.configs.disableTypeChecked },
 });
 
+/** The messages of `rule` for `code` linted as the file `path` (relative to the root). */
+async function ruleErrors(path: string, code: string, rule = RULE): Promise<string[]> {
+  const [r] = await eslint.lintText(code, { filePath: join(root, path) });
+  return r.messages.filter((m) => m.ruleId === rule).map((m) => m.message);
+}
+
 /** The layer-rule messages for `code` linted as src/<folder>/fixture.ts. */
-async function layerErrors(folder: string, code: string): Promise<string[]> {
-  const [r] = await eslint.lintText(code, { filePath: join(root, 'src', folder, 'lint-fixture.ts') });
-  return r.messages.filter((m) => m.ruleId === RULE).map((m) => m.message);
+function layerErrors(folder: string, code: string): Promise<string[]> {
+  return ruleErrors(join('src', folder, 'lint-fixture.ts'), code);
 }
 
 describe('layer arrows (eslint.config.js LAYERS = docs/ARCHITECTURE.md)', () => {
@@ -102,5 +107,28 @@ describe('layer arrows (eslint.config.js LAYERS = docs/ARCHITECTURE.md)', () => 
       state.set(f, 'done');
     };
     for (const f of folders) visit(f, []);
+  });
+
+  test('the library entries: src/index.ts imports no front end, src/index-node.ts the CLI but not the app', async () => {
+    expect(ENTRIES).toEqual({ index: ['cli', 'worker', 'app'], 'index-node': ['worker', 'app'] });
+    const imp = (to: string) => `import { x } from './${to}/some-module';\nexport const y = x;\n`;
+    for (const folder of folders) {
+      expect(await ruleErrors('src/index.ts', imp(folder)), `index -> ${folder}`).toHaveLength(
+        ENTRIES.index.includes(folder) ? 1 : 0,
+      );
+      expect(await ruleErrors('src/index-node.ts', imp(folder)), `index-node -> ${folder}`).toHaveLength(
+        ENTRIES['index-node'].includes(folder) ? 1 : 0,
+      );
+    }
+    const md = readFileSync(join(root, 'docs/ARCHITECTURE.md'), 'utf8');
+    expect(md).toMatch(/`src\/index\.ts` may import every folder but `src\/cli\/`, `src\/worker\/` and `src\/app\/`/);
+  });
+
+  test(`a file of src/ longer than ${MAX_LINES} lines fails lint`, async () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `export const v${i} = ${i};`).join('\n') + '\n';
+    expect(await ruleErrors('src/util/lint-fixture.ts', lines(MAX_LINES), 'max-lines')).toEqual([]);
+    const over = await ruleErrors('src/util/lint-fixture.ts', lines(MAX_LINES + 1), 'max-lines');
+    expect(over).toHaveLength(1);
+    expect(over[0]).toMatch(/Maximum allowed is 400/);
   });
 });

@@ -9,7 +9,7 @@
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { describe, F32, type Layout } from './attention-layout';
-import { dummyBuffer } from './matmul';
+import { dummyBuffer } from './support';
 import { scratch } from './support';
 
 /** Largest head dim the flash kernels hold in registers (DH4_MAX in attention.common.wgsl). */

@@ -43,9 +43,6 @@ export {
   pickKernel,
   type MatmulKernel,
 } from './matmul-kernels';
-// Transitional: src/ops/attention.ts (split on another branch) still imports dummyBuffer from
-// here; it lives in ./support. Drop this line once that import points there.
-export { dummyBuffer } from './support';
 
 /** Generated kernel sources by shader name (`gen/matmul/...`), made on first use. */
 const generated = new Map<string, () => string>();
