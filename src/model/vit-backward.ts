@@ -21,7 +21,7 @@ import { attentionBackward } from '../ops/attention';
 import { colsum } from '../ops/colsum';
 import { geluBackward } from '../ops/gelu';
 import { l2normBackward } from '../ops/l2norm';
-import { layernormBackward } from '../ops/layernorm';
+import { layernormBackward, lnLoraFused } from '../ops/layernorm';
 import { matmul, matmulMulti, type MatmulArgs, type MatmulCall } from '../ops/matmul';
 import { patchembedBackward } from '../ops/patchembed';
 import { residualBackward, residualForward } from '../ops/residual';
@@ -147,6 +147,55 @@ function linearLoraBackward(
   });
 }
 
+/**
+ * The backward of the q|k|v or fc1 adapters' down-projection as GEMMs (where `lnLoraFused` is
+ * false; else the LayerNorm backward kernel does this): for each adapter s of the group,
+ *   gu[:, r0_s..] = scale_s * dY[:, col0_s .. col0_s + outF] B_s      (B_s: rows col0_s.., cols r0_s..)
+ *   dln          += drop_s(gu[:, r0_s..] A_s)
+ * before the LayerNorm backward reads dln (null: no input gradient wanted, only gu).
+ */
+function lnLoraBackward(
+  vit: VitState,
+  g: LoraGroup,
+  dln: GPUBuffer | null,
+  dY: GPUBuffer,
+  ldy: number,
+  gu: GPUBuffer,
+  N: number,
+  drop: DropoutSeed | null,
+): void {
+  const gpu = vit.gpu,
+    P = vit.loras.P!;
+  for (const m of g.modules) {
+    matmul(gpu, gu, dY, P, {
+      M: N,
+      N: m.r,
+      K: m.outF,
+      offA: m.col0,
+      lda: ldy,
+      offB: g.offB + m.col0 * g.R + m.r0,
+      ldb: g.R,
+      offC: m.r0,
+      ldc: g.R,
+      alpha: m.scale,
+      op: `lora.bwd.gu.${g.kind}`,
+    });
+    if (!dln) continue;
+    const d = dropoutOf(m, drop);
+    matmul(gpu, dln, gu, P, {
+      M: N,
+      N: m.inF,
+      K: m.r,
+      offA: m.r0,
+      lda: g.R,
+      offB: g.offA + m.r0 * m.inF,
+      accum: true,
+      dropout: d ?? undefined,
+      op: `lora.bwd.dx.${g.kind}`,
+    });
+  }
+}
+
 export function vitBackward(
   vit: VitState,
   acts: Acts,
@@ -198,6 +247,7 @@ export function vitBackward(
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
     const { gq, go, g1, g2 } = layerGroups(vit, l);
+    const fused = lnLoraFused(gpu);
     const needBelow = full || l > low;
     const calls: MatmulCall[] = [];
 
@@ -239,6 +289,7 @@ export function vitBackward(
       if (G(r('fc1.b'))) colsum(gpu, G(r('fc1.b'))!, dh, N, I, 'fc1.bwd.db');
     }
     const gu1 = g1 ? gu('fc1', g1.R) : null;
+    if (g1 && !fused) lnLoraBackward(vit, g1, dln, dh, I, gu1!, N, drop);
     layernormBackward(
       gpu,
       dX,
@@ -250,7 +301,7 @@ export function vitBackward(
       a.st2,
       N,
       C,
-      g1 ? { ...lnLora(vit, g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined,
+      g1 && fused ? { ...lnLora(vit, g1, drop), dy: dh, ldy: I, gu: gu1! } : undefined,
     );
     if (g1) calls.push(...loraGradCalls(vit, g1, a.ln2, dh, I, a.u.get('fc1')!, gu1!, N, drop));
 
@@ -278,6 +329,7 @@ export function vitBackward(
       (['q', 'k', 'v'] as const).forEach((role, i) => !vit.hasBias(role) && gpu.clear(db, i * C * 4, C * 4));
     }
     const guq = gq ? gu('qkv', gq.R) : null;
+    if (gq && !fused) lnLoraBackward(vit, gq, needBelow ? dln : null, dqkv, 3 * C, guq!, N, drop);
     if (needBelow || gq) {
       layernormBackward(
         gpu,
@@ -290,7 +342,7 @@ export function vitBackward(
         a.st1,
         N,
         C,
-        gq ? { ...lnLora(vit, gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined,
+        gq && fused ? { ...lnLora(vit, gq, drop), dy: dqkv, ldy: 3 * C, gu: guq! } : undefined,
       );
     }
     if (gq) calls.unshift(...loraGradCalls(vit, gq, a.ln1, dqkv, 3 * C, a.u.get('qkv')!, guq!, N, drop));

@@ -25,7 +25,7 @@
  */
 import { attentionForward } from '../ops/attention';
 import { l2normForward } from '../ops/l2norm';
-import { layernormForward, type LnLora } from '../ops/layernorm';
+import { layernormForward, lnLoraFused, type LnLora } from '../ops/layernorm';
 import { matmul, type MatmulArgs } from '../ops/matmul';
 import { patchembedForward, patchGrid } from '../ops/patchembed';
 import { tokensAddPos, tokensGather, tokensPrefix } from '../ops/tokens';
@@ -64,8 +64,10 @@ export function lnLora(vit: VitState, g: LoraGroup, drop: DropoutSeed | null): L
 }
 
 /**
- * u = scale * drop(x) A^T for a group whose input is not a LayerNorm output (o, fc2: one
- * adapter each). `proGelu`: the input is gelu(x) (fc2's input recomputed from h).
+ * u = scale * drop(x) A^T for each adapter of a group, as GEMMs: the groups whose input is not a
+ * LayerNorm output (o, fc2: one adapter each), and on adapters where the LayerNorm-fused
+ * projection is slow (`lnLoraFused`) the q|k|v and fc1 groups too (adapter s writes the columns
+ * [r0_s, r0_s + r_s) of u [N, R]). `proGelu`: the input is gelu(x) (fc2's input recomputed from h).
  */
 export function loraDown(
   vit: VitState,
@@ -76,19 +78,22 @@ export function loraDown(
   drop: DropoutSeed | null,
   proGelu = false,
 ): void {
-  const m = g.modules[0];
-  const d = dropoutOf(m, drop);
-  if (proGelu && d) throw new Error('loraDown: GELU and dropout prologues together are not supported');
-  matmul(vit.gpu, u, x, vit.loras.P!, {
-    M: N,
-    N: m.r,
-    K: m.inF,
-    transB: true,
-    offB: g.offA,
-    alpha: m.scale,
-    proA: d ? { kind: 'dropout', ...d } : proGelu ? { kind: 'gelu' } : undefined,
-    op: `lora.fwd.u.${g.kind}`,
-  });
+  for (const m of g.modules) {
+    const d = dropoutOf(m, drop);
+    if (proGelu && d) throw new Error('loraDown: GELU and dropout prologues together are not supported');
+    matmul(vit.gpu, u, x, vit.loras.P!, {
+      M: N,
+      N: m.r,
+      K: m.inF,
+      transB: true,
+      offB: g.offA + m.r0 * m.inF,
+      ldc: g.R,
+      offC: m.r0,
+      alpha: m.scale,
+      proA: d ? { kind: 'dropout', ...d } : proGelu ? { kind: 'gelu' } : undefined,
+      op: `lora.fwd.u.${g.kind}`,
+    });
+  }
 }
 
 /** The LoRA groups of layer l (undefined where it has none): q|k|v, o, fc1, fc2. */
@@ -143,6 +148,7 @@ export function vitForward(
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
     const { gq, go, g1, g2 } = layerGroups(vit, l);
+    const fused = lnLoraFused(gpu);
     // LN1 (+ q|k|v adapters' u) -> packed q|k|v
     layernormForward(
       gpu,
@@ -154,8 +160,9 @@ export function vitForward(
       N,
       C,
       s.eps,
-      gq ? { ...lnLora(vit, gq, drop), u: a.u.get('qkv')! } : undefined,
+      gq && fused ? { ...lnLora(vit, gq, drop), u: a.u.get('qkv')! } : undefined,
     );
+    if (gq && !fused) loraDown(vit, gq, a.u.get('qkv')!, a.ln1, N, drop);
     matmul(gpu, a.qkv, a.ln1, W(r('qkv.w')), {
       M: N,
       N: 3 * C,
@@ -190,8 +197,9 @@ export function vitForward(
       N,
       C,
       s.eps,
-      g1 ? { ...lnLora(vit, g1, drop), u: a.u.get('fc1')! } : undefined,
+      g1 && fused ? { ...lnLora(vit, g1, drop), u: a.u.get('fc1')! } : undefined,
     );
+    if (g1 && !fused) loraDown(vit, g1, a.u.get('fc1')!, a.ln2, N, drop);
     matmul(gpu, a.g, a.ln2, W(r('fc1.w')), {
       M: N,
       N: I,

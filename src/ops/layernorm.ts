@@ -20,6 +20,7 @@
  * f32 values. The dropout masks are those of ops/dropout (index base + n * C + c, seeds (seed0, seed1_s)),
  * the same as `matmul`'s dropout prologue uses for the A gradients.
  * Row kernels: variant `gpu.variants.get('layernorm')`, 'row' or 'wg' (see ops/support.ts).
+ * Whether the model fuses its LoRA projections here: `lnLoraFused` (variant 'lnlora').
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
@@ -52,6 +53,18 @@ export interface LnLora {
 }
 
 const MAX_R = 256;
+
+/**
+ * Whether the model runs the LoRA projections of the adapters after a LayerNorm inside the
+ * LayerNorm kernels (`gpu.variants.get('lnlora')` 'fused') or as GEMMs of their own ('gemm').
+ * Default: fused on GPUs (no pass of their own); GEMMs on software adapters, where the kernels'
+ * row-per-invocation loops over up to 16 accumulators run ~20x slower than the LayerNorm itself
+ * and the register-tiled GEMM does the same arithmetic in a fraction of the time
+ * (ViT-S/16, B=4 pairs on SwiftShader: 4.7 s of a 30 s step fused).
+ */
+export function lnLoraFused(gpu: Gpu): boolean {
+  return (gpu.variants.get('lnlora') ?? (gpu.report.isFallback ? 'gemm' : 'fused')) === 'fused';
+}
 
 function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ldy: number): Uint32Array {
   if (!l) return packParams([N, C, 0, 0, ...new Array<number>(16).fill(0)], [eps, 1, 0, 0, 0]);

@@ -3,7 +3,10 @@
  *  - loss, embeddings and every LoRA gradient for infonce (plain, labels, bidirectional),
  *    triplet and cosent, within atol 1e-5 + rtol 1e-3;
  *  - the gradient-cached step (chunks of 4 of a batch of 6) gives the same gradients;
- *  - full fine-tuning gradients of every parameter (DINOv2 also through the resized position table).
+ *  - full fine-tuning gradients of every parameter (DINOv2 also through the resized position table);
+ *  - the adapters after a LayerNorm (q|k|v, fc1) run as GEMMs on software adapters and inside the
+ *    LayerNorm kernels on GPUs (ops/layernorm.ts lnLoraFused): the fused path matches PyTorch too,
+ *    and with LoRA dropout both paths give the same loss and gradients (same masks).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -17,6 +20,8 @@ import type { LossOpts } from '../../src/train/losses';
 import { TrainStep, type Batch } from '../../src/train/step';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';
+import { Rng } from '../../src/util/random';
+import type { Gpu } from '../../src/gpu/device';
 
 const TOL = { atol: 1e-5, rtol: 1e-3 };
 
@@ -29,6 +34,18 @@ const VARIANTS: Record<string, Partial<LossOpts>> = {
   triplet: { type: 'triplet' },
   cosent: { type: 'cosent' },
 };
+
+/** Runs `f` with the 'lnlora' variant set to `v` (restored after). */
+async function withLnLora<T>(gpu: Gpu, v: 'fused' | 'gemm', f: () => Promise<T>): Promise<T> {
+  const saved = gpu.variants.get('lnlora');
+  gpu.variants.set('lnlora', v);
+  try {
+    return await f();
+  } finally {
+    if (saved === undefined) gpu.variants.delete('lnlora');
+    else gpu.variants.set('lnlora', saved);
+  }
+}
 
 function lossOpts(v: Partial<LossOpts>): LossOpts {
   return { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20, ...v };
@@ -92,6 +109,58 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
         vit.destroy();
       });
     }
+
+    test('LoRA infonce through the LayerNorm-fused LoRA kernels (the GPU path): loss and gradients', async () => {
+      const vit = await model(true);
+      await withLnLora(vit.gpu, 'fused', async () => {
+        for (const chunk of [Infinity, 4]) {
+          vit.zeroGrads();
+          const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), chunk);
+          const loss = step.run(batchOf('batch.query', 'batch.positive', false), null);
+          expectClose(await vit.gpu.read(loss, 1), fx.f32('infonce.loss'), TOL, `fused loss (chunk ${chunk})`);
+          await loraGrads(vit, 'infonce.grad');
+          step.destroy();
+        }
+      });
+      vit.destroy();
+    });
+
+    test('with LoRA dropout on q, v, o, fc1, fc2: the fused and GEMM paths give the same loss and gradients', async () => {
+      const ck = await loadCheckpoint(dirSource(`tests/fixtures/models/${name}`));
+      const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
+      const rng = new Rng(7);
+      const C = vit.spec.hidden,
+        I = vit.spec.intermediate;
+      const dims = { q: [C, C], v: [C, C], o: [C, C], fc1: [C, I], fc2: [I, C] } as const;
+      for (let l = 0; l < vit.spec.layers; l++) {
+        for (const [role, [inF, outF]] of Object.entries(dims)) {
+          const A = Float32Array.from({ length: 4 * inF }, () => rng.uniform(-0.3, 0.3));
+          const Bm = Float32Array.from({ length: outF * 4 }, () => rng.uniform(-0.1, 0.1));
+          vit.addLora(l, role as keyof typeof dims, 4, 2, 0.1, A, Bm, true);
+        }
+      }
+      const batch = batchOf('batch.query', 'batch.positive', false);
+      const run = (v: 'fused' | 'gemm') =>
+        withLnLora(vit.gpu, v, async () => {
+          vit.zeroGrads();
+          const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), 4);
+          const loss = await vit.gpu.read(step.run(batch, 1234), 1);
+          const grads = new Map<string, Float32Array>();
+          for (const [key, m] of vit.lora) {
+            const d = await vit.loras.read(m, 'dP');
+            grads.set(`${key}.A`, d.A);
+            grads.set(`${key}.B`, d.B);
+          }
+          step.destroy();
+          return { loss, grads };
+        });
+      const fused = await run('fused');
+      const gemm = await run('gemm');
+      expectClose(gemm.loss, fused.loss, TOL, 'loss');
+      expect(gemm.grads.size).toBe(vit.spec.layers * 5 * 2);
+      for (const [k, g] of fused.grads) expectClose(gemm.grads.get(k)!, g, TOL, k);
+      vit.destroy();
+    });
 
     const fullCases = name === 'dinov2-tiny' ? ['full', 'full_interp'] : ['full'];
     for (const fc of fullCases) {
