@@ -5,7 +5,7 @@
  * machine without a GPU. Used by tools/memory-report.ts (the command line) and the bench rows
  * train.dispatches / train.memory (bench/train-step-node.ts).
  *
- * path 'gpu' counts the kernel variants a GPU adapter gets (fused 'flash' attention,
+ * path 'gpu' counts the kernel variants a GPU adapter gets (fused 'flash' attention, LoRA inside the LayerNorm,
  * workgroup-per-row LayerNorm, tiled matmul) even on SwiftShader; 'adapter' whatever this adapter
  * picks (on SwiftShader: the software variants).
  */
@@ -60,7 +60,13 @@ export function stepReport(gpu: Gpu, o: StepReportOptions): StepReport {
   const saved = new Map(gpu.variants);
   gpu.dryRun = true;
   if (o.path === 'gpu') {
-    for (const [k, v] of Object.entries({ attention: 'flash', layernorm: 'wg', softmax: 'wg', matmul: 'tiled_128x64' }))
+    for (const [k, v] of Object.entries({
+      attention: 'flash',
+      layernorm: 'wg',
+      lnlora: 'fused',
+      softmax: 'wg',
+      matmul: 'tiled_128x64',
+    }))
       gpu.variants.set(k, v);
   }
   const live0 = gpu.memory.live;
