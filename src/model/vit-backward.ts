@@ -122,42 +122,23 @@ function linearLoraBackward(
   N: number,
   drop: DropoutSeed | null,
 ): void {
-  const gpu = vit.gpu,
-    m = g.modules[0],
-    P = vit.loras.P!;
-  matmul(gpu, dx, dY, W, { M: N, N: m.inF, K: m.outF, op: `${g.kind}.bwd.dx` });
-  matmul(gpu, gu, dY, P, {
-    M: N,
-    N: m.r,
-    K: m.outF,
-    offB: g.offB,
-    ldb: g.R,
-    alpha: m.scale,
-    op: `lora.bwd.gu.${g.kind}`,
-  });
-  const d = dropoutOf(m, drop);
-  matmul(gpu, dx, gu, P, {
-    M: N,
-    N: m.inF,
-    K: m.r,
-    offB: g.offA,
-    accum: true,
-    dropout: d ?? undefined,
-    op: `lora.bwd.dx.${g.kind}`,
-  });
+  const m = g.modules[0];
+  matmul(vit.gpu, dx, dY, W, { M: N, N: m.inF, K: m.outF, op: `${g.kind}.bwd.dx` });
+  loraInputBackward(vit, g, dx, dY, m.outF, gu, N, drop);
 }
 
 /**
- * The backward of the q|k|v or fc1 adapters' down-projection as GEMMs (where `lnLoraFused` is
- * false; else the LayerNorm backward kernel does this): for each adapter s of the group,
+ * The backward of a group's down-projections as GEMMs: for each adapter s of the group,
  *   gu[:, r0_s..] = scale_s * dY[:, col0_s .. col0_s + outF] B_s      (B_s: rows col0_s.., cols r0_s..)
- *   dln          += drop_s(gu[:, r0_s..] A_s)
- * before the LayerNorm backward reads dln (null: no input gradient wanted, only gu).
+ *   dx           += drop_s(gu[:, r0_s..] A_s)
+ * (dx null: no input gradient wanted, only gu). For o and fc2 after their base GEMM; for q|k|v and
+ * fc1 where `lnLoraFused` is false (else the LayerNorm backward kernel does this), before the
+ * LayerNorm backward reads dx.
  */
-function lnLoraBackward(
+function loraInputBackward(
   vit: VitState,
   g: LoraGroup,
-  dln: GPUBuffer | null,
+  dx: GPUBuffer | null,
   dY: GPUBuffer,
   ldy: number,
   gu: GPUBuffer,
@@ -180,9 +161,9 @@ function lnLoraBackward(
       alpha: m.scale,
       op: `lora.bwd.gu.${g.kind}`,
     });
-    if (!dln) continue;
+    if (!dx) continue;
     const d = dropoutOf(m, drop);
-    matmul(gpu, dln, gu, P, {
+    matmul(gpu, dx, gu, P, {
       M: N,
       N: m.inF,
       K: m.r,
@@ -289,7 +270,7 @@ export function vitBackward(
       if (G(r('fc1.b'))) colsum(gpu, G(r('fc1.b'))!, dh, N, I, 'fc1.bwd.db');
     }
     const gu1 = g1 ? gu('fc1', g1.R) : null;
-    if (g1 && !fused) lnLoraBackward(vit, g1, dln, dh, I, gu1!, N, drop);
+    if (g1 && !fused) loraInputBackward(vit, g1, dln, dh, I, gu1!, N, drop);
     layernormBackward(
       gpu,
       dX,
@@ -329,7 +310,7 @@ export function vitBackward(
       (['q', 'k', 'v'] as const).forEach((role, i) => !vit.hasBias(role) && gpu.clear(db, i * C * 4, C * 4));
     }
     const guq = gq ? gu('qkv', gq.R) : null;
-    if (gq && !fused) lnLoraBackward(vit, gq, needBelow ? dln : null, dqkv, 3 * C, guq!, N, drop);
+    if (gq && !fused) loraInputBackward(vit, gq, needBelow ? dln : null, dqkv, 3 * C, guq!, N, drop);
     if (needBelow || gq) {
       layernormBackward(
         gpu,
