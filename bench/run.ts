@@ -39,6 +39,7 @@ import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser
 import { DISPATCH_SHAPE } from './gpu/dispatch';
 import { MODEL_BENCHES, modelLabel, TRAIN_BENCHES, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
+import { mergeResults } from './util';
 
 /** Python with torch for the model tools (Debian's; $BENCH_PYTHON overrides). */
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
@@ -240,25 +241,6 @@ const NODE_SCRIPTS: { script: string; label: string }[] = [
   { script: 'bench/dispatch-node.ts', label: `dispatch.overhead ${DISPATCH_SHAPE}, Node (Dawn)` },
   { script: 'bench/train-step-node.ts', label: 'train.dispatches train.memory ViT-B/16 LoRA step' },
 ];
-
-/** `old` rows with each op+shape of `fresh` replaced by the fresh rows (in place; new ones last). */
-function mergeResults(old: BenchResult[], fresh: BenchResult[]): BenchResult[] {
-  const key = (r: BenchResult) => `${r.op}\n${r.shape}`;
-  const byKey = new Map<string, BenchResult[]>();
-  for (const r of fresh) byKey.set(key(r), [...(byKey.get(key(r)) ?? []), r]);
-  const out: BenchResult[] = [];
-  const placed = new Set<string>();
-  for (const r of old) {
-    const k = key(r);
-    if (!byKey.has(k)) out.push(r);
-    else if (!placed.has(k)) {
-      out.push(...byKey.get(k)!);
-      placed.add(k);
-    }
-  }
-  for (const [k, rows] of byKey) if (!placed.has(k)) out.push(...rows);
-  return out;
-}
 
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));

@@ -51,6 +51,11 @@ const SHAPES: Shape[] = [
   { name: 'fwd-fc2', M: 1608, N: 768, K: 3072, transB: true },
   { name: 'bwd-dx', M: 1608, N: 768, K: 2304 },
   { name: 'bwd-dW', M: 2304, N: 768, K: 1608, transA: true },
+  // small widths: all-pairs similarity at D=16 (search), the hidden-48 test model's linears
+  { name: 'sim-d16', M: 4096, N: 4096, K: 16, transB: true },
+  { name: 'h48-qkv', M: 8320, N: 144, K: 48, transB: true },
+  { name: 'h48-fc1', M: 8320, N: 192, K: 48, transB: true },
+  { name: 'h48-fc2', M: 8320, N: 48, K: 192, transB: true },
   { name: 'fwd-qkv-6432', M: 6432, N: 2304, K: 768, transB: true, big: true },
   { name: 'fwd-fc1-6432', M: 6432, N: 3072, K: 768, transB: true, big: true },
   { name: 'fwd-fc2-6432', M: 6432, N: 768, K: 3072, transB: true, big: true },

@@ -112,76 +112,91 @@ export async function browserRows(
       });
     }
     if (!only('eval.sop.embed')) return out;
-    await page
-      .locator('#data-check-cancel')
-      .click()
-      .catch(() => {}); // the background check would compete
-    await pick(page, 'Choose model folder', model);
-    await page.waitForFunction(() => /Loaded/.test(document.querySelector('#model-info')?.textContent ?? ''), null, {
-      timeout: 120_000,
-    });
-
-    // Peer: createImageBitmap decode (the app's decoder, src/data/decode-browser.ts) of the test split, 8 in flight.
-    const decode = () =>
-      page.evaluate(async (paths) => {
-        const mod = '/src/data/decode-browser.ts'; // served by Vite to the page
-        const { decodeImageBlob } = (await import(
-          /* @vite-ignore */ mod
-        )) as typeof import('../../src/data/decode-browser');
-        const files = (document.getElementById('data-input') as HTMLInputElement).files!;
-        const byPath = new Map<string, File>();
-        for (let i = 0; i < files.length; i++)
-          byPath.set(files[i].webkitRelativePath.replace(/^[^/]*\//, ''), files[i]);
-        const list = paths.map((p) => byPath.get(p)).filter((f): f is File => !!f);
-        let i = 0;
-        const t = performance.now();
-        await Promise.all(
-          Array.from({ length: 8 }, async () => {
-            while (i < list.length) {
-              const f = list[i++];
-              await decodeImageBlob(f, f.name).catch(() => null);
-            }
-          }),
-        );
-        return { n: list.length, seconds: (performance.now() - t) / 1000 };
-      }, testPaths);
-    const d1 = await decode();
-    log(`  browser decode-only ${(d1.n / d1.seconds).toFixed(0)} images/s`);
-    await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
-    await page.waitForFunction(
-      () =>
-        /^Done|error/i.test(document.querySelector('#eval-status')?.textContent ?? '') ||
-        !document.querySelector('#eval-error')?.classList.contains('hidden'),
-      null,
-      { timeout: 4 * 3_600_000, polling: 2000 },
-    );
-    const text = await page.locator('#eval-rows').innerText();
-    const m = /over ([\d,]+) images, .*\(embedding (\d+) images\/s, search ([^)]+)\)/.exec(text);
-    if (!m) throw new Error(`no evaluation result: ${text} ${await page.locator('#eval-error').innerText()}`);
-    const d2 = await decode();
-    const ours = Number(m[2]);
-    const peer = (d1.n + d2.n) / (d1.seconds + d2.seconds);
-    log(
-      `  browser embed ${ours} images/s vs decode-only ${peer.toFixed(0)} (before ${(d1.n / d1.seconds).toFixed(0)}, after ${(d2.n / d2.seconds).toFixed(0)})`,
-    );
-    const n = Number(m[1].replace(/,/g, ''));
-    out.push({
-      op: 'eval.sop.embed',
-      shape: `hidden 16, 1 layer, patch 8, ${n} SOP test images at 32 px (Chromium, the app's Evaluate)`,
-      ours_ms: (n / ours) * 1000,
-      ours_gflops: null,
-      peer: 'createImageBitmap decode-only (8 in flight)',
-      peer_ms: (n / peer) * 1000,
-      peer_gflops: null,
-      ratio: ours / peer,
-      ours_items_per_s: ours,
-      peer_items_per_s: peer,
-      note:
-        `ratio = ours / decode-only images/s; the app's decode pool has ${await page.evaluate(() => Math.max(1, Math.min(6, navigator.hardwareConcurrency - 1)))} ` +
-        `worker(s); search ${m[3]}; ${text.split('\n').slice(0, 3).join(', ')}`,
-    });
+    try {
+      out.push(await embedRow(page, model, testPaths, log));
+    } catch (e) {
+      log(`  eval.sop.embed (Chromium) FAILED: ${(e as Error).stack ?? e}`);
+    }
     return out;
   } finally {
     await context.close();
   }
+}
+
+/** eval.sop.embed in Chromium: the app's Evaluate vs createImageBitmap decode-only, same files. */
+async function embedRow(
+  page: Page,
+  model: string,
+  testPaths: string[],
+  log: (l: string) => void,
+): Promise<BenchResult> {
+  await page
+    .locator('#data-check-cancel')
+    .click()
+    .catch(() => {}); // the background check would compete
+  await pick(page, 'Choose model folder', model);
+  await page.waitForFunction(() => /Loaded/.test(document.querySelector('#model-info')?.textContent ?? ''), null, {
+    timeout: 120_000,
+  });
+
+  // Peer: createImageBitmap decode (the app's decoder, src/data/decode-browser.ts) of the test split, 8 in flight.
+  const decode = () =>
+    page.evaluate(async (paths) => {
+      // served by Vite to the page; `import()` spelled in a string, since vite-node, which runs
+      // this file, would rewrite an import expression into its own loader (absent in the page)
+      const load = new Function('m', 'return import(m)') as (m: string) => Promise<unknown>;
+      const { decodeImageBlob } = (await load(
+        '/src/data/decode-browser.ts',
+      )) as typeof import('../../src/data/decode-browser');
+      const files = (document.getElementById('data-input') as HTMLInputElement).files!;
+      const byPath = new Map<string, File>();
+      for (let i = 0; i < files.length; i++) byPath.set(files[i].webkitRelativePath.replace(/^[^/]*\//, ''), files[i]);
+      const list = paths.map((p) => byPath.get(p)).filter((f): f is File => !!f);
+      let i = 0;
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (i < list.length) {
+            const f = list[i++];
+            await decodeImageBlob(f, f.name).catch(() => null);
+          }
+        }),
+      );
+      return { n: list.length, seconds: (performance.now() - t) / 1000 };
+    }, testPaths);
+  const d1 = await decode();
+  log(`  browser decode-only ${(d1.n / d1.seconds).toFixed(0)} images/s`);
+  await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+  await page.waitForFunction(
+    () =>
+      /^Done|error/i.test(document.querySelector('#eval-status')?.textContent ?? '') ||
+      !document.querySelector('#eval-error')?.classList.contains('hidden'),
+    null,
+    { timeout: 4 * 3_600_000, polling: 2000 },
+  );
+  const text = await page.locator('#eval-rows').innerText();
+  const m = /over ([\d,]+) images, .*\(embedding (\d+) images\/s, search ([^)]+)\)/.exec(text);
+  if (!m) throw new Error(`no evaluation result: ${text} ${await page.locator('#eval-error').innerText()}`);
+  const d2 = await decode();
+  const ours = Number(m[2]);
+  const peer = (d1.n + d2.n) / (d1.seconds + d2.seconds);
+  log(
+    `  browser embed ${ours} images/s vs decode-only ${peer.toFixed(0)} (before ${(d1.n / d1.seconds).toFixed(0)}, after ${(d2.n / d2.seconds).toFixed(0)})`,
+  );
+  const n = Number(m[1].replace(/,/g, ''));
+  return {
+    op: 'eval.sop.embed',
+    shape: `hidden 16, 1 layer, patch 8, ${n} SOP test images at 32 px (Chromium, the app's Evaluate)`,
+    ours_ms: (n / ours) * 1000,
+    ours_gflops: null,
+    peer: 'createImageBitmap decode-only (8 in flight)',
+    peer_ms: (n / peer) * 1000,
+    peer_gflops: null,
+    ratio: ours / peer,
+    ours_items_per_s: ours,
+    peer_items_per_s: peer,
+    note:
+      `ratio = ours / decode-only images/s; the app's decode pool has ${await page.evaluate(() => Math.max(1, Math.min(6, navigator.hardwareConcurrency - 1)))} ` +
+      `worker(s); search ${m[3]}; ${text.split('\n').slice(0, 3).join(', ')}`,
+  };
 }

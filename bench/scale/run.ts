@@ -23,6 +23,7 @@ import { readEbayList } from '../../src/data/sop';
 import { requestNodeGpu } from '../../src/gpu/device-node';
 import { ROOT, withBrowser } from '../../tests/e2e/browser';
 import type { BenchResult } from '../types';
+import { mergeResults } from '../util';
 import { browserRows } from './browser-rows';
 import { allPairsRows, embedSmall, embedTiny, evalSopRow, queryRows, trainMemoryRow, type ScaleCtx } from './node-rows';
 
@@ -68,6 +69,14 @@ async function generator(): Promise<typeof import('../../tools/make_sop_syntheti
   } finally {
     if (prev === undefined) delete process.env.VITEST;
     else process.env.VITEST = prev;
+  }
+}
+
+async function readRows(file: string): Promise<BenchResult[]> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as BenchResult[];
+  } catch {
+    return [];
   }
 }
 
@@ -142,8 +151,13 @@ async function main(): Promise<void> {
     else log(`kept ${tmp}`);
   }
   if (rows.length) {
-    await writeFile(resolve(ROOT, 'bench/scale/results.json'), JSON.stringify(rows, null, 2) + '\n');
-    console.log(`\n${table(rows)}\n\nwrote bench/scale/results.json (${((Date.now() - t0) / 60000).toFixed(1)} min)`);
+    const file = resolve(ROOT, 'bench/scale/results.json');
+    const all = mergeResults(await readRows(file), rows);
+    await writeFile(file, JSON.stringify(all, null, 2) + '\n');
+    console.log(
+      `\n${table(rows)}\n\nwrote ${rows.length} rows into bench/scale/results.json (${all.length} in all; ` +
+        `${((Date.now() - t0) / 60000).toFixed(1)} min)`,
+    );
   }
 }
 
