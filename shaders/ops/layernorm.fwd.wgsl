@@ -17,6 +17,7 @@
 // invocations add theirs in workgroup memory.
 //
 // F16_OUT (a define): `out` is packed f16 (src/gpu/f16.ts), written in pairs (C even).
+// VEC4 (a define; C a multiple of 4): the three passes step over 4 columns at a time.
 //
 // Layout: a workgroup holds RPW rows of TPR invocations each (TPR a power of 2); the TPR
 // partial sums of a row meet in a tree reduction in workgroup memory. TPR = 1 (one invocation
@@ -43,6 +44,10 @@ override DROPOUT: bool = false;
 
 //#include "common/rowsum.wgsl"
 
+fn inp4(i: u32) -> vec4<f32> {
+  return vec4<f32>(inp[i], inp[i + 1u], inp[i + 2u], inp[i + 3u]);
+}
+
 @compute @workgroup_size(TPR * RPW)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -52,19 +57,50 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = row * p.C;
   let Cf = f32(p.C);
 
+//#if VEC4
+  // 4 columns per step (C a multiple of 4): a quarter of the loop steps, which dominate on CPU
+  // adapters (one invocation per row there)
+  var s4 = vec4<f32>(0.0);
+  for (var j = 4u * lane; j < C; j += 4u * TPR) { s4 += inp4(base + j); }
+  let s = (s4.x + s4.y) + (s4.z + s4.w);
+//#else
   var s = 0.0;
   for (var j = lane; j < C; j += TPR) { s += inp[base + j]; }
+//#endif
   let m0 = row_sum(vec2<f32>(s, 0.0), lid, lane).x / Cf; // exact for a constant row
 
   var d = vec2<f32>(0.0);
+//#if VEC4
+  for (var j = 4u * lane; j < C; j += 4u * TPR) {
+    let e = inp4(base + j) - m0;
+    d += vec2<f32>((e.x + e.y) + (e.z + e.w), dot(e, e));
+  }
+//#else
   for (var j = lane; j < C; j += TPR) {
     let e = inp[base + j] - m0;
     d += vec2<f32>(e, e * e);
   }
+//#endif
   let t = row_sum(d, lid, lane) / Cf; // (mean(e), mean(e^2))
   let rs = inverseSqrt(max(t.y - t.x * t.x, 0.0) + p.eps);
 
+//#if VEC4
+  for (var j = 4u * lane; j < C; j += 4u * TPR) {
+    let w = vec4<f32>(weight[j], weight[j + 1u], weight[j + 2u], weight[j + 3u]);
+    let b = vec4<f32>(bias[j], bias[j + 1u], bias[j + 2u], bias[j + 3u]);
+    let y = ((inp4(base + j) - m0) - t.x) * rs * w + b;
 //#if F16_OUT
+    let o = (base + j) >> 1u;
+    out[o] = pack2x16float(y.xy);
+    out[o + 1u] = pack2x16float(y.zw);
+//#else
+    out[base + j] = y.x;
+    out[base + j + 1u] = y.y;
+    out[base + j + 2u] = y.z;
+    out[base + j + 3u] = y.w;
+//#endif
+  }
+//#elif F16_OUT
   for (var j2 = lane; j2 < C / 2u; j2 += TPR) {
     let j = 2u * j2;
     let y0 = ((inp[base + j] - m0) - t.x) * rs * weight[j] + bias[j];

@@ -329,6 +329,16 @@ export class Gpu {
     return this.lostInfo ? new Error(`GPU device lost: ${this.lostInfo.message}`) : null;
   }
 
+  /**
+   * Destroys `buffers` that work recorded since the last flush may still use: that work is
+   * submitted first (WebGPU keeps a buffer alive for the work submitted before its destroy),
+   * its errors reported at the next flush as usual.
+   */
+  retire(buffers: Iterable<GPUBuffer>): void {
+    this.submitPending();
+    for (const b of buffers) b.destroy();
+  }
+
   /** Submits all recorded work; throws the first recorded GPU error, naming its op. */
   async flush(): Promise<void> {
     const lost = this.lostError();

@@ -125,7 +125,8 @@ export function layernormForward(
     op: lora ? 'layernorm.fwd+lora' : 'layernorm.fwd',
     shapes: `inp[${N},${C}] eps=${eps}${lora ? ` lora R=${lora.R}` : ''}${f16 ? ' -> f16' : ''}`,
     shader: 'ops/layernorm.fwd',
-    defines: { F16_OUT: f16 },
+    // one invocation per row (CPU adapters): 4 columns per loop step
+    defines: { F16_OUT: f16, VEC4: TPR === 1 && C % 4 === 0 },
     constants: { TPR, RPW, LORA: lora ? 1 : 0, DROPOUT: lora?.dropout && lora.dropout.p > 0 ? 1 : 0 },
     buffers: [out, stats, inp, weight, bias, lora?.P ?? dummyBuffer(gpu), lora?.u ?? dummyBuffer(gpu, 'out')],
     params: loraParams(N, C, eps, lora, 0),

@@ -76,11 +76,20 @@ export class TrainStep {
     return b;
   }
 
-  /** Activations for n images of H x W, kept per shape. */
+  /**
+   * Activations for n images of H x W: one set per image size and kind, kept across steps. A
+   * set without per-layer activations runs fewer images than it holds; a per-layer set must
+   * match n, so a batch of another size (unreadable images skipped, a shorter last gradient-cache
+   * chunk) replaces it: memory stays that of one set, however many batch sizes a run meets.
+   */
   private actsFor(n: number, H: number, W: number, perLayer: boolean): Acts {
     const g = this.vit.grid(H, W);
-    const key = `${n}:${g.Hp}x${g.Wp}:${perLayer}`;
+    const key = `${g.Hp}x${g.Wp}:${perLayer}`;
     let a = this.acts.get(key);
+    if (a && (perLayer ? a.B !== n : a.B < n)) {
+      this.vit.gpu.retire(a.owned); // earlier chunks of this step may have recorded work on it
+      a = undefined;
+    }
     if (!a) {
       a = this.vit.allocActs(n, g, perLayer, 'cls');
       this.acts.set(key, a);
@@ -181,9 +190,10 @@ export class TrainStep {
 
   private lossCache = new Map<string, Loss>();
   private loss(B: number, q: GPUBuffer, p: GPUBuffer, labels: GPUBuffer | null, out: GPUBuffer): Loss {
-    const key = `${B}:${labels ? 1 : 0}`;
+    const key = labels ? 'labels' : 'pairs'; // one per kind: a batch of another size replaces it
     let l = this.lossCache.get(key);
-    if (!l || l.q !== q || l.p !== p || l.loss !== out || l.labels !== labels) {
+    if (!l || l.B !== B || l.q !== q || l.p !== p || l.loss !== out || l.labels !== labels) {
+      if (l) this.vit.gpu.retire([]); // submits the recorded work that may use the old scratch
       l?.destroy();
       l = new Loss(this.vit.gpu, this.lossOpts, B, this.vit.spec.hidden, out, q, p, labels);
       this.lossCache.set(key, l);

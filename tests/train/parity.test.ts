@@ -125,6 +125,46 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       vit.destroy();
     });
 
+    test('batches of several sizes through one step (skipped images): as a fresh step each, and no memory growth', async () => {
+      const vit = await model(true);
+      const full = batchOf('batch.query', 'batch.positive', false);
+      const img = 3 * full.H * full.W;
+      const first = (b: number): Batch => ({
+        ...full,
+        B: b,
+        query: full.query.subarray(0, b * img),
+        positive: full.positive.subarray(0, b * img),
+      });
+      const sizes = [full.B, full.B - 1, full.B, full.B - 2, full.B - 1];
+      for (const chunk of [Infinity, 3]) {
+        const shared = new TrainStep(vit, lossOpts({ type: 'infonce' }), chunk);
+        let live = 0;
+        for (const [i, b] of sizes.entries()) {
+          const grads = async (step: TrainStep) => {
+            vit.zeroGrads();
+            const loss = await vit.gpu.read(step.run(first(b), null), 1);
+            const m = vit.lora.get('layer.0.q')!;
+            const d = await vit.loras.read(m, 'dP');
+            return { loss, A: d.A, B: d.B };
+          };
+          const got = await grads(shared);
+          if (i === 0) live = vit.gpu.memory.live;
+          else if (vit.gpu.memory.live > live) {
+            throw new Error(`chunk ${chunk}, batch ${b}: GPU memory grew from ${live} to ${vit.gpu.memory.live} bytes`);
+          }
+          const fresh = new TrainStep(vit, lossOpts({ type: 'infonce' }), chunk);
+          const want = await grads(fresh);
+          fresh.destroy();
+          const what = `chunk ${chunk}, batch ${b} after ${sizes.slice(0, i).join(',') || 'none'}`;
+          expectClose(got.loss, want.loss, { atol: 0, rtol: 0 }, `${what}: loss`);
+          expectClose(got.A, want.A, { atol: 0, rtol: 0 }, `${what}: dA`);
+          expectClose(got.B, want.B, { atol: 0, rtol: 0 }, `${what}: dB`);
+        }
+        shared.destroy();
+      }
+      vit.destroy();
+    });
+
     test('with LoRA dropout on q, v, o, fc1, fc2: the fused and GEMM paths give the same loss and gradients', async () => {
       const ck = await loadCheckpoint(dirSource(`tests/fixtures/models/${name}`));
       const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
