@@ -7,8 +7,10 @@
 // dst; head h owns its Dh columns. Half-split pairs (d, d + Dh/2), d < Dh/2 (hd = Dh/2):
 //   forward:   x'[d] = x[d] cos[d] - x[d+hd] sin[d]      x'[d+hd] = x[d+hd] cos[d+hd] + x[d] sin[d+hd]
 //   BACKWARD:  dx[d] = dy[d] cos[d] + dy[d+hd] sin[d+hd]  dx[d+hd] = dy[d+hd] cos[d+hd] - dy[d] sin[d]
-// One invocation per (row, block, head, d < hd); a 2-D grid of workgroups. Every element of
-// src and dst goes through ldSrc / stDst (the storage type changes in one place).
+// One invocation per (row, block, head), looping over d < hd (one per pair cost CPU adapters,
+// the only users of this variant, ~1.8x more: their cost is per invocation and per loop step,
+// and a pair is little work); a 2-D grid of workgroups. Every element of src and dst goes
+// through ldSrc / stDst (the storage type changes in one place).
 override WG: u32 = 64u;
 override BACKWARD: bool = false;
 
@@ -39,30 +41,30 @@ fn stDst(e: u32, v: f32) { dst[e] = v; }
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let hd = p.Dh / 2u;
   let i = gid.y * nwg.x * WG + gid.x;
-  if (i >= p.rows * 2u * p.H * hd) { return; }
-  let d = i % hd;
-  var rest = i / hd;
-  let h = rest % p.H;
-  rest /= p.H;
+  if (i >= p.rows * 2u * p.H) { return; }
+  let h = i % p.H;
+  let rest = i / p.H;
   let z = rest % 2u;
   let r = rest / 2u;
-  let s1 = r * p.ldS + select(p.offS0, p.offS1, z == 1u) + h * p.Dh + d;
-  let d1 = r * p.ldD + select(p.offD0, p.offD1, z == 1u) + h * p.Dh + d;
-  var a = ldSrc(s1);
-  var c = ldSrc(s1 + hd);
+  let s0 = r * p.ldS + select(p.offS0, p.offS1, z == 1u) + h * p.Dh;
+  let e0 = r * p.ldD + select(p.offD0, p.offD1, z == 1u) + h * p.Dh;
   let t = r % p.T;
-  if (t >= p.prefix) {
-    let t1 = (t - p.prefix) * p.Dh + d;
+  if (t < p.prefix) {
+    for (var d = 0u; d < p.Dh; d++) { stDst(e0 + d, ldSrc(s0 + d)); }
+    return;
+  }
+  let tb = (t - p.prefix) * p.Dh;
+  for (var d = 0u; d < hd; d++) {
+    let x = ldSrc(s0 + d);
+    let c = ldSrc(s0 + d + hd);
+    let t1 = tb + d;
     let t2 = t1 + hd;
-    let x = a;
     if (BACKWARD) {
-      a = x * cosT[t1] + c * sinT[t2];
-      c = c * cosT[t2] - x * sinT[t1];
+      stDst(e0 + d, x * cosT[t1] + c * sinT[t2]);
+      stDst(e0 + d + hd, c * cosT[t2] - x * sinT[t1]);
     } else {
-      a = x * cosT[t1] - c * sinT[t1];
-      c = c * cosT[t2] + x * sinT[t2];
+      stDst(e0 + d, x * cosT[t1] - c * sinT[t1]);
+      stDst(e0 + d + hd, c * cosT[t2] + x * sinT[t2]);
     }
   }
-  stDst(d1, a);
-  stDst(d1 + hd, c);
 }

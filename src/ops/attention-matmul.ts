@@ -28,7 +28,7 @@ const WG_ROPE = 64;
 /** Copies the q, k blocks of src into dst, rotating (or, backward, un-rotating) the patch rows. */
 function ropeCopy(gpu: Gpu, backward: boolean, dst: QK, src: QK, l: Layout): void {
   const rope = l.rope!;
-  const n = l.B * l.T * l.C; // one invocation per pair of one of the two blocks
+  const n = l.B * l.T * 2 * l.H; // one invocation per (row, block, head)
   gpu.dispatch({
     op: backward ? 'attention.bwd.rope' : 'attention.rope',
     shapes: describe(l, 'matmul'),
