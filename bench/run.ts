@@ -33,13 +33,13 @@
  * peers; on a GPU, seconds.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openPage, ROOT, waitForGlobal, withBrowser } from '../tests/e2e/browser';
 import { DISPATCH_SHAPE } from './gpu/dispatch';
 import { MODEL_BENCHES, modelLabel, TRAIN_BENCHES, type ModelBench } from './model/models';
 import type { BenchReport, BenchResult } from './types';
-import { mergeResults } from './util';
+import { mergeIntoFile } from './results-file';
 
 /** Python with torch for the model tools (Debian's; $BENCH_PYTHON overrides). */
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
@@ -295,8 +295,7 @@ async function main(): Promise<number> {
   const seconds = (Date.now() - t0) / 1000;
   if (report.results.length) {
     const file = resolve(ROOT, 'bench/results.json');
-    const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchResult[]) : [];
-    writeFileSync(file, JSON.stringify(mergeResults(old, report.results), null, 2) + '\n');
+    mergeIntoFile(file, report.results);
     writeFileSync(
       resolve(ROOT, 'bench/adapter.json'),
       JSON.stringify(

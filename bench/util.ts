@@ -1,6 +1,5 @@
-/** Helpers for bench entries: fast seeded f32 data (benchmarks need no float64 references), merging rows into a results file. */
+/** Helpers for bench entries: fast seeded f32 data (benchmarks need no float64 references). */
 import { Rng } from '../src/util/random';
-import type { BenchResult } from './types';
 
 /** n values uniform in [-1, 1) from a seeded generator. */
 export function randomF32(n: number, seed: number): Float32Array {
@@ -42,22 +41,3 @@ export const VIT_SHAPES = [
 ] as const;
 
 export const BATCHES = [8, 32] as const;
-
-/** `old` rows with each op+shape of `fresh` replaced by the fresh rows (in place; new ones last). */
-export function mergeResults(old: BenchResult[], fresh: BenchResult[]): BenchResult[] {
-  const key = (r: BenchResult) => `${r.op}\n${r.shape}`;
-  const byKey = new Map<string, BenchResult[]>();
-  for (const r of fresh) byKey.set(key(r), [...(byKey.get(key(r)) ?? []), r]);
-  const out: BenchResult[] = [];
-  const placed = new Set<string>();
-  for (const r of old) {
-    const k = key(r);
-    if (!byKey.has(k)) out.push(r);
-    else if (!placed.has(k)) {
-      out.push(...byKey.get(k)!);
-      placed.add(k);
-    }
-  }
-  for (const [k, rows] of byKey) if (!placed.has(k)) out.push(...rows);
-  return out;
-}

@@ -15,7 +15,7 @@
  * BenchResult) and prints a markdown table. Ratios compare ours with a peer in the same run;
  * absolute times on a shared machine are noisy.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,7 @@ import { readEbayList } from '../../src/data/sop';
 import { requestNodeGpu } from '../../src/gpu/device-node';
 import { ROOT, withBrowser } from '../../tests/e2e/browser';
 import type { BenchResult } from '../types';
-import { mergeResults } from '../util';
+import { mergeIntoFile } from '../results-file';
 import { browserRows } from './browser-rows';
 import { allPairsRows, embedSmall, embedTiny, evalSopRow, queryRows, trainMemoryRow, type ScaleCtx } from './node-rows';
 
@@ -69,14 +69,6 @@ async function generator(): Promise<typeof import('../../tools/make_sop_syntheti
   } finally {
     if (prev === undefined) delete process.env.VITEST;
     else process.env.VITEST = prev;
-  }
-}
-
-async function readRows(file: string): Promise<BenchResult[]> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as BenchResult[];
-  } catch {
-    return [];
   }
 }
 
@@ -152,10 +144,9 @@ async function main(): Promise<void> {
   }
   if (rows.length) {
     const file = resolve(ROOT, 'bench/scale/results.json');
-    const all = mergeResults(await readRows(file), rows);
-    await writeFile(file, JSON.stringify(all, null, 2) + '\n');
+    const all = mergeIntoFile(file, rows);
     console.log(
-      `\n${table(rows)}\n\nwrote ${rows.length} rows into bench/scale/results.json (${all.length} in all; ` +
+      `\n${table(rows)}\n\nwrote ${rows.length} rows into bench/scale/results.json (${all} in all; ` +
         `${((Date.now() - t0) / 60000).toFixed(1)} min)`,
     );
   }
