@@ -330,13 +330,14 @@ export class Gpu {
   }
 
   /**
-   * Destroys `buffers` that work recorded since the last flush may still use: that work is
-   * submitted first (WebGPU keeps a buffer alive for the work submitted before its destroy),
-   * its errors reported at the next flush as usual.
+   * Runs `free`, which destroys buffers that work recorded since the last flush may still use:
+   * that work is submitted first (WebGPU keeps a buffer alive for the work submitted before its
+   * destroy), its errors reported at the next flush as usual. (A plain destroy before the flush
+   * is a GPU error naming the op, as it should be where it is a mistake.)
    */
-  retire(buffers: Iterable<GPUBuffer>): void {
+  retire(free: () => void): void {
     this.submitPending();
-    for (const b of buffers) b.destroy();
+    free();
   }
 
   /** Submits all recorded work; throws the first recorded GPU error, naming its op. */

@@ -87,7 +87,8 @@ export class TrainStep {
     const key = `${g.Hp}x${g.Wp}:${perLayer}`;
     let a = this.acts.get(key);
     if (a && (perLayer ? a.B !== n : a.B < n)) {
-      this.vit.gpu.retire(a.owned); // earlier chunks of this step may have recorded work on it
+      const old = a;
+      this.vit.gpu.retire(() => Vit.freeActs(old)); // earlier chunks of this step may have recorded work on it
       a = undefined;
     }
     if (!a) {
@@ -193,8 +194,8 @@ export class TrainStep {
     const key = labels ? 'labels' : 'pairs'; // one per kind: a batch of another size replaces it
     let l = this.lossCache.get(key);
     if (!l || l.B !== B || l.q !== q || l.p !== p || l.loss !== out || l.labels !== labels) {
-      if (l) this.vit.gpu.retire([]); // submits the recorded work that may use the old scratch
-      l?.destroy();
+      const old = l;
+      if (old) this.vit.gpu.retire(() => old.destroy()); // the recorded work may use its scratch
       l = new Loss(this.vit.gpu, this.lossOpts, B, this.vit.spec.hidden, out, q, p, labels);
       this.lossCache.set(key, l);
     }
