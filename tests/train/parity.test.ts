@@ -6,7 +6,9 @@
  *  - full fine-tuning gradients of every parameter (DINOv2 also through the resized position table);
  *  - the adapters after a LayerNorm (q|k|v, fc1) run as GEMMs on software adapters and inside the
  *    LayerNorm kernels on GPUs (ops/layernorm.ts lnLoraFused): the fused path matches PyTorch too,
- *    and with LoRA dropout both paths give the same loss and gradients (same masks).
+ *    and with LoRA dropout both paths give the same loss and gradients (same masks);
+ *  - the backward folds LayerScale and GELU' into its GEMMs on GPUs and runs them as passes on
+ *    software adapters (model/vit-backward.ts `vitbwd`): both paths for LoRA and full fine-tuning.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -35,17 +37,25 @@ const VARIANTS: Record<string, Partial<LossOpts>> = {
   cosent: { type: 'cosent' },
 };
 
-/** Runs `f` with the 'lnlora' variant set to `v` (restored after). */
-async function withLnLora<T>(gpu: Gpu, v: 'fused' | 'gemm', f: () => Promise<T>): Promise<T> {
-  const saved = gpu.variants.get('lnlora');
-  gpu.variants.set('lnlora', v);
+/**
+ * Runs `f` with these kernel variants set (restored after). The GPU path: `lnlora` 'fused' (LoRA
+ * projections inside the LayerNorm kernels) and `vitbwd` 'fused' (LayerScale and GELU' folded
+ * into the backward GEMMs); software adapters default to 'gemm' and 'passes'.
+ */
+async function withVariants<T>(gpu: Gpu, vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const saved = new Map(Object.keys(vars).map((k) => [k, gpu.variants.get(k)]));
+  for (const [k, v] of Object.entries(vars)) gpu.variants.set(k, v);
   try {
     return await f();
   } finally {
-    if (saved === undefined) gpu.variants.delete('lnlora');
-    else gpu.variants.set('lnlora', saved);
+    for (const [k, v] of saved) {
+      if (v === undefined) gpu.variants.delete(k);
+      else gpu.variants.set(k, v);
+    }
   }
 }
+const GPU_PATH = { lnlora: 'fused', vitbwd: 'fused' };
+const SOFTWARE_PATH = { lnlora: 'gemm', vitbwd: 'passes' };
 
 function lossOpts(v: Partial<LossOpts>): LossOpts {
   return { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20, ...v };
@@ -110,9 +120,9 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       });
     }
 
-    test('LoRA infonce through the LayerNorm-fused LoRA kernels (the GPU path): loss and gradients', async () => {
+    test('LoRA infonce through the GPU path (LayerNorm-fused LoRA, fused backward GEMMs): loss and gradients', async () => {
       const vit = await model(true);
-      await withLnLora(vit.gpu, 'fused', async () => {
+      await withVariants(vit.gpu, GPU_PATH, async () => {
         for (const chunk of [Infinity, 4]) {
           vit.zeroGrads();
           const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), chunk);
@@ -181,7 +191,7 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       }
       const batch = batchOf('batch.query', 'batch.positive', false);
       const run = (v: 'fused' | 'gemm') =>
-        withLnLora(vit.gpu, v, async () => {
+        withVariants(vit.gpu, v === 'fused' ? GPU_PATH : SOFTWARE_PATH, async () => {
           vit.zeroGrads();
           const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), 4);
           const loss = await vit.gpu.read(step.run(batch, 1234), 1);
@@ -204,30 +214,36 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
 
     const fullCases = name === 'dinov2-tiny' ? ['full', 'full_interp'] : ['full'];
     for (const fc of fullCases) {
-      test(`full fine-tuning gradients (${fc})`, async () => {
+      test(`full fine-tuning gradients (${fc}), software and GPU paths`, async () => {
         const vit = await model(false);
         vit.enableFullGrads();
-        vit.zeroGrads();
-        const px =
-          fc === 'full' && fx.has('full.query') ? ['full.query', 'full.positive'] : ['batch.query', 'batch.positive'];
-        const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), Infinity);
-        const loss = step.run(batchOf(px[0], px[1], true), null);
-        expectClose(await vit.gpu.read(loss, 1), fx.f32(`${fc}.loss`), TOL, `${fc} loss`);
-        const C = vit.spec.hidden;
-        const prefix = await vit.gpu.read(vit.grads.get('prefix')!);
-        let checked = 0;
-        for (const t of expectedTensors(vit.spec)) {
-          const key = `${fc}.grad.${t.key}`;
-          if (!fx.has(key)) continue;
-          let got: Float32Array;
-          if (t.role === 'cls') got = prefix.subarray(0, C);
-          else if (t.role === 'reg') got = prefix.subarray(C, C + vit.spec.registers * C);
-          else got = (await vit.readWeight(t.role, true))!;
-          expectClose(got, fx.f32(key), TOL, key);
-          checked++;
+        for (const path of [SOFTWARE_PATH, GPU_PATH]) {
+          await withVariants(vit.gpu, path, async () => {
+            vit.zeroGrads();
+            const px =
+              fc === 'full' && fx.has('full.query')
+                ? ['full.query', 'full.positive']
+                : ['batch.query', 'batch.positive'];
+            const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), Infinity);
+            const loss = step.run(batchOf(px[0], px[1], true), null);
+            expectClose(await vit.gpu.read(loss, 1), fx.f32(`${fc}.loss`), TOL, `${fc} loss (${path.vitbwd})`);
+            const C = vit.spec.hidden;
+            const prefix = await vit.gpu.read(vit.grads.get('prefix')!);
+            let checked = 0;
+            for (const t of expectedTensors(vit.spec)) {
+              const key = `${fc}.grad.${t.key}`;
+              if (!fx.has(key)) continue;
+              let got: Float32Array;
+              if (t.role === 'cls') got = prefix.subarray(0, C);
+              else if (t.role === 'reg') got = prefix.subarray(C, C + vit.spec.registers * C);
+              else got = (await vit.readWeight(t.role, true))!;
+              expectClose(got, fx.f32(key), TOL, `${key} (${path.vitbwd})`);
+              checked++;
+            }
+            expect(checked).toBe([...fx.tensors.keys()].filter((k) => k.startsWith(`${fc}.grad.`)).length);
+            step.destroy();
+          });
         }
-        expect(checked).toBe([...fx.tensors.keys()].filter((k) => k.startsWith(`${fc}.grad.`)).length);
-        step.destroy();
         vit.destroy();
       });
     }
