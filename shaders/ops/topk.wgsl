@@ -15,21 +15,56 @@
 // little divergence), then `merge` (the few candidates into the heap). After the last chunk,
 // `finish`. One invocation per query throughout. NaN similarities never enter. EXCLUDE_SELF
 // skips gallery index q + selfOffset (u32 wrapping, so a negative offset works).
+// FUSED (src/ops/topk.ts variant 'fused'): there is no tile; src/ops/topk-fused.ts computed the
+// similarities and did `collect` (counts appended atomically, reset here by `merge`), and a row
+// that must be scanned (first chunk, or more candidates than cap) is recomputed from the
+// embeddings (`rowAt`).
 override WG: u32 = 64u;
 override EXCLUDE_SELF: bool = false;
 
 struct Params {
   q0: u32, nq: u32, g0: u32, ng: u32,
   K: u32, selfOffset: u32, first: u32, negInfBits: u32,
-  ldt: u32, cap: u32, rescan: u32, _pad: u32,
+  ldt: u32, cap: u32, rescan: u32, D4: u32,
+  offQ4: u32, offG4: u32, _p0: u32, _p1: u32,
 };
 
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(1) var<storage, read_write> indices: array<u32>;
-@group(0) @binding(2) var<storage, read> tile: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> cand: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> counts: array<u32>;
+//#if FUSED
+// No tile (src/ops/topk-fused.ts collected the candidates): a row is rescanned from the embeddings,
+// queries [*, D] from vec4 offset offQ4 (the block's first query), gallery from offG4 (the chunk's
+// first row), D = 4 * D4.
+@group(0) @binding(2) var<storage, read> queries: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> gallery: array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+// Similarities of query ql with the chunk's gallery rows 4 i4 .. 4 i4 + 3 (clamped to the chunk),
+// summed over d in the order topk-fused.ts sums them.
+fn rowAt(ql: u32, i4: u32) -> vec4<f32> {
+  let qa = p.offQ4 + ql * p.D4;
+  let last = p.ng - 1u;
+  let b0 = p.offG4 + min(4u * i4, last) * p.D4;
+  let b1 = p.offG4 + min(4u * i4 + 1u, last) * p.D4;
+  let b2 = p.offG4 + min(4u * i4 + 2u, last) * p.D4;
+  let b3 = p.offG4 + min(4u * i4 + 3u, last) * p.D4;
+  var s = vec4<f32>(0.0);
+  for (var d = 0u; d < p.D4; d++) {
+    let x = queries[qa + d];
+    s += vec4<f32>(dot(x, gallery[b0 + d]), dot(x, gallery[b1 + d]), dot(x, gallery[b2 + d]), dot(x, gallery[b3 + d]));
+  }
+  return s;
+}
+//#else
+@group(0) @binding(2) var<storage, read> tile: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
+
+fn rowAt(ql: u32, i4: u32) -> vec4<f32> {
+  return tile[ql * (p.ldt / 4u) + i4];
+}
+//#endif
 
 const NONE = 0xffffffffu;
 
@@ -101,13 +136,11 @@ fn insert4(s: vec4<f32>, g: u32) {
 // Scans the invocation's tile row, 16 values per step: one cheap test for all 16 (an empty root,
 // fewer than K so far, takes anything), then per vec4, then per value.
 fn scanRow(ql: u32, rescan: bool) {
-  let row = ql * (p.ldt / 4u);
   for (var j = 0u; 16u * j < p.ng; j++) {
-    let at = row + 4u * j;
-    let s0 = tile[at];
-    let s1 = tile[at + 1u];
-    let s2 = tile[at + 2u];
-    let s3 = tile[at + 3u];
+    let s0 = rowAt(ql, 4u * j);
+    let s1 = rowAt(ql, 4u * j + 1u);
+    let s2 = rowAt(ql, 4u * j + 2u);
+    let s3 = rowAt(ql, 4u * j + 3u);
     let t = vec4<f32>(ts);
     let h0 = s0 > t;
     let h1 = s1 > t;
@@ -134,6 +167,10 @@ fn scanRow(ql: u32, rescan: bool) {
 @compute @workgroup_size(WG)
 fn collect(@builtin(global_invocation_id) gid: vec3<u32>) {
   _ = &indices;
+//#if FUSED
+  _ = &queries;
+  _ = &gallery;
+//#endif
   let ql = gid.x;
   if (ql >= p.nq) { return; }
   q = p.q0 + ql;
@@ -160,9 +197,13 @@ fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   loadRoot();
-  if (p.rescan == 0u && counts[ql] <= p.cap) {
+  let found = counts[ql];
+//#if FUSED
+  counts[ql] = 0u; // for the next chunk's atomic appends
+//#endif
+  if (p.rescan == 0u && found <= p.cap) {
     let c0 = ql * p.cap;
-    for (var k = 0u; k < counts[ql]; k++) {
+    for (var k = 0u; k < found; k++) {
       let c = cand[c0 + k];
       let s = bitcast<f32>(c.x);
       if (better(s, c.y, ts, ti)) {
@@ -179,7 +220,12 @@ fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
 // at the root, goes to the end of the shrinking heap).
 @compute @workgroup_size(WG)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
+//#if FUSED
+  _ = &queries; // every entry point has the same bindings
+  _ = &gallery;
+//#else
   _ = &tile; // every entry point has the same bindings
+//#endif
   _ = &cand;
   _ = &counts;
   let ql = gid.x;

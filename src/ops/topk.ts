@@ -17,7 +17,13 @@
  * once: after a block's first chunk (scanned with heap updates), `collect` compares each value
  * with the query's K-th score so far and keeps the few that beat it, `merge` puts those into
  * the heap (or rescans the row when more than `candidates` did: exact whatever the data order).
- * Extra memory: the tile, the candidate slots [queryBlock, candidates] (8 bytes each), plus a
+ * Fused variant (`topkFused`: by default for D <= 64, a multiple of 4): no tile; one kernel
+ * (./topk-fused.ts) computes each block of similarities in registers and collects the values
+ * that beat the K-th score itself, and `merge` recomputes a row from the embeddings where it must
+ * scan it (a block's first chunk, or a row with more newcomers than slots). At D = 16 on
+ * SwiftShader the similarity GEMM alone cost as much as the fused kernel, and writing and
+ * collecting the tile came on top (16,384^2, top-100: 21.6 -> 14.4 s).
+ * Extra memory: the tile (none when fused), the candidate slots [queryBlock, candidates] (8 bytes each), plus a
  * copy of one chunk / block when the gallery / query buffer is larger than one storage-buffer
  * binding (Gpu.dispatch binds whole buffers, so rows are then copied out with
  * copyBufferToBuffer). At Q = G = 60,502, D = 768, K = 100: 64 MiB tile (4096 x 4096), 8 MiB of
@@ -26,6 +32,7 @@
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
+import './topk-fused';
 
 /** Index of an empty slot (fewer than K candidates). */
 export const TOPK_NONE = 0xffffffff;
@@ -99,6 +106,36 @@ const WG = 64;
 const FEW_QUERIES = 4;
 
 /**
+ * Whether the similarities and the collect run fused (src/ops/topk-fused.ts: no similarity tile
+ * written and read back) or as matmul into the tile then `collect`: `gpu.variants.get('topk')`
+ * 'fused' | 'tile'; by default fused for embeddings up to FUSED_MAX_D wide (where writing and
+ * reading the tile costs more than the dot products), the tile above (where matmul's tuned GEMM
+ * wins). The fused kernel reads vec4 rows: D must be a multiple of 4.
+ */
+export function topkFused(gpu: Gpu, D: number): boolean {
+  if (D % 4 !== 0) return false;
+  const v = gpu.variants.get('topk');
+  if (v !== undefined && v !== 'fused' && v !== 'tile')
+    throw new Error(`topk: unknown variant "${v}" (expected 'fused' or 'tile')`);
+  return v === undefined ? D <= FUSED_MAX_D : v === 'fused';
+}
+const FUSED_MAX_D = 64;
+
+/**
+ * Queries x gallery rows per invocation of the fused kernel: `gpu.variants.get('topk.tile')`
+ * ('16x16', ...); by default 16 x 16 on software adapters (SwiftShader, 60k x 60k at D = 16: 16x16
+ * 4.7 s, 16x8 4.8 s, 8x8 5.0 s, 4x8 5.3 s at 8,192^2), 8 x 8 on GPUs (64 accumulators per
+ * invocation; 256 would spill registers).
+ */
+function fusedTile(gpu: Gpu): [number, number] {
+  const v = gpu.variants.get('topk.tile') ?? (gpu.report.isFallback ? '16x16' : '8x8');
+  const m = /^(\d+)x(\d+)$/.exec(v);
+  if (!m || Number(m[2]) % 4 !== 0)
+    throw new Error(`topk: tile "${v}" is not <queries>x<gallery rows, a multiple of 4>`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/**
  * The gallery chunks [g0, rows] in order: a first chunk of ~2K rows (scanned with heap updates),
  * then each at most as large as all rows seen so far, up to chunkRows: on data in no particular
  * order, a chunk of c rows after s brings ~K c / s values above the K-th score so far, so at
@@ -131,14 +168,21 @@ export async function topkForward(
   }
   const plan = topkPlan(Q, G, D, maxBinding, opts, K);
   const { chunkRows, queryBlock, tileStride, candidates } = plan;
-  const shapes = `queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}`;
-  const tile = gpu.zeros(queryBlock * tileStride, 'topk tile');
+  // A few queries (the app's Search: one) would leave most of matmul's register tile idle: those
+  // go through topk.similarity (4 gallery rows per invocation). Chosen per call, not per block,
+  // so that blocking never changes a result.
+  const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
+  const fused = !fewQueries && topkFused(gpu, D);
+  const shapes = `queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}${fused ? ' fused' : ''}`;
+  const tile = fused ? null : gpu.zeros(queryBlock * tileStride, 'topk tile');
   const cand = gpu.buffer(queryBlock * candidates * 8, 'topk candidates');
-  const counts = gpu.buffer(queryBlock * 4, 'topk counts');
+  const counts = gpu.zeros(queryBlock, 'topk counts');
+  const none = fused ? gpu.zeros(4, 'topk no embeddings') : null;
   const gScratch = plan.copyGallery ? gpu.zeros(chunkRows * D, 'topk gallery chunk') : null;
   const qScratch = plan.copyQueries ? gpu.zeros(queryBlock * D, 'topk query block') : null;
   const selfOffset = (opts.selfOffset ?? 0) >>> 0;
 
+  /** The selection; with `fused`, `src` is where the block's queries and the chunk's rows are. */
   const select = (
     entry: 'collect' | 'merge' | 'finish',
     q0: number,
@@ -146,14 +190,18 @@ export async function topkForward(
     g0: number,
     ng: number,
     rescan = false,
-  ) =>
+    src?: { q: [GPUBuffer, number]; g: [GPUBuffer, number] },
+  ) => {
+    // (finish, and a merge of nothing, read neither the tile nor the embeddings)
+    const embed = src ?? { q: [none!, 0], g: [none!, 0] };
     gpu.dispatch({
       op: `topk.${entry}`,
       shapes,
       shader: 'ops/topk',
       entry,
       constants: { WG, EXCLUDE_SELF: opts.excludeSelf ? 1 : 0 },
-      buffers: [scores, indices, tile, cand, counts],
+      defines: fused ? { FUSED: true } : undefined,
+      buffers: fused ? [scores, indices, embed.q[0], cand, counts, embed.g[0]] : [scores, indices, tile!, cand, counts],
       params: packParams([
         q0,
         nq,
@@ -166,10 +214,15 @@ export async function topkForward(
         tileStride,
         candidates,
         rescan ? 1 : 0,
+        fused ? D / 4 : 0,
+        fused ? embed.q[1] / 4 : 0,
+        fused ? embed.g[1] / 4 : 0,
+        0,
         0,
       ]),
       workgroups: [cdiv(nq, WG)],
     });
+  };
 
   /** Where rows r0..r0+n-1 can be read: the buffer itself (offset) or a scratch copy. */
   const rows = (src: GPUBuffer, scratch: GPUBuffer | null, r0: number, n: number): [GPUBuffer, number] => {
@@ -177,10 +230,6 @@ export async function topkForward(
     gpu.copy(src, scratch, n * D * 4, r0 * D * 4);
     return [scratch, 0];
   };
-  // A few queries (the app's Search: one) would leave most of matmul's register tile idle: those
-  // go through topk.similarity (4 gallery rows per invocation). Chosen per call, not per block,
-  // so that blocking never changes a result.
-  const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
   /** Similarities of query rows q0.. with gallery rows g0.. into the tile, then the selection. */
   const step = (
     q0: number,
@@ -190,18 +239,36 @@ export async function topkForward(
     ng: number,
     [gSrc, gOff]: [GPUBuffer, number],
   ) => {
+    if (fused) {
+      const [tq, tg] = fusedTile(gpu);
+      const src = { q: [qSrc, qOff] as [GPUBuffer, number], g: [gSrc, gOff] as [GPUBuffer, number] };
+      // the first chunk fills the heaps from the merge's own similarities: nothing to collect yet
+      if (g0 > 0) {
+        gpu.dispatch({
+          op: 'topk.fused',
+          shapes,
+          shader: `topkgen/fused_${tq}x${tg}`,
+          constants: { EXCLUDE_SELF: opts.excludeSelf ? 1 : 0 },
+          buffers: [scores, indices, cand, counts, qSrc, gSrc],
+          params: packParams([q0, nq, g0, ng, K, selfOffset, D / 4, candidates, qOff / 4, gOff / 4, 0, 0]),
+          workgroups: [cdiv(cdiv(ng, tg), 8), cdiv(cdiv(nq, tq), 8)],
+        });
+      }
+      select('merge', q0, nq, g0, ng, g0 === 0, src);
+      return;
+    }
     if (fewQueries) {
       gpu.dispatch({
         op: 'topk.similarity',
         shapes,
         shader: 'ops/topk.similarity',
         constants: { WG },
-        buffers: [tile, qSrc, gSrc],
+        buffers: [tile!, qSrc, gSrc],
         params: packParams([nq, ng, D, tileStride, qOff, gOff, 0, 0]),
         workgroups: [cdiv(cdiv(ng, 4), WG), nq],
       });
     } else {
-      matmul(gpu, tile, qSrc, gSrc, {
+      matmul(gpu, tile!, qSrc, gSrc, {
         M: nq,
         N: ng,
         K: D,
@@ -243,6 +310,6 @@ export async function topkForward(
     await gpu.flush();
   } finally {
     // flush() has submitted every command that uses the scratch, so it can go.
-    for (const b of [tile, cand, counts, gScratch, qScratch]) b?.destroy();
+    for (const b of [tile, cand, counts, none, gScratch, qScratch]) b?.destroy();
   }
 }

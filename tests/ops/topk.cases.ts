@@ -8,7 +8,8 @@
  * Also up to 4 queries (their own similarity kernel), K > G (tail filled with 0xFFFFFFFF /
  * -Infinity), excludeSelf (with offsets), forced small
  * gallery chunks / query blocks and the copy path for buffers larger than one binding, all
- * giving bit-identical results to the unchunked run.
+ * giving bit-identical results to the unchunked run. Each case runs through the tile path and
+ * the fused similarity + collect kernel (see `gpuCases`).
  */
 import type { Gpu } from '../../src/gpu/device';
 import { galleryChunks, TOPK_NONE, topkForward, topkPlan, type TopkOpts } from '../../src/ops/topk';
@@ -148,9 +149,10 @@ async function randomCase(gpu: Gpu, Q: number, G: number, D: number, K: number, 
   return { a, queries, gallery };
 }
 
-export const gpuCases: GpuCase[] = [
+const cases: GpuCase[] = [
   { name: 'topk 1 query, 1 gallery row, K=1', run: (g) => randomCase(g, 1, 1, 37, 1).then(() => {}) },
   { name: 'topk random unit vectors Q=13 G=50 D=37 K=5', run: (g) => randomCase(g, 13, 50, 37, 5).then(() => {}) },
+  { name: 'topk random unit vectors Q=37 G=300 D=48 K=20', run: (g) => randomCase(g, 37, 300, 48, 20).then(() => {}) },
   {
     name: 'topk random unit vectors Q=8 G=300 D=768 K=100',
     run: (g) => randomCase(g, 8, 300, 768, 100).then(() => {}),
@@ -224,9 +226,9 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'topk chunkRows=7 (G=50) and queryBlock=4 equal the unchunked result',
     run: async (g) => {
-      const { a: whole, queries, gallery } = await randomCase(g, 13, 50, 37, 9);
+      const { a: whole, queries, gallery } = await randomCase(g, 13, 50, 36, 9);
       for (const opts of [{ chunkRows: 7 }, { chunkRows: 7, queryBlock: 4 }, { chunkRows: 1, queryBlock: 1 }]) {
-        expectSame(await runGpu(g, queries, gallery, 13, 50, 37, 9, opts), whole, `topk ${JSON.stringify(opts)}`);
+        expectSame(await runGpu(g, queries, gallery, 13, 50, 36, 9, opts), whole, `topk ${JSON.stringify(opts)}`);
       }
       await exactCase(g, 13, 50, 16, 9, 5, { chunkRows: 7, queryBlock: 4 });
       await exactCase(g, 13, 50, 16, 9, 5, { chunkRows: 7, excludeSelf: true, selfOffset: 3 });
@@ -236,11 +238,14 @@ export const gpuCases: GpuCase[] = [
     name: 'topk gallery in ascending similarity: more newcomers than candidate slots, rows rescanned, exact',
     run: async (g) => {
       // Every row beats all earlier ones (ties in pairs), so each chunk overflows its slots.
+      // (2-D vectors padded with zeros to D = 4, which the fused kernel needs.)
       const G = 200,
-        D = 2,
+        D = 4,
         Q = 3;
-      const gallery = Float64Array.from({ length: G * D }, (_, k) => (k % 2 === 0 ? Math.floor(k / 4) / 64 : 0.5));
-      const queries = Float64Array.from([1, 0, 0.5, 0.25, -1, 0.25]);
+      const gallery = Float64Array.from({ length: G * D }, (_, k) =>
+        k % 4 === 0 ? Math.floor(k / 8) / 64 : k % 4 === 1 ? 0.5 : 0,
+      );
+      const queries = Float64Array.from([1, 0, 0, 0, 0.5, 0.25, 0, 0, -1, 0.25, 0, 0]);
       for (const opts of [
         { chunkRows: 16, candidates: 3 },
         { chunkRows: 32, candidates: 64 },
@@ -260,7 +265,7 @@ export const gpuCases: GpuCase[] = [
   {
     name: 'topk buffers larger than one binding: rows copied to scratch, same result',
     run: async (g) => {
-      const D = 37,
+      const D = 36,
         K = 9;
       const { a: whole, queries, gallery } = await randomCase(g, 30, 20, D, K);
       const both = { maxBindingBytes: 7 * D * 4 }; // gallery and queries copied
@@ -277,6 +282,44 @@ export const gpuCases: GpuCase[] = [
       expectSame(await runGpu(g, queries, gallery, 30, 20, D, K, qOnly), whole, 'topk copy queries');
     },
   },
+];
+
+/** Runs `run` with these kernel variants set (restored after). */
+async function withVariants(gpu: Gpu, vars: Record<string, string>, run: () => Promise<void>): Promise<void> {
+  const saved = new Map(Object.keys(vars).map((k) => [k, gpu.variants.get(k)]));
+  for (const [k, v] of Object.entries(vars)) gpu.variants.set(k, v);
+  try {
+    await run();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) gpu.variants.delete(k);
+      else gpu.variants.set(k, v);
+    }
+  }
+}
+
+/**
+ * Every case through both selections (src/ops/topk.ts `topkFused`): the similarity tile written by
+ * matmul then `collect`, and the fused similarity + collect kernel (D a multiple of 4; other D
+ * take the tile path either way) with the software adapters' 16x16 tile per invocation; a few
+ * with the GPUs' 8x8 as well.
+ */
+const GPU_TILE_CASES = ['topk random unit vectors Q=37', 'topk chunkRows=7', 'topk gallery in ascending'];
+export const gpuCases: GpuCase[] = [
+  ...cases.map((c) => ({
+    name: `${c.name} [tile]`,
+    run: (g: Gpu) => withVariants(g, { topk: 'tile' }, () => c.run(g)),
+  })),
+  ...cases.map((c) => ({
+    name: `${c.name} [fused 16x16]`,
+    run: (g: Gpu) => withVariants(g, { topk: 'fused', 'topk.tile': '16x16' }, () => c.run(g)),
+  })),
+  ...cases
+    .filter((c) => GPU_TILE_CASES.some((n) => c.name.startsWith(n)))
+    .map((c) => ({
+      name: `${c.name} [fused 8x8]`,
+      run: (g: Gpu) => withVariants(g, { topk: 'fused', 'topk.tile': '8x8' }, () => c.run(g)),
+    })),
 ];
 
 export const refCases: RefCase[] = [
