@@ -306,14 +306,17 @@ const SUBSET: Record<string, string[]> = {
   tiled_128x128: ['linear+lora-odd', 'f16-dA-dropout'],
 };
 
-export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
-  name: `${k.name}: fused epilogues, prologues and second products`,
-  run: async (gpu: Gpu) => {
-    if (!matmulSupported(gpu, k)) return;
-    const problems = SUBSET[k.name] ? PROBLEMS.filter((P) => SUBSET[k.name].includes(P.name)) : PROBLEMS;
-    for (const P of problems) await check(gpu, k.name, P);
-  },
-}));
+// subgroup_matrix runs packed-f16 operands without a second product only: matmul-native.cases.ts
+export const gpuCases: GpuCase[] = matmulKernels()
+  .filter((k) => !k.f16Operands)
+  .map((k) => ({
+    name: `${k.name}: fused epilogues, prologues and second products`,
+    run: async (gpu: Gpu) => {
+      if (!matmulSupported(gpu, k)) return;
+      const problems = SUBSET[k.name] ? PROBLEMS.filter((P) => SUBSET[k.name].includes(P.name)) : PROBLEMS;
+      for (const P of problems) await check(gpu, k.name, P);
+    },
+  }));
 
 /** dA_q, dA_v (same output buffer at two offsets, one shared input) and dB in one dispatch. */
 async function checkMulti(gpu: Gpu, variant: string): Promise<void> {
