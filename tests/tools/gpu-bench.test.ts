@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { defaultTrainConfig } from '../../src/config/schema';
-import { matmulKernel, matmulKernels, type MatmulKernel } from '../../src/ops/matmul';
+import { matmulKernel, type MatmulKernel } from '../../src/ops/matmul';
 import {
   adapterReport,
+  benchKernels,
   forwardEntry,
   gemmSection,
   modelSection,
@@ -65,8 +66,16 @@ describe('plan', () => {
     expect(p.config.hidden_size).toBe(768);
   });
 
-  test('variant precision classes: f32 kernels today; f16 / subgroup-matrix ones by flag, field or name', () => {
-    for (const k of matmulKernels()) expect(variantClass(k), k.name).toBe('f32');
+  test('variant precision classes: f32 kernels; f16 / subgroup-matrix ones by flag, field or name', () => {
+    for (const k of benchKernels()) {
+      const f16 = (k.features ?? []).length > 0 || k.name.endsWith('packed_f16');
+      expect(variantClass(k), k.name).toBe(f16 ? 'f16' : 'f32');
+    }
+    expect(
+      benchKernels()
+        .filter((k) => variantClass(k) === 'f16')
+        .map((k) => k.name),
+    ).toEqual(['vec4_f16', 'tiled_128x64_f16', 'subgroup_matrix', 'tiled_128x64.packed_f16']);
     const base = matmulKernel('tiled');
     const like = (extra: object) => ({ ...base, name: 'x', ...extra }) as MatmulKernel;
     expect(variantClass(like({ name: 'tiled_f16' }))).toBe('f16');
@@ -113,12 +122,14 @@ describe('Node side on this adapter (tiny)', () => {
         const v = row.variants[k.name];
         expect(v.status, `${row.id} ${k.name}: ${v.note}`).toBe('ok');
         expect(v.relErr!).toBeLessThan(1e-5);
+        expect(v.maxErr!).toBeLessThan(1e-4);
         expect(v.ms!).toBeGreaterThan(0);
         expect(v.tflops).toBeCloseTo(row.flops / (v.ms! / 1000) / 1e12, 12);
         expect(v.samples).toHaveLength(3);
       }
       expect(row.variants.broken.status).toBe('failed');
       expect(row.variants.broken.note).toMatch(/disagrees with the float64 reference/);
+      expect(row.variants.broken.maxErr).toBeGreaterThan(1e-2);
     }
     expect(rows.length).toBe(1 + gemm.rows.length); // written at the start and after every row
   });
@@ -172,6 +183,7 @@ describe('Node side on this adapter (tiny)', () => {
     expect(md).toMatch(/\| f32 GEMM vs PyTorch fp32 \(TF32 off\) \| .* \| 50% \| (met|not met) \|/);
     expect(md).toMatch(/\| LoRA training step vs PyTorch eager fp32 \| – images\/s \| .* \| not measured \|/);
     expect(md).toContain('| qkv.fwd B=4 | 36x192x64 |');
+    expect(md).toMatch(/\| qkv\.fwd B=4 \| 36x192x64 \| [^|]+ \| [^|]+ \| FAILED \|/); // the broken variant
     expect(md).toContain('| qkv.fwd B=2 | 18x192x64 | not run |'); // a row the section never reached
   });
 });
