@@ -17,6 +17,7 @@
  * the shared epilogue (store4_i: bias, GELU, residual, f16 output ... and the edges) over it.
  */
 import type { ProblemSpec, SgmatSchedule } from './matmul-gen-spec';
+import { stage, tileStart } from './matmul-gen-tiled';
 
 /** Workgroup arrays and the entry's workgroup size of a subgroup-matrix kernel. */
 export function sgmatShared(s: SgmatSchedule): string[] {
@@ -40,37 +41,27 @@ export function sgmatBody(s: SgmatSchedule, pr: ProblemSpec, i: number): string 
     right = `subgroup_matrix_right<f16, ${n}, ${k}>`,
     result = `subgroup_matrix_result<f32, ${n}, ${m}>`;
   L.push(`fn run_${i}(wx: u32, wy: u32, z: u32, t: u32) {`);
-  w(`let m0 = wy * ${BM}u;`);
-  w(`let n0 = wx * ${BN}u;`);
-  w(`if (m0 >= ${q}.M || n0 >= ${q}.N) { return; } // the whole workgroup: uniform`);
-  w(`let z1 = z / ${q}.NB2;`);
-  w(`let z2 = z % ${q}.NB2;`);
-  w(`let baseC = ${q}.offC + z1 * ${q}.sC1 + z2 * ${q}.sC2;`);
+  L.push(...tileStart(q, BM, BN));
   w(`let baseA = ${q}.offA + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
   w(`let baseB = ${q}.offB + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
   for (let r = 0; r < FM; r++) {
     w(Array.from({ length: FN }, (_, c) => `var c${r}_${c} = ${result}();`).join(' '));
   }
   w(`for (var k0 = 0u; k0 < ${q}.K; k0 += ${BK}u) {`);
-  // stage op(A)[BM, BK] row-major: consecutive invocations walk the stored-contiguous dimension
-  w(`  for (var e = t; e < ${BM * BK}u; e += WG_X) {`);
-  if (f.transA) w(`    let mm = e % ${BM}u; let kk = e / ${BM}u;`);
-  else w(`    let kk = e % ${BK}u; let mm = e / ${BK}u;`);
-  w('    let gm = m0 + mm; let gk = k0 + kk;');
-  w('    var v = 0.0;');
-  const ia = f.transA ? `baseA + gk * ${q}.lda + gm` : `baseA + gm * ${q}.lda + gk`;
-  w(`    if (gm < ${q}.M && gk < ${q}.K) { v = ldA_${i}(${ia}); }`);
-  w(`    As[mm * ${BK}u + kk] = f16(v);`);
-  w('  }');
-  w(`  for (var e = t; e < ${BK * BN}u; e += WG_X) {`);
-  if (f.transB) w(`    let kk = e % ${BK}u; let nn = e / ${BK}u;`);
-  else w(`    let nn = e % ${BN}u; let kk = e / ${BN}u;`);
-  w('    let gn = n0 + nn; let gk = k0 + kk;');
-  w('    var v = 0.0;');
-  const ib = f.transB ? `baseB + gn * ${q}.ldb + gk` : `baseB + gk * ${q}.ldb + gn`;
-  w(`    if (gn < ${q}.N && gk < ${q}.K) { v = ldB_${i}(${ib}); }`);
-  w(`    Bs[kk * ${BN}u + nn] = f16(v);`);
-  w('  }');
+  // stage op(A)[BM, BK] and op(B)[BK, BN] row-major, as f16
+  const st = { q, K: `${q}.K`, BK, NT: 'WG_X' };
+  L.push(
+    ...stage(
+      { ...st, ld: `ldA_${i}`, A: true, trans: f.transA, ldx: `${q}.lda`, R: BM },
+      (r, kk) => `As[${r} * ${BK}u + ${kk}] = f16(v);`,
+    ),
+  );
+  L.push(
+    ...stage(
+      { ...st, ld: `ldB_${i}`, A: false, trans: f.transB, ldx: `${q}.ldb`, R: BN },
+      (r, kk) => `Bs[${kk} * ${BN}u + ${r}] = f16(v);`,
+    ),
+  );
   w('  workgroupBarrier();');
   for (let ks = 0; ks < BK / k; ks++) {
     w(`  { // k-slice ${ks}`);

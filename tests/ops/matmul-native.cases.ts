@@ -1,147 +1,47 @@
 /**
  * The native matmul variants (src/ops/matmul-kernels.ts: `vec4_f16`, `tiled_128x64_f16` with
- * native shader-f16 loads; `subgroup_matrix`, tensor cores) vs the float64 reference
- * (src/ref/linear.ts `matmul`, src/ref/gelu.ts), on whatever adapter runs the suite:
+ * native shader-f16 loads; `subgroup_matrix`, tensor cores) vs the float64 reference of the fused
+ * cases (tests/ops/matmul-fused.cases.ts `checkFused`, `PROBLEMS`), on whatever adapter runs the
+ * suite:
  *   - "not run here": the variants whose features this adapter lacks are listed, one line each
  *     with the missing features (SwiftShader: all three; never skipped silently), and each falls
- *     back to a variant that runs (pickKernel with the variant forced);
+ *     back to a variant that runs (pickKernel with the variant forced for f16 calls);
  *   - native-f16 loads written with f32 in place of f16 (`halfAsF32`: the same generated loads,
- *     conversions and paired stores, on f32 data) run everywhere: transposes x bias, alpha and
- *     accumulation (C read through the half path), fc1 (GELU with `pre` saved), a residual read
- *     through it, and the gelu derivative's H;
- *   - on adapters with the features, the variants themselves on packed-f16 operands (reference on
- *     the f16-rounded inputs), and the subgroup-matrix kernel's fallbacks (f32 operands, a second
- *     product).
+ *     conversions and paired stores, on f32 data, every operand, C, pre, H and R through them)
+ *     run everywhere, on fused problems (`AS_F32`): transposes, bias, prologues, the second
+ *     product, GELU with pre, the gelu derivative, residuals with LayerScale, in place;
+ *   - on adapters with the features, the variants themselves on the fused problems with
+ *     packed-f16 data (subgroup matrices: those with f16 A and B and no second product), and the
+ *     subgroup-matrix kernel's fallbacks (an f32 operand, a second product).
  * The compile check of every native variant x fusion on Dawn's null backend is
- * tests/ops/matmul-native.test.ts. Tolerance: atol 1e-5 * sqrt(K) + rtol 1e-4 (f32 accumulation);
- * f16 outputs 2e-3 + 1e-3 |ref|; GPU-run subgroup matrices multiply f16, so the same as f16 data.
+ * tests/ops/matmul-native.test.ts.
  */
 import type { Gpu } from '../../src/gpu/device';
-import { isF16, readF16, roundF16, uploadF16, zerosF16 } from '../../src/gpu/f16';
+import { zerosF16 } from '../../src/gpu/f16';
 import {
   halfAsF32,
   matmulKernels,
-  matmulLegal,
   matmulSupported,
-  matmulWith,
   missingFeatures,
   pickKernel,
   type MatmulArgs,
   type MatmulKernel,
 } from '../../src/ops/matmul';
-import { gelu, geluGrad } from '../../src/ref/gelu';
-import * as ref from '../../src/ref/linear';
-import { Rng, randomArray } from '../../src/util/random';
-import { expectClose, expectEqual } from '../helpers/check';
+import { expectEqual } from '../helpers/check';
 import type { GpuCase } from '../helpers/cases';
+import { checkFused, PROBLEMS, type FusedProblem } from './matmul-fused.cases';
 
 const NATIVE = matmulKernels().filter((k) => (k.features ?? []).length > 0);
 
-interface Problem {
-  name: string;
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  alpha?: number;
-  accum?: boolean;
-  bias?: boolean;
-  /** fc1: C = gelu(v), pre = v. */
-  gelu?: boolean;
-  /** C = R + v. */
-  residual?: boolean;
-  /** C = v * gelu'(H). */
-  geluGrad?: boolean;
-}
-
-const PROBLEMS: Problem[] = [
-  ...[false, true].flatMap((tA) =>
-    [false, true].map((tB) => ({
-      name: `tA=${tA} tB=${tB}, bias, alpha, accum`,
-      M: 36,
-      N: 28,
-      K: 24,
-      transA: tA,
-      transB: tB,
-      alpha: 0.75,
-      accum: true,
-      bias: true,
-    })),
-  ),
-  { name: 'fc1: gelu with pre saved, two tiles along M', M: 130, N: 18, K: 20, transB: true, bias: true, gelu: true },
-  { name: 'residual read through the half path', M: 20, N: 16, K: 12, residual: true },
-  { name: 'gelu derivative, H through the half path', M: 9, N: 16, K: 8, geluGrad: true },
-];
-
 /**
- * Runs `kernel` on problem P and compares C (and pre) with the float64 reference. `f16`: the
- * operands (and C, pre, R, H) are packed f16 (the native kernel itself); else f32 buffers (its
- * `halfAsF32` instance, which reads all of them through the half path).
+ * The fused problems the f32-written native loads run (each fusion set compiles anew, slowly on
+ * SwiftShader): every binding the half path reads or writes (A, B, A2, B2, C in place, pre, H,
+ * R), every transpose, outputs that pair up (even N and offset) and 4-aligned operands (vec4).
  */
-async function check(gpu: Gpu, kernel: MatmulKernel, P: Problem, f16: boolean): Promise<void> {
-  const { M, N, K } = P;
-  const rng = new Rng(M * 1000 + N * 10 + K);
-  const r16 = (a: Float64Array) => (f16 ? a.map(roundF16) : a);
-  const A = r16(Float64Array.from(randomArray(rng, M * K)));
-  const B = r16(Float64Array.from(randomArray(rng, K * N)));
-  const C0 = r16(Float64Array.from(randomArray(rng, M * N)));
-  const R = r16(Float64Array.from(randomArray(rng, M * N)));
-  const H = r16(Float64Array.from(randomArray(rng, M * N)));
-  const bias = Float64Array.from(randomArray(rng, N));
-  const up = (a: Float64Array, half = f16) =>
-    half ? uploadF16(gpu, new Float32Array(a)) : gpu.upload(new Float32Array(a));
-  const bufs = {
-    A: up(A),
-    B: up(B),
-    C: up(C0),
-    bias: up(bias, false),
-    pre: f16 ? zerosF16(gpu, M * N) : gpu.zeros(M * N),
-    R: up(R),
-    H: up(H),
-  };
-  const args: MatmulArgs = {
-    M,
-    N,
-    K,
-    transA: P.transA,
-    transB: P.transB,
-    alpha: P.alpha,
-    accum: P.accum,
-    bias: P.bias ? bufs.bias : undefined,
-    gelu: P.gelu,
-    pre: P.gelu ? bufs.pre : undefined,
-    residual: P.residual ? { R: bufs.R } : undefined,
-    geluGrad: P.geluGrad ? { H: bufs.H } : undefined,
-    op: `native ${kernel.name} ${P.name}`,
-  };
-  // reference: v = alpha op(A) op(B) + bias, then the epilogue
-  const v = new Float64Array(M * N);
-  ref.matmul(v, A, B, 1, M, N, K, P.transA, P.transB, P.alpha ?? 1);
-  const want = new Float64Array(M * N);
-  for (let i = 0; i < M * N; i++) {
-    const n = i % N;
-    let x = v[i] + (P.bias ? bias[n] : 0);
-    v[i] = x;
-    if (P.gelu) x = gelu(x);
-    if (P.geluGrad) x *= geluGrad(H[i]);
-    if (P.residual) x += R[i];
-    if (P.accum) x += C0[i];
-    want[i] = x;
-  }
-  try {
-    // (vec4 loads: 4-aligned strides; an f16 output's pairs are cut at N = 18)
-    expectEqual(matmulLegal(gpu, kernel, bufs.A, bufs.B, args), true, `${kernel.name} legal for ${P.name}`);
-    matmulWith(gpu, kernel, bufs.C, bufs.A, bufs.B, args);
-    const tol = { atol: 1e-5 * Math.sqrt(K), rtol: 1e-4 };
-    const tolOut = f16 ? { atol: 2e-3, rtol: 1e-3 } : tol;
-    const rd = (b: GPUBuffer) => (isF16(b) ? readF16(gpu, b, M * N) : gpu.read(b));
-    expectClose(await rd(bufs.C), want, tolOut, `${kernel.name}${f16 ? '' : ' as f32'} ${P.name}: C`);
-    if (P.gelu) expectClose(await rd(bufs.pre), v, tolOut, `${kernel.name}${f16 ? '' : ' as f32'} ${P.name}: pre`);
-  } finally {
-    for (const b of Object.values(bufs)) b.destroy();
-  }
-}
+const AS_F32 = ['linear+lora', 'fc1-gelu', 'fc2-residual', 'fc2-dx-geluGrad', 'inplace-k2-tAtB'];
+
+/** What vec4 loads need of a fused problem (as matmul-fused.cases.ts's "aligned"). */
+const aligned = (P: FusedProblem) => [P.M, P.N, P.K, P.K2 ?? 0, P.offA ?? 0].every((x) => x % 4 === 0);
 
 /**
  * With `name` forced for f16 calls, a 64^3 call with packed-f16 B (and A, unless `f32A`) picks
@@ -153,8 +53,7 @@ async function expectPick(gpu: Gpu, name: string, want: string, a: Partial<Matmu
   const B = zerosF16(gpu, 64 * 64);
   gpu.variants.set('matmul-f16', name);
   try {
-    const args = { M: 64, N: 64, K: 64, ...a };
-    expectEqual(pickKernel(gpu, A, B, args).name, want, `${name} picks`);
+    expectEqual(pickKernel(gpu, A, B, { M: 64, N: 64, K: 64, ...a }).name, want, `${name} picks`);
   } finally {
     if (before === undefined) gpu.variants.delete('matmul-f16');
     else gpu.variants.set('matmul-f16', before);
@@ -168,6 +67,12 @@ function supportedFallback(gpu: Gpu, k: MatmulKernel): string {
   let x = k;
   while (!matmulSupported(gpu, x) && x.fallback) x = matmulKernels().find((y) => y.name === x.fallback)!;
   return x.name;
+}
+
+/** The fused problems a native kernel runs on packed-f16 data. */
+function f16Problems(k: MatmulKernel): FusedProblem[] {
+  const f16 = PROBLEMS.filter((P) => P.f16?.length);
+  return k.f16Operands ? f16.filter((P) => P.f16!.includes('A') && P.f16!.includes('B') && !P.K2) : f16;
 }
 
 export const gpuCases: GpuCase[] = [
@@ -187,14 +92,16 @@ export const gpuCases: GpuCase[] = [
   ...NATIVE.filter((k) => k.schedule!.kind !== 'sgmat').map((k) => ({
     name: `${k.name} written with f32 in place of f16: the native loads and paired stores vs float64`,
     run: async (gpu: Gpu) => {
-      for (const P of PROBLEMS) await check(gpu, halfAsF32(k), P, false);
+      const problems = PROBLEMS.filter((P) => AS_F32.includes(P.name));
+      expectEqual(problems.length, AS_F32.length, 'problems found');
+      for (const P of problems) await checkFused(gpu, halfAsF32(k), { ...P, f16: undefined });
     },
   })),
   ...NATIVE.map((k) => ({
     name: `${k.name} on packed-f16 data (adapters with ${k.features!.join(', ')})`,
     run: async (gpu: Gpu) => {
       if (!matmulSupported(gpu, k)) return; // listed by the "not run here" case above
-      for (const P of PROBLEMS) await check(gpu, k, P, true);
+      for (const P of f16Problems(k)) await checkFused(gpu, k.vec4 && !aligned(P) ? k.name : k, P);
       if (k.f16Operands) {
         // subgroup matrices take packed-f16 A and B and no second product: else the fallback runs
         await expectPick(gpu, k.name, k.fallback!, {}, true);

@@ -131,7 +131,7 @@ describe('the compile check fails on broken kernels', () => {
   test('a deliberate type error (an f16 value stored to an f32 array)', async () => {
     const k = natives.find((x) => x.name === 'subgroup_matrix')!;
     const good = source(k, f, ['A', 'B'], 'typo');
-    const bad = good.replace('As[mm * 32u + kk] = f16(v);', 'As[mm * 32u + kk] = v;');
+    const bad = good.replace('As[r * 32u + kk] = f16(v);', 'As[r * 32u + kk] = v;');
     expect(bad).not.toBe(good);
     expect(await compile(device, bad, constants(k))).not.toEqual([]);
   });
