@@ -18,6 +18,19 @@ export interface AdapterReport {
   isFallback: boolean;
   features: string[];
   limits: Record<string, number>;
+  /** adapter.info.subgroupMaxSize (0 when not reported): the workgroup width subgroup matrices need. */
+  subgroupMaxSize: number;
+  /** adapter.info.subgroupMatrixConfigs (`chromium-experimental-subgroup-matrix`; [] without it). */
+  subgroupMatrixConfigs: SubgroupMatrixConfig[];
+}
+
+/** One matrix multiply the adapter's subgroup matrices do: componentType x componentType -> result. */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
 }
 
 /** Limits we raise to the adapter's maximum when it offers more than the default. */
@@ -37,8 +50,17 @@ const WANTED_LIMITS = [
   'minUniformBufferOffsetAlignment',
 ] as const;
 
-/** Optional features we enable when the adapter has them. */
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+/**
+ * Optional features we enable when the adapter has them. Subgroup matrices are offered only
+ * behind flags (Chrome: an origin trial or --enable-unsafe-webgpu; Dawn in Node: the
+ * allow_unsafe_apis toggle, src/gpu/device-node.ts `unsafeFeatures`).
+ */
+const WANTED_FEATURES = [
+  'shader-f16',
+  'subgroups',
+  'timestamp-query',
+  'chromium-experimental-subgroup-matrix',
+] as const;
 
 /** Creates the device with the adapter's maximum limits and the optional features it has. */
 export async function openDevice(
@@ -69,6 +91,16 @@ export async function openDevice(
       /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.device} ${info.description}`),
     features: [...device.features].sort(),
     limits,
+    subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
+    subgroupMatrixConfigs: [
+      ...((info as { subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> }).subgroupMatrixConfigs ?? []),
+    ].map((c) => ({
+      componentType: c.componentType,
+      resultComponentType: c.resultComponentType,
+      M: c.M,
+      N: c.N,
+      K: c.K,
+    })),
   };
   return { device, report };
 }

@@ -19,8 +19,15 @@
  * candidate's, and a candidate that disagrees or fails is dropped), then the best of `reps`
  * timings of `iters` calls, candidates interleaved so that load from other processes hits them
  * alike.
+ *
+ * matmul-f16 (GPUs only; software adapters keep 'matmul' for every call): the same problems with
+ * A and B packed f16 (src/gpu/f16.ts, the `fp16` path), whose candidates add the variants that
+ * only pay off there: native shader-f16 loads and subgroup matrices (tensor cores), where the
+ * adapter has the features. The 'matmul' family leaves those out (on f32 data the native-f16
+ * variants are their twins' code, and subgroup matrices cannot run).
  */
 import type { Gpu } from '../gpu/device';
+import { uploadF16 } from '../gpu/f16';
 import { Rng, randomArray } from '../util/random';
 import { matmulKernels, matmulLegal, matmulSupported, matmulWith, type MatmulArgs, type MatmulKernel } from './matmul';
 
@@ -44,14 +51,21 @@ export interface TuneOptions {
   iters?: number;
 }
 
-/** Tunes every op family that has variants (today: matmul). */
+/** Tunes every op family that has variants (matmul; on GPUs also matmul-f16). */
 export async function autotune(gpu: Gpu, opts: TuneOptions = {}): Promise<TuneResult[]> {
-  return [await autotuneMatmul(gpu, opts)];
+  const out = [await autotuneMatmul(gpu, opts)];
+  if (!gpu.report.isFallback) out.push(await autotuneMatmul(gpu, opts, 'matmul-f16'));
+  return out;
 }
 
-export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<TuneResult> {
-  const current = gpu.variants.get('matmul');
-  if (current !== undefined && !opts.force) return { op: 'matmul', choice: current, ms: {}, totalMs: 0 };
+export async function autotuneMatmul(
+  gpu: Gpu,
+  opts: TuneOptions = {},
+  family: 'matmul' | 'matmul-f16' = 'matmul',
+): Promise<TuneResult> {
+  const current = gpu.variants.get(family);
+  if (current !== undefined && !opts.force) return { op: family, choice: current, ms: {}, totalMs: 0 };
+  const f16 = family === 'matmul-f16';
   const t0 = performance.now();
   const soft = gpu.report.isFallback;
   const reps = opts.reps ?? 4;
@@ -68,8 +82,12 @@ export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<
 
   const rng = new Rng(7);
   const problems = shapes.map((sh) => {
-    const a = gpu.upload(new Float32Array(randomArray(rng, sh.M * sh.K)), 'autotune A');
-    const b = gpu.upload(new Float32Array(randomArray(rng, sh.K * sh.N)), 'autotune B');
+    const up = (n: number, label: string) => {
+      const x = new Float32Array(randomArray(rng, n));
+      return f16 ? uploadF16(gpu, x, label) : gpu.upload(x, label);
+    };
+    const a = up(sh.M * sh.K, 'autotune A');
+    const b = up(sh.K * sh.N, 'autotune B');
     const c = gpu.zeros(sh.M * sh.N, 'autotune C');
     const bias = sh.bias ? gpu.zeros(sh.N, 'autotune bias') : undefined;
     const args: MatmulArgs = {
@@ -88,7 +106,9 @@ export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<
     // Warm-up and check: the first kernel (the general one) is the reference for the others.
     const candidates: MatmulKernel[] = [];
     const want: (Float32Array | null)[] = problems.map(() => null);
-    const kernels = matmulKernels().filter((k) => matmulSupported(gpu, k) && !(soft && k.workgroupMemory));
+    const kernels = matmulKernels().filter(
+      (k) => matmulSupported(gpu, k) && !(soft && k.workgroupMemory) && (f16 || !(k.f16Operands || k.schedule?.half)),
+    );
     for (const k of kernels) {
       try {
         for (const [i, p] of problems.entries()) {
@@ -120,10 +140,10 @@ export async function autotuneMatmul(gpu: Gpu, opts: TuneOptions = {}): Promise<
       }
       for (const k of candidates) ms[k.name] += best.get(k.name)!;
     }
-    if (candidates.length === 0) throw new Error('autotune: no matmul kernel ran correctly');
+    if (candidates.length === 0) throw new Error(`autotune: no ${family} kernel ran correctly`);
     const best = candidates.reduce((a, b) => (ms[b.name] < ms[a.name] ? b : a));
-    gpu.variants.set('matmul', best.name);
-    return { op: 'matmul', choice: best.name, ms, totalMs: performance.now() - t0 };
+    gpu.variants.set(family, best.name);
+    return { op: family, choice: best.name, ms, totalMs: performance.now() - t0 };
   } finally {
     for (const p of problems) for (const b of [p.a, p.b, p.c, p.bias]) b?.destroy();
   }

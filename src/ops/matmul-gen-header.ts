@@ -9,13 +9,17 @@ import {
   slotType,
   usesDropout,
   type Fusion,
+  type Half,
   type ProblemSpec,
   type Prologue,
   type SlotSpec,
 } from './matmul-gen-spec';
 
-/** Parameter structs, bindings and helpers of a kernel running `problems` over `slots`. */
-export function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
+/**
+ * Parameter structs, bindings and helpers of a kernel running `problems` over `slots`; `half`:
+ * packed-f16 slots bound as native vectors (matmul-gen-spec.ts `Half`).
+ */
+export function header(problems: ProblemSpec[], slots: SlotSpec[], half?: Half): string {
   const L: string[] = [];
   problems.forEach((pr, i) => {
     const { u32, f32 } = paramFields(pr.fusion);
@@ -23,7 +27,9 @@ export function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
   });
   L.push(`struct Params { ${problems.map((_, i) => `q${i}: P${i}`).join(', ')}, };`);
   slots.forEach((s, i) => {
-    L.push(`@group(0) @binding(${i}) var<storage, ${s.written ? 'read_write' : 'read'}> S${i}: array<${slotType(s)}>;`);
+    L.push(
+      `@group(0) @binding(${i}) var<storage, ${s.written ? 'read_write' : 'read'}> S${i}: array<${slotType(s, half)}>;`,
+    );
   });
   L.push(`@group(0) @binding(${slots.length}) var<uniform> p: Params;`);
   const any = (fn: (f: Fusion) => boolean) => problems.some((pr) => fn(pr.fusion));
@@ -38,12 +44,12 @@ export function header(problems: ProblemSpec[], slots: SlotSpec[]): string {
       '}',
     );
   }
-  problems.forEach((pr, i) => L.push(problemFunctions(pr, i, slots)));
+  problems.forEach((pr, i) => L.push(problemFunctions(pr, i, slots, half)));
   return L.join('\n');
 }
 
 /** Loads with prologues and the epilogue of problem i (names suffixed _i). */
-function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string {
+function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[], half?: Half): string {
   const f = pr.fusion;
   const q = `p.q${i}`;
   const S = (name: string) => `S${pr.slots[name]}`;
@@ -65,7 +71,8 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
   };
   L.push(pro('A', f.proA), pro('B', f.proB));
   // Loads: ld<X>_i(e) scalar element e of the binding; for vec4 slots ld<X>4_i(v) (vec4 index v)
-  // and el<X>_i(e) (scalar element of a vec4 binding). Packed-f16 slots unpack to f32.
+  // and el<X>_i(e) (scalar element of a vec4 binding). Packed-f16 slots unpack to f32, or with
+  // `half` are native vectors (pairs, quads for vec4 slots) converted to f32.
   const raw = (X: string) => {
     const slot = slots[pr.slots[X]],
       buf = S(X);
@@ -73,6 +80,11 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
       return {
         el: (e: string) => (slot.vec4 ? `${buf}[${e} >> 2u][${e} & 3u]` : `${buf}[${e}]`),
         v4: (v: string) => `${buf}[${v}]`,
+      };
+    if (half)
+      return {
+        el: (e: string) => (slot.vec4 ? `f32(${buf}[${e} >> 2u][${e} & 3u])` : `f32(${buf}[${e} >> 1u][${e} & 1u])`),
+        v4: (v: string) => `vec4<f32>(${buf}[${v}])`,
       };
     return {
       el: (e: string) =>
@@ -152,6 +164,14 @@ function problemFunctions(pr: ProblemSpec, i: number, slots: SlotSpec[]): string
       return;
     }
     // pairs (c0 even); a pair cut by the edge keeps the other half as it was
+    if (half) {
+      const H = `vec2<${half}>`;
+      L.push(
+        `  ${buf}[c0 >> 1u] = ${H}(vec2<f32>(${v}.x, select(f32(${buf}[c0 >> 1u].y), ${v}.y, cnt > 1u)));`,
+        `  if (cnt > 2u) { ${buf}[(c0 >> 1u) + 1u] = ${H}(vec2<f32>(${v}.z, select(f32(${buf}[(c0 >> 1u) + 1u].y), ${v}.w, cnt > 3u))); }`,
+      );
+      return;
+    }
     L.push(
       `  ${buf}[c0 >> 1u] = pack2x16float(vec2<f32>(${v}.x, select(unpack2x16float(${buf}[c0 >> 1u]).y, ${v}.y, cnt > 1u)));`,
       `  if (cnt > 2u) { ${buf}[(c0 >> 1u) + 1u] = pack2x16float(vec2<f32>(${v}.z, select(unpack2x16float(${buf}[(c0 >> 1u) + 1u]).y, ${v}.w, cnt > 3u))); }`,

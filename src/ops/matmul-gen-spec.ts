@@ -8,6 +8,15 @@
 
 export type Prologue = 'none' | 'gelu' | 'dropout' | 'geludrop' | 'kscale';
 
+/**
+ * Native half loads and stores: the slots holding packed f16 (SlotSpec.f16) are bound as
+ * array<vec2<H>> (array<vec4<H>> for vec4 slots) instead of array<u32> read through
+ * unpack2x16float; same memory layout, arithmetic stays f32. 'f16' is the real thing (`enable
+ * f16;`, the `shader-f16` feature); 'f32' writes the very same code with f32 in place of f16, so
+ * that adapters without shader-f16 (SwiftShader) check its indexing and conversions on f32 data.
+ */
+export type Half = 'f16' | 'f32';
+
 export interface RegSchedule {
   kind: 'reg';
   /** Outputs per invocation along M and N (multiples of 4). */
@@ -17,6 +26,7 @@ export interface RegSchedule {
   vec4: boolean;
   /** Share loads inside a 2x2 quad (needs the subgroups feature; wg sizes even). */
   quad: boolean;
+  half?: Half;
 }
 
 export interface TiledSchedule {
@@ -27,9 +37,27 @@ export interface TiledSchedule {
   bk: number;
   tm: number;
   tn: number;
+  half?: Half;
 }
 
-export type Schedule = RegSchedule | TiledSchedule;
+/**
+ * Subgroup matrices (tensor cores; `chromium-experimental-subgroup-matrix`): one subgroup-sized
+ * workgroup owns an FM x FN grid of m x n result matrices (a BM = FM m by BN = FN n tile of C),
+ * stages op(A) and op(B) in K-steps of BK (a multiple of k) as f16 in workgroup memory and
+ * accumulates in f32 (the adapter's f16 x f16 -> f32 configuration m x n x k).
+ */
+export interface SgmatSchedule {
+  kind: 'sgmat';
+  m: number;
+  n: number;
+  k: number;
+  fm: number;
+  fn: number;
+  bk: number;
+  half: 'f16';
+}
+
+export type Schedule = RegSchedule | TiledSchedule | SgmatSchedule;
 
 export interface Fusion {
   transA: boolean;
@@ -164,6 +192,11 @@ export function validate(s: Schedule, f: Fusion): void {
   if (f.gelu && f.geluGrad) throw new Error('matmul-gen: gelu and geluGrad exclude each other');
   if (f.ls && f.residual === 'none') throw new Error('matmul-gen: ls needs a residual');
   if (f.residual !== 'none' && f.accum) throw new Error('matmul-gen: residual and accum exclude each other');
+  if (s.kind === 'sgmat') {
+    if (f.k2) throw new Error('matmul-gen: the subgroup-matrix schedule has no second product');
+    if (s.bk % s.k || s.n % 4) throw new Error(`matmul-gen: sgmat K-step ${s.bk} or width ${s.n} does not fit`);
+    return;
+  }
   if (s.tm % 4 || s.tn % 4) throw new Error(`matmul-gen: tile ${s.tm}x${s.tn} is not a multiple of 4`);
   if (s.kind === 'tiled' && (s.bm % s.tm || s.bn % s.tn || s.bm % 4 || s.bn % 4)) {
     throw new Error(`matmul-gen: tile ${s.bm}x${s.bn} does not split into ${s.tm}x${s.tn}`);
@@ -185,8 +218,9 @@ export interface SlotSpec {
   f16?: boolean;
 }
 
-/** The WGSL element type of a slot's array. */
-export function slotType(s: SlotSpec): string {
+/** The WGSL element type of a slot's array (packed f16 slots: native vectors with `half`). */
+export function slotType(s: SlotSpec, half?: Half): string {
+  if (s.f16 && half) return s.vec4 ? `vec4<${half}>` : `vec2<${half}>`;
   if (s.f16) return s.vec4 ? 'vec2<u32>' : 'u32';
   return s.vec4 ? 'vec4<f32>' : 'f32';
 }

@@ -5,6 +5,42 @@
  */
 import type { ProblemSpec, TiledSchedule } from './matmul-gen-spec';
 
+/** The opening of a workgroup-tile body (tiled, sgmat): tile origin, uniform exit, batch, C base. */
+export function tileStart(q: string, BM: number, BN: number): string[] {
+  return [
+    `  let m0 = wy * ${BM}u;`,
+    `  let n0 = wx * ${BN}u;`,
+    `  if (m0 >= ${q}.M || n0 >= ${q}.N) { return; } // the whole workgroup: uniform`,
+    `  let z1 = z / ${q}.NB2;`,
+    `  let z2 = z % ${q}.NB2;`,
+    `  let baseC = ${q}.offC + z1 * ${q}.sC1 + z2 * ${q}.sC2;`,
+  ];
+}
+
+/**
+ * The loop (inside `for k0`) by which a workgroup's NT invocations stage op(A)[R, BK] (A) or
+ * op(B)[BK, R] (B) from the operand at baseA / baseB, zeros past the edges: consecutive
+ * invocations walk the stored-contiguous dimension; `store(r, kk)` writes v (row or column r of
+ * the tile, kk along K) to workgroup memory.
+ */
+export function stage(
+  o: { q: string; K: string; BK: number; NT: string; ld: string; A: boolean; trans?: boolean; ldx: string; R: number },
+  store: (r: string, kk: string) => string,
+): string[] {
+  const kFast = o.A ? !o.trans : o.trans; // K is the stored-contiguous dimension
+  const [rows, base] = o.A ? [`${o.q}.M`, 'baseA'] : [`${o.q}.N`, 'baseB'];
+  const at = kFast ? `${base} + gr * ${o.ldx} + gk` : `${base} + gk * ${o.ldx} + gr`;
+  return [
+    `    for (var e = t; e < ${o.R * o.BK}u; e += ${o.NT}) {`,
+    kFast ? `      let kk = e % ${o.BK}u; let r = e / ${o.BK}u;` : `      let r = e % ${o.R}u; let kk = e / ${o.R}u;`,
+    `      let gr = ${o.A ? 'm0' : 'n0'} + r; let gk = k0 + kk;`,
+    '      var v = 0.0;',
+    `      if (gr < ${rows} && gk < ${o.K}) { v = ${o.ld}(${at}); }`,
+    `      ${store('r', 'kk')}`,
+    '    }',
+  ];
+}
+
 /** Tiled body of problem i, as a function of its workgroup tile and the invocation in it. */
 export function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string {
   const { bm: BM, bn: BN, bk: BK, tm: TM, tn: TN } = s;
@@ -17,12 +53,7 @@ export function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string 
   const w = (x: string) => L.push(`  ${x}`);
   // wx, wy: workgroup tile; lx, ly: invocation in it; t: its flat index (all uniform exits)
   L.push(`fn run_${i}(wx: u32, wy: u32, z: u32, lx: u32, ly: u32, t: u32) {`);
-  w(`let m0 = wy * ${BM}u;`);
-  w(`let n0 = wx * ${BN}u;`);
-  w(`if (m0 >= ${q}.M || n0 >= ${q}.N) { return; } // the whole workgroup: uniform`);
-  w(`let z1 = z / ${q}.NB2;`);
-  w(`let z2 = z % ${q}.NB2;`);
-  w(`let baseC = ${q}.offC + z1 * ${q}.sC1 + z2 * ${q}.sC2;`);
+  L.push(...tileStart(q, BM, BN));
   for (let r = 0; r < TM; r++) {
     w(Array.from({ length: TN / 4 }, (_, j) => `var c${r}_${j} = vec4<f32>(0.0);`).join(' '));
   }
@@ -34,25 +65,19 @@ export function tiledBody(s: TiledSchedule, pr: ProblemSpec, i: number): string 
     w(`let baseA = ${q}.offA${sfx} + z1 * ${q}.sA1 + z2 * ${q}.sA2;`);
     w(`let baseB = ${q}.offB${sfx} + z1 * ${q}.sB1 + z2 * ${q}.sB2;`);
     w(`for (var k0 = 0u; k0 < ${K}; k0 += ${BK}u) {`);
-    // stage op(A)[BM, BK]: consecutive invocations walk the stored-contiguous dimension
-    w(`  for (var e = t; e < ${BM * BK}u; e += ${NT}u) {`);
-    if (f.transA) w(`    let m = e % ${BM}u; let kk = e / ${BM}u;`);
-    else w(`    let kk = e % ${BK}u; let m = e / ${BK}u;`);
-    w('    let gm = m0 + m; let gk = k0 + kk;');
-    w('    var v = 0.0;');
-    const ia = f.transA ? `baseA + gk * ${lda} + gm` : `baseA + gm * ${lda} + gk`;
-    w(`    if (gm < ${q}.M && gk < ${K}) { v = ld${a}_${i}(${ia}); }`);
-    w(`    As[kk * ${BM / 4}u + m / 4u][m % 4u] = v;`);
-    w('  }');
-    w(`  for (var e = t; e < ${BK * BN}u; e += ${NT}u) {`);
-    if (f.transB) w(`    let kk = e % ${BK}u; let n = e / ${BK}u;`);
-    else w(`    let n = e % ${BN}u; let kk = e / ${BN}u;`);
-    w('    let gn = n0 + n; let gk = k0 + kk;');
-    w('    var v = 0.0;');
-    const ib = f.transB ? `baseB + gn * ${ldb} + gk` : `baseB + gk * ${ldb} + gn`;
-    w(`    if (gn < ${q}.N && gk < ${K}) { v = ld${b}_${i}(${ib}); }`);
-    w(`    Bs[kk * ${BN / 4}u + n / 4u][n % 4u] = v;`);
-    w('  }');
+    const st = { q, K, BK, NT: `${NT}u` };
+    L.push(
+      ...stage(
+        { ...st, ld: `ld${a}_${i}`, A: true, trans: f.transA, ldx: lda, R: BM },
+        (r, kk) => `As[${kk} * ${BM / 4}u + ${r} / 4u][${r} % 4u] = v;`,
+      ),
+    );
+    L.push(
+      ...stage(
+        { ...st, ld: `ld${b}_${i}`, A: false, trans: f.transB, ldx: ldb, R: BN },
+        (r, kk) => `Bs[${kk} * ${BN / 4}u + ${r} / 4u][${r} % 4u] = v;`,
+      ),
+    );
     w('  workgroupBarrier();');
     w(`  for (var kk = 0u; kk < ${BK}u; kk++) {`);
     for (let g = 0; g < TM / 4; g++) w(`    let x${g} = As[kk * ${BM / 4}u + ly * ${TM / 4}u + ${g}u];`);

@@ -16,6 +16,13 @@
  *   tiled*       workgroup tiles staged in workgroup memory: for real GPUs (64x64 with 4x4 per
  *                invocation, 128x64 with 8x4 (256 invocations), 64x64 with 8x8 (64 invocations),
  *                128x128 with 8x8)
+ *   vec4_f16, tiled_128x64_f16
+ *                as vec4 / tiled_128x64, packed-f16 operands read as native vec4<f16> / vec2<f16>
+ *                (needs shader-f16); identical to their twin on f32 buffers
+ *   subgroup_matrix
+ *                tensor cores (chromium-experimental-subgroup-matrix, the adapter's f16 16x16x16
+ *                -> f32 configuration): packed-f16 A and B only, no second product
+ *                (matmul-gen-sgmat.ts)
  * `matmul` picks one per call (see `pickKernel`); `matmulWith` runs a given one. Numbered lab
  * variants (shaders/dev, tools/kernel-lab.ts) name a static `shader` instead of a schedule.
  *
@@ -29,17 +36,26 @@ import { registerShaderGenerator } from '../gpu/shaders';
 import { hasFusion, layout, type MatmulArgs, type MatmulCall } from './matmul-args';
 import { matmulSourceMulti } from './matmul-gen';
 import { bindingVec4, bindingWritten, fusionKey, type ProblemSpec, type SlotSpec } from './matmul-gen-spec';
-import { defaultMatmulVariant, matmulKernel, matmulLegal, pickKernel, type MatmulKernel } from './matmul-kernels';
+import {
+  defaultMatmulVariant,
+  HALF_BINDINGS,
+  matmulKernel,
+  matmulLegal,
+  pickKernel,
+  type MatmulKernel,
+} from './matmul-kernels';
 import { packProblems, problem, type Problem } from './matmul-problem';
 import { dummyBuffer } from './support';
 
 export type { MatmulArgs, MatmulCall, MatmulDropout, MatmulPrologue } from './matmul-args';
 export {
   defaultMatmulVariant,
+  halfAsF32,
   matmulKernel,
   matmulKernels,
   matmulLegal,
   matmulSupported,
+  missingFeatures,
   pickKernel,
   type MatmulKernel,
 } from './matmul-kernels';
@@ -57,7 +73,11 @@ registerShaderGenerator('gen', (name) => {
  * (a buffer used by several problems is bound once, read-write if any problem writes it).
  */
 function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: string): void {
-  const vecSchedule = kernel.schedule!.kind === 'reg' && kernel.schedule!.vec4;
+  const sch = kernel.schedule!;
+  const vecSchedule = sch.kind === 'reg' && sch.vec4;
+  // packed f16 is a property of the buffer; the f32 instance of native-f16 loads (`halfAsF32`)
+  // takes every binding the f16 path may hold through them
+  const half = (name: string, b: GPUBuffer) => (sch.half === 'f32' ? HALF_BINDINGS.includes(name) : isF16(b));
   const slotOf = new Map<GPUBuffer, number>();
   const slots: SlotSpec[] = [];
   const bufs: GPUBuffer[] = [];
@@ -69,7 +89,7 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
       if (i === undefined) {
         i = slots.length;
         slotOf.set(b, i);
-        slots.push({ written: bindingWritten(name), vec4: vec, f16: isF16(b) });
+        slots.push({ written: bindingWritten(name), vec4: vec, f16: half(name, b) });
         bufs.push(b);
       } else {
         if (slots[i].vec4 !== vec) throw new Error(`${op}: one buffer is read both as vec4 and as scalars`);
@@ -102,7 +122,12 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
     op,
     shapes: ps.map((x) => x.shapes).join(' + '),
     shader: key,
-    constants: kernel.schedule!.kind === 'reg' ? { WG_X: kernel.wg[0], WG_Y: kernel.wg[1] } : {},
+    constants:
+      sch.kind === 'reg'
+        ? { WG_X: kernel.wg[0], WG_Y: kernel.wg[1] }
+        : sch.kind === 'sgmat'
+          ? { WG_X: gpu.report.subgroupMaxSize }
+          : {},
     buffers: bufs,
     params: packProblems(ps),
     workgroups,

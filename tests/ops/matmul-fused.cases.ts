@@ -18,11 +18,14 @@ import type { Gpu } from '../../src/gpu/device';
 import {
   matmul,
   matmulKernels,
+  matmulLegal,
   matmulMulti,
   matmulSupported,
+  matmulWith,
   pickKernel,
   type MatmulArgs,
   type MatmulCall,
+  type MatmulKernel,
 } from '../../src/ops/matmul';
 import { readF16, roundF16, uploadF16 } from '../../src/gpu/f16';
 import { dropoutKeep, dropoutThreshold } from '../../src/ref/dropout';
@@ -31,7 +34,7 @@ import { Rng, randomArray } from '../../src/util/random';
 import { expectClose, expectEqual } from '../helpers/check';
 import type { GpuCase } from '../helpers/cases';
 
-interface FusedProblem {
+export interface FusedProblem {
   name: string;
   M: number;
   N: number;
@@ -88,7 +91,12 @@ function applyPro(
   return x;
 }
 
-async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> {
+/**
+ * Runs problem P with `variant` forced (a name: `matmul` picks it, or its fallback where it cannot
+ * run) or with the given kernel itself (`matmulWith`, which must be legal for P: a kernel outside
+ * the table, e.g. `halfAsF32`), and compares C (and pre) with the float64 reference.
+ */
+export async function checkFused(gpu: Gpu, variant: string | MatmulKernel, P: FusedProblem): Promise<void> {
   const { M, N, K } = P;
   const tA = !!P.transA,
     tB = !!P.transB;
@@ -153,8 +161,14 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     }
   }
 
-  const up = (a: Float64Array, f16 = false) =>
-    f16 ? uploadF16(gpu, new Float32Array(a)) : gpu.upload(new Float32Array(a));
+  // a kernel run directly may be `halfAsF32`, which reads f32 buffers as pairs: whole pairs, as
+  // packed-f16 buffers hold (zerosF16 rounds up)
+  const even = (n: number) => (typeof variant === 'string' ? n : n + (n % 2));
+  const up = (a: Float64Array, f16 = false) => {
+    const x = new Float32Array(even(a.length));
+    x.set(a);
+    return f16 ? uploadF16(gpu, x) : gpu.upload(x);
+  };
   const gA = up(A, h('A')),
     gB = up(B, h('B')),
     gC = up(C0, h('C'));
@@ -199,18 +213,26 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
     op: `matmul.fused.${P.name}`,
   };
   const before = gpu.variants.get('matmul');
-  gpu.variants.set('matmul', variant);
+  if (typeof variant === 'string') gpu.variants.set('matmul', variant);
   try {
-    const k = pickKernel(gpu, gA, gB, args);
-    if (P.M % 4 === 0 && P.N % 4 === 0 && P.K % 4 === 0 && K2 % 4 === 0 && offA % 4 === 0) {
-      expectEqual(k.name, variant, `kernel picked for aligned ${P.name}`);
+    let k: MatmulKernel;
+    if (typeof variant === 'string') {
+      k = pickKernel(gpu, gA, gB, args);
+      if (P.M % 4 === 0 && P.N % 4 === 0 && P.K % 4 === 0 && K2 % 4 === 0 && offA % 4 === 0) {
+        expectEqual(k.name, variant, `kernel picked for aligned ${P.name}`);
+      }
+      matmul(gpu, gC, gA, gB, args);
+    } else {
+      k = variant;
+      expectEqual(matmulLegal(gpu, k, gA, gB, args), true, `${k.name} legal for ${P.name}`);
+      matmulWith(gpu, k, gC, gA, gB, args);
     }
-    matmul(gpu, gC, gA, gB, args);
     const tol = { atol: 1e-5 * Math.sqrt(K + K2) * (P.proA === 'dropout' || P.proB === 'dropout' ? 2 : 1), rtol: 1e-4 };
     const what = `${P.name} [${k.name}] ${M}x${N}x${K}${K2 ? `+${K2}` : ''} tA=${tA} tB=${tB}`;
     // an f16 output is rounded to f16: 2^-11 relative, plus its atol-sized inputs' share
     const tolOut = (f16: boolean) => (f16 ? { atol: 2 * tol.atol + 1e-3, rtol: 1e-3 } : tol);
-    const rd = (b: GPUBuffer, f16: boolean) => (f16 ? readF16(gpu, b) : gpu.read(b));
+    const n = offC + M * N;
+    const rd = (b: GPUBuffer, f16: boolean) => (f16 ? readF16(gpu, b, n) : gpu.read(b, n));
     expectClose(await rd(gC, h('C')), Cref, tolOut(h('C')), what);
     if (gpre) expectClose(await rd(gpre, h('pre')), preRef, tolOut(h('pre')), `${what} (pre)`);
   } finally {
@@ -221,7 +243,7 @@ async function check(gpu: Gpu, variant: string, P: FusedProblem): Promise<void> 
 }
 
 /** One aligned shape (vec4 kernels run) and one awkward shape (they fall back) per fusion. */
-const PROBLEMS: FusedProblem[] = [
+export const PROBLEMS: FusedProblem[] = [
   { name: 'lora-u', M: 36, N: 8, K: 24, transB: true, proA: 'dropout', colScale: true, offA: 8 },
   { name: 'lora-u-odd', M: 37, N: 6, K: 21, transB: true, proA: 'dropout', colScale: true, offA: 3 },
   { name: 'linear+lora', M: 36, N: 40, K: 24, transB: true, bias: true, K2: 8 },
@@ -306,14 +328,17 @@ const SUBSET: Record<string, string[]> = {
   tiled_128x128: ['linear+lora-odd', 'f16-dA-dropout'],
 };
 
-export const gpuCases: GpuCase[] = matmulKernels().map((k) => ({
-  name: `${k.name}: fused epilogues, prologues and second products`,
-  run: async (gpu: Gpu) => {
-    if (!matmulSupported(gpu, k)) return;
-    const problems = SUBSET[k.name] ? PROBLEMS.filter((P) => SUBSET[k.name].includes(P.name)) : PROBLEMS;
-    for (const P of problems) await check(gpu, k.name, P);
-  },
-}));
+// subgroup_matrix runs packed-f16 operands without a second product only: matmul-native.cases.ts
+export const gpuCases: GpuCase[] = matmulKernels()
+  .filter((k) => !k.f16Operands)
+  .map((k) => ({
+    name: `${k.name}: fused epilogues, prologues and second products`,
+    run: async (gpu: Gpu) => {
+      if (!matmulSupported(gpu, k)) return;
+      const problems = SUBSET[k.name] ? PROBLEMS.filter((P) => SUBSET[k.name].includes(P.name)) : PROBLEMS;
+      for (const P of problems) await checkFused(gpu, k.name, P);
+    },
+  }));
 
 /** dA_q, dA_v (same output buffer at two offsets, one shared input) and dB in one dispatch. */
 async function checkMulti(gpu: Gpu, variant: string): Promise<void> {

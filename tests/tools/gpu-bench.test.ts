@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { defaultTrainConfig } from '../../src/config/schema';
-import { matmulKernel, matmulKernels, type MatmulKernel } from '../../src/ops/matmul';
+import { matmulKernel, type MatmulKernel } from '../../src/ops/matmul';
 import {
   adapterReport,
+  benchKernels,
   forwardEntry,
   gemmSection,
   modelSection,
@@ -65,8 +66,16 @@ describe('plan', () => {
     expect(p.config.hidden_size).toBe(768);
   });
 
-  test('variant precision classes: f32 kernels today; f16 / subgroup-matrix ones by flag, field or name', () => {
-    for (const k of matmulKernels()) expect(variantClass(k), k.name).toBe('f32');
+  test('variant precision classes: f32 kernels; f16 / subgroup-matrix ones by flag, field or name', () => {
+    for (const k of benchKernels()) {
+      const f16 = (k.features ?? []).length > 0 || k.name.endsWith('packed_f16');
+      expect(variantClass(k), k.name).toBe(f16 ? 'f16' : 'f32');
+    }
+    expect(
+      benchKernels()
+        .filter((k) => variantClass(k) === 'f16')
+        .map((k) => k.name),
+    ).toEqual(['vec4_f16', 'tiled_128x64_f16', 'subgroup_matrix', 'tiled_128x64.packed_f16']);
     const base = matmulKernel('tiled');
     const like = (extra: object) => ({ ...base, name: 'x', ...extra }) as MatmulKernel;
     expect(variantClass(like({ name: 'tiled_f16' }))).toBe('f16');
@@ -84,10 +93,13 @@ describe('Node side on this adapter (tiny)', () => {
   let gemm: GemmSection;
   let forward: ModelResult;
 
-  // Two real variants (the general one and a vec4 one) and a broken one, at the three products
+  // Two real variants (the general one and a vec4 one), vec4 on packed-f16 operands and a broken
+  // one, at the three products
   // (transB, plain, transA). Every variant and autotune's pick run in `run.sh --tiny`: all of them
   // here would take ~40 s of SwiftShader compiling on a loaded machine.
   const real = [matmulKernel('scalar'), matmulKernel('vec4')];
+  // the f16 class's input path: packed-f16 operands, checked against the rounded inputs' product
+  const half: MatmulKernel = { ...matmulKernel('vec4'), name: 'vec4.packed_f16' };
 
   test('GEMM: variants checked against float64 and timed; a wrong one is reported failed, not dropped', async () => {
     const gpu = await nodeGpu();
@@ -97,7 +109,7 @@ describe('Node side on this adapter (tiny)', () => {
     const rows: unknown[] = [];
     gemm = await gemmSection(gpu, small, {
       budgetMs: 60_000,
-      kernels: [...real, broken],
+      kernels: [...real, half, broken],
       autotune: false,
       progress: (p) => rows.push(p),
     });
@@ -106,6 +118,7 @@ describe('Node side on this adapter (tiny)', () => {
     expect(gemm.variants.map((v) => [v.name, v.class, v.supported])).toEqual([
       ['scalar', 'f32', true],
       ['vec4', 'f32', true],
+      ['vec4.packed_f16', 'f16', true],
       ['broken', 'f32', true],
     ]);
     for (const row of gemm.rows) {
@@ -113,12 +126,17 @@ describe('Node side on this adapter (tiny)', () => {
         const v = row.variants[k.name];
         expect(v.status, `${row.id} ${k.name}: ${v.note}`).toBe('ok');
         expect(v.relErr!).toBeLessThan(1e-5);
+        expect(v.maxErr!).toBeLessThan(1e-4);
         expect(v.ms!).toBeGreaterThan(0);
         expect(v.tflops).toBeCloseTo(row.flops / (v.ms! / 1000) / 1e12, 12);
         expect(v.samples).toHaveLength(3);
       }
+      // f32 accumulation of exact f16 products: as close to its reference as the f32 variants
+      expect(row.variants[half.name]).toMatchObject({ status: 'ok' });
+      expect(row.variants[half.name].relErr!).toBeLessThan(1e-5);
       expect(row.variants.broken.status).toBe('failed');
       expect(row.variants.broken.note).toMatch(/disagrees with the float64 reference/);
+      expect(row.variants.broken.maxErr).toBeGreaterThan(1e-2);
     }
     expect(rows.length).toBe(1 + gemm.rows.length); // written at the start and after every row
   });
@@ -150,7 +168,7 @@ describe('Node side on this adapter (tiny)', () => {
     expect(line.best.f32!.ms).toBe(best);
     const torchMs = (torchTiny.gemm['qkv.fwd B=4'].fp32 as { ms: number }).ms;
     expect(line.ratio.f32).toBeCloseTo(torchMs / best, 12);
-    expect(line.best.f16).toBeNull();
+    expect(line.best.f16!.name).toBe('vec4.packed_f16'); // the only f16-class variant here
     // The f32 target over the 3 measured shapes, time-weighted.
     const f32 = r.targets[0];
     const ids = gemm.rows.map((x) => x.id);
@@ -159,8 +177,8 @@ describe('Node side on this adapter (tiny)', () => {
     expect(f32.ratio).toBeCloseTo(theirsMs / oursMs, 12);
     expect(f32.met).toBe(f32.ratio! >= 0.5);
     expect(f32.detail).toMatch(/3\/24 shapes/);
-    expect(r.targets[1].met).toBeNull(); // no f16 variant on this adapter
-    expect(r.targets[1].detail).toMatch(/no f16 \/ subgroup-matrix matmul variant/);
+    expect(r.targets[1].met).toBeNull(); // PyTorch fp16 needs CUDA: no time to compare with
+    expect(r.targets[1].detail).toMatch(/not measured \(no f16 variant and PyTorch fp16 time/);
     expect(r.targets[2]).toMatchObject({ ours: null, met: null }); // our training step did not run
     expect(r.models[0].ratio.fp32).toBeCloseTo(
       forward.imagesPerS! / (torchTiny.forward.fp32 as { images_per_s: number }).images_per_s,
@@ -172,6 +190,7 @@ describe('Node side on this adapter (tiny)', () => {
     expect(md).toMatch(/\| f32 GEMM vs PyTorch fp32 \(TF32 off\) \| .* \| 50% \| (met|not met) \|/);
     expect(md).toMatch(/\| LoRA training step vs PyTorch eager fp32 \| – images\/s \| .* \| not measured \|/);
     expect(md).toContain('| qkv.fwd B=4 | 36x192x64 |');
+    expect(md).toMatch(/\| qkv\.fwd B=4 \| 36x192x64 \| [^|]+ \| [^|]+ \| [^|]+ \| FAILED \|/); // the broken variant
     expect(md).toContain('| qkv.fwd B=2 | 18x192x64 | not run |'); // a row the section never reached
   });
 });

@@ -5,14 +5,20 @@
  *   adapterReport  what Dawn reported: adapter info (vendor, architecture, subgroup matrix
  *                  configurations), adapter and device features, limits, the toggles used
  *   gemmSection    every matmul variant of src/ops/matmul-kernels.ts (`matmulKernels()`, so variants
- *                  added later are picked up) at each GEMM shape of the plan, plus autotune's
- *                  pick (src/ops/autotune.ts, forced, on this adapter). Per shape and variant:
+ *                  added later are picked up; plus `tiled_128x64.packed_f16`, the default GPU
+ *                  kernel on packed-f16 operands, the unpack2x16float baseline of the native-f16
+ *                  and subgroup-matrix variants) at each GEMM shape of the plan, plus autotune's
+ *                  picks (src/ops/autotune.ts, forced, on this adapter: matmul and, on GPUs,
+ *                  matmul-f16). f16-class variants get packed-f16 A and B (the f32 inputs
+ *                  rounded), and their reference is the float64 product of the rounded values.
+ *                  Per shape and variant:
  *                  unsupported (adapter features), not legal (alignment), failed (threw, GPU
  *                  error, or disagrees with a float64 reference), ok (median ms, TFLOP/s), or
  *                  skipped (time budget). The check: the sampled rows of C are poisoned with NaN,
  *                  one call runs, and 8 rows x 64 columns are compared with float64 dot products
- *                  of the same f32 inputs: ||out - ref|| / ||ref|| within 1e-4 for f32 variants,
- *                  1e-2 for f16 / subgroup-matrix ones (f16 inputs; METHOD.md's ranges).
+ *                  of the same inputs: ||out - ref|| / ||ref|| within 1e-4 for f32 variants,
+ *                  1e-2 for f16 / subgroup-matrix ones (f16 inputs; METHOD.md's ranges); the
+ *                  max |out - ref| is recorded and printed with it.
  *                  Timing: each sample records `calls` products (enough for ~15 ms of GPU work),
  *                  then starts the clock and waits for `gpu.sync()` (submit + onSubmittedWorkDone),
  *                  so JS recording is not timed; the median of the samples.
@@ -30,9 +36,11 @@ import type { ModelBench, TrainBench } from '../../bench/model/models';
 import type { BenchEntry } from '../../bench/types';
 import { randomF32 } from '../../bench/util';
 import type { Gpu } from '../../src/gpu/device';
+import { roundF16, uploadF16 } from '../../src/gpu/f16';
 import { UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
-import { autotuneMatmul } from '../../src/ops/autotune';
+import { autotune } from '../../src/ops/autotune';
 import {
+  matmulKernel,
   matmulKernels,
   matmulLegal,
   matmulSupported,
@@ -151,6 +159,8 @@ export interface VariantResult {
   samples?: number[];
   /** ||out - ref|| / ||ref|| over the sampled entries. */
   relErr?: number;
+  /** max |out - ref| over the sampled entries. */
+  maxErr?: number;
   note?: string;
 }
 
@@ -160,7 +170,7 @@ export interface GemmRow extends GemmShape {
 
 export interface GemmSection {
   variants: VariantInfo[];
-  autotune: { choice: string; ms: Record<string, number>; totalMs: number } | { error: string };
+  autotune: { choice: string; ms: Record<string, number>; totalMs: number; f16?: string } | { error: string };
   rows: GemmRow[];
   complete: boolean;
 }
@@ -199,10 +209,15 @@ function reference(sh: GemmShape, A: Float32Array, B: Float32Array, rows: number
 }
 
 export interface GemmOpts extends SectionOpts {
-  /** The variants to measure (default: all of `matmulKernels()`; tests add a broken one). */
+  /** The variants to measure (default: `benchKernels()`; tests add a broken one). */
   kernels?: MatmulKernel[];
   /** Run autotune (forced) and record its pick (default true). */
   autotune?: boolean;
+}
+
+/** Every variant of the kernel table, and the default GPU kernel on packed-f16 operands. */
+export function benchKernels(): MatmulKernel[] {
+  return [...matmulKernels(), { ...matmulKernel('tiled_128x64'), name: 'tiled_128x64.packed_f16' }];
 }
 
 export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise<GemmSection> {
@@ -211,7 +226,7 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   const tiny = plan.mode === 'tiny';
   const SAMPLES = tiny ? 3 : 4;
   const TARGET_MS = tiny ? 5 : 15;
-  const kernels = opts.kernels ?? matmulKernels();
+  const kernels = opts.kernels ?? benchKernels();
   const section: GemmSection = {
     variants: kernels.map((k) => ({
       name: k.name,
@@ -226,13 +241,16 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   if (opts.autotune === false) section.autotune = { error: 'not run (autotune: false)' };
   else
     try {
-      const r = await autotuneMatmul(gpu, { force: true });
-      section.autotune = { choice: r.choice, ms: r.ms, totalMs: r.totalMs };
-      log(
-        `[gemm] autotune picks ${r.choice} (${Object.entries(r.ms)
-          .map(([k, v]) => `${k} ${v.toFixed(3)} ms`)
-          .join(', ')})`,
-      );
+      const [r, h] = await autotune(gpu, { force: true });
+      section.autotune = { choice: r.choice, ms: r.ms, totalMs: r.totalMs + (h?.totalMs ?? 0), f16: h?.choice };
+      for (const x of [r, h]) {
+        if (!x) continue;
+        log(
+          `[gemm] autotune picks ${x.choice} for ${x.op} (${Object.entries(x.ms)
+            .map(([k, v]) => `${k} ${v.toFixed(3)} ms`)
+            .join(', ')})`,
+        );
+      }
     } catch (e) {
       section.autotune = { error: (e as Error).message };
       log(`[gemm] autotune failed: ${(e as Error).message}`);
@@ -249,11 +267,18 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   const A = gpu.upload(hostA, 'gpubench A'),
     B = gpu.upload(hostB, 'gpubench B');
   const C = gpu.zeros(maxC, 'gpubench C');
+  // f16-class variants: the same values rounded to f16, packed (uploadF16 rounds the same way)
+  const f16Used = kernels.some((k) => variantClass(k) === 'f16');
+  const hostA16 = f16Used ? hostA.map(roundF16) : hostA,
+    hostB16 = f16Used ? hostB.map(roundF16) : hostB;
+  const A16 = f16Used ? uploadF16(gpu, hostA, 'gpubench A f16') : A,
+    B16 = f16Used ? uploadF16(gpu, hostB, 'gpubench B f16') : B;
   try {
     for (const [si, sh] of plan.gemm.entries()) {
       const row: GemmRow = { ...sh, variants: {} };
       const { rows, cols } = sample(sh, 7 + si);
       const ref = reference(sh, hostA, hostB, rows, cols);
+      const ref16 = f16Used ? reference(sh, hostA16, hostB16, rows, cols) : ref;
       const args: MatmulArgs = {
         M: sh.M,
         N: sh.N,
@@ -264,19 +289,22 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
       };
       for (const k of kernels) {
         let res: VariantResult;
+        const half = variantClass(k) === 'f16';
+        const [a, b] = half ? [A16, B16] : [A, B];
         if (now() - t0 > opts.budgetMs) res = { status: 'skipped', note: 'time budget spent' };
         else if (!matmulSupported(gpu, k)) res = { status: 'unsupported', note: 'adapter lacks a feature it needs' };
-        else if (!matmulLegal(gpu, k, A, B, args)) res = { status: 'not legal', note: 'operand alignment' };
+        else if (!matmulLegal(gpu, k, a, b, args)) res = { status: 'not legal', note: 'operand alignment' };
         else {
           try {
-            res = await measureVariant(gpu, k, sh, args, { A, B, C }, { rows, cols, ref }, SAMPLES, TARGET_MS);
+            const check = { rows, cols, ref: half ? ref16 : ref };
+            res = await measureVariant(gpu, k, sh, args, { A: a, B: b, C }, check, SAMPLES, TARGET_MS);
           } catch (e) {
             res = { status: 'failed', note: (e as Error).message.split('\n')[0] };
           }
         }
         row.variants[k.name] = res;
         log(
-          `[gemm] ${sh.id} ${sh.M}x${sh.N}x${sh.K} ${k.name}: ${res.status}${res.tflops !== undefined ? ` ${res.tflops.toPrecision(3)} TFLOP/s` : ''}${res.note ? ` (${res.note})` : ''}`,
+          `[gemm] ${sh.id} ${sh.M}x${sh.N}x${sh.K} ${k.name}: ${res.status.toUpperCase()}${res.tflops !== undefined ? ` ${res.tflops.toPrecision(3)} TFLOP/s` : ''}${res.maxErr !== undefined ? `, max |err| ${res.maxErr.toExponential(2)}` : ''}${res.note ? ` (${res.note})` : ''}`,
         );
       }
       section.rows.push(row);
@@ -285,7 +313,7 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
     section.complete = true;
     return section;
   } finally {
-    for (const b of [A, B, C]) b.destroy();
+    for (const b of new Set([A, B, C, A16, B16])) b.destroy();
   }
 }
 
@@ -306,12 +334,15 @@ async function measureVariant(
   matmulWith(gpu, k, C, A, B, args);
   await gpu.sync();
   let num = 0,
-    den = 0;
+    den = 0,
+    maxErr = 0;
   for (const [i, r] of check.rows.entries()) {
     const got = await gpu.read(C, sh.N, r * sh.N);
     check.cols.forEach((c, j) => {
       const want = check.ref[i * check.cols.length + j];
       num += (got[c] - want) ** 2;
+      const e = Math.abs(got[c] - want);
+      maxErr = Math.max(maxErr, Number.isNaN(e) ? Infinity : e);
       den += want ** 2;
     });
   }
@@ -321,6 +352,7 @@ async function measureVariant(
     return {
       status: 'failed',
       relErr,
+      maxErr,
       note: `disagrees with the float64 reference: rel. error ${relErr.toExponential(2)} > ${tol}`,
     };
   }
@@ -340,7 +372,7 @@ async function measureVariant(
     per.push((now() - t) / calls);
   }
   const ms = median(per);
-  return { status: 'ok', ms, tflops: sh.flops / (ms / 1000) / 1e12, calls, samples: per, relErr };
+  return { status: 'ok', ms, tflops: sh.flops / (ms / 1000) / 1e12, calls, samples: per, relErr, maxErr };
 }
 
 // ------------------------------------------------------------------ model rows

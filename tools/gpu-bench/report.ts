@@ -301,7 +301,8 @@ const num = (v: number | null | undefined) =>
       : v >= 0.01 || v === 0
         ? v.toPrecision(3)
         : v.toExponential(2);
-const cell = (v: number | string) => (typeof v === 'number' ? num(v) : v);
+/** A variant's TFLOP/s, or its status (a wrong variant in capitals: FAILED). */
+const cell = (v: number | string) => (typeof v === 'number' ? num(v) : v === 'failed' ? 'FAILED' : v);
 
 export function markdown(r: Results): string {
   const out: string[] = [];
@@ -332,9 +333,10 @@ export function markdown(r: Results): string {
   }
   out.push('');
   const names = Object.keys(r.gemm[0]?.variants ?? {});
-  const choice = r.raw.gemm && 'choice' in r.raw.gemm.autotune ? r.raw.gemm.autotune.choice : null;
+  const tuned = r.raw.gemm && 'choice' in r.raw.gemm.autotune ? r.raw.gemm.autotune : null;
+  const picks = tuned ? `${tuned.choice}${tuned.f16 ? `, for packed-f16 operands ${tuned.f16}` : ''}` : '–';
   out.push(
-    `## GEMM TFLOP/s at the linear shapes of ${r.configFile} (B images = B x ${r.tokens} rows; autotune picks ${choice ?? '–'})`,
+    `## GEMM TFLOP/s at the linear shapes of ${r.configFile} (B images = B x ${r.tokens} rows; autotune picks ${picks})`,
   );
   out.push('');
   out.push(
