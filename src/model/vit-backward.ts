@@ -15,7 +15,7 @@
  *   adapters' dA += gu^T drop(x), dB_g += dY^T u (block-masked): one dispatch (matmulMulti)
  * Adapters on o or fc2 (inputs not produced by a LayerNorm) and full fine-tuning add GEMMs of
  * their own (branch gradients materialized, weight and bias gradients). On software adapters the
- * LayerScale and GELU' run as passes of their own (`branchGradFusion`: 10 dispatches per layer).
+ * LayerScale and GELU' run as passes of their own (`branchGradFused`: 10 dispatches per layer).
  */
 import type { Gpu } from '../gpu/device';
 import { attentionBackward } from '../ops/attention';
@@ -33,19 +33,19 @@ import { dropoutOf, layerGroups, lnLora } from './vit-forward';
 import type { Acts, DropoutSeed, VitState } from './vit-state';
 
 /**
- * How the backward folds LayerScale and GELU' into the branch GEMMs (without adapters on o/fc2 and
- * without full fine-tuning, where those need the materialized branch gradient anyway).
- * `pass`: ls * dX as a pass of its own (residual.bwd) instead of a prologue scaling A as it is
- * read; `gelu`: GELU' as the fc2 input-gradient GEMM's epilogue instead of gelu.bwd after it.
- * `gpu.variants.get('vitbwd')`: 'fused' (both folded: two passes fewer per layer, the default on
- * GPUs) or 'passes' (the default on software adapters: in Chromium's SwiftShader the prologue and
- * the epilogue made the register-tiled GEMM of a ViT-S/16 step 1.5-1.7x slower than the plain one
+ * Whether the backward folds LayerScale and GELU' into the branch GEMMs (without adapters on o/fc2
+ * and without full fine-tuning, where the materialized branch gradient is needed anyway): ls * dX
+ * as a prologue scaling A as it is read instead of a pass of its own (residual.bwd), and GELU' as
+ * the fc2 input-gradient GEMM's epilogue instead of gelu.bwd after it.
+ * `gpu.variants.get('vitbwd')`: 'fused' (two passes fewer per layer, the default on GPUs) or
+ * 'passes' (the default on software adapters: in Chromium's SwiftShader the prologue and the
+ * epilogue made the register-tiled GEMM of a ViT-S/16 step 1.5-1.7x slower than the plain one
  * plus its pass, while the separate passes cost a few ms).
  */
-function branchGradFusion(gpu: Gpu): { pass: boolean; gelu: boolean } {
+function branchGradFused(gpu: Gpu): boolean {
   const v = gpu.variants.get('vitbwd') ?? (gpu.report.isFallback ? 'passes' : 'fused');
   if (v !== 'fused' && v !== 'passes') throw new Error(`vitbwd variant "${v}": expected 'fused' or 'passes'`);
-  return v === 'fused' ? { pass: false, gelu: true } : { pass: true, gelu: false };
+  return v === 'fused';
 }
 
 /** Lowest layer whose parameters need gradients (0 for full fine-tuning). */
@@ -241,7 +241,7 @@ export function vitBackward(
   const dqkv = scratch(gpu, 'vit.bwd.dqkv', 3 * N * C);
   const dBr = scratch(gpu, 'vit.bwd.dbranch', N * C);
   const gu = (kind: LoraGroupKind, R: number) => scratch(gpu, `vit.bwd.gu.${kind}`, N * R);
-  const ls = branchGradFusion(gpu);
+  const folded = branchGradFused(gpu);
   for (let l = s.layers - 1; l >= low; l--) {
     const a = acts.layers[l];
     const r = (n: string) => `layer.${l}.${n}`;
@@ -251,7 +251,7 @@ export function vitBackward(
     const calls: MatmulCall[] = [];
 
     // ---- MLP branch: xout = xmid + ls2 * (gelu(h) W2^T + b2)
-    if (full || g2 || ls.pass) residualBackward(gpu, dBr, G(r('ls2')), dX, a.pf, W(r('ls2')), N, C, false); // dBr = ls2 * dX
+    if (full || g2 || !folded) residualBackward(gpu, dBr, G(r('ls2')), dX, a.pf, W(r('ls2')), N, C, false); // dBr = ls2 * dX
     if (full) {
       matmul(gpu, G(r('fc2.w'))!, dBr, a.h, {
         M: C,
@@ -270,16 +270,10 @@ export function vitBackward(
       geluBackward(gpu, dh, dh, a.h, N * I, false);
       // now (dBr is overwritten by the attention branch below); the input gelu(h) is recomputed
       matmulMulti(gpu, loraGradCalls(vit, g2, a.h, dBr, C, a.u.get('fc2')!, gu2, N, drop, true), 'lora.bwd.grads.fc2');
-    } else if (!ls.gelu) {
-      matmul(gpu, dh, full || ls.pass ? dBr : dX, W(r('fc2.w')), {
-        M: N,
-        N: I,
-        K: C,
-        ...(full || ls.pass ? {} : { proA: { kind: 'kscale', v: W(r('ls2')) } }),
-        op: 'fc2.bwd.dx',
-      });
+    } else if (!folded) {
+      matmul(gpu, dh, dBr, W(r('fc2.w')), { M: N, N: I, K: C, op: 'fc2.bwd.dx' });
       geluBackward(gpu, dh, dh, a.h, N * I, false);
-    } else if (full || ls.pass) {
+    } else if (full) {
       matmul(gpu, dh, dBr, W(r('fc2.w')), { M: N, N: I, K: C, geluGrad: { H: a.h }, op: 'fc2.bwd.dx+dgelu' });
     } else {
       matmul(gpu, dh, dX, W(r('fc2.w')), {
@@ -314,7 +308,7 @@ export function vitBackward(
     if (g1) calls.push(...loraGradCalls(vit, g1, a.ln2, dh, I, a.u.get('fc1')!, gu1!, N, drop));
 
     // ---- attention branch: xmid = xin + ls1 * (attn(q|k|v(LN1(xin))) Wo^T + bo)
-    if (full || go || ls.pass) residualBackward(gpu, dBr, G(r('ls1')), dX, a.po, W(r('ls1')), N, C, false); // dBr = ls1 * dX
+    if (full || go || !folded) residualBackward(gpu, dBr, G(r('ls1')), dX, a.po, W(r('ls1')), N, C, false); // dBr = ls1 * dX
     if (full) {
       matmul(gpu, G(r('o.w'))!, dBr, a.ao, { M: C, N: C, K: N, transA: true, accum: true, op: 'o.bwd.dW' });
       if (G(r('o.b'))) colsum(gpu, G(r('o.b'))!, dBr, N, C, 'o.bwd.db');
@@ -323,7 +317,7 @@ export function vitBackward(
       const guo = gu('o', go.R);
       linearLoraBackward(vit, go, dao, dBr, W(r('o.w')), guo, N, drop);
       matmulMulti(gpu, loraGradCalls(vit, go, a.ao, dBr, C, a.u.get('o')!, guo, N, drop), 'lora.bwd.grads.o');
-    } else if (full || ls.pass) {
+    } else if (full || !folded) {
       matmul(gpu, dao, dBr, W(r('o.w')), { M: N, N: C, K: C, op: 'o.bwd.dx' });
     } else {
       matmul(gpu, dao, dX, W(r('o.w')), { M: N, N: C, K: C, proA: { kind: 'kscale', v: W(r('ls1')) }, op: 'o.bwd.dx' });

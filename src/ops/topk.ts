@@ -32,7 +32,7 @@
  */
 import { cdiv, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
-import './topk-fused';
+import { FUSED_WG } from './topk-fused';
 
 /** Index of an empty slot (fewer than K candidates). */
 export const TOPK_NONE = 0xffffffff;
@@ -173,6 +173,7 @@ export async function topkForward(
   // so that blocking never changes a result.
   const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
   const fused = !fewQueries && topkFused(gpu, D);
+  const [tq, tg] = fused ? fusedTile(gpu) : [0, 0];
   const shapes = `queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}${fused ? ' fused' : ''}`;
   const tile = fused ? null : gpu.zeros(queryBlock * tileStride, 'topk tile');
   const cand = gpu.buffer(queryBlock * candidates * 8, 'topk candidates');
@@ -240,8 +241,6 @@ export async function topkForward(
     [gSrc, gOff]: [GPUBuffer, number],
   ) => {
     if (fused) {
-      const [tq, tg] = fusedTile(gpu);
-      const src = { q: [qSrc, qOff] as [GPUBuffer, number], g: [gSrc, gOff] as [GPUBuffer, number] };
       // the first chunk fills the heaps from the merge's own similarities: nothing to collect yet
       if (g0 > 0) {
         gpu.dispatch({
@@ -251,10 +250,10 @@ export async function topkForward(
           constants: { EXCLUDE_SELF: opts.excludeSelf ? 1 : 0 },
           buffers: [scores, indices, cand, counts, qSrc, gSrc],
           params: packParams([q0, nq, g0, ng, K, selfOffset, D / 4, candidates, qOff / 4, gOff / 4, 0, 0]),
-          workgroups: [cdiv(cdiv(ng, tg), 8), cdiv(cdiv(nq, tq), 8)],
+          workgroups: [cdiv(cdiv(ng, tg), FUSED_WG), cdiv(cdiv(nq, tq), FUSED_WG)],
         });
       }
-      select('merge', q0, nq, g0, ng, g0 === 0, src);
+      select('merge', q0, nq, g0, ng, g0 === 0, { q: [qSrc, qOff], g: [gSrc, gOff] });
       return;
     }
     if (fewQueries) {

@@ -37,3 +37,17 @@ export function runsInBrowser(file: string, name: string): boolean {
   if (file === 'matmul-native') return !name.startsWith('tiled_128x64_f16 written with f32');
   return true;
 }
+
+/** Runs `run` with these kernel variants set in `gpu.variants` (each restored, or removed, after). */
+export async function withVariants<R>(gpu: Gpu, vars: Record<string, string>, run: () => Promise<R>): Promise<R> {
+  const saved = new Map(Object.keys(vars).map((k) => [k, gpu.variants.get(k)]));
+  for (const [k, v] of Object.entries(vars)) gpu.variants.set(k, v);
+  try {
+    return await run();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) gpu.variants.delete(k);
+      else gpu.variants.set(k, v);
+    }
+  }
+}

@@ -32,7 +32,7 @@ import { softmaxForward as refSoftmax } from '../../src/ref/softmax';
 import { Rng, randomArray } from '../../src/util/random';
 import { readF16, roundF16, uploadF16, zerosF16 } from '../../src/gpu/f16';
 import { checkGradFD, dotLoss, expectClose, expectEqual, expectThrows, f32, type Tol } from '../helpers/check';
-import type { GpuCase, RefCase } from '../helpers/cases';
+import { withVariants, type GpuCase, type RefCase } from '../helpers/cases';
 
 function expectFinite(a: ArrayLike<number>, what: string): void {
   for (let i = 0; i < a.length; i++) {
@@ -57,18 +57,6 @@ interface Case {
 }
 
 const TOL: Tol = { atol: 2e-6, rtol: 1e-4 };
-
-/** Runs `fn` with `gpu.variants` set to `variant` for 'attention', then restores it. */
-async function withVariant<R>(gpu: Gpu, variant: AttentionVariant, fn: () => Promise<R>): Promise<R> {
-  const saved = gpu.variants.get('attention');
-  gpu.variants.set('attention', variant);
-  try {
-    return await fn();
-  } finally {
-    if (saved === undefined) gpu.variants.delete('attention');
-    else gpu.variants.set('attention', saved);
-  }
-}
 
 function caseName(c: Case, variants: readonly AttentionVariant[]): string {
   const T = c.rope ? c.rope.prefix + c.rope.Hp * c.rope.Wp : c.T!;
@@ -150,7 +138,7 @@ async function attentionCase(
     const gdqkv = gpu.upload(f32(dqkv0));
     const gout = c.f16 ? zerosF16(gpu, B * T * C, 'out') : gpu.zeros(B * T * C, 'out');
     const glse = gpu.zeros(attentionLseSize(B, T, H), 'lse');
-    const ran = await withVariant(gpu, variant, async () => {
+    const ran = await withVariants(gpu, { attention: variant }, async () => {
       attentionForward(gpu, gout, glse, gqkv, shape);
       attentionBackward(gpu, gdqkv, gdout, gout, glse, gqkv, shape);
       return attentionVariant(gpu, shape);
@@ -256,7 +244,7 @@ export const gpuCases: GpuCase[] = [
         lse = gpu.zeros(B * H * T);
       const shape: AttentionShape = { B, T, H, Dh, rope: null };
       const run = (v: AttentionVariant) =>
-        withVariant(gpu, v, () =>
+        withVariants(gpu, { attention: v }, () =>
           footprint(gpu, () => {
             attentionForward(gpu, out, lse, qkv, shape);
             attentionBackward(gpu, dqkv, dout, out, lse, qkv, shape);
@@ -311,7 +299,7 @@ export const gpuCases: GpuCase[] = [
         /attention\.bwd: dqkv has 16 bytes/,
       );
       await expectThrows(
-        () => withVariant(gpu, 'fast' as AttentionVariant, async () => fwd({})),
+        () => withVariants(gpu, { attention: 'fast' }, async () => fwd({})),
         /attention: unknown variant "fast" \(expected 'flash' or 'matmul'\)/,
       );
       for (const b of [qkv, out, lse, small]) b.destroy();

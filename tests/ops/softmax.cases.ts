@@ -10,7 +10,7 @@ import { softmaxBackward, softmaxForward, type SoftmaxVariant } from '../../src/
 import * as ref from '../../src/ref/softmax';
 import { Rng, randomArray } from '../../src/util/random';
 import { checkGradFD, dotLoss, expectClose, f32, type Tol } from '../helpers/check';
-import type { GpuCase, RefCase } from '../helpers/cases';
+import { withVariants, type GpuCase, type RefCase } from '../helpers/cases';
 
 /**
  * Probabilities: f32 exp (WGSL allows 3 + 2|x| ulp) and an f32 row sum over up to 257 terms.
@@ -72,14 +72,9 @@ async function softmaxCase(
   scale: number,
   logits: (rng: Rng) => Float64Array,
 ): Promise<void> {
-  const saved = gpu.variants.get('softmax');
-  gpu.variants.set('softmax', variant);
-  try {
-    await softmaxChecks(gpu, `${variant}: R=${R} L=${L} scale=${scale}`, R, L, scale, logits);
-  } finally {
-    if (saved === undefined) gpu.variants.delete('softmax');
-    else gpu.variants.set('softmax', saved);
-  }
+  await withVariants(gpu, { softmax: variant }, () =>
+    softmaxChecks(gpu, `${variant}: R=${R} L=${L} scale=${scale}`, R, L, scale, logits),
+  );
 }
 
 async function softmaxChecks(

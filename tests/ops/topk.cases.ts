@@ -16,7 +16,7 @@ import { galleryChunks, TOPK_NONE, topkForward, topkPlan, type TopkOpts } from '
 import * as ref from '../../src/ref/topk';
 import { Rng } from '../../src/util/random';
 import { expectEqual, f32 } from '../helpers/check';
-import type { GpuCase, RefCase } from '../helpers/cases';
+import { withVariants, type GpuCase, type RefCase } from '../helpers/cases';
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 
@@ -283,20 +283,6 @@ const cases: GpuCase[] = [
     },
   },
 ];
-
-/** Runs `run` with these kernel variants set (restored after). */
-async function withVariants(gpu: Gpu, vars: Record<string, string>, run: () => Promise<void>): Promise<void> {
-  const saved = new Map(Object.keys(vars).map((k) => [k, gpu.variants.get(k)]));
-  for (const [k, v] of Object.entries(vars)) gpu.variants.set(k, v);
-  try {
-    await run();
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) gpu.variants.delete(k);
-      else gpu.variants.set(k, v);
-    }
-  }
-}
 
 /**
  * Every case through both selections (src/ops/topk.ts `topkFused`): the similarity tile written by

@@ -20,10 +20,10 @@ import { Vit } from '../../src/model/vit';
 import { expectedTensors } from '../../src/model/weights';
 import type { LossOpts } from '../../src/train/losses';
 import { TrainStep, type Batch } from '../../src/train/step';
+import { withVariants } from '../helpers/cases';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';
 import { Rng } from '../../src/util/random';
-import type { Gpu } from '../../src/gpu/device';
 
 const TOL = { atol: 1e-5, rtol: 1e-3 };
 
@@ -38,22 +38,10 @@ const VARIANTS: Record<string, Partial<LossOpts>> = {
 };
 
 /**
- * Runs `f` with these kernel variants set (restored after). The GPU path: `lnlora` 'fused' (LoRA
- * projections inside the LayerNorm kernels) and `vitbwd` 'fused' (LayerScale and GELU' folded
- * into the backward GEMMs); software adapters default to 'gemm' and 'passes'.
+ * The GPU path: `lnlora` 'fused' (LoRA projections inside the LayerNorm kernels) and `vitbwd`
+ * 'fused' (LayerScale and GELU' folded into the backward GEMMs); software adapters default to
+ * 'gemm' and 'passes'.
  */
-async function withVariants<T>(gpu: Gpu, vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
-  const saved = new Map(Object.keys(vars).map((k) => [k, gpu.variants.get(k)]));
-  for (const [k, v] of Object.entries(vars)) gpu.variants.set(k, v);
-  try {
-    return await f();
-  } finally {
-    for (const [k, v] of saved) {
-      if (v === undefined) gpu.variants.delete(k);
-      else gpu.variants.set(k, v);
-    }
-  }
-}
 const GPU_PATH = { lnlora: 'fused', vitbwd: 'fused' };
 const SOFTWARE_PATH = { lnlora: 'gemm', vitbwd: 'passes' };
 
