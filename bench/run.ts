@@ -262,20 +262,23 @@ async function main(): Promise<number> {
     console.log(`  ${'error' in rows ? rows.error : rows.map((x) => x.note).join('\n  ')}`);
   }
 
-  const report = await withBrowser(async ({ vite, browser }) => {
-    const handle = await openPage(browser, `${vite.url}/bench/bench.html?${query}`, (type, text) => {
-      if (type === 'log' && text.startsWith('[bench] ')) {
-        const s = ((Date.now() - t0) / 1000).toFixed(0).padStart(5);
-        console.log(`${s}s  ${text.slice(8)}`);
-      }
-    });
-    const r = await waitForGlobal<BenchReport>(handle, '__bench', {
-      timeoutMs: Number(process.env.BENCH_TIMEOUT_MIN ?? 60) * 60_000,
-      pollMs: 1000,
-    });
-    if (handle.errors.length) console.error(`page errors:\n  ${handle.errors.join('\n  ')}`);
-    return r;
-  });
+  const report = await withBrowser(
+    async ({ vite, browser }) => {
+      const handle = await openPage(browser, `${vite.url}/bench/bench.html?${query}`, (type, text) => {
+        if (type === 'log' && text.startsWith('[bench] ')) {
+          const s = ((Date.now() - t0) / 1000).toFixed(0).padStart(5);
+          console.log(`${s}s  ${text.slice(8)}`);
+        }
+      });
+      const r = await waitForGlobal<BenchReport>(handle, '__bench', {
+        timeoutMs: Number(process.env.BENCH_TIMEOUT_MIN ?? 60) * 60_000,
+        pollMs: 1000,
+      });
+      if (handle.errors.length) console.error(`page errors:\n  ${handle.errors.join('\n  ')}`);
+      return r;
+    },
+    { isolated: true },
+  );
 
   if (report.error) {
     console.error(`bench failed: ${report.error}`);

@@ -11,8 +11,10 @@
  *   raw:  one command encoder, one compute pass, the pipeline set once, one bind group made once
  *         (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)), end, submit.
  *         `rawDispatchOnlyUs`: the same with setBindGroup once, for reference. A raw rep is
- *         RAW_FLUSHES such flushes, so that it spans several 0.1 ms steps of Chromium's clock
- *         (the GPU starting on the first while the next are recorded can only slow raw down).
+ *         RAW_FLUSHES such flushes, so that it spans many steps of Chromium's clock (the GPU
+ *         starting on the first while the next are recorded can only slow raw down). The bench
+ *         page is served cross-origin isolated (bench/run.ts), so that clock steps by 5 us, not
+ *         100 us (one raw flush is 0.1-0.2 ms there).
  * Host time: the clock stops at the (last) submit; the GPU is idle when a rep starts
  * (`onSubmittedWorkDone` between reps). `reps` reps of each, interleaved, after one warm-up rep
  * each; the medians, in microseconds per dispatch, and the best rep of each (on a loaded machine
@@ -25,7 +27,7 @@ import { shaderSource } from '../../src/gpu/shaders';
  * timings on a shared machine are noisy). */
 export const DISPATCHES = 2000;
 export const RAW_FLUSHES = 5;
-export const REPS = 21;
+export const REPS = 41;
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
 export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush`;

@@ -2,7 +2,8 @@
  * onnxruntime-web for the bench page, loaded from its prebuilt ESM bundle in node_modules by URL
  * (not through Vite's dependency optimizer, which would otherwise discover it mid-run and reload
  * the page). The WebGPU build (`ort.webgpu.min.mjs`) fetches its wasm from the same folder.
- * No cross-origin isolation on the bench page, so wasm runs single-threaded (numThreads = 1).
+ * The bench page is cross-origin isolated (for its clock: bench/run.ts), which would allow wasm
+ * threads; numThreads stays 1, as the peer has always been measured.
  */
 import type * as OrtModule from 'onnxruntime-web';
 

@@ -41,7 +41,8 @@ import { namedGpuError, scoped } from './scopes';
 import { UniformArena } from './uniform-arena';
 import type { Defines } from './shaders';
 
-export { cdiv, packParams } from './params';
+export { cdiv, packParams, type Params } from './params';
+import { paramBytes } from './params';
 export { declaredBindings } from './pipelines';
 export type { AdapterReport, Backend } from './adapter';
 export type { ProfileEntry } from './profiler';
@@ -282,7 +283,7 @@ export class Gpu {
     let uoff = -1,
       usize = 0;
     if (spec.params) {
-      usize = spec.params.byteLength;
+      usize = paramBytes(spec.params);
       uoff = this.arena.push(spec.params);
       if (uoff < 0) {
         this.submitPending();

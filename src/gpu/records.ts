@@ -5,6 +5,7 @@
  * pass); a copy or clear ends the pass and is encoded between passes; a profiled dispatch gets a
  * pass of its own for its timestamps.
  */
+import type { Params } from './params';
 import type { Defines } from './shaders';
 
 export interface DispatchSpec {
@@ -22,7 +23,7 @@ export interface DispatchSpec {
    * (offset a multiple of minStorageBufferOffsetAlignment, 256 on most adapters). */
   buffers: (GPUBuffer | GPUBufferBinding)[];
   /** Optional uniform block (`packParams`), bound after the storage buffers. */
-  params?: ArrayBuffer | ArrayBufferView;
+  params?: Params | ArrayBuffer | ArrayBufferView;
   workgroups: [number, number?, number?];
 }
 

@@ -8,6 +8,7 @@
  * every slot is bytes to write and, in a browser, to send to the GPU process. Repeats are found
  * through a small hash table of the segment's blocks (a collision only costs a slot).
  */
+import { paramBytes, type Params } from './params';
 
 /** Bytes of the arena and of the uniform buffer. */
 export const UNIFORM_BYTES = 1 << 20;
@@ -41,12 +42,12 @@ export class UniformArena {
    * The byte offset of block `p` in this segment's arena (copied there unless an equal block is
    * there already), or -1 when the arena is full: submit the segment, then push again.
    */
-  push(p: ArrayBuffer | ArrayBufferView): number {
-    const bytes = p.byteLength;
+  push(p: Params | ArrayBuffer | ArrayBufferView): number {
+    const bytes = paramBytes(p);
     const slot = Math.ceil(Math.max(bytes, 16) / this.align) * this.align;
     if (slot > UNIFORM_BYTES) throw new Error(`params of ${bytes} bytes exceed the uniform arena`);
     const a = this.words;
-    if (p instanceof Uint32Array) {
+    if (Array.isArray(p) || p instanceof Uint32Array) {
       const n = p.length;
       let h = n;
       for (let i = 0; i < n; i++) h = Math.imul(h ^ p[i], 0x9e3779b1);

@@ -6,7 +6,7 @@
  * a shape can run here (Dh % 4 == 0, % 8 with RoPE, Dh <= 128, 4-aligned ld and offsets, tiles
  * that fit the workgroup storage); where it cannot, ./attention runs 'matmul' instead.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, packParams, type Gpu, type Params } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { describe, F32, type Layout } from './attention-layout';
 import { dummyBuffer } from './support';
@@ -34,7 +34,7 @@ export function flashTile(gpu: Gpu, l: Layout): number | null {
   return null;
 }
 
-function flashParams(l: Layout): Uint32Array {
+function flashParams(l: Layout): Params {
   return packParams(
     // Without RoPE prefix = T: no row is rotated (one pipeline for both cases).
     [l.B, l.T, l.H, l.Dh, l.C, l.ld, l.offQ, l.offK, l.offV, l.rope?.prefix ?? l.T],

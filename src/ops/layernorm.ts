@@ -22,7 +22,7 @@
  * Row kernels: variant `gpu.variants.get('layernorm')`, 'row' or 'wg' (see ops/support.ts).
  * Whether the model fuses its LoRA projections here: `lnLoraFused` (variant 'lnlora').
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, packParams, type Gpu, type Params } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { colsum } from './colsum';
 import { dropoutThreshold } from './dropout';
@@ -66,7 +66,7 @@ export function lnLoraFused(gpu: Gpu): boolean {
   return (gpu.variants.get('lnlora') ?? (gpu.report.isFallback ? 'gemm' : 'fused')) === 'fused';
 }
 
-function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ldy: number): Uint32Array {
+function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ldy: number): Params {
   if (!l) return packParams([N, C, 0, 0, ...new Array<number>(16).fill(0)], [eps, 1, 0, 0, 0]);
   const s = l.segs;
   if (s.length < 1 || s.length > 3) throw new Error(`layernorm: LoRA takes 1 to 3 adapters, got ${s.length}`);

@@ -5,6 +5,7 @@
  * tiles; `packProblems` lays the blocks of one dispatch out in the uniform buffer.
  */
 import { cdiv } from '../gpu/device';
+import { f32Bits, type Params } from '../gpu/params';
 import { isF16 } from '../gpu/f16';
 import { dropoutThreshold } from './dropout';
 import { fusionOf, layout, second, type MatmulArgs, type MatmulDropout, type MatmulPrologue } from './matmul-args';
@@ -92,18 +93,15 @@ export function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPU
 }
 
 /** Packs the per-problem parameter blocks one after the other (u32 fields, then f32 fields). */
-export function packProblems(ps: Problem[]): ArrayBuffer {
-  const n = ps.reduce((t, x) => t + x.u32.length + x.f32.length, 0);
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil(n / 4) * 16));
-  const u = new Uint32Array(buf),
-    f = new Float32Array(buf);
-  let o = 0;
+export function packProblems(ps: Problem[]): Params {
+  const out: Params = [];
   for (const x of ps) {
     for (const v of x.u32) {
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${x.op}: parameter ${v} is not a u32`);
-      u[o++] = v;
+      out.push(v);
     }
-    for (const v of x.f32) f[o++] = v;
+    for (const v of x.f32) out.push(f32Bits(v));
   }
-  return buf;
+  while (out.length < 4 || out.length & 3) out.push(0);
+  return out;
 }

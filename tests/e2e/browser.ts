@@ -59,19 +59,31 @@ export function freePort(): Promise<number> {
   });
 }
 
+export interface StartViteOptions {
+  /**
+   * Serve every page cross-origin isolated (COOP same-origin, COEP require-corp): Chromium's
+   * `performance.now()` then ticks in 5 us instead of 100 us, which the bench's host-time rows
+   * (dispatch.overhead: a few ms per rep) need. Pages must then load only same-origin resources.
+   */
+  isolated?: boolean;
+}
+
 /**
  * Starts a Vite dev server for the repo (its vite.config.ts), without file watching or HMR:
  * the pages load once. `optimizeDeps` are listed up front so Vite does not discover a
  * dependency mid-run and reload the page under us.
  */
-export async function startVite(): Promise<ViteHandle> {
+export async function startVite(opts: StartViteOptions = {}): Promise<ViteHandle> {
   const port = await freePort();
+  const headers = opts.isolated
+    ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' }
+    : undefined;
   const server = await createServer({
     root: ROOT,
     configFile: resolve(ROOT, 'vite.config.ts'),
     logLevel: 'warn',
     clearScreen: false,
-    server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null },
+    server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null, headers },
     optimizeDeps: {
       include: ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-webgpu'],
     },
@@ -176,8 +188,11 @@ export async function waitForGlobal<T extends DoneReport>(
 }
 
 /** Starts Vite and Chromium, runs `fn`, and always closes both. */
-export async function withBrowser<R>(fn: (ctx: { vite: ViteHandle; browser: Browser }) => Promise<R>): Promise<R> {
-  const vite = await startVite();
+export async function withBrowser<R>(
+  fn: (ctx: { vite: ViteHandle; browser: Browser }) => Promise<R>,
+  opts: StartViteOptions = {},
+): Promise<R> {
+  const vite = await startVite(opts);
   let browser: Browser | null = null;
   try {
     browser = await launchChromium();

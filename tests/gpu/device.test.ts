@@ -4,6 +4,8 @@
  */
 import { afterAll, describe, expect, test } from 'vitest';
 import { packParams } from '../../src/gpu/device';
+import { paramBytes } from '../../src/gpu/params';
+import { UniformArena } from '../../src/gpu/uniform-arena';
 import { EXTRA_FEATURES, requestNodeGpu, UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { shaderNames, shaderSource } from '../../src/gpu/shaders';
 import { linearForward } from '../../src/ops/linear';
@@ -188,6 +190,23 @@ describe('errors', () => {
   test('packParams refuses values that are not u32', () => {
     expect(() => packParams([-1])).toThrow(/u32 field 0 = -1/);
     expect(() => packParams([1.5])).toThrow(/u32 field 0 = 1.5/);
+  });
+
+  test('packParams pads to 16 bytes; equal blocks, as arrays or Uint32Arrays, share one uniform slot', async () => {
+    expect(packParams([])).toEqual([0, 0, 0, 0]);
+    expect(packParams([1, 2], [1.5])).toEqual([1, 2, 0x3fc00000, 0]);
+    expect(packParams([1, 2, 3, 4])).toHaveLength(4);
+    expect(packParams([1, 2, 3, 4], [-2])).toEqual([1, 2, 3, 4, 0xc0000000, 0, 0, 0]);
+    expect(paramBytes(packParams([1, 2, 3, 4, 5]))).toBe(32);
+    const arena = new UniformArena((await nodeGpu()).device, 256);
+    const a = arena.push(packParams([7, 8], [0.5]));
+    const b = arena.push(packParams([9]));
+    expect(b).toBe(256);
+    expect(arena.push(packParams([7, 8], [0.5]))).toBe(a);
+    expect(arena.push(new Uint32Array(packParams([9])))).toBe(b);
+    expect(arena.push(packParams([7, 8], [0.25]))).toBe(512);
+    arena.submit(); // a new segment starts empty
+    expect(arena.push(packParams([9]))).toBe(0);
   });
 });
 
