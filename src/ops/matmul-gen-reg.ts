@@ -33,8 +33,9 @@ export function regBody(s: RegSchedule, pr: ProblemSpec, i: number, slots: SlotS
     w('let mt = wy * WG_Y + 2u * (quad / qpr) + qy;');
     w(`let n0 = nt * ${TN}u;`);
     w(`let m0 = mt * ${TM}u;`);
-    w('// no early return: quad operations need all four lanes; tiles past the edge are clamped on');
-    w('// load and not stored');
+    w('// quad operations need all four lanes: a quad returns only as a whole, when all its tiles are');
+    w('// past the edge; a lane whose own tile is past it is clamped on load and not stored');
+    w(`if ((mt - qy) * ${TM}u >= ${q}.M || (nt - qx) * ${TN}u >= ${q}.N) { return; }`);
     w(`let mh = m0 + ${LR}u * qx;`);
     w(`let mo = m0 + ${LR}u * (1u - qx);`);
     w(`let nh = n0 + ${TN / 2}u * qy;`);
