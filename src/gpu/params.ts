@@ -20,17 +20,25 @@ export function f32Bits(v: number): number {
   return u32View[0];
 }
 
+/** Words of a block of `n` fields: padded to a multiple of 4 (16 bytes), at least 4. */
+export function paramWords(n: number): number {
+  return n <= 4 ? 4 : (n + 3) & ~3;
+}
+
+/** Whether `v` fits a u32 field. */
+export function isU32(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+}
+
 /** Packs a uniform block: u32 fields, then f32 fields (their bits), padded to 16 bytes. */
 export function packParams(u32: number[], f32: number[] = []): Params {
   const nu = u32.length,
     n = nu + f32.length;
-  const len = n <= 4 ? 4 : (n + 3) & ~3;
+  const len = paramWords(n);
   const out: Params = new Array<number>(len); // sized once: `push` would grow it to 17 slots
   for (let i = 0; i < nu; i++) {
     const v = u32[i];
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-      throw new Error(`packParams: u32 field ${i} = ${v} is not a u32`);
-    }
+    if (!isU32(v)) throw new Error(`packParams: u32 field ${i} = ${v} is not a u32`);
     out[i] = v;
   }
   for (let i = nu; i < n; i++) out[i] = f32Bits(f32[i - nu]);

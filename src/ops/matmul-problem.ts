@@ -5,7 +5,7 @@
  * tiles; `packProblems` lays the blocks of one dispatch out in the uniform buffer.
  */
 import { cdiv } from '../gpu/device';
-import { f32Bits, type Params } from '../gpu/params';
+import { f32Bits, isU32, paramWords, type Params } from '../gpu/params';
 import { isF16 } from '../gpu/f16';
 import { dropoutThreshold } from './dropout';
 import { fusionOf, layout, second, type MatmulArgs, type MatmulDropout, type MatmulPrologue } from './matmul-args';
@@ -94,14 +94,15 @@ export function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPU
 
 /** Packs the per-problem parameter blocks one after the other (u32 fields, then f32 fields). */
 export function packProblems(ps: Problem[]): Params {
-  const out: Params = [];
+  const out: Params = new Array<number>(paramWords(ps.reduce((t, x) => t + x.u32.length + x.f32.length, 0)));
+  let o = 0;
   for (const x of ps) {
     for (const v of x.u32) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`${x.op}: parameter ${v} is not a u32`);
-      out.push(v);
+      if (!isU32(v)) throw new Error(`${x.op}: parameter ${v} is not a u32`);
+      out[o++] = v;
     }
-    for (const v of x.f32) out.push(f32Bits(v));
+    for (const v of x.f32) out[o++] = f32Bits(v);
   }
-  while (out.length < 4 || out.length & 3) out.push(0);
+  while (o < out.length) out[o++] = 0;
   return out;
 }
