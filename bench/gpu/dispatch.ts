@@ -4,17 +4,19 @@
  * Chromium: bench/gpu/dispatch.bench.ts).
  *
  * The kernel is ops/colsum on x [1, 16] (one workgroup): what an op records, spec, params and all.
- *   ours: `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as src/ops/colsum.ts colsum
- *         records one), then `gpu.flush()` up to the moment it has submitted (the moment its
- *         promise is returned). The promise (the error-scope answers, which arrive after the GPU
- *         process has caught up with the queue) is awaited untimed; with it: `oursAwaitedUs`.
- *   raw:  one command encoder, one compute pass, the pipeline set once, one bind group made once
- *         (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)), end, submit.
- *         `rawDispatchOnlyUs`: the same with setBindGroup once, for reference. A raw rep is
- *         RAW_FLUSHES such flushes, so that it spans many steps of Chromium's clock (the GPU
- *         starting on the first while the next are recorded can only slow raw down). The bench
- *         page is served cross-origin isolated (bench/run.ts), so that clock steps by 5 us, not
- *         100 us (one raw flush is 0.1-0.2 ms there).
+ *   ours: a flush is `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as
+ *         src/ops/colsum.ts colsum records one), then `gpu.flush()` up to the moment it has
+ *         submitted (the moment its promise is returned). The promises (the error-scope answers,
+ *         which arrive after the GPU process has caught up with the queue) are awaited untimed
+ *         after the rep; with them: `oursAwaitedUs`.
+ *   raw:  a flush is one command encoder, one compute pass, the pipeline set once, one bind
+ *         group made once (its uniform written once): `n` x (setBindGroup, dispatchWorkgroups(1)),
+ *         end, submit. `rawDispatchOnlyUs`: the same with setBindGroup once, for reference.
+ * A rep of either is FLUSHES such flushes, back to back: the same work in the same shape on both
+ * sides. (A rep's first flush after the GPU went idle costs more, ~0.1 ms in Chromium for either;
+ * more flushes per rep make the row measure the cost per dispatch rather than that.) The bench
+ * page is served cross-origin isolated (bench/run.ts), so that Chromium's clock steps by 5 us,
+ * not 100 us.
  * Host time: the clock stops at the (last) submit; the GPU is idle when a rep starts
  * (`onSubmittedWorkDone` between reps). `reps` reps of each, interleaved, after one warm-up rep
  * each; the medians, in microseconds per dispatch, and the best rep of each (on a loaded machine
@@ -23,10 +25,10 @@
 import { packParams, type Gpu } from '../../src/gpu/device';
 import { shaderSource } from '../../src/gpu/shaders';
 
-/** Dispatches per flush, flushes per rep of the raw loop (see the file comment) and reps (many:
+/** Dispatches per flush, flushes per rep (see the file comment) and reps (many:
  * timings on a shared machine are noisy). */
 export const DISPATCHES = 2000;
-export const RAW_FLUSHES = 5;
+export const FLUSHES = 5;
 export const REPS = 41;
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
@@ -64,21 +66,24 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
 
   const ours = async () => {
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      gpu.dispatch({
-        op: 'colsum',
-        shapes: `x[${M},${N}] -> out[${N}]`,
-        shader: 'ops/colsum',
-        constants: { WG: 64 },
-        buffers: [out, x],
-        params: packParams([M, N]),
-        workgroups: [1],
-      });
+    const flushed: Promise<void>[] = [];
+    for (let f = 0; f < FLUSHES; f++) {
+      for (let i = 0; i < n; i++) {
+        gpu.dispatch({
+          op: 'colsum',
+          shapes: `x[${M},${N}] -> out[${N}]`,
+          shader: 'ops/colsum',
+          constants: { WG: 64 },
+          buffers: [out, x],
+          params: packParams([M, N]),
+          workgroups: [1],
+        });
+      }
+      flushed.push(gpu.flush());
     }
-    const flushed = gpu.flush();
-    const us = ((performance.now() - t0) * 1000) / n;
-    await flushed;
-    const awaitedUs = ((performance.now() - t0) * 1000) / n;
+    const us = ((performance.now() - t0) * 1000) / (n * FLUSHES);
+    await Promise.all(flushed);
+    const awaitedUs = ((performance.now() - t0) * 1000) / (n * FLUSHES);
     await dev.queue.onSubmittedWorkDone();
     return [us, awaitedUs];
   };
@@ -100,7 +105,7 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
   });
   const raw = async (bindEach: boolean) => {
     const t0 = performance.now();
-    for (let f = 0; f < RAW_FLUSHES; f++) {
+    for (let f = 0; f < FLUSHES; f++) {
       const enc = dev.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
@@ -116,7 +121,7 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
       pass.end();
       dev.queue.submit([enc.finish()]);
     }
-    const us = ((performance.now() - t0) * 1000) / (n * RAW_FLUSHES);
+    const us = ((performance.now() - t0) * 1000) / (n * FLUSHES);
     await dev.queue.onSubmittedWorkDone();
     return us;
   };

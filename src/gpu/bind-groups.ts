@@ -6,7 +6,7 @@
  * destroyed. Only buffers made by `gpu.buffer()` carry the state this needs (`trackBuffer`); a
  * dispatch that binds another buffer gets a fresh group each time.
  */
-import { bufferOf, type DispatchRec } from './records';
+import { bufferOf } from './records';
 
 /** Cached bind groups kept per owning buffer (oldest dropped first). */
 const GROUPS_PER_BUFFER = 32;
@@ -52,39 +52,55 @@ export class BindGroupCache {
     return state;
   }
 
-  /** A fresh (uncached) bind group for a dispatch. */
-  make(r: DispatchRec): GPUBindGroup {
-    const entries: GPUBindGroupEntry[] = r.spec.buffers.map((b, binding) => ({
+  /**
+   * A fresh (uncached) bind group for a dispatch: `buffers` at bindings 0..n-1, then (when
+   * `uoff` >= 0) `usize` bytes of the params uniform, bound at a dynamic offset.
+   */
+  make(
+    buffers: (GPUBuffer | GPUBufferBinding)[],
+    layout: GPUBindGroupLayout,
+    uoff: number,
+    usize: number,
+    label: string,
+  ): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
       binding,
       resource: 'buffer' in b ? b : { buffer: b },
     }));
-    if (r.uoff >= 0) {
-      entries.push({ binding: entries.length, resource: { buffer: this.uniforms(), offset: 0, size: r.usize } });
+    if (uoff >= 0) {
+      entries.push({ binding: entries.length, resource: { buffer: this.uniforms(), offset: 0, size: usize } });
     }
-    return this.device.createBindGroup({ label: r.spec.op, layout: r.kernel.layout, entries });
+    return this.device.createBindGroup({ label, layout, entries });
   }
 
   /**
-   * The cached bind group for a dispatch, kept on its first buffer; made (and cached when every
-   * buffer was made by `gpu.buffer()` and is alive) on a miss.
+   * The cached bind group for a dispatch (see `make`), kept on its first buffer; made (and cached
+   * when every buffer was made by `gpu.buffer()` and is alive) on a miss.
    */
-  get(r: DispatchRec): GPUBindGroup {
-    const bufs = r.spec.buffers;
+  get(
+    bufs: (GPUBuffer | GPUBufferBinding)[],
+    layout: GPUBindGroupLayout,
+    uoff: number,
+    usize: number,
+    label: string,
+  ): GPUBindGroup {
     const b0 = bufs[0];
     // (A GPUBuffer made here carries its state; `'buffer' in` a native object costs more.)
     const owner = b0 && (stateOf(b0 as GPUBuffer) ?? ('buffer' in b0 ? stateOf(b0.buffer) : undefined));
-    if (!owner || owner.dead) return this.make(r);
-    const layout = r.kernel.layout;
-    search: for (const e of owner.owned) {
-      if (e.layout !== layout || e.usize !== r.usize) continue;
+    if (!owner || owner.dead) return this.make(bufs, layout, uoff, usize, label);
+    const owned = owner.owned,
+      nb = bufs.length;
+    search: for (let j = 0; j < owned.length; j++) {
+      const e = owned[j];
+      if (e.layout !== layout || e.usize !== usize) continue;
       const key = e.key!;
-      for (let i = 0; i < bufs.length; i++) {
+      for (let i = 0, k = 0; i < nb; i++, k += 3) {
         const b = bufs[i];
-        if (key[3 * i] === b) {
-          if (key[3 * i + 1] !== 0 || key[3 * i + 2] !== -1) continue search; // b is the whole buffer
+        if (key[k] === b) {
+          if (key[k + 1] !== 0 || key[k + 2] !== -1) continue search; // b is the whole buffer
         } else {
           const bb = b as GPUBufferBinding; // a range (bb.buffer is undefined for a GPUBuffer)
-          if (key[3 * i] !== bb.buffer || key[3 * i + 1] !== (bb.offset ?? 0) || key[3 * i + 2] !== (bb.size ?? -1))
+          if (key[k] !== bb.buffer || key[k + 1] !== (bb.offset ?? 0) || key[k + 2] !== (bb.size ?? -1))
             continue search;
         }
       }
@@ -95,13 +111,13 @@ export class BindGroupCache {
     for (const b of bufs) {
       const buf = bufferOf(b);
       const st = stateOf(buf);
-      if (!st || st.dead) return this.make(r);
+      if (!st || st.dead) return this.make(bufs, layout, uoff, usize, label);
       if (!states.includes(st)) states.push(st);
       const range = buf !== b ? (b as GPUBufferBinding) : null;
       key.push(buf, range ? (range.offset ?? 0) : 0, range ? (range.size ?? -1) : -1);
     }
-    const group = this.make(r);
-    const entry: GroupEntry = { layout, usize: r.usize, key, group, owner, dead: false };
+    const group = this.make(bufs, layout, uoff, usize, label);
+    const entry: GroupEntry = { layout, usize, key, group, owner, dead: false };
     owner.owned.push(entry);
     if (owner.owned.length > GROUPS_PER_BUFFER) this.kill(owner.owned.shift()!);
     for (const st of states) {

@@ -14,30 +14,31 @@
  *
  * The dispatch path (a ViT-B training step records thousands of dispatches, so the host cost of
  * one is what WebGPU itself costs plus little more):
- * - `dispatch`, `copy` and `clear` only append a record to the current segment; nothing touches
- *   the device on the hot path except, on a cache miss, pipeline creation.
- * - A segment is encoded (records.ts) and submitted as ONE command encoder when it is flushed
- *   (`flush`, `read`), before a `write` (so queue.writeBuffer lands in stream order: work
- *   recorded before it runs before it, work after it after it), or when it reaches
- *   SEGMENT_RECORDS records or its uniform space is full (so a real GPU starts early).
+ * - `dispatch`, `copy` and `clear` encode their command at once into the current segment's ONE
+ *   command encoder (records.ts: consecutive dispatches share a compute pass), and log it for
+ *   diagnosis (segment-log.ts: no object the op made is kept). A segment is finished and submitted when it is flushed (`flush`,
+ *   `read`), before a `write` (so queue.writeBuffer lands in stream order: work recorded before
+ *   it runs before it, work after it after it), or when it reaches SEGMENT_RECORDS records or
+ *   its uniform space is full (so a real GPU starts early).
  * - Uniform params are copied into one host arena per segment (a block equal to one already
  *   there is bound again, not copied), written with one writeBuffer into one persistent uniform
  *   buffer and bound with a dynamic offset (queue order keeps a later segment's write after the
  *   earlier segment's dispatches).
- * - Error scopes (scopes.ts) per segment, not per dispatch; the records are kept until the
- *   segment's scopes resolve. Pipeline creation and each `write` have their own scopes, so a
- *   WGSL error names the first op that used it and a bad write names its buffer.
- * - Cost (bench/gpu/dispatch.ts, row `dispatch.overhead`): the host time of a tiny dispatch
- *   through here against a raw WebGPU loop (setBindGroup + dispatchWorkgroups), in Node and in
- *   Chromium.
+ * - Error scopes (scopes.ts) per segment, not per dispatch: pushed when the segment gets its first
+ *   record, popped when it is submitted (the commands' validation errors come at `finish`, a bind
+ *   group's at its creation, both inside); the log is kept until the scopes answer.
+ *   Pipeline creation and each `write` have their own scopes, so a WGSL error names the first op
+ *   that used it and a bad write names its buffer.
+ * - Cost: bench row `dispatch.overhead` (bench/gpu/dispatch.ts), in Node and in Chromium.
  */
 import { describeAdapter, openDevice, type AdapterReport, type Backend } from './adapter';
 import { BindGroupCache } from './bind-groups';
 import { diagnoseSegment } from './diagnose';
+import { SegmentLog } from './segment-log';
 import { PipelineCache } from './pipelines';
-import { COPY, CLEAR, DISPATCH, encodeRecords, type DispatchSpec, type Rec } from './records';
+import { COPY, CLEAR, RecordEncoder, type DispatchRec, type DispatchSpec, type Rec } from './records';
 import { Timestamps, type ProfileEntry } from './profiler';
-import { namedGpuError, scoped } from './scopes';
+import { closeScopes, namedGpuError, openScopes, scoped } from './scopes';
 import { UniformArena } from './uniform-arena';
 import type { Defines } from './shaders';
 
@@ -50,6 +51,8 @@ export type { DispatchSpec } from './records';
 
 /** Records per segment before it is submitted on its own. */
 const SEGMENT_RECORDS = 2048;
+/** Logs of answered segments kept for reuse. */
+const FREE_LOGS = 4;
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -71,8 +74,11 @@ export class Gpu {
   private readonly pipelines: PipelineCache;
   private readonly groups: BindGroupCache;
 
-  /** The segment being recorded: its records and its uniform arena. */
-  private recs: Rec[] = [];
+  /** The segment being recorded: its encoder (null: none open), its log and its uniform arena;
+   * logs of earlier segments, free again. */
+  private seg: RecordEncoder | null = null;
+  private log = new SegmentLog(SEGMENT_RECORDS);
+  private readonly logs: SegmentLog[] = [];
   private readonly arena: UniformArena;
   private readonly maxWorkgroups: number;
   private readonly timestamps: boolean;
@@ -290,36 +296,56 @@ export class Gpu {
         uoff = this.arena.push(spec.params);
       }
     }
-    let ts = -1,
-      tsSet: GPUQuerySet | null = null;
+    const seg = this.seg ?? this.openSegment();
+    const group = this.groups.get(spec.buffers, kernel.layout, uoff, usize, spec.op);
     if (this.profile && this.timestamps) {
       this.timing ??= new Timestamps(this.device);
-      ts = this.timing.slot(spec.op, spec.shapes);
-      tsSet = this.timing.set;
+      seg.dispatchTimed(kernel.pipeline, group, uoff, x, y, z, this.timing.set, this.timing.slot(spec.op, spec.shapes));
+    } else {
+      seg.dispatch(kernel.pipeline, group, uoff, x, y, z);
     }
-    this.record({ kind: DISPATCH, spec, kernel, uoff, usize, x, y, z, ts, tsSet });
+    const log = this.log;
+    log.dispatch(spec.op, spec.shapes, spec.buffers, kernel, uoff, usize, x, y, z);
+    if (log.length >= SEGMENT_RECORDS) this.submitPending();
   }
 
-  private record(r: Rec): void {
-    this.recs.push(r);
-    if (this.recs.length >= SEGMENT_RECORDS) this.submitPending();
+  /** Encodes a copy, clear or resolve into the segment and logs it. */
+  private record(r: Exclude<Rec, DispatchRec>): void {
+    (this.seg ?? this.openSegment()).other(r);
+    this.log.other(r);
+    if (this.log.length >= SEGMENT_RECORDS) this.submitPending();
   }
 
-  /** Encodes and submits the current segment (one encoder) inside one set of error scopes. */
+  /** Starts a segment: its error scopes and its command encoder. */
+  private openSegment(): RecordEncoder {
+    openScopes(this.device);
+    this.seg = new RecordEncoder(this.device.createCommandEncoder());
+    return this.seg;
+  }
+
+  /** Finishes and submits the current segment (its uniforms first), then closes its scopes. */
   private submitPending(): void {
-    const recs = this.recs;
-    if (!recs.length) return;
-    this.recs = [];
+    const seg = this.seg;
+    if (!seg) return;
+    const log = this.log;
+    this.seg = null;
+    this.log = this.logs.pop() ?? new SegmentLog(SEGMENT_RECORDS);
     const dev = this.device;
-    const errors = scoped(dev, () => {
+    let errors: Promise<GPUError | null>;
+    try {
       this.arena.submit();
-      const enc = dev.createCommandEncoder();
-      encodeRecords(enc, recs, (r) => this.groups.get(r));
-      dev.queue.submit([enc.finish()]);
-    });
-    // `recs` lives until the scopes resolve: only a failed segment needs it, to find the culprit.
+      dev.queue.submit([seg.finish()]);
+    } finally {
+      errors = closeScopes(dev);
+    }
+    // The log lives until the scopes answer: only a failed segment needs it, to find the culprit.
     this.pendingErrors.push(
-      errors.then((e) => (e ? (this.lostError() ?? diagnoseSegment(dev, recs, e, (r) => this.groups.make(r))) : null)),
+      errors.then((e) => {
+        const recs = e ? log.records() : null;
+        log.clear();
+        if (this.logs.length < FREE_LOGS) this.logs.push(log);
+        return e ? (this.lostError() ?? diagnoseSegment(dev, recs!, e, this.groups)) : null;
+      }),
     );
   }
 
@@ -346,7 +372,8 @@ export class Gpu {
     const lost = this.lostError();
     if (lost) throw lost;
     const timing = this.timing?.size ? this.timing : null;
-    const resolved = timing?.resolveInto(this.recs);
+    const resolve = timing?.resolve();
+    if (resolve) this.record(resolve);
     this.timing = null;
     this.submitPending();
     const errors = this.pendingErrors;
@@ -357,7 +384,7 @@ export class Gpu {
     }
     const lostNow = this.lostError();
     if (lostNow) throw lostNow;
-    if (timing && resolved) this.profileEntries.push(...(await timing.read(resolved, (b) => this.mapRead(b))));
+    if (timing && resolve) this.profileEntries.push(...(await timing.read(resolve.dst, (b) => this.mapRead(b))));
   }
 
   /** Flushes and waits until the GPU has finished all submitted work. */

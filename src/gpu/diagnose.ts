@@ -6,7 +6,7 @@
  * whose records are all valid alone failed at submit (a buffer destroyed before the work ran),
  * found from the destroyed buffers; else the error names the segment's ops.
  */
-import { stateOf } from './bind-groups';
+import { stateOf, type BindGroupCache } from './bind-groups';
 import { DISPATCH, encodeRecords, recordBuffers, recordWhere, type DispatchRec, type Rec } from './records';
 import { namedGpuError, scoped } from './scopes';
 
@@ -14,13 +14,12 @@ export async function diagnoseSegment(
   dev: GPUDevice,
   recs: Rec[],
   first: GPUError,
-  freshGroup: (r: DispatchRec) => GPUBindGroup,
+  groups: BindGroupCache,
 ): Promise<Error> {
+  const fresh = (r: DispatchRec) => groups.make(r.buffers, r.kernel.layout, r.uoff, r.usize, r.op);
   const checks = recs.map((r) =>
     scoped(dev, () => {
-      const enc = dev.createCommandEncoder({ label: 'diagnose' });
-      encodeRecords(enc, [r], freshGroup);
-      enc.finish();
+      encodeRecords(dev.createCommandEncoder({ label: 'diagnose' }), [r], fresh);
     }),
   );
   const found = await Promise.all(checks);
@@ -34,7 +33,7 @@ export async function diagnoseSegment(
       );
     }
   }
-  const ops = [...new Set(recs.map((r) => (r.kind === DISPATCH ? r.spec.op : recordWhere(r).split(' ')[0])))];
+  const ops = [...new Set(recs.map((r) => (r.kind === DISPATCH ? r.op : recordWhere(r).split(' ')[0])))];
   return namedGpuError(
     first,
     `a batch of ${recs.length} commands (${ops.slice(0, 8).join(', ')}${ops.length > 8 ? ', ...' : ''})`,

@@ -155,7 +155,8 @@ export class PipelineCache {
       d = spec.defines;
     const list = this.variantsByShader.get(spec.shader);
     if (list) {
-      search: for (const v of list) {
+      search: for (let j = 0; j < list.length; j++) {
+        const v = list[j];
         if (v.entry !== entry || v.sig !== sig) continue;
         let i = 0;
         if (c) {

@@ -4,7 +4,7 @@
  * beginning and end write two timestamps into the query set of the ops recorded since the last
  * flush; the flush resolves the set and reads it back into `gpu.profileEntries`.
  */
-import { RESOLVE, type Rec } from './records';
+import { RESOLVE, type ResolveRec } from './records';
 
 export interface ProfileEntry {
   op: string;
@@ -36,15 +36,14 @@ export class Timestamps {
     return this.ops.length - 1;
   }
 
-  /** Appends the resolve of the set to `recs`; returns the buffer it resolves into. */
-  resolveInto(recs: Rec[]): GPUBuffer {
+  /** The record that resolves the set into a new buffer (its `dst`). */
+  resolve(): ResolveRec {
     const n = this.ops.length * 2;
     const dst = this.device.createBuffer({
       size: n * 8,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
     });
-    recs.push({ kind: RESOLVE, set: this.set, count: n, dst });
-    return dst;
+    return { kind: RESOLVE, set: this.set, count: n, dst };
   }
 
   /** Reads the resolved timestamps back (after the resolve was submitted); frees the set. */

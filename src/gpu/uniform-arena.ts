@@ -8,7 +8,7 @@
  * every slot is bytes to write and, in a browser, to send to the GPU process. Repeats are found
  * through a small hash table of the segment's blocks (a collision only costs a slot).
  */
-import { paramBytes, type Params } from './params';
+import type { Params } from './params';
 
 /** Bytes of the arena and of the uniform buffer. */
 export const UNIFORM_BYTES = 1 << 20;
@@ -43,37 +43,49 @@ export class UniformArena {
    * there already), or -1 when the arena is full: submit the segment, then push again.
    */
   push(p: Params | ArrayBuffer | ArrayBufferView): number {
-    const bytes = paramBytes(p);
-    const slot = Math.ceil(Math.max(bytes, 16) / this.align) * this.align;
-    if (slot > UNIFORM_BYTES) throw new Error(`params of ${bytes} bytes exceed the uniform arena`);
+    if (!Array.isArray(p)) return this.pushBytes(p);
     const a = this.words;
-    if (Array.isArray(p) || p instanceof Uint32Array) {
-      const n = p.length;
-      let h = n;
-      for (let i = 0; i < n; i++) h = Math.imul(h ^ p[i], 0x9e3779b1);
-      h = (h ^ (h >>> 15)) & (TABLE - 1);
-      const at = this.at[h];
-      if (at > 0 && this.len[h] === n) {
-        const o = at - 1;
-        let i = 0;
-        while (i < n && a[o + i] === p[i]) i++;
-        if (i === n) return o << 2;
-      }
-      if (this.used + slot > UNIFORM_BYTES) return -1;
-      const off = this.used,
-        o = off >> 2;
-      for (let i = 0; i < n; i++) a[o + i] = p[i]; // a loop beats TypedArray.set at this size
-      this.at[h] = o + 1;
-      this.len[h] = n;
-      this.used = off + slot;
-      return off;
+    const n = p.length;
+    let h = n;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ p[i], 0x9e3779b1);
+    h = (h ^ (h >>> 15)) & (TABLE - 1);
+    const at = this.at[h];
+    if (at > 0 && this.len[h] === n) {
+      const o = at - 1;
+      let i = 0;
+      while (i < n && a[o + i] === p[i]) i++;
+      if (i === n) return o << 2;
     }
+    const slot = this.slot(4 * n);
+    if (this.used + slot > UNIFORM_BYTES) return -1;
+    const off = this.used,
+      o = off >> 2;
+    for (let i = 0; i < n; i++) a[o + i] = p[i]; // a loop beats TypedArray.set at this size
+    this.at[h] = o + 1;
+    this.len[h] = n;
+    this.used = off + slot;
+    return off;
+  }
+
+  /** `push` of a typed array or ArrayBuffer block (no op passes one): a Uint32Array as its words,
+   * any other copied as bytes (no repeat check). */
+  private pushBytes(p: ArrayBuffer | ArrayBufferView): number {
+    if (p instanceof Uint32Array) return this.push(Array.from(p));
+    const bytes = p.byteLength;
+    const slot = this.slot(bytes);
     if (this.used + slot > UNIFORM_BYTES) return -1;
     const off = this.used;
     const src = ArrayBuffer.isView(p) ? new Uint8Array(p.buffer, p.byteOffset, bytes) : new Uint8Array(p);
-    new Uint8Array(a.buffer, off, bytes).set(src);
+    new Uint8Array(this.words.buffer, off, bytes).set(src);
     this.used = off + slot;
     return off;
+  }
+
+  /** Bytes a block of `bytes` bytes takes in the arena: at least 16, a multiple of the alignment. */
+  private slot(bytes: number): number {
+    const slot = Math.ceil(Math.max(bytes, 16) / this.align) * this.align;
+    if (slot > UNIFORM_BYTES) throw new Error(`params of ${bytes} bytes exceed the uniform arena`);
+    return slot;
   }
 
   /** Writes the segment's blocks into the uniform buffer (in queue order) and starts a new segment. */
