@@ -15,20 +15,21 @@
  * The dispatch path (a ViT-B training step records thousands of dispatches, so the host cost of
  * one is what WebGPU itself costs plus little more):
  * - `dispatch`, `copy` and `clear` encode their command at once into the current segment's ONE
- *   command encoder (records.ts: consecutive dispatches share a compute pass), and log it for
- *   diagnosis (segment-log.ts: no object the op made is kept). A segment is finished and submitted when it is flushed (`flush`,
- *   `read`), before a `write` (so queue.writeBuffer lands in stream order: work recorded before
- *   it runs before it, work after it after it), or when it reaches SEGMENT_RECORDS records or
- *   its uniform space is full (so a real GPU starts early).
+ *   command encoder (records.ts: consecutive dispatches share a compute pass) and log it for
+ *   diagnosis (segment-log.ts: no object the op made is kept). A segment is finished and
+ *   submitted when it is flushed (`flush`, `read`), before a `write` (so queue.writeBuffer lands
+ *   in stream order: work recorded before it runs before it, work after it after it), or when it
+ *   reaches SEGMENT_RECORDS records or its uniform space is full (so a real GPU starts early).
  * - Uniform params are copied into one host arena per segment (a block equal to one already
  *   there is bound again, not copied), written with one writeBuffer into one persistent uniform
  *   buffer and bound with a dynamic offset (queue order keeps a later segment's write after the
  *   earlier segment's dispatches).
  * - Error scopes (scopes.ts) per segment, not per dispatch: pushed when the segment gets its first
  *   record, popped when it is submitted (the commands' validation errors come at `finish`, a bind
- *   group's at its creation, both inside); the log is kept until the scopes answer.
- *   Pipeline creation and each `write` have their own scopes, so a WGSL error names the first op
- *   that used it and a bad write names its buffer.
+ *   group's at its creation, both inside, as is any other device call made meanwhile, e.g. a
+ *   buffer's creation); the log is kept until the scopes answer. Pipeline creation and each
+ *   `write` have their own nested scopes, so a WGSL error names the first op that used it and a
+ *   bad write names its buffer.
  * - Cost: bench row `dispatch.overhead` (bench/gpu/dispatch.ts), in Node and in Chromium.
  */
 import { describeAdapter, openDevice, type AdapterReport, type Backend } from './adapter';
@@ -323,7 +324,7 @@ export class Gpu {
     return this.seg;
   }
 
-  /** Finishes and submits the current segment (its uniforms first), then closes its scopes. */
+  /** Submits the segment (uniforms first), closes its scopes; keeps its log until they answer. */
   private submitPending(): void {
     const seg = this.seg;
     if (!seg) return;
@@ -338,7 +339,6 @@ export class Gpu {
     } finally {
       errors = closeScopes(dev);
     }
-    // The log lives until the scopes answer: only a failed segment needs it, to find the culprit.
     this.pendingErrors.push(
       errors.then((e) => {
         const recs = e ? log.records() : null;
