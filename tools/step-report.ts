@@ -91,8 +91,7 @@ export function stepReport(gpu: Gpu, o: StepReportOptions): StepReport {
   );
   const px = new Float32Array(o.batch * 3 * 224 * 224);
   gpu.resetPeak();
-  gpu.dispatchCount = 0;
-  gpu.dispatchCounts.clear();
+  gpu.resetCounts();
   step.run({ query: px, positive: px, labels: null, B: o.batch, H: 224, W: 224 }, 1);
   opt.update(1e-4);
   const report: StepReport = {

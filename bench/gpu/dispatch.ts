@@ -4,8 +4,8 @@
  * Chromium: bench/gpu/dispatch.bench.ts).
  *
  * The kernel is ops/colsum on x [1, 16] (one workgroup): what an op records, spec, params and all.
- *   ours: a flush is `n` x `gpu.dispatch({... params: packParams([M, N]) ...})` (as
- *         src/ops/colsum.ts colsum records one), then `gpu.flush()` up to the moment it has
+ *   ours: a flush is `n` x `gpu.dispatch({... shapes: dims`...`, params: packParams([M, N]) ...})`
+ *         (as src/ops/colsum.ts colsum records one), then `gpu.flush()` up to the moment it has
  *         submitted (the moment its promise is returned). The promises (the error-scope answers,
  *         which arrive after the GPU process has caught up with the queue) are awaited untimed
  *         after the rep; with them: `oursAwaitedUs`.
@@ -22,7 +22,7 @@
  * each; the medians, in microseconds per dispatch, and the best rep of each (on a loaded machine
  * the short raw loop often escapes preemption that the longer recording does not).
  */
-import { packParams, type Gpu } from '../../src/gpu/device';
+import { dims, packParams, type Gpu } from '../../src/gpu/device';
 import { shaderSource } from '../../src/gpu/shaders';
 
 /** Dispatches per flush, flushes per rep (see the file comment) and reps (many:
@@ -30,6 +30,9 @@ import { shaderSource } from '../../src/gpu/shaders';
 export const DISPATCHES = 2000;
 export const FLUSHES = 5;
 export const REPS = 41;
+
+/** colsum's constants, kept in one frozen object as src/ops/colsum.ts keeps them. */
+const CONSTANTS = Object.freeze({ WG: 64 });
 
 /** The row's shape label, with the environment appended (`Node (Dawn)`, `Chromium`). */
 export const DISPATCH_SHAPE = `colsum x[1,16] (1 workgroup), ${DISPATCHES} dispatches per flush`;
@@ -71,9 +74,9 @@ export async function measureDispatchOverhead(gpu: Gpu, n = DISPATCHES, reps = R
       for (let i = 0; i < n; i++) {
         gpu.dispatch({
           op: 'colsum',
-          shapes: `x[${M},${N}] -> out[${N}]`,
+          shapes: dims`x[${M},${N}] -> out[${N}]`,
           shader: 'ops/colsum',
-          constants: { WG: 64 },
+          constants: CONSTANTS,
           buffers: [out, x],
           params: packParams([M, N]),
           workgroups: [1],

@@ -3,7 +3,7 @@
  * shared by every shader with the same binding types (src/gpu/pipelines.ts), so a bind group is
  * found by (layout, buffers, ranges, params size). It is kept on its first buffer (the owner:
  * a short list searched on lookup, oldest dropped first) and dropped when any buffer it binds is
- * destroyed. Only buffers made by `gpu.buffer()` carry the state this needs (`trackBuffer`); a
+ * destroyed. Only buffers made by `gpu.buffer()` carry the state this needs (`track`); a
  * dispatch that binds another buffer gets a fresh group each time.
  */
 import { bufferOf } from './records';
@@ -21,12 +21,16 @@ export interface BufferState {
   pruneAt: number;
 }
 
-interface GroupEntry {
+/** A bind group and its bindings, flat: (buffer, offset, size) per binding, size -1 for the
+ * whole buffer. (The key array is never changed once made: a log may keep it.) */
+export interface Bound {
+  group: GPUBindGroup | null;
+  key: (GPUBuffer | number)[] | null;
+}
+
+interface GroupEntry extends Bound {
   layout: GPUBindGroupLayout | null;
   usize: number;
-  /** Flat (buffer, offset, size) per binding; size -1 for the whole buffer. */
-  key: (GPUBuffer | number)[] | null;
-  group: GPUBindGroup | null;
   owner: BufferState;
   dead: boolean;
 }
@@ -74,8 +78,10 @@ export class BindGroupCache {
   }
 
   /**
-   * The cached bind group for a dispatch (see `make`), kept on its first buffer; made (and cached
-   * when every buffer was made by `gpu.buffer()` and is alive) on a miss.
+   * The bind group for a dispatch (see `make`) with its bindings as a flat key: (buffer, offset,
+   * size) per binding, size -1 for the whole buffer (the dispatch path's log keeps that key, not
+   * the op's array). Cached on its first buffer when every buffer was made by `gpu.buffer()` and
+   * is alive; else made afresh.
    */
   get(
     bufs: (GPUBuffer | GPUBufferBinding)[],
@@ -83,43 +89,46 @@ export class BindGroupCache {
     uoff: number,
     usize: number,
     label: string,
-  ): GPUBindGroup {
+  ): Bound {
     const b0 = bufs[0];
     // (A GPUBuffer made here carries its state; `'buffer' in` a native object costs more.)
     const owner = b0 && (stateOf(b0 as GPUBuffer) ?? ('buffer' in b0 ? stateOf(b0.buffer) : undefined));
-    if (!owner || owner.dead) return this.make(bufs, layout, uoff, usize, label);
-    const owned = owner.owned,
-      nb = bufs.length;
-    search: for (let j = 0; j < owned.length; j++) {
-      const e = owned[j];
-      if (e.layout !== layout || e.usize !== usize) continue;
-      const key = e.key!;
-      for (let i = 0, k = 0; i < nb; i++, k += 3) {
-        const b = bufs[i];
-        if (key[k] === b) {
-          if (key[k + 1] !== 0 || key[k + 2] !== -1) continue search; // b is the whole buffer
-        } else {
-          const bb = b as GPUBufferBinding; // a range (bb.buffer is undefined for a GPUBuffer)
-          if (key[k] !== bb.buffer || key[k + 1] !== (bb.offset ?? 0) || key[k + 2] !== (bb.size ?? -1))
-            continue search;
+    if (owner && !owner.dead) {
+      const owned = owner.owned,
+        nb = bufs.length;
+      search: for (let j = 0; j < owned.length; j++) {
+        const e = owned[j];
+        if (e.layout !== layout || e.usize !== usize) continue;
+        const key = e.key!;
+        for (let i = 0, k = 0; i < nb; i++, k += 3) {
+          const b = bufs[i];
+          if (key[k] === b) {
+            if (key[k + 1] !== 0 || key[k + 2] !== -1) continue search; // b is the whole buffer
+          } else {
+            const bb = b as GPUBufferBinding; // a range (bb.buffer is undefined for a GPUBuffer)
+            if (key[k] !== bb.buffer || key[k + 1] !== (bb.offset ?? 0) || key[k + 2] !== (bb.size ?? -1))
+              continue search;
+          }
         }
+        return e;
       }
-      return e.group!;
     }
     const states: BufferState[] = [];
     const key: (GPUBuffer | number)[] = [];
+    let cacheable = !!owner && !owner.dead;
     for (const b of bufs) {
       const buf = bufferOf(b);
       const st = stateOf(buf);
-      if (!st || st.dead) return this.make(bufs, layout, uoff, usize, label);
-      if (!states.includes(st)) states.push(st);
+      if (!st || st.dead) cacheable = false;
+      else if (!states.includes(st)) states.push(st);
       const range = buf !== b ? (b as GPUBufferBinding) : null;
       key.push(buf, range ? (range.offset ?? 0) : 0, range ? (range.size ?? -1) : -1);
     }
     const group = this.make(bufs, layout, uoff, usize, label);
-    const entry: GroupEntry = { layout, usize, key, group, owner, dead: false };
-    owner.owned.push(entry);
-    if (owner.owned.length > GROUPS_PER_BUFFER) this.kill(owner.owned.shift()!);
+    if (!cacheable) return { group, key };
+    const entry: GroupEntry = { layout, usize, key, group, owner: owner!, dead: false };
+    owner!.owned.push(entry);
+    if (owner!.owned.length > GROUPS_PER_BUFFER) this.kill(owner!.owned.shift()!);
     for (const st of states) {
       st.part.push(entry);
       if (st.part.length >= st.pruneAt) {
@@ -128,7 +137,7 @@ export class BindGroupCache {
       }
     }
     this.count++;
-    return group;
+    return entry;
   }
 
   /** A buffer was destroyed: drop every cached group that binds it. */

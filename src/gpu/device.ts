@@ -41,11 +41,14 @@ import { COPY, CLEAR, RecordEncoder, type DispatchRec, type DispatchSpec, type R
 import { Timestamps, type ProfileEntry } from './profiler';
 import { closeScopes, namedGpuError, openScopes, scoped } from './scopes';
 import { UniformArena } from './uniform-arena';
+import { mapForRead, readBack } from './readback';
+import { shapesText } from './shapes';
 import type { Defines } from './shaders';
 
 export { cdiv, packParams, type Params } from './params';
 import { paramBytes } from './params';
 export { declaredBindings } from './pipelines';
+export { dims, shapesText, type Shapes } from './shapes';
 export type { AdapterReport, Backend } from './adapter';
 export type { ProfileEntry } from './profiler';
 export type { DispatchSpec } from './records';
@@ -53,7 +56,7 @@ export type { DispatchSpec } from './records';
 /** Records per segment before it is submitted on its own. */
 const SEGMENT_RECORDS = 2048;
 /** Logs of answered segments kept for reuse. */
-const FREE_LOGS = 4;
+const FREE_LOGS = 8;
 
 export class Gpu {
   readonly device: GPUDevice;
@@ -68,9 +71,10 @@ export class Gpu {
   /** When true and the adapter has timestamp queries, each op is timed on the GPU. */
   profile = false;
   profileEntries: ProfileEntry[] = [];
-  /** Dispatches recorded (non-empty ones, also under `dryRun`), in total and per op name. */
+  /** Dispatches recorded (non-empty ones, also under `dryRun`), in total and per op name
+   * (`dispatchCounts`; `resetCounts` zeroes both). */
   dispatchCount = 0;
-  readonly dispatchCounts = new Map<string, number>();
+  private readonly opCounts = new Map<string, { n: number }>();
 
   private readonly pipelines: PipelineCache;
   private readonly groups: BindGroupCache;
@@ -78,7 +82,7 @@ export class Gpu {
   /** The segment being recorded: its encoder (null: none open), its log and its uniform arena;
    * logs of earlier segments, free again. */
   private seg: RecordEncoder | null = null;
-  private log = new SegmentLog(SEGMENT_RECORDS);
+  private log = new SegmentLog();
   private readonly logs: SegmentLog[] = [];
   private readonly arena: UniformArena;
   private readonly maxWorkgroups: number;
@@ -198,22 +202,9 @@ export class Gpu {
     this.record({ kind: COPY, src, dst, bytes, srcOffset, dstOffset });
   }
 
-  /** Reads a buffer back (after flushing all pending work) as raw bytes. */
-  async readBytes(buf: GPUBuffer, bytes = buf.size, offsetBytes = 0): Promise<ArrayBuffer> {
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({
-      label: `readback ${buf.label}`,
-      size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    this.record({ kind: COPY, src: buf, dst: staging, bytes: size, srcOffset: offsetBytes, dstOffset: 0 });
-    try {
-      await this.flush();
-      await this.mapRead(staging);
-      return staging.getMappedRange().slice(0, bytes);
-    } finally {
-      staging.destroy();
-    }
+  /** Reads a buffer back (after flushing all pending work) as raw bytes (readback.ts). */
+  readBytes(buf: GPUBuffer, bytes = buf.size, offsetBytes = 0): Promise<ArrayBuffer> {
+    return readBack(this, buf, bytes, offsetBytes, (b) => this.mapRead(b));
   }
 
   async read(buf: GPUBuffer, n?: number, offset = 0): Promise<Float32Array> {
@@ -226,17 +217,8 @@ export class Gpu {
     return new Uint32Array(await this.readBytes(buf, count * 4, offset * 4));
   }
 
-  /** Maps a staging buffer for reading; a device lost meanwhile is reported as such. */
-  private async mapRead(staging: GPUBuffer): Promise<void> {
-    try {
-      await staging.mapAsync(GPUMapMode.READ);
-    } catch (e) {
-      const lost =
-        this.lostInfo ??
-        (await Promise.race([this.device.lost, new Promise<null>((r) => setTimeout(() => r(null), 100))]));
-      if (lost) throw new Error(`GPU device lost: ${lost.message}`, { cause: e });
-      throw e;
-    }
+  private mapRead(staging: GPUBuffer): Promise<void> {
+    return mapForRead(this.device, staging, () => this.lostInfo);
   }
 
   // ---------------------------------------------------------------- pipelines
@@ -252,6 +234,16 @@ export class Gpu {
     defines: Defines = {},
   ): GPUComputePipeline {
     return this.pipelines.pipeline(shader, entry, constants, defines);
+  }
+
+  /** Dispatches recorded per op name since the last `resetCounts`. */
+  get dispatchCounts(): Map<string, number> {
+    return new Map([...this.opCounts].map(([op, c]) => [op, c.n]));
+  }
+
+  resetCounts(): void {
+    this.dispatchCount = 0;
+    this.opCounts.clear();
   }
 
   /** Number of cached pipelines (tests check the cache works). */
@@ -279,12 +271,15 @@ export class Gpu {
     const maxWg = this.maxWorkgroups;
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new Error(
-        `${spec.op} ${spec.shapes}: dispatch ${x}x${y}x${z} exceeds ` + `maxComputeWorkgroupsPerDimension ${maxWg}`,
+        `${spec.op} ${shapesText(spec.shapes)}: dispatch ${x}x${y}x${z} exceeds ` +
+          `maxComputeWorkgroupsPerDimension ${maxWg}`,
       );
     }
     if (x === 0 || y === 0 || z === 0) return; // empty problem
     this.dispatchCount++;
-    this.dispatchCounts.set(spec.op, (this.dispatchCounts.get(spec.op) ?? 0) + 1);
+    const counted = this.opCounts.get(spec.op);
+    if (counted) counted.n++;
+    else this.opCounts.set(spec.op, { n: 1 });
     if (this.dryRun) return;
     const kernel = this.pipelines.kernelFor(spec);
     let uoff = -1,
@@ -298,7 +293,8 @@ export class Gpu {
       }
     }
     const seg = this.seg ?? this.openSegment();
-    const group = this.groups.get(spec.buffers, kernel.layout, uoff, usize, spec.op);
+    const bound = this.groups.get(spec.buffers, kernel.layout, uoff, usize, spec.op);
+    const group = bound.group!;
     if (this.profile && this.timestamps) {
       this.timing ??= new Timestamps(this.device);
       seg.dispatchTimed(kernel.pipeline, group, uoff, x, y, z, this.timing.set, this.timing.slot(spec.op, spec.shapes));
@@ -306,7 +302,7 @@ export class Gpu {
       seg.dispatch(kernel.pipeline, group, uoff, x, y, z);
     }
     const log = this.log;
-    log.dispatch(spec.op, spec.shapes, spec.buffers, kernel, uoff, usize, x, y, z);
+    log.dispatch(spec.op, spec.shapes, bound.key, kernel, uoff, usize, x, y, z);
     if (log.length >= SEGMENT_RECORDS) this.submitPending();
   }
 
@@ -330,7 +326,7 @@ export class Gpu {
     if (!seg) return;
     const log = this.log;
     this.seg = null;
-    this.log = this.logs.pop() ?? new SegmentLog(SEGMENT_RECORDS);
+    this.log = this.logs.pop() ?? new SegmentLog();
     const dev = this.device;
     let errors: Promise<GPUError | null>;
     try {

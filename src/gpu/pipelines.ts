@@ -11,6 +11,7 @@
 import type { DispatchSpec, Kernel } from './records';
 import { namedGpuError, scoped } from './scopes';
 import { shaderSource, type Defines } from './shaders';
+import { shapesText } from './shapes';
 
 /** Pipeline variants scanned per shader on the hot path. */
 const VARIANTS_PER_SHADER = 64;
@@ -38,6 +39,10 @@ interface Variant {
   cvals: number[];
   dkeys: string[];
   dvals: (string | number | boolean)[];
+  /** The constants and defines objects last found to match (an op that keeps its constants in
+   * one object is found by identity; specs do not change them once dispatched). */
+  cref: object | undefined;
+  dref: object | undefined;
   kernel: Kernel;
 }
 
@@ -158,6 +163,7 @@ export class PipelineCache {
       search: for (let j = 0; j < list.length; j++) {
         const v = list[j];
         if (v.entry !== entry || v.sig !== sig) continue;
+        if (c === v.cref && d === v.dref) return v.kernel;
         let i = 0;
         if (c) {
           for (const k in c) {
@@ -174,6 +180,8 @@ export class PipelineCache {
           }
         }
         if (i !== v.dkeys.length) continue;
+        v.cref = c;
+        v.dref = d;
         return v.kernel;
       }
     }
@@ -182,6 +190,8 @@ export class PipelineCache {
       entry,
       sig,
       kernel,
+      cref: c,
+      dref: d,
       ckeys: c ? Object.keys(c) : [],
       cvals: c ? Object.values(c) : [],
       dkeys: d ? Object.keys(d) : [],
@@ -202,7 +212,7 @@ export class PipelineCache {
     const key = `${spec.shader}|${entry}|${canonical(spec.constants)}|${canonical(spec.defines)}|${nbuf}${params ? 'p' : ''}`;
     const found = this.canonicalKernels.get(key);
     if (found) return found;
-    const where = `${spec.op} ${spec.shapes}`;
+    const where = `${spec.op} ${shapesText(spec.shapes)}`;
     let kernel: Kernel | null = null;
     const errors = scoped(this.device, () => {
       const mod = this.module(spec.shader, spec.defines);

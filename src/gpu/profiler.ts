@@ -5,6 +5,7 @@
  * flush; the flush resolves the set and reads it back into `gpu.profileEntries`.
  */
 import { RESOLVE, type ResolveRec } from './records';
+import { shapesText, type Shapes } from './shapes';
 
 export interface ProfileEntry {
   op: string;
@@ -28,11 +29,11 @@ export class Timestamps {
   }
 
   /** The slot of the next profiled op (its queries are 2 * slot and 2 * slot + 1). */
-  slot(op: string, shapes: string): number {
+  slot(op: string, shapes: string | Shapes): number {
     if (this.ops.length >= CAP) {
       throw new Error(`profile: more than ${CAP} ops between flushes; flush more often`);
     }
-    this.ops.push({ op, shapes });
+    this.ops.push({ op, shapes: shapesText(shapes) });
     return this.ops.length - 1;
   }
 

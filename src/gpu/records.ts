@@ -8,15 +8,19 @@
  */
 import type { Params } from './params';
 import type { Defines } from './shaders';
+import type { Shapes } from './shapes';
 
 export interface DispatchSpec {
   /** Op name for errors and profiles, e.g. `linear.fwd`. */
   op: string;
-  /** Human-readable shapes for error messages, e.g. `x[402,384] W[1152,384]`. */
-  shapes: string;
+  /** Human-readable shapes for error messages, e.g. `x[402,384] W[1152,384]`: best written with
+   * the `shapes` tag (src/gpu/shapes.ts), which formats them only when needed. */
+  shapes: string | Shapes;
   /** Shader name under `shaders/` (without `.wgsl`), or a generated shader's name. */
   shader: string;
   entry?: string;
+  /** `override` constants. Not changed once dispatched: the pipeline is looked up by the object's
+   * identity first (an op with fixed constants keeps them in one frozen object), then by content. */
   constants?: Record<string, number>;
   /** Preprocessor defines (`//#if NAME`, `${NAME}`; src/gpu/shaders.ts); part of the cache key. */
   defines?: Defines;

@@ -1,43 +1,43 @@
 /**
  * What a segment of the dispatch path (src/gpu/device.ts) keeps of its commands until its error
  * scopes answer: enough to re-encode each one on its own and name the culprit when the segment
- * failed (src/gpu/diagnose.ts), and nothing more. Of a dispatch it keeps the op's name and
- * shapes, its kernel, its buffers (long-lived objects) and numbers; none of the objects the op
- * made to describe it (the spec, its arrays, its buffer ranges). A segment spans thousands of
- * dispatches, and a young object kept that long is copied by every minor garbage collection
- * meanwhile: keeping whole specs made that a large share of the host cost of a dispatch in a
- * browser (bench row dispatch.overhead). Logs are reused once their segment has answered.
+ * failed (src/gpu/diagnose.ts), and nothing more. Of a dispatch it keeps the op's name, its
+ * shapes (a template's constant parts and its values, src/gpu/shapes.ts), its kernel, its
+ * bindings as the bind group cache keys them (an array made once per bind group, not per
+ * dispatch) and its numbers; none of the objects the op made to describe it (the spec, its
+ * arrays, its buffer ranges, a shapes string). A segment spans thousands of dispatches, and a
+ * young object kept that long is copied by every minor garbage collection meanwhile (bench row
+ * dispatch.overhead). Logs are reused once their segment has answered.
  */
+import type { Bound } from './bind-groups';
 import { DISPATCH, type DispatchRec, type Kernel, type Rec } from './records';
+import { formatParts, type Shapes } from './shapes';
 
-/** Numbers kept per dispatch: uniform offset and size, workgroups x, y, z, first buffer slot. */
+/** Numbers kept per dispatch: uniform offset and size, workgroups x, y, z, first shapes value. */
 const NUMS = 6;
+/** Commands a new log has room for (it grows by doubling: a segment cut short by a write is small). */
+const INITIAL = 64;
 
 export class SegmentLog {
   /** Commands logged. */
   length = 0;
-  /** Per command: the op's name (null for a copy, clear or resolve) and its shapes. */
+  /** Per command: the op's name (null for a copy, clear or resolve), its shapes (the text, or the
+   * template's parts with the values kept flat in `values`), its kernel and its bindings. */
   private readonly ops: (string | null)[] = [];
-  private readonly shapes: string[] = [];
+  private readonly shapes: (string | TemplateStringsArray)[] = [];
   private readonly kernels: (Kernel | null)[] = [];
-  /** Copies, clears and resolves, whole (they are few). */
+  private readonly keys: Bound['key'][] = [];
+  /** Copies, clears and resolves, whole (they are few; null for a dispatch). */
   private readonly others: (Exclude<Rec, DispatchRec> | null)[] = [];
-  private readonly nums: Int32Array;
-  /** Buffers of the dispatches, flat, with their ranges: offset and size (-1: to the end). */
-  private nbuf = 0;
-  private readonly bufs: (GPUBuffer | null)[] = [];
-  private readonly offsets: number[] = [];
-  private readonly sizes: number[] = [];
+  private nums = new Int32Array(INITIAL * NUMS);
+  private nval = 0;
+  private readonly values: unknown[] = [];
 
-  constructor(readonly capacity: number) {
-    this.nums = new Int32Array(capacity * NUMS);
-  }
-
-  /** Logs a dispatch (`uoff` -1: no params). */
+  /** Logs a dispatch (`uoff` -1: no params) whose bindings are `key` (see `Bound`). */
   dispatch(
     op: string,
-    shapes: string,
-    buffers: (GPUBuffer | GPUBufferBinding)[],
+    shapes: string | Shapes,
+    key: Bound['key'],
     kernel: Kernel,
     uoff: number,
     usize: number,
@@ -45,45 +45,39 @@ export class SegmentLog {
     y: number,
     z: number,
   ): void {
+    const n = this.room();
     const i = this.length++;
     this.ops[i] = op;
-    this.shapes[i] = shapes;
     this.kernels[i] = kernel;
-    this.others[i] = null;
-    const n = this.nums,
-      k = NUMS * i;
+    this.keys[i] = key;
+    const k = NUMS * i;
     n[k] = uoff;
     n[k + 1] = usize;
     n[k + 2] = x;
     n[k + 3] = y;
     n[k + 4] = z;
-    let j = this.nbuf;
-    n[k + 5] = j;
-    for (let b = 0; b < buffers.length; b++, j++) {
-      const e = buffers[b];
-      const range = (e as GPUBufferBinding).buffer; // undefined for a GPUBuffer
-      if (range) {
-        const r = e as GPUBufferBinding;
-        this.bufs[j] = range;
-        this.offsets[j] = r.offset ?? 0;
-        this.sizes[j] = r.size ?? -1;
-      } else {
-        this.bufs[j] = e as GPUBuffer;
-        this.offsets[j] = 0;
-        this.sizes[j] = -1;
-      }
+    let v = this.nval;
+    n[k + 5] = v;
+    if (typeof shapes === 'string') {
+      this.shapes[i] = shapes;
+    } else {
+      this.shapes[i] = shapes.parts;
+      const values = shapes.values;
+      for (let a = 0; a < values.length; a++) this.values[v++] = values[a];
+      this.nval = v;
     }
-    this.nbuf = j;
   }
 
   /** Logs a copy, clear or resolve. */
   other(r: Exclude<Rec, DispatchRec>): void {
+    const n = this.room();
     const i = this.length++;
     this.ops[i] = null;
     this.shapes[i] = '';
     this.kernels[i] = null;
+    this.keys[i] = null;
     this.others[i] = r;
-    this.nums[NUMS * i + 5] = this.nbuf;
+    n[NUMS * i + 5] = this.nval;
   }
 
   /** The logged commands as records (made on demand: only a failed segment needs them). */
@@ -97,18 +91,19 @@ export class SegmentLog {
         continue;
       }
       const k = NUMS * i;
-      const end = i + 1 < this.length ? n[k + NUMS + 5] : this.nbuf;
+      const key = this.keys[i]!;
       const buffers: (GPUBuffer | GPUBufferBinding)[] = [];
-      for (let j = n[k + 5]; j < end; j++) {
-        const buffer = this.bufs[j]!,
-          offset = this.offsets[j],
-          size = this.sizes[j];
+      for (let j = 0; j < key.length; j += 3) {
+        const buffer = key[j] as GPUBuffer,
+          offset = key[j + 1] as number,
+          size = key[j + 2] as number;
         buffers.push(offset === 0 && size < 0 ? buffer : size < 0 ? { buffer, offset } : { buffer, offset, size });
       }
+      const s = this.shapes[i];
       out.push({
         kind: DISPATCH,
         op: this.ops[i]!,
-        shapes: this.shapes[i],
+        shapes: typeof s === 'string' ? s : formatParts(s, this.values, n[k + 5], s.length - 1),
         buffers,
         kernel: this.kernels[i]!,
         uoff: n[k],
@@ -123,12 +118,25 @@ export class SegmentLog {
 
   /** Empties the log for another segment (dropping what it refers to). */
   clear(): void {
-    this.ops.fill(null, 0, this.length);
-    this.shapes.fill('', 0, this.length);
-    this.kernels.fill(null, 0, this.length);
-    this.others.fill(null, 0, this.length);
-    this.bufs.fill(null, 0, this.nbuf);
+    const len = this.length;
+    this.ops.fill(null, 0, len);
+    this.shapes.fill('', 0, len);
+    this.kernels.fill(null, 0, len);
+    this.keys.fill(null, 0, len);
+    this.others.fill(null, 0, len);
+    this.values.fill(null, 0, this.nval);
     this.length = 0;
-    this.nbuf = 0;
+    this.nval = 0;
+  }
+
+  /** The numbers' array, with room for one more command. */
+  private room(): Int32Array {
+    let n = this.nums;
+    if (NUMS * (this.length + 1) > n.length) {
+      n = new Int32Array(2 * n.length);
+      n.set(this.nums);
+      this.nums = n;
+    }
+    return n;
   }
 }

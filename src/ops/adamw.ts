@@ -9,7 +9,7 @@
  *   gpu.clear(sumSq); for (g of grads) sumSquares(gpu, sumSq, g, n);
  *   for (each param) adamwUpdate(gpu, p, m, v, g, n, { lr, weightDecay, step, clip: { sumSq, maxNorm } });
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { dummyBuffer } from './support';
 
 export interface AdamwHyper<Buf = GPUBuffer> {
@@ -74,7 +74,7 @@ export function adamwUpdate(
   const maxWg = gpu.device.limits.maxComputeWorkgroupsPerDimension;
   gpu.dispatch({
     op: 'adamw',
-    shapes: `param[${n}] step ${hp.step}`,
+    shapes: dims`param[${n}] step ${hp.step}`,
     shader: 'ops/adamw',
     constants: { WG, HAS_CLIP: hp.clip ? 1 : 0 },
     buffers: [param, m, v, grad, hp.clip?.sumSq ?? dummyBuffer(gpu)],
@@ -104,7 +104,7 @@ const partialsBuffers = new WeakMap<Gpu, GPUBuffer>();
 
 /** out[0] += sum_i x[i]^2 over x[n] (two-stage reduction for long x). */
 export function sumSquares(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, n: number): void {
-  const shapes = `x[${n}] -> out[1]`;
+  const shapes = dims`x[${n}] -> out[1]`;
   // Aim for >= 16 elements per invocation in stage 1.
   const parts = Math.min(SUMSQ_PARTIALS, cdiv(n, SUMSQ_WG * 16));
   if (parts <= 1) {
@@ -135,7 +135,7 @@ export function sumSquares(gpu: Gpu, out: GPUBuffer, x: GPUBuffer, n: number): v
   });
   gpu.dispatch({
     op: 'sumSquares.finish',
-    shapes: `partials[${parts}] -> out[1]`,
+    shapes: dims`partials[${parts}] -> out[1]`,
     shader: 'ops/sumsquares',
     constants: { WG: SUMSQ_WG, SQUARE: 0, ACCUM: 1 },
     buffers: [out, partials],

@@ -5,6 +5,7 @@
  * The op itself, its variants and the math: ./attention.
  */
 import { isF16 } from '../gpu/f16';
+import { dims, type Shapes } from '../gpu/device';
 
 export interface AttentionShape {
   B: number;
@@ -113,7 +114,6 @@ export function checkBuffers(
 }
 
 /** The `shapes` string of a dispatch: the layout and the variant that runs. */
-export function describe(l: Layout, variant: AttentionVariant): string {
-  const rope = l.rope ? ` rope prefix=${l.rope.prefix}` : '';
-  return `qkv[${l.B * l.T},${l.ld}] q@${l.offQ} k@${l.offK} v@${l.offV} B=${l.B} T=${l.T} H=${l.H} Dh=${l.Dh}${rope} (${variant})`;
+export function describe(l: Layout, variant: AttentionVariant): Shapes {
+  return dims`qkv[${l.B * l.T},${l.ld}] q@${l.offQ} k@${l.offK} v@${l.offV} B=${l.B} T=${l.T} H=${l.H} Dh=${l.Dh}${l.rope ? ' rope prefix=' : ''}${l.rope ? l.rope.prefix : ''} (${variant})`;
 }

@@ -14,7 +14,7 @@
  *   w_ij = exp(x_ij - lse),  dsim_ij = dloss * scale * w_ij,  dsim_ii = -dloss * scale * sum_j w_ij
  *   dq += dsim p,   dp += dsim^T q   (matmul)
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
 import { dummyBuffer } from './support';
 
@@ -60,7 +60,7 @@ export function cosentForward(
   matmul(gpu, scratch.sim, q, p, { M: B, N: B, K: D, transB: true, op: 'cosent.fwd.sim' });
   gpu.dispatch({
     op: 'cosent.fwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}`,
     shader: 'ops/cosent.fwd',
     constants: { WG: FWD_WG, HAS_LABELS: labels ? 1 : 0 },
     buffers: [scratch.stats, loss, scratch.sim, labels ?? dummyBuffer(gpu)],
@@ -83,7 +83,7 @@ export function cosentBackward(
 ): void {
   gpu.dispatch({
     op: 'cosent.bwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}`,
     shader: 'ops/cosent.bwd',
     constants: { WG_X: BWD_WG, WG_Y: BWD_WG, HAS_LABELS: labels ? 1 : 0 },
     buffers: [scratch.dsim, scratch.sim, scratch.stats, labels ?? dummyBuffer(gpu)],

@@ -5,7 +5,7 @@
  * gradient by calling this again with the same seeds (dropout is linear in its input), and a
  * gradient-cache re-forward reproduces the first forward exactly.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { grid } from './support';
 
 const WG = 256;
@@ -28,7 +28,7 @@ export function dropoutForward(
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: p = ${p} must be in [0, 1)`);
   gpu.dispatch({
     op: 'dropout',
-    shapes: `x[${n}] p=${p}`,
+    shapes: dims`x[${n}] p=${p}`,
     shader: 'ops/dropout',
     constants: { WG, ACCUM: accum ? 1 : 0 },
     buffers: [out, inp],

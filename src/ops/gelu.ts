@@ -7,7 +7,7 @@
  * erf comes from shaders/common/erf.wgsl (max abs error ~6e-8); `erfForward` / `erfcForward`
  * apply it alone, for tests.
  */
-import { packParams, type Gpu } from '../gpu/device';
+import { dims, packParams, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { dummyBuffer, grid } from './support';
 
@@ -16,7 +16,7 @@ const WG = 256;
 function elementwise(gpu: Gpu, op: string, entry: string, out: GPUBuffer, inp: GPUBuffer, N: number): void {
   gpu.dispatch({
     op,
-    shapes: `inp[${N}]`,
+    shapes: dims`inp[${N}]`,
     shader: 'ops/gelu.fwd',
     entry,
     constants: { WG },
@@ -48,7 +48,7 @@ export function geluBackward(
   }
   gpu.dispatch({
     op: 'gelu.bwd',
-    shapes: `inp[${N}]${inPlace ? ' in place' : ''}`,
+    shapes: dims`inp[${N}]${inPlace ? ' in place' : ''}`,
     shader: 'ops/gelu.bwd',
     defines: { F16_INP: isF16(inp) },
     constants: { WG, ACCUM: accumulate ? 1 : 0, IN_PLACE: inPlace ? 1 : 0 },

@@ -13,7 +13,7 @@
  *   dlogits = dloss * d loss / d logits   (fused row kernel, into scratch.dlogits)
  *   dq += dlogits p / tau,   dp += dlogits^T q / tau   (matmul)
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
 import { dummyBuffer } from './support';
 
@@ -70,7 +70,7 @@ export function infonceForward(
   matmul(gpu, scratch.logits, q, p, { M: B, N: B, K: D, transB: true, alpha: 1 / tau, op: 'infonce.fwd.logits' });
   gpu.dispatch({
     op: 'infonce.fwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}${bidir ? ' bidir' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}${bidir ? ' bidir' : ''}`,
     shader: 'ops/infonce.fwd',
     constants: { WG: FWD_WG, HAS_LABELS: labels ? 1 : 0, BIDIR: bidir ? 1 : 0 },
     buffers: [scratch.stats, loss, scratch.logits, labels ?? dummyBuffer(gpu)],
@@ -96,7 +96,7 @@ export function infonceBackward(
   const s = ((opts.dlossScale ?? 1) * w) / B;
   gpu.dispatch({
     op: 'infonce.bwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}${bidir ? ' bidir' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}${bidir ? ' bidir' : ''}`,
     shader: 'ops/infonce.bwd',
     constants: { WG_X: BWD_WG, WG_Y: BWD_WG, HAS_LABELS: labels ? 1 : 0, BIDIR: bidir ? 1 : 0 },
     buffers: [scratch.dlogits, scratch.logits, scratch.stats, labels ?? dummyBuffer(gpu)],

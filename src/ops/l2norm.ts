@@ -8,7 +8,7 @@
  *                                                      (shaders/ops/l2norm.bwd.wgsl)
  * Row kernels: variant `gpu.variants.get('l2norm')`, 'row' or 'wg' (see ops/support.ts).
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { grid, rowLayout } from './support';
 
 export const L2NORM_EPS = 1e-12;
@@ -25,7 +25,7 @@ export function l2normForward(
   const { TPR, RPW } = rowLayout(gpu, 'l2norm');
   gpu.dispatch({
     op: 'l2norm.fwd',
-    shapes: `inp[${N},${C}]`,
+    shapes: dims`inp[${N},${C}]`,
     shader: 'ops/l2norm.fwd',
     constants: { TPR, RPW },
     buffers: [out, norm, inp],
@@ -47,7 +47,7 @@ export function l2normBackward(
   const { TPR, RPW } = rowLayout(gpu, 'l2norm');
   gpu.dispatch({
     op: 'l2norm.bwd',
-    shapes: `out[${N},${C}]`,
+    shapes: dims`out[${N},${C}]`,
     shader: 'ops/l2norm.bwd',
     constants: { TPR, RPW },
     buffers: [dinp, dout, out, norm],

@@ -22,7 +22,7 @@
  * Row kernels: variant `gpu.variants.get('layernorm')`, 'row' or 'wg' (see ops/support.ts).
  * Whether the model fuses its LoRA projections here: `lnLoraFused` (variant 'lnlora').
  */
-import { cdiv, packParams, type Gpu, type Params } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu, type Params } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { colsum } from './colsum';
 import { dropoutThreshold } from './dropout';
@@ -123,7 +123,7 @@ export function layernormForward(
   if (f16 && C % 2) throw new Error(`layernorm.fwd: a packed-f16 output needs an even C, got ${C}`);
   gpu.dispatch({
     op: lora ? 'layernorm.fwd+lora' : 'layernorm.fwd',
-    shapes: `inp[${N},${C}] eps=${eps}${lora ? ` lora R=${lora.R}` : ''}${f16 ? ' -> f16' : ''}`,
+    shapes: dims`inp[${N},${C}] eps=${eps}${lora ? ` lora R=${lora.R}` : ''}${f16 ? ' -> f16' : ''}`,
     shader: 'ops/layernorm.fwd',
     // one invocation per row (CPU adapters): 4 columns per loop step
     defines: { F16_OUT: f16, VEC4: TPR === 1 && C % 4 === 0 },
@@ -151,7 +151,7 @@ export function layernormBackward(
   C: number,
   lora?: LnLora & { dy: GPUBuffer; ldy: number; gu: GPUBuffer },
 ): void {
-  const shapes = `inp[${N},${C}]${lora ? ` lora R=${lora.R}` : ''}`;
+  const shapes = dims`inp[${N},${C}]${lora ? ` lora R=${lora.R}` : ''}`;
   if (dinp || lora) {
     const layout = rowLayout(gpu, 'layernorm');
     const { TPR, RPW } = lora && layout.TPR > 1 ? { TPR: layout.TPR, RPW: 1 } : layout;

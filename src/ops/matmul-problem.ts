@@ -4,7 +4,7 @@
  * `paramFields` (checked here, with the errors for calls no kernel can run) and its workgroup
  * tiles; `packProblems` lays the blocks of one dispatch out in the uniform buffer.
  */
-import { cdiv } from '../gpu/device';
+import { cdiv, dims, type Shapes } from '../gpu/device';
 import { f32Bits, isU32, paramWords, type Params } from '../gpu/params';
 import { isF16 } from '../gpu/f16';
 import { dropoutThreshold } from './dropout';
@@ -15,7 +15,7 @@ import type { MatmulKernel } from './matmul-kernels';
 /** One call, ready to dispatch: its fusions, buffers by binding name, parameters, tiles. */
 export interface Problem {
   op: string;
-  shapes: string;
+  shapes: Shapes;
   fusion: Fusion;
   buffers: Record<string, GPUBuffer>;
   u32: number[];
@@ -31,10 +31,9 @@ export function problem(kernel: MatmulKernel, C: GPUBuffer, A: GPUBuffer, B: GPU
   const batch = l.b1 * l.b2;
   const s2 = second(a, l);
   if (s2 && batch > 1) throw new Error(`${op}: a second product cannot be batched`);
-  const shapes =
-    `op(A)[${batch > 1 ? `${batch},` : ''}${l.M},${l.K}]${l.transA ? 'ᵀ' : ''} ` +
-    `op(B)[${l.K},${l.N}]${l.transB ? 'ᵀ' : ''}${s2 ? ` + [${l.M},${s2.K}]x[${s2.K},${l.N}]` : ''} ` +
-    `-> C[${l.M},${l.N}] (${kernel.name})`;
+  const shapes = dims`op(A)[${batch > 1 ? `${batch},` : ''}${l.M},${l.K}]${l.transA ? 'ᵀ' : ''} op(B)[${l.K},${l.N}]${
+    l.transB ? 'ᵀ' : ''
+  }${s2 ? ` + [${l.M},${s2.K}]x[${s2.K},${l.N}]` : ''} -> C[${l.M},${l.N}] (${kernel.name})`;
   const u32 = [l.M, l.N, l.K, l.lda, l.ldb, l.ldc, l.offA, l.offB, l.offC, l.b2, ...l.sA, ...l.sB, ...l.sC];
   const f32 = [a.alpha ?? 1];
   const f = fusionOf(l, a);

@@ -30,7 +30,7 @@
  * the arguments are in matmul-args.ts, the kernel table and choice in matmul-kernels.ts, a call
  * made ready to dispatch in matmul-problem.ts, the WGSL generator in matmul-gen*.ts.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, packParams, shapesText, type Gpu } from '../gpu/device';
 import { isF16 } from '../gpu/f16';
 import { registerShaderGenerator } from '../gpu/shaders';
 import { hasFusion, layout, type MatmulArgs, type MatmulCall } from './matmul-args';
@@ -120,7 +120,7 @@ function dispatchProblems(gpu: Gpu, kernel: MatmulKernel, ps: Problem[], op: str
   }
   gpu.dispatch({
     op,
-    shapes: ps.map((x) => x.shapes).join(' + '),
+    shapes: ps.length === 1 ? ps[0].shapes : ps.map((x) => shapesText(x.shapes)).join(' + '),
     shader: key,
     constants:
       sch.kind === 'reg'

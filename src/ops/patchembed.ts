@@ -23,7 +23,7 @@
  * Measured on SwiftShader (B=4, 224x224, p=16, C=384): im2col 21 ms vs the matmul 1.7 s, so a
  * direct (implicit-im2col) kernel could save ~1%; the scratch costs B*P*3pp floats (2.4 MB here).
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu, type Shapes } from '../gpu/device';
 import { colsum } from './colsum';
 import { matmul } from './matmul';
 import { grid, scratch } from './support';
@@ -68,8 +68,8 @@ export function patchGrid(s: PatchembedShape): PatchGrid {
   return { Hp, Wp, P, K: 3 * s.patch * s.patch, rowOffset, T };
 }
 
-function describe(s: PatchembedShape, g: PatchGrid): string {
-  return `pixels[${s.B},3,${s.Himg},${s.Wimg}] p=${s.patch} -> [${s.B},${g.T},${s.C}] rows ${g.rowOffset}..${g.rowOffset + g.P - 1}`;
+function describe(s: PatchembedShape, g: PatchGrid): Shapes {
+  return dims`pixels[${s.B},3,${s.Himg},${s.Wimg}] p=${s.patch} -> [${s.B},${g.T},${s.C}] rows ${g.rowOffset}..${g.rowOffset + g.P - 1}`;
 }
 
 const WG = 256;

@@ -13,7 +13,7 @@
  *     dlambda += sum_n dout ⊙ y               (residual.bwd_params.wgsl partial sums per chunk
  *               of rows, then `colsum`)
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { colsum } from './colsum';
 import { chunkRows, dummyBuffer, grid, scratch } from './support';
 
@@ -31,7 +31,7 @@ export function residualForward(
   const inPlace = out === x;
   gpu.dispatch({
     op: 'residual.fwd',
-    shapes: `x[${N},${C}]${inPlace ? ' in place' : ''}${lambda ? '' : ' no lambda'}`,
+    shapes: dims`x[${N},${C}]${inPlace ? ' in place' : ''}${lambda ? '' : ' no lambda'}`,
     shader: 'ops/residual.fwd',
     constants: { WG, IN_PLACE: inPlace ? 1 : 0, HAS_LAMBDA: lambda ? 1 : 0 },
     buffers: [out, inPlace ? dummyBuffer(gpu) : x, y, lambda ?? dummyBuffer(gpu)],
@@ -51,7 +51,7 @@ export function residualBackward(
   C: number,
   accumulate = true,
 ): void {
-  const shapes = `dout[${N},${C}]${lambda ? '' : ' no lambda'}`;
+  const shapes = dims`dout[${N},${C}]${lambda ? '' : ' no lambda'}`;
   if (dy) {
     gpu.dispatch({
       op: 'residual.bwd',

@@ -15,7 +15,7 @@
  * ang = 2π · (j < Dh/4 ? y : x) · inv_freq[j mod Dh/4]; so the table is tiled x2 and
  * channels [0, Dh/4) (paired with [Dh/2, 3Dh/4)) carry y, channels [Dh/4, Dh/2) carry x.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 
 /** inv_freq[k] = 1 / theta^(4k/Dh), k = 0 .. Dh/4 - 1, in float64. */
 export function ropeInvFreq(Dh: number, theta = 100): Float64Array {
@@ -114,7 +114,7 @@ function ropeDispatch(
   const gx = Math.min(groups, GRID_X, gpu.device.limits.maxComputeWorkgroupsPerDimension);
   gpu.dispatch({
     op,
-    shapes: `x[${B},${T},${C}] H=${H} prefix=${prefix} tables[${P},${Dh}]`,
+    shapes: dims`x[${B},${T},${C}] H=${H} prefix=${prefix} tables[${P},${Dh}]`,
     shader: 'ops/rope',
     constants: { WG, BACKWARD: backward ? 1 : 0 },
     buffers: [x, cos, sin],

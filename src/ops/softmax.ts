@@ -13,7 +13,7 @@
  *   'wg':  one workgroup of 64 invocations per row, tree reductions in workgroup memory: GPUs.
  * Workgroups are laid out on a 2-D grid, GRID_X per grid row.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { dummyBuffer, rowLayout, type RowVariant } from './support';
 
 /** Kernel layouts; see `rowLayout` in ./support. */
@@ -37,7 +37,7 @@ export function softmaxForward(gpu: Gpu, out: GPUBuffer, inp: GPUBuffer, R: numb
   const { TPR, RPW } = rowLayout(gpu, 'softmax');
   gpu.dispatch({
     op: 'softmax.fwd',
-    shapes: `inp[${R},${L}]${inPlace ? ' in place' : ''} scale=${scale}`,
+    shapes: dims`inp[${R},${L}]${inPlace ? ' in place' : ''} scale=${scale}`,
     shader: 'ops/softmax.fwd',
     constants: { TPR, RPW, IN_PLACE: inPlace ? 1 : 0 },
     buffers: [out, inPlace ? dummyBuffer(gpu) : inp],
@@ -64,7 +64,7 @@ export function softmaxBackward(
   const { TPR, RPW } = rowLayout(gpu, 'softmax');
   gpu.dispatch({
     op: 'softmax.bwd',
-    shapes: `out[${R},${L}]${inPlace ? ' in place' : ''} scale=${scale}`,
+    shapes: dims`out[${R},${L}]${inPlace ? ' in place' : ''} scale=${scale}`,
     shader: 'ops/softmax.bwd',
     constants: { TPR, RPW, ACCUM: accumulate ? 1 : 0, IN_PLACE: inPlace ? 1 : 0 },
     buffers: [dinp, inPlace ? dummyBuffer(gpu) : dout, out],

@@ -5,7 +5,7 @@
  *   tokensGather(out[B,C], X)   out[b] = X[b, row]        CLS row -> pooler_output
  *   tokensScatter(X, src[B,C])  X[b, row] = src[b]        its backward (other rows untouched)
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { grid } from './support';
 
 const WG = 256;
@@ -23,7 +23,7 @@ function run(
 ): void {
   gpu.dispatch({
     op: `tokens.${entry}`,
-    shapes: `X[${B},${T},${C}] R=${R}`,
+    shapes: dims`X[${B},${T},${C}] R=${R}`,
     shader: 'ops/tokens',
     entry,
     constants: { WG },

@@ -30,7 +30,7 @@
  * candidates, 48 MiB of outputs.
  * Returns after the work is submitted (it flushes once per outer chunk); read the outputs as usual.
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
 import { FUSED_WG } from './topk-fused';
 
@@ -174,7 +174,7 @@ export async function topkForward(
   const fewQueries = Q <= FEW_QUERIES && D % 4 === 0;
   const fused = !fewQueries && topkFused(gpu, D);
   const [tq, tg] = fused ? fusedTile(gpu) : [0, 0];
-  const shapes = `queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}${fused ? ' fused' : ''}`;
+  const shapes = dims`queries[${Q},${D}] gallery[${G},${D}] K=${K} chunk ${chunkRows}x${queryBlock}${fused ? ' fused' : ''}`;
   const tile = fused ? null : gpu.zeros(queryBlock * tileStride, 'topk tile');
   const cand = gpu.buffer(queryBlock * candidates * 8, 'topk candidates');
   const counts = gpu.zeros(queryBlock, 'topk counts');

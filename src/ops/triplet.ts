@@ -14,7 +14,7 @@
  *   dsim_{i,n_i} = dloss / B, dsim_ii = -dloss / B for active rows (into scratch.dsim)
  *   dq += dsim p,   dp += dsim^T q   (matmul)
  */
-import { cdiv, packParams, type Gpu } from '../gpu/device';
+import { cdiv, dims, packParams, type Gpu } from '../gpu/device';
 import { matmul } from './matmul';
 import { dummyBuffer } from './support';
 
@@ -60,7 +60,7 @@ export function tripletForward(
   matmul(gpu, scratch.sim, q, p, { M: B, N: B, K: D, transB: true, op: 'triplet.fwd.sim' });
   gpu.dispatch({
     op: 'triplet.fwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}`,
     shader: 'ops/triplet.fwd',
     constants: { WG: FWD_WG, HAS_LABELS: labels ? 1 : 0 },
     buffers: [scratch.hard, loss, scratch.sim, labels ?? dummyBuffer(gpu)],
@@ -85,7 +85,7 @@ export function tripletBackward(
 ): void {
   gpu.dispatch({
     op: 'triplet.bwd',
-    shapes: `q,p[${B},${D}]${labels ? ' labels' : ''}`,
+    shapes: dims`q,p[${B},${D}]${labels ? ' labels' : ''}`,
     shader: 'ops/triplet.bwd',
     constants: { WG_X: BWD_WG, WG_Y: BWD_WG },
     buffers: [scratch.dsim, scratch.hard],
