@@ -236,7 +236,7 @@ export class Gpu {
     return this.pipelines.pipeline(shader, entry, constants, defines);
   }
 
-  /** Dispatches recorded per op name since the last `resetCounts`. */
+  /** Dispatches recorded per op name since the last `resetCounts` (a copy). */
   get dispatchCounts(): Map<string, number> {
     return new Map([...this.opCounts].map(([op, c]) => [op, c.n]));
   }
