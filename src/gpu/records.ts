@@ -14,7 +14,7 @@ export interface DispatchSpec {
   /** Op name for errors and profiles, e.g. `linear.fwd`. */
   op: string;
   /** Human-readable shapes for error messages, e.g. `x[402,384] W[1152,384]`: best written with
-   * the `shapes` tag (src/gpu/shapes.ts), which formats them only when needed. */
+   * the `dims` tag (src/gpu/shapes.ts), which formats them only when needed. */
   shapes: string | Shapes;
   /** Shader name under `shaders/` (without `.wgsl`), or a generated shader's name. */
   shader: string;

@@ -113,7 +113,7 @@ export function checkBuffers(
   }
 }
 
-/** The `shapes` string of a dispatch: the layout and the variant that runs. */
+/** The shapes of a dispatch (a `dims` template): the layout and the variant that runs. */
 export function describe(l: Layout, variant: AttentionVariant): Shapes {
   return dims`qkv[${l.B * l.T},${l.ld}] q@${l.offQ} k@${l.offK} v@${l.offV} B=${l.B} T=${l.T} H=${l.H} Dh=${l.Dh}${l.rope ? ' rope prefix=' : ''}${l.rope ? l.rope.prefix : ''} (${variant})`;
 }
