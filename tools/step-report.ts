@@ -5,9 +5,10 @@
  * machine without a GPU. Used by tools/memory-report.ts (the command line) and the bench rows
  * train.dispatches / train.memory (bench/train-step-node.ts).
  *
- * path 'gpu' counts the kernel variants a GPU adapter gets (fused 'flash' attention, LoRA inside the LayerNorm,
- * workgroup-per-row LayerNorm, tiled matmul) even on SwiftShader; 'adapter' whatever this adapter
- * picks (on SwiftShader: the software variants).
+ * path 'gpu' counts the kernels a GPU adapter gets by default (`gpu.defaults` 'gpu': fused 'flash'
+ * attention, LoRA inside the LayerNorm, workgroup-per-row LayerNorm, tiled matmul, LayerScale and
+ * GELU' folded into the backward GEMMs) even on SwiftShader; 'adapter' whatever this adapter picks
+ * (on SwiftShader: the software variants).
  */
 import type { Gpu } from '../src/gpu/device';
 import { parseModelConfig } from '../src/model/config';
@@ -57,18 +58,9 @@ export interface StepReport {
 
 export function stepReport(gpu: Gpu, o: StepReportOptions): StepReport {
   const spec = parseModelConfig(STEP_MODELS[o.model]);
-  const saved = new Map(gpu.variants);
+  const defaults = gpu.defaults;
   gpu.dryRun = true;
-  if (o.path === 'gpu') {
-    for (const [k, v] of Object.entries({
-      attention: 'flash',
-      layernorm: 'wg',
-      lnlora: 'fused',
-      softmax: 'wg',
-      matmul: 'tiled_128x64',
-    }))
-      gpu.variants.set(k, v);
-  }
+  if (o.path === 'gpu') gpu.defaults = 'gpu';
   const live0 = gpu.memory.live;
   const weights = new Map(
     expectedTensors(spec)
@@ -108,7 +100,6 @@ export function stepReport(gpu: Gpu, o: StepReportOptions): StepReport {
   opt.destroy();
   vit.destroy();
   gpu.dryRun = false;
-  gpu.variants.clear();
-  for (const [k, v] of saved) gpu.variants.set(k, v);
+  gpu.defaults = defaults;
   return report;
 }

@@ -63,6 +63,9 @@ export class Gpu {
   readonly report: AdapterReport;
   /** Kernel variant choices, per op family (filled by autotuning or set by hand). */
   readonly variants = new Map<string, string>();
+  /** Which defaults ops take where `variants` has none: 'software' on a fallback adapter, else 'gpu'
+   * (docs/model.md#kernel-paths). Tests set 'gpu' to run the GPU path on SwiftShader. */
+  defaults: 'gpu' | 'software';
   /**
    * Dry run: buffers are allocated as usual but dispatches are not encoded (they are counted).
    * Used to measure the memory a configuration needs (tools/memory-report.ts) without running it.
@@ -97,6 +100,7 @@ export class Gpu {
   private constructor(device: GPUDevice, report: AdapterReport) {
     this.device = device;
     this.report = report;
+    this.defaults = report.isFallback ? 'software' : 'gpu';
     this.arena = new UniformArena(device, device.limits.minUniformBufferOffsetAlignment);
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.timestamps = device.features.has('timestamp-query');

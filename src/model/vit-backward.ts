@@ -43,7 +43,7 @@ import type { Acts, DropoutSeed, VitState } from './vit-state';
  * plus its pass, while the separate passes cost a few ms).
  */
 function branchGradFused(gpu: Gpu): boolean {
-  const v = gpu.variants.get('vitbwd') ?? (gpu.report.isFallback ? 'passes' : 'fused');
+  const v = gpu.variants.get('vitbwd') ?? (gpu.defaults === 'software' ? 'passes' : 'fused');
   if (v !== 'fused' && v !== 'passes') throw new Error(`vitbwd variant "${v}": expected 'fused' or 'passes'`);
   return v === 'fused';
 }

@@ -17,18 +17,29 @@ const FLASH_MAX_DH = 128;
 /** Invocations (= query or key rows) per flash workgroup. */
 const FLASH_WG = 64;
 
+/** The tile sizes `flashTile` may pick, largest first. */
+const FLASH_TILES = [64, 32, 16, 8];
+
 /**
  * Keys (queries) per staged tile of the flash kernels: the largest of 64, 32, 16, 8 whose tiles
- * (two [BC, Dh] f32 tiles plus two [BC] rows) fit the device's workgroup storage; null when the
- * flash kernels cannot run this shape (then 'matmul' runs). On software adapters, where 'flash'
- * runs only when asked for (tests), 8: SwiftShader's pipeline compile time grows with the
- * workgroup arrays (measured: ~6 s of CPU per kernel for 32 x 64 tiles, ~1 s for 4 x 64).
+ * (two [BC, Dh] f32 tiles plus two [BC] rows) fit the device's workgroup storage (48 KiB on
+ * NVIDIA: 64 at Dh = 64; 32 KiB: 32; the 16 KiB minimum: 16); null when the flash kernels cannot
+ * run this shape (then 'matmul' runs). With software defaults (`gpu.defaults`), where 'flash' runs
+ * only when asked for (tests), 8: SwiftShader's pipeline compile time grows with the workgroup
+ * arrays (measured: ~6 s of CPU per kernel for 32 x 64 tiles, ~1 s for 4 x 64).
+ * `gpu.variants.get('attention.tile')` ('8', '16', '32' or '64') asks for one size (tests run
+ * each size a GPU may pick); null when it does not fit.
  */
 export function flashTile(gpu: Gpu, l: Layout): number | null {
   const aligned = [l.Dh, l.ld, l.offQ, l.offK, l.offV].every((x) => x % 4 === 0);
   if (!aligned || l.Dh > FLASH_MAX_DH || (l.rope && l.Dh % 8 !== 0)) return null;
+  const asked = gpu.variants.get('attention.tile');
+  if (asked !== undefined && !FLASH_TILES.includes(Number(asked))) {
+    throw new Error(`attention.tile: unknown size "${asked}" (expected ${FLASH_TILES.join(', ')})`);
+  }
   const limit = gpu.device.limits.maxComputeWorkgroupStorageSize;
-  for (const bc of gpu.report.isFallback ? [8] : [64, 32, 16, 8]) {
+  const sizes = asked !== undefined ? [Number(asked)] : gpu.defaults === 'software' ? [8] : FLASH_TILES;
+  for (const bc of sizes) {
     if ((2 * bc * l.Dh + 2 * bc) * F32 <= limit) return bc;
   }
   return null;

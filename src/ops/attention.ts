@@ -49,7 +49,7 @@ export function attentionLseSize(B: number, T: number, H: number): number {
 
 /** The preferred variant: `gpu.variants.get('attention')`, else by adapter kind. */
 export function defaultAttentionVariant(gpu: Gpu): AttentionVariant {
-  const v = gpu.variants.get('attention') ?? (gpu.report.isFallback ? 'matmul' : 'flash');
+  const v = gpu.variants.get('attention') ?? (gpu.defaults === 'software' ? 'matmul' : 'flash');
   if (v !== 'flash' && v !== 'matmul') {
     throw new Error(`attention: unknown variant "${v}" (expected 'flash' or 'matmul')`);
   }

@@ -63,7 +63,7 @@ const MAX_R = 256;
  * (ViT-S/16, B=4 pairs on SwiftShader: 4.7 s of a 30 s step fused).
  */
 export function lnLoraFused(gpu: Gpu): boolean {
-  return (gpu.variants.get('lnlora') ?? (gpu.report.isFallback ? 'gemm' : 'fused')) === 'fused';
+  return (gpu.variants.get('lnlora') ?? (gpu.defaults === 'software' ? 'gemm' : 'fused')) === 'fused';
 }
 
 function loraParams(N: number, C: number, eps: number, l: LnLora | undefined, ldy: number): Params {

@@ -167,7 +167,7 @@ export function missingFeatures(gpu: Gpu, kernel: MatmulKernel): string[] {
  * quad sharing where subgroups exist; on GPUs the workgroup-memory tiled kernel.
  */
 export function defaultMatmulVariant(gpu: Gpu): string {
-  if (!gpu.report.isFallback) return 'tiled_128x64';
+  if (gpu.defaults === 'gpu') return 'tiled_128x64';
   return gpu.hasFeature('subgroups') ? 'vec4_quad' : 'vec4';
 }
 

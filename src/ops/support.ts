@@ -70,7 +70,7 @@ export type RowVariant = 'row' | 'wg';
  *   'wg':  one workgroup of 64 invocations per row, tree reductions in workgroup memory: GPUs.
  */
 export function rowLayout(gpu: Gpu, op: string): { TPR: number; RPW: number } {
-  const v = gpu.variants.get(op) ?? (gpu.report.isFallback ? 'row' : 'wg');
+  const v = gpu.variants.get(op) ?? (gpu.defaults === 'software' ? 'row' : 'wg');
   if (v === 'row') return { TPR: 1, RPW: 64 };
   if (v === 'wg') return { TPR: 64, RPW: 1 };
   throw new Error(`${op}: unknown variant "${v}" (expected 'row' or 'wg')`);

@@ -128,7 +128,7 @@ const FUSED_MAX_D = 64;
  * invocation; 256 would spill registers).
  */
 function fusedTile(gpu: Gpu): [number, number] {
-  const v = gpu.variants.get('topk.tile') ?? (gpu.report.isFallback ? '16x16' : '8x8');
+  const v = gpu.variants.get('topk.tile') ?? (gpu.defaults === 'software' ? '16x16' : '8x8');
   const m = /^(\d+)x(\d+)$/.exec(v);
   if (!m || Number(m[2]) % 4 !== 0)
     throw new Error(`topk: tile "${v}" is not <queries>x<gallery rows, a multiple of 4>`);

@@ -27,7 +27,8 @@ export interface CasesModule {
  * would take minutes to compile again on SwiftShader: there the browser runs the default schedule
  * of software adapters (vec4_quad) and one big GPU tile (tiled_128x64) on every plain case, one
  * schedule on the fused cases, and one multi-problem dispatch (of the native variants, the list
- * of those not run and the f32-written native loads of vec4_f16). What this checks in the browser is
+ * of those not run and the f32-written native loads of vec4_f16); the flash attention cases at GPU
+ * tile sizes run at 64 only (the tile is an override constant of the same WGSL). What this checks in the browser is
  * that Chrome's WebGPU takes our WGSL and our browser device path runs it right.
  */
 export function runsInBrowser(file: string, name: string): boolean {
@@ -35,6 +36,7 @@ export function runsInBrowser(file: string, name: string): boolean {
   if (file === 'matmul') return schedule === undefined || schedule === 'vec4_quad' || schedule === 'tiled_128x64';
   if (file === 'matmul-fused') return schedule === 'tiled_128x64' || name.startsWith('tiled: three problems');
   if (file === 'matmul-native') return !name.startsWith('tiled_128x64_f16 written with f32');
+  if (file === 'attention') return !/tiles of (32|16)$/.test(name);
   return true;
 }
 
@@ -49,5 +51,20 @@ export async function withVariants<R>(gpu: Gpu, vars: Record<string, string>, ru
       if (v === undefined) gpu.variants.delete(k);
       else gpu.variants.set(k, v);
     }
+  }
+}
+
+/**
+ * Runs `run` with the kernels ops pick by default on this kind of adapter (`gpu.defaults`):
+ * 'gpu' runs the GPU path (tiled GEMMs, flash attention at a GPU tile size, workgroup row
+ * kernels, LoRA inside the LayerNorm kernels, fused backward GEMMs) here on SwiftShader.
+ */
+export async function withDefaults<R>(gpu: Gpu, defaults: Gpu['defaults'], run: () => Promise<R>): Promise<R> {
+  const saved = gpu.defaults;
+  gpu.defaults = defaults;
+  try {
+    return await run();
+  } finally {
+    gpu.defaults = saved;
   }
 }

@@ -54,6 +54,8 @@ interface Case {
   tol?: Tol;
   /** qkv and out stored as packed f16 (src/gpu/f16.ts): qkv's values are f16 in the reference too. */
   f16?: boolean;
+  /** 'flash' with this many keys (queries) per staged tile (`attention.tile`), as a GPU picks it. */
+  tile?: number;
 }
 
 const TOL: Tol = { atol: 2e-6, rtol: 1e-4 };
@@ -68,6 +70,7 @@ function caseName(c: Case, variants: readonly AttentionVariant[]): string {
   }
   if (c.amp) parts.push(`|q|,|k|<=${c.amp}`);
   if (c.f16) parts.push('f16 qkv and out');
+  if (c.tile) parts.push(`tiles of ${c.tile}`);
   return `attention [${variants.join(', ')}] ${parts.join(', ')}`;
 }
 
@@ -138,13 +141,26 @@ async function attentionCase(
     const gdqkv = gpu.upload(f32(dqkv0));
     const gout = c.f16 ? zerosF16(gpu, B * T * C, 'out') : gpu.zeros(B * T * C, 'out');
     const glse = gpu.zeros(attentionLseSize(B, T, H), 'lse');
-    const ran = await withVariants(gpu, { attention: variant }, async () => {
-      attentionForward(gpu, gout, glse, gqkv, shape);
-      attentionBackward(gpu, gdqkv, gdout, gout, glse, gqkv, shape);
+    const vars: Record<string, string> = { attention: variant };
+    if (c.tile) vars['attention.tile'] = String(c.tile);
+    const tiles = new Set<unknown>(); // the BC constant of each flash dispatch
+    const dispatch = gpu.dispatch.bind(gpu);
+    gpu.dispatch = (spec) => {
+      if (spec.constants && 'BC' in spec.constants) tiles.add(spec.constants.BC);
+      dispatch(spec);
+    };
+    const ran = await withVariants(gpu, vars, async () => {
+      try {
+        attentionForward(gpu, gout, glse, gqkv, shape);
+        attentionBackward(gpu, gdqkv, gdout, gout, glse, gqkv, shape);
+      } finally {
+        gpu.dispatch = dispatch;
+      }
       return attentionVariant(gpu, shape);
     });
     const what = `${caseName(c, [variant])} (ran ${ran})`;
     if (ran !== runs[n]) throw new Error(`${what}: expected variant ${runs[n]} to run`);
+    if (c.tile) expectEqual([...tiles], [c.tile], `${what}: tile sizes of the flash dispatches`);
     const got = {
       out: c.f16 ? await readF16(gpu, gout) : await gpu.read(gout),
       lse: await gpu.read(glse),
@@ -195,6 +211,12 @@ const CASES: [Case, readonly AttentionVariant[]][] = [
   // rounding; the gradients see out only through D = dO . O, hence their looser atol
   [{ B: 2, H: 2, Dh: 64, rope: { Hp: 3, Wp: 3, prefix: 5 }, f16: true, tol: { atol: 2e-4, rtol: 1e-3 } }, BOTH],
   [{ B: 1, T: 9, H: 3, Dh: 8, f16: true, tol: { atol: 2e-4, rtol: 1e-3 } }, BOTH],
+  // The tile sizes GPUs pick (attention-flash.ts flashTile; SwiftShader's default is 8): 64 keys
+  // where the workgroup storage holds them (Dh = 64 needs more than SwiftShader's 32 KiB: here at
+  // Dh = 32), 32 at 32 KiB and 16 at the 16 KiB minimum, at ViT-B/16's T = 201 and DINOv2's 257
+  [{ B: 2, H: 2, Dh: 32, rope: { Hp: 14, Wp: 14, prefix: 5 }, tile: 64 }, ['flash']],
+  [{ B: 1, H: 1, Dh: 64, rope: { Hp: 14, Wp: 14, prefix: 5 }, tile: 32 }, ['flash']],
+  [{ B: 1, T: 257, H: 1, Dh: 64, tile: 16 }, ['flash']],
 ];
 
 /** Counts the dispatches `fn` records and the bytes of buffers it leaves allocated. */
@@ -301,6 +323,10 @@ export const gpuCases: GpuCase[] = [
       await expectThrows(
         () => withVariants(gpu, { attention: 'fast' }, async () => fwd({})),
         /attention: unknown variant "fast" \(expected 'flash' or 'matmul'\)/,
+      );
+      await expectThrows(
+        () => withVariants(gpu, { attention: 'flash', 'attention.tile': '24' }, async () => fwd({})),
+        /attention\.tile: unknown size "24" \(expected 64, 32, 16, 8\)/,
       );
       for (const b of [qkv, out, lse, small]) b.destroy();
     },

@@ -4,11 +4,14 @@
  *    triplet and cosent, within atol 1e-5 + rtol 1e-3;
  *  - the gradient-cached step (chunks of 4 of a batch of 6) gives the same gradients;
  *  - full fine-tuning gradients of every parameter (DINOv2 also through the resized position table);
- *  - the adapters after a LayerNorm (q|k|v, fc1) run as GEMMs on software adapters and inside the
- *    LayerNorm kernels on GPUs (ops/layernorm.ts lnLoraFused): the fused path matches PyTorch too,
- *    and with LoRA dropout both paths give the same loss and gradients (same masks);
- *  - the backward folds LayerScale and GELU' into its GEMMs on GPUs and runs them as passes on
- *    software adapters (model/vit-backward.ts `vitbwd`): both paths for LoRA and full fine-tuning.
+ *  - the GPU path (`gpu.defaults` 'gpu': every kernel a GPU adapter runs by default, here on
+ *    SwiftShader) matches PyTorch too, for LoRA (direct and gradient-cached) and full fine-tuning:
+ *    workgroup-tiled GEMMs (tiled_128x64), flash attention at a GPU tile size (64 keys), row
+ *    kernels with a workgroup per row, the adapters after a LayerNorm (q|k|v, fc1) inside the
+ *    LayerNorm kernels (ops/layernorm.ts lnLoraFused) and LayerScale and GELU' folded into the
+ *    backward GEMMs (model/vit-backward.ts `vitbwd`); software adapters run register-tiled GEMMs,
+ *    the 'matmul' attention, a row per invocation, the adapters as GEMMs and the backward as
+ *    passes. With LoRA dropout both paths give the same loss and gradients (same masks).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -20,7 +23,8 @@ import { Vit } from '../../src/model/vit';
 import { expectedTensors } from '../../src/model/weights';
 import type { LossOpts } from '../../src/train/losses';
 import { TrainStep, type Batch } from '../../src/train/step';
-import { withVariants } from '../helpers/cases';
+import { defaultMatmulVariant } from '../../src/ops/matmul-kernels';
+import { withDefaults } from '../helpers/cases';
 import { expectClose } from '../helpers/check';
 import { nodeGpu } from '../helpers/node-gpu';
 import { Rng } from '../../src/util/random';
@@ -37,13 +41,8 @@ const VARIANTS: Record<string, Partial<LossOpts>> = {
   cosent: { type: 'cosent' },
 };
 
-/**
- * The GPU path: `lnlora` 'fused' (LoRA projections inside the LayerNorm kernels) and `vitbwd`
- * 'fused' (LayerScale and GELU' folded into the backward GEMMs); software adapters default to
- * 'gemm' and 'passes'.
- */
-const GPU_PATH = { lnlora: 'fused', vitbwd: 'fused' };
-const SOFTWARE_PATH = { lnlora: 'gemm', vitbwd: 'passes' };
+/** The kernels of software adapters (this machine's default) and those of GPUs (`gpu.defaults`). */
+const PATHS = ['software', 'gpu'] as const;
 
 function lossOpts(v: Partial<LossOpts>): LossOpts {
   return { type: 'infonce', temperature: 0.05, bidirectional: false, tripletMargin: 0.5, cosentScale: 20, ...v };
@@ -108,16 +107,22 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       });
     }
 
-    test('LoRA infonce through the GPU path (LayerNorm-fused LoRA, fused backward GEMMs): loss and gradients', async () => {
+    test('LoRA infonce through the GPU path (every kernel a GPU runs by default): loss and gradients', async () => {
       const vit = await model(true);
-      await withVariants(vit.gpu, GPU_PATH, async () => {
+      await withDefaults(vit.gpu, 'gpu', async () => {
         for (const chunk of [Infinity, 4]) {
           vit.zeroGrads();
+          vit.gpu.resetCounts();
           const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), chunk);
           const loss = step.run(batchOf('batch.query', 'batch.positive', false), null);
-          expectClose(await vit.gpu.read(loss, 1), fx.f32('infonce.loss'), TOL, `fused loss (chunk ${chunk})`);
+          expectClose(await vit.gpu.read(loss, 1), fx.f32('infonce.loss'), TOL, `GPU path loss (chunk ${chunk})`);
           await loraGrads(vit, 'infonce.grad');
           step.destroy();
+          // the GPU kernels ran: flash attention, and the tiled GEMM is the matmul default
+          const ops = [...vit.gpu.dispatchCounts.keys()];
+          for (const op of ['attention.fwd', 'attention.bwd.dq', 'attention.bwd.dkdv'])
+            expect(ops, `chunk ${chunk}`).toContain(op);
+          expect(defaultMatmulVariant(vit.gpu)).toBe('tiled_128x64');
         }
       });
       vit.destroy();
@@ -163,7 +168,7 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       vit.destroy();
     });
 
-    test('with LoRA dropout on q, v, o, fc1, fc2: the fused and GEMM paths give the same loss and gradients', async () => {
+    test('with LoRA dropout on q, v, o, fc1, fc2: the GPU and software paths give the same loss and gradients', async () => {
       const ck = await loadCheckpoint(dirSource(`tests/fixtures/models/${name}`));
       const vit = new Vit(await nodeGpu(), ck.spec, ck.weights);
       const rng = new Rng(7);
@@ -178,8 +183,8 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
         }
       }
       const batch = batchOf('batch.query', 'batch.positive', false);
-      const run = (v: 'fused' | 'gemm') =>
-        withVariants(vit.gpu, v === 'fused' ? GPU_PATH : SOFTWARE_PATH, async () => {
+      const run = (path: (typeof PATHS)[number]) =>
+        withDefaults(vit.gpu, path, async () => {
           vit.zeroGrads();
           const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), 4);
           const loss = await vit.gpu.read(step.run(batch, 1234), 1);
@@ -192,11 +197,11 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
           step.destroy();
           return { loss, grads };
         });
-      const fused = await run('fused');
-      const gemm = await run('gemm');
-      expectClose(gemm.loss, fused.loss, TOL, 'loss');
-      expect(gemm.grads.size).toBe(vit.spec.layers * 5 * 2);
-      for (const [k, g] of fused.grads) expectClose(gemm.grads.get(k)!, g, TOL, k);
+      const gpuPath = await run('gpu');
+      const software = await run('software');
+      expectClose(software.loss, gpuPath.loss, TOL, 'loss');
+      expect(software.grads.size).toBe(vit.spec.layers * 5 * 2);
+      for (const [k, g] of gpuPath.grads) expectClose(software.grads.get(k)!, g, TOL, k);
       vit.destroy();
     });
 
@@ -205,8 +210,8 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
       test(`full fine-tuning gradients (${fc}), software and GPU paths`, async () => {
         const vit = await model(false);
         vit.enableFullGrads();
-        for (const path of [SOFTWARE_PATH, GPU_PATH]) {
-          await withVariants(vit.gpu, path, async () => {
+        for (const path of PATHS) {
+          await withDefaults(vit.gpu, path, async () => {
             vit.zeroGrads();
             const px =
               fc === 'full' && fx.has('full.query')
@@ -214,7 +219,7 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
                 : ['batch.query', 'batch.positive'];
             const step = new TrainStep(vit, lossOpts({ type: 'infonce' }), Infinity);
             const loss = step.run(batchOf(px[0], px[1], true), null);
-            expectClose(await vit.gpu.read(loss, 1), fx.f32(`${fc}.loss`), TOL, `${fc} loss (${path.vitbwd})`);
+            expectClose(await vit.gpu.read(loss, 1), fx.f32(`${fc}.loss`), TOL, `${fc} loss (${path} path)`);
             const C = vit.spec.hidden;
             const prefix = await vit.gpu.read(vit.grads.get('prefix')!);
             let checked = 0;
@@ -225,7 +230,7 @@ for (const name of ['dinov3-tiny', 'dinov2-tiny']) {
               if (t.role === 'cls') got = prefix.subarray(0, C);
               else if (t.role === 'reg') got = prefix.subarray(C, C + vit.spec.registers * C);
               else got = (await vit.readWeight(t.role, true))!;
-              expectClose(got, fx.f32(key), TOL, `${key} (${path.vitbwd})`);
+              expectClose(got, fx.f32(key), TOL, `${key} (${path} path)`);
               checked++;
             }
             expect(checked).toBe([...fx.tensors.keys()].filter((k) => k.startsWith(`${fc}.grad.`)).length);
