@@ -8,8 +8,8 @@
  * call `await autotune(gpu)` once after creating the device, before recording work (it flushes
  * and waits). It does nothing for families that already have a choice, unless `force`.
  *
- * matmul: candidates are the kernels the adapter supports, except, on software adapters
- * (SwiftShader), those staging tiles in workgroup memory (barriers run as coroutines there: 10x
+ * matmul: candidates are the kernels the adapter supports, except, with software defaults
+ * (`gpu.defaults`: SwiftShader), those staging tiles in workgroup memory (barriers run as coroutines there: 10x
  * slower in tools/kernel-lab.ts, and 0.5 s to compile). On GPUs the problems are the model's own
  * shapes, the three kinds of a ViT-B/16 linear at 8 images of 201 tokens: forward (x W^T with
  * bias, transB), input gradient (dy W) and weight gradient (dy^T x, transA); a candidate's score
@@ -20,11 +20,13 @@
  * timings of `iters` calls, candidates interleaved so that load from other processes hits them
  * alike.
  *
- * matmul-f16 (GPUs only; software adapters keep 'matmul' for every call): the same problems with
- * A and B packed f16 (src/gpu/f16.ts, the `fp16` path), whose candidates add the variants that
- * only pay off there: native shader-f16 loads and subgroup matrices (tensor cores), where the
- * adapter has the features. The 'matmul' family leaves those out (on f32 data the native-f16
- * variants are their twins' code, and subgroup matrices cannot run).
+ * matmul-f16 (GPU defaults only; software adapters keep 'matmul' for every call): the same
+ * problems with A and B packed f16 (src/gpu/f16.ts, the `fp16` path), whose candidates add the
+ * variants that only pay off there: native shader-f16 loads and subgroup matrices (tensor cores),
+ * where the adapter has the features. The 'matmul' family leaves those out (on f32 data the
+ * native-f16 variants are their twins' code, and subgroup matrices cannot run). Tuned only when
+ * asked (`f16`: the trainer asks when `fp16` is on), so a start without fp16 measures one family,
+ * not two; until then packed-f16 calls take the 'matmul' choice.
  */
 import type { Gpu } from '../gpu/device';
 import { uploadF16 } from '../gpu/f16';
@@ -49,13 +51,20 @@ export interface TuneOptions {
   size?: number;
   reps?: number;
   iters?: number;
+  /** Also tune 'matmul-f16' (GPU defaults only), the GEMMs of the fp16 path. */
+  f16?: boolean;
 }
 
-/** Tunes every op family that has variants (matmul; on GPUs also matmul-f16). */
+/** Tunes 'matmul', and with `f16` (on GPU defaults) 'matmul-f16'; the results in that order. */
 export async function autotune(gpu: Gpu, opts: TuneOptions = {}): Promise<TuneResult[]> {
   const out = [await autotuneMatmul(gpu, opts)];
-  if (!gpu.report.isFallback) out.push(await autotuneMatmul(gpu, opts, 'matmul-f16'));
-  return out;
+  const f16 = opts.f16 ? await autotuneF16(gpu, opts) : null;
+  return f16 ? [...out, f16] : out;
+}
+
+/** Tunes 'matmul-f16' where it applies (GPU defaults; null elsewhere): the fp16 path's GEMMs. */
+export async function autotuneF16(gpu: Gpu, opts: TuneOptions = {}): Promise<TuneResult | null> {
+  return gpu.defaults === 'gpu' ? autotuneMatmul(gpu, opts, 'matmul-f16') : null;
 }
 
 export async function autotuneMatmul(
@@ -67,7 +76,7 @@ export async function autotuneMatmul(
   if (current !== undefined && !opts.force) return { op: family, choice: current, ms: {}, totalMs: 0 };
   const f16 = family === 'matmul-f16';
   const t0 = performance.now();
-  const soft = gpu.report.isFallback;
+  const soft = gpu.defaults === 'software';
   const reps = opts.reps ?? 4;
   const iters = opts.iters ?? (soft ? 2 : 5);
   const shapes: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; bias?: boolean }[] =

@@ -21,6 +21,7 @@ import { outputSize, type Preprocessor } from '../data/preprocess';
 import type { Gpu } from '../gpu/device';
 import { checkpointPreprocessor, type LoadedCheckpoint } from '../model/load';
 import { LINEAR_ROLES, Vit } from '../model/vit';
+import { autotuneF16 } from '../ops/autotune';
 import { Rng } from '../util/random';
 import { loadBatch, permutation, trainingLength, type PairData } from './batches';
 import type { CheckpointStore, TrainerState } from './checkpoint';
@@ -162,6 +163,15 @@ export class Trainer {
       gpu = o.gpu;
     const t0 = performance.now();
     this.setupParams();
+    if (this.vit.f16Acts) {
+      // fp16: the GEMMs on packed-f16 operands get a kernel choice of their own (once per device)
+      const f16 = await autotuneF16(gpu);
+      if (f16?.totalMs)
+        this.emit({
+          kind: 'info',
+          message: `fp16 GEMM kernel: ${f16.choice} (measured on this adapter in ${f16.totalMs.toFixed(0)} ms)`,
+        });
+    }
     const N = o.train.records.length;
     const B = Math.min(c.batch_size, N);
     const { stepsPerEpoch, total, epochs } = trainingLength(c, N);

@@ -11,12 +11,12 @@
  * Tolerance: atol 1e-5 * sqrt(K) + rtol 1e-4 * |ref|.
  */
 import type { Gpu } from '../../src/gpu/device';
-import { autotuneMatmul } from '../../src/ops/autotune';
+import { autotune, autotuneMatmul } from '../../src/ops/autotune';
 import { matmul, matmulKernels, matmulSupported, pickKernel, type MatmulArgs } from '../../src/ops/matmul';
 import * as ref from '../../src/ref/linear';
 import { Rng, randomArray } from '../../src/util/random';
 import { expectClose, expectEqual } from '../helpers/check';
-import type { GpuCase } from '../helpers/cases';
+import { withDefaults, type GpuCase } from '../helpers/cases';
 
 interface Problem {
   M: number;
@@ -306,6 +306,52 @@ export const gpuCases: GpuCase[] = [
       } finally {
         if (before === undefined) gpu.variants.delete('matmul');
         else gpu.variants.set('matmul', before);
+      }
+    },
+  },
+  {
+    // Node only (tests/helpers/cases.ts runsInBrowser): it compiles every kernel twice (f32 and
+    // packed-f16 operands)
+    name: 'autotune with GPU defaults: workgroup-memory kernels among the candidates, matmul-f16 tuned only when asked',
+    run: async (gpu) => {
+      const before = new Map(gpu.variants);
+      gpu.variants.delete('matmul');
+      gpu.variants.delete('matmul-f16');
+      const opts = { force: true, size: 64, reps: 1, iters: 1 };
+      try {
+        const soft = await autotune(gpu, { ...opts, f16: true });
+        expectEqual(
+          soft.map((r) => r.op),
+          ['matmul'],
+          'software defaults: no matmul-f16 family',
+        );
+        expectEqual('tiled_128x64' in soft[0].ms, false, 'software defaults: workgroup-memory kernels left out');
+        await withDefaults(gpu, 'gpu', async () => {
+          const plain = await autotune(gpu, opts);
+          expectEqual(
+            plain.map((r) => r.op),
+            ['matmul'],
+            'GPU defaults without f16',
+          );
+          expectEqual(gpu.variants.has('matmul-f16'), false, 'matmul-f16 untouched without f16');
+          const both = await autotune(gpu, { ...opts, f16: true });
+          expectEqual(
+            both.map((r) => r.op),
+            ['matmul', 'matmul-f16'],
+            'GPU defaults with f16',
+          );
+          expectEqual(gpu.variants.get('matmul-f16'), both[1].choice, 'gpu.variants after the f16 tuning');
+          // every candidate ran and agreed with the first (NaN: dropped), on f32 and on packed-f16 operands
+          for (const r of both) {
+            const names = Object.keys(r.ms);
+            expectEqual(names.includes('tiled_128x64'), true, `${r.op} candidates: ${names.join(', ')}`);
+            for (const [name, ms] of Object.entries(r.ms))
+              expectEqual(Number.isFinite(ms), true, `${r.op} candidate ${name}: ${ms} ms`);
+          }
+        });
+      } finally {
+        gpu.variants.clear();
+        for (const [k, v] of before) gpu.variants.set(k, v);
       }
     },
   },

@@ -18,6 +18,7 @@ import {
   forwardEntry,
   gemmSection,
   modelSection,
+  useTunedKernels,
   variantClass,
   type GemmSection,
   type ModelResult,
@@ -148,9 +149,28 @@ describe('Node side on this adapter (tiny)', () => {
     expect(s.rows[0].variants.scalar).toEqual({ status: 'skipped', note: 'time budget spent' });
   });
 
+  test("model rows run the gemm section's autotune picks (what a user's start-up picks), else say the default", async () => {
+    const gpu = await nodeGpu();
+    const saved = new Map(gpu.variants);
+    try {
+      const tuned: GemmSection = { ...gemm, autotune: { choice: 'vec4', ms: {}, totalMs: 1, f16: 'scalar' } };
+      expect(useTunedKernels(gpu, tuned)).toBe("matmul vec4, matmul-f16 scalar (autotune's picks in the gemm section)");
+      expect([gpu.variants.get('matmul'), gpu.variants.get('matmul-f16')]).toEqual(['vec4', 'scalar']);
+      gpu.variants.clear();
+      expect(useTunedKernels(gpu, null)).toBe('matmul vec4_quad (the default; no autotune pick: no gemm section)');
+      expect(useTunedKernels(gpu, gemm)).toMatch(/no autotune pick: not run \(autotune: false\)\)$/);
+      expect(gpu.variants.size).toBe(0);
+    } finally {
+      gpu.variants.clear();
+      for (const [k, v] of saved) gpu.variants.set(k, v);
+    }
+  });
+
   test('forward: warm-up, output check (unit-norm embeddings), timed iterations', async () => {
     const gpu = await nodeGpu();
+    const kernels = useTunedKernels(gpu, gemm); // as main.ts does: the default here (no autotune ran)
     forward = await modelSection(gpu, forwardEntry(plan), { budgetMs: 60_000, maxIters: 2 });
+    forward.kernels = kernels;
     expect(forward.status, forward.note).toBe('ok');
     expect(forward.images).toBe(plan.forward.batch);
     expect(forward.itersMs).toHaveLength(2);
@@ -192,6 +212,7 @@ describe('Node side on this adapter (tiny)', () => {
     expect(md).toContain('| qkv.fwd B=4 | 36x192x64 |');
     expect(md).toMatch(/\| qkv\.fwd B=4 \| 36x192x64 \| [^|]+ \| [^|]+ \| [^|]+ \| FAILED \|/); // the broken variant
     expect(md).toContain('| qkv.fwd B=2 | 18x192x64 | not run |'); // a row the section never reached
+    expect(md).toMatch(/\| ViT forward, batch 2 \| .* \| matmul vec4_quad \(the default; no autotune pick/);
   });
 });
 

@@ -23,7 +23,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Gpu } from '../../src/gpu/device';
 import { requestNodeGpu } from '../../src/gpu/device-node';
-import { adapterReport, forwardEntry, gemmSection, modelSection, trainStepEntry, type AdapterReport } from './measure';
+import {
+  adapterReport,
+  forwardEntry,
+  gemmSection,
+  modelSection,
+  trainStepEntry,
+  useTunedKernels,
+  type AdapterReport,
+  type GemmSection,
+} from './measure';
 import { makePlan, type Plan } from './plan';
 import { buildResults, markdown, type Inputs } from './report';
 
@@ -120,7 +129,10 @@ export async function main(argv: string[]): Promise<number> {
       progress(await gemmSection(gpu, plan, { budgetMs, log, progress }));
     } else {
       const what = section === 'forward' ? forwardEntry(plan) : trainStepEntry(plan);
+      const kernels = useTunedKernels(gpu, readJson<GemmSection>(join(dir, 'node-gemm.json')));
+      log(`[${section}] kernels: ${kernels}`);
       const r = await modelSection(gpu, what, { budgetMs, log, progress });
+      r.kernels = kernels;
       progress(r);
       log(
         `[${section}] ${r.status}${r.imagesPerS ? `: ${r.imagesPerS.toFixed(1)} images/s (median of ${r.itersMs.length})` : ''}${r.note ? ` (${r.note})` : ''}`,

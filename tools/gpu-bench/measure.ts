@@ -40,6 +40,7 @@ import { roundF16, uploadF16 } from '../../src/gpu/f16';
 import { UNSAFE_FEATURE_TOGGLES } from '../../src/gpu/device-node';
 import { autotune } from '../../src/ops/autotune';
 import {
+  defaultMatmulVariant,
   matmulKernel,
   matmulKernels,
   matmulLegal,
@@ -241,7 +242,7 @@ export async function gemmSection(gpu: Gpu, plan: Plan, opts: GemmOpts): Promise
   if (opts.autotune === false) section.autotune = { error: 'not run (autotune: false)' };
   else
     try {
-      const [r, h] = await autotune(gpu, { force: true });
+      const [r, h] = await autotune(gpu, { force: true, f16: true });
       section.autotune = { choice: r.choice, ms: r.ms, totalMs: r.totalMs + (h?.totalMs ?? 0), f16: h?.choice };
       for (const x of [r, h]) {
         if (!x) continue;
@@ -389,6 +390,24 @@ export interface ModelResult {
   ms?: number;
   imagesPerS?: number;
   note?: string;
+  /** The matmul kernels the model ran (`useTunedKernels`). */
+  kernels?: string;
+}
+
+/**
+ * Sets the matmul choices the GEMM section's autotune made on this adapter (what the CLI and the
+ * app would pick there at start-up, with 'matmul-f16' as a run with fp16 would get it), so that
+ * the model rows run what a user runs; says which kernels that is.
+ */
+export function useTunedKernels(gpu: Gpu, gemm: GemmSection | null): string {
+  const t = gemm?.autotune;
+  if (t && 'choice' in t) {
+    gpu.variants.set('matmul', t.choice);
+    if (t.f16) gpu.variants.set('matmul-f16', t.f16);
+    return `matmul ${t.choice}${t.f16 ? `, matmul-f16 ${t.f16}` : ''} (autotune's picks in the gemm section)`;
+  }
+  const why = t && 'error' in t ? t.error : 'no gemm section';
+  return `matmul ${defaultMatmulVariant(gpu)} (the default; no autotune pick: ${why})`;
 }
 
 /** The ViT forward of the plan's config at its forward batch (bench/model/vit.bench.ts's row). */

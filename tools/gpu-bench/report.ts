@@ -99,6 +99,11 @@ function bestOf(gemm: GemmSection, row: GemmRow, cls: VariantClass): GemmLine['b
   return best;
 }
 
+/** The note of a model row: the kernels it ran, then what went wrong, or 'not run'. */
+function modelNote(m: ModelResult | null): string {
+  return m ? [m.kernels, m.note].filter(Boolean).join('; ') : 'not run';
+}
+
 export function buildResults(inp: Inputs, date = new Date().toISOString()): Results {
   const { plan, gemm, torch } = inp;
   const notes = [...inp.notes];
@@ -239,14 +244,14 @@ export function buildResults(inp: Inputs, date = new Date().toISOString()): Resu
       ours: ours(inp.forward),
       torch: fwdTorch,
       ratio: ratios(ours(inp.forward), fwdTorch),
-      note: inp.forward?.note ?? (inp.forward ? '' : 'not run'),
+      note: modelNote(inp.forward),
     },
     {
       name: `LoRA step, ${plan.train.pairs} pairs`,
       ours: trainOurs,
       torch: trTorch,
       ratio: ratios(trainOurs, trTorch),
-      note: inp.train?.note ?? (inp.train ? '' : 'not run'),
+      note: modelNote(inp.train),
     },
   ];
   // PyTorch measurements that did not happen, one note per reason (GEMM shapes counted).
