@@ -9,11 +9,13 @@
  * and waits). It does nothing for families that already have a choice, unless `force`.
  *
  * matmul: candidates are the kernels the adapter supports, except, with software defaults
- * (`gpu.defaults`: SwiftShader), those staging tiles in workgroup memory (barriers run as coroutines there: 10x
- * slower in tools/kernel-lab.ts, and 0.5 s to compile). On GPUs the problems are the model's own
- * shapes, the three kinds of a ViT-B/16 linear at 8 images of 201 tokens: forward (x W^T with
- * bias, transB), input gradient (dy W) and weight gradient (dy^T x, transA); a candidate's score
- * is its total time over them. On software adapters one 192^3 linear forward (a few ms per call).
+ * (`gpu.defaults`: SwiftShader), those staging tiles in workgroup memory (barriers run as
+ * coroutines there: 10x slower in tools/kernel-lab.ts, and 0.5 s to compile). On GPUs the
+ * problems are a model's real shapes, the three products of a linear (`linearShapes`): forward
+ * (x W^T with bias, transB), input gradient (dy W) and weight gradient (dy^T x, transA); a
+ * candidate's score is its total time over them. At start-up (no model chosen yet) those of
+ * ViT-B/16's q|k|v at 8 images of 201 tokens; `shapes` gives others. On software adapters one
+ * 192^3 linear forward (a few ms per call).
  * Per candidate and problem: one warm-up call (compiles the pipeline: 0.1-0.3 s each on
  * SwiftShader, most of the ~1 s tuning takes there; its output is compared with the first
  * candidate's, and a candidate that disagrees or fails is dropped), then the best of `reps`
@@ -26,7 +28,8 @@
  * where the adapter has the features. The 'matmul' family leaves those out (on f32 data the
  * native-f16 variants are their twins' code, and subgroup matrices cannot run). Tuned only when
  * asked (`f16`: the trainer asks when `fp16` is on), so a start without fp16 measures one family,
- * not two; until then packed-f16 calls take the 'matmul' choice.
+ * not two; until then packed-f16 calls take the 'matmul' choice. The trainer measures it at its
+ * model's q|k|v products over one chunk of images.
  */
 import type { Gpu } from '../gpu/device';
 import { uploadF16 } from '../gpu/f16';
@@ -44,11 +47,38 @@ export interface TuneResult {
   totalMs: number;
 }
 
+/** One product autotune times: op(A) [M, K] x op(B) [K, N] (+ bias). */
+export interface TuneShape {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  bias?: boolean;
+}
+
+/**
+ * The three products of a linear layer inF -> outF over `rows` token rows: the forward x W^T + b,
+ * its input gradient dy W and its weight gradient dy^T x.
+ */
+export function linearShapes(rows: number, inF: number, outF: number): TuneShape[] {
+  return [
+    { M: rows, N: outF, K: inF, transB: true, bias: true },
+    { M: rows, N: inF, K: outF },
+    { M: outF, N: inF, K: rows, transA: true },
+  ];
+}
+
+/** GPU problems by default: ViT-B/16's q|k|v linear (768 -> 2304) over 8 images of 201 tokens. */
+const VIT_B_QKV = linearShapes(8 * 201, 768, 2304);
+
 export interface TuneOptions {
   /** Tune even when `gpu.variants` already has a choice. */
   force?: boolean;
   /** One square problem M = N = K instead of the default problems. */
   size?: number;
+  /** These problems instead of the default ones (e.g. the model's own: `linearShapes`). */
+  shapes?: TuneShape[];
   reps?: number;
   iters?: number;
   /** Also tune 'matmul-f16' (GPU defaults only), the GEMMs of the fp16 path. */
@@ -79,14 +109,8 @@ export async function autotuneMatmul(
   const soft = gpu.defaults === 'software';
   const reps = opts.reps ?? 4;
   const iters = opts.iters ?? (soft ? 2 : 5);
-  const shapes: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; bias?: boolean }[] =
-    opts.size || soft
-      ? [{ M: opts.size ?? 192, N: opts.size ?? 192, K: opts.size ?? 192, transB: true, bias: true }]
-      : [
-          { M: 1608, N: 2304, K: 768, transB: true, bias: true }, // q|k|v forward, x W^T + b
-          { M: 1608, N: 768, K: 2304 }, // its input gradient, dy W
-          { M: 2304, N: 768, K: 1608, transA: true }, // its weight gradient, dy^T x
-        ];
+  const square = (n: number): TuneShape[] => [{ M: n, N: n, K: n, transB: true, bias: true }];
+  const shapes = opts.size ? square(opts.size) : (opts.shapes ?? (soft ? square(192) : VIT_B_QKV));
   await gpu.sync(); // surface earlier errors to the caller, not to a candidate
 
   const rng = new Rng(7);

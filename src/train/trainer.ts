@@ -21,7 +21,7 @@ import { outputSize, type Preprocessor } from '../data/preprocess';
 import type { Gpu } from '../gpu/device';
 import { checkpointPreprocessor, type LoadedCheckpoint } from '../model/load';
 import { LINEAR_ROLES, Vit } from '../model/vit';
-import { autotuneF16 } from '../ops/autotune';
+import { autotuneF16, linearShapes } from '../ops/autotune';
 import { Rng } from '../util/random';
 import { loadBatch, permutation, trainingLength, type PairData } from './batches';
 import type { CheckpointStore, TrainerState } from './checkpoint';
@@ -157,23 +157,34 @@ export class Trainer {
     });
   }
 
+  /**
+   * fp16: the GEMMs on packed-f16 operands get a kernel choice of their own (GPU defaults; once per
+   * device), measured at this model's q|k|v products over one chunk of images (at most 8).
+   */
+  private async tuneF16(B: number): Promise<void> {
+    if (!this.vit.f16Acts) return;
+    const c = this.c;
+    const images = Math.min(8, 2 * B, c.use_gradient_cache ? c.gradient_cache_chunk_size : Infinity);
+    const C = this.vit.spec.hidden;
+    const f16 = await autotuneF16(this.o.gpu, {
+      shapes: linearShapes(images * this.vit.grid(this.H, this.W).T, C, 3 * C),
+    });
+    if (f16?.totalMs)
+      this.emit({
+        kind: 'info',
+        message: `fp16 GEMM kernel: ${f16.choice} (measured on this adapter at this model's shapes in ${f16.totalMs.toFixed(0)} ms)`,
+      });
+  }
+
   async run(): Promise<TrainResults> {
     const c = this.c,
       o = this.o,
       gpu = o.gpu;
     const t0 = performance.now();
     this.setupParams();
-    if (this.vit.f16Acts) {
-      // fp16: the GEMMs on packed-f16 operands get a kernel choice of their own (once per device)
-      const f16 = await autotuneF16(gpu);
-      if (f16?.totalMs)
-        this.emit({
-          kind: 'info',
-          message: `fp16 GEMM kernel: ${f16.choice} (measured on this adapter in ${f16.totalMs.toFixed(0)} ms)`,
-        });
-    }
     const N = o.train.records.length;
     const B = Math.min(c.batch_size, N);
+    await this.tuneF16(B);
     const { stepsPerEpoch, total, epochs } = trainingLength(c, N);
     const warm = warmupFor(c.warmup_steps, c.warmup_ratio, total);
     this.out = new RunWriter(

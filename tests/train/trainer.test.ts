@@ -1,7 +1,9 @@
 /**
  * The training loop: exact resume (losses after resuming equal an uninterrupted run with the same
  * seed, LoRA dropout and the RoPE train-time rescale on), checkpoint contents in PEFT / Hugging Face formats, results files,
- * full fine-tuning checkpoints that load as plain models, and atomic checkpoint writes.
+ * full fine-tuning checkpoints that load as plain models, and atomic checkpoint writes; fp16 on
+ * the GPU path (`gpu.defaults` 'gpu', here on SwiftShader), where a run tunes the kernel of the
+ * packed-f16 GEMMs at the model's shapes.
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { nodeStore } from '../../src/platform/checkpoint-store-node';
 import { Trainer, type PairData, type TrainEvent } from '../../src/train/trainer';
 import { Rng } from '../../src/util/random';
 import { nodeGpu } from '../helpers/node-gpu';
+import { withDefaults } from '../helpers/cases';
 
 afterAll(async () => (await nodeGpu()).destroy());
 
@@ -127,6 +130,33 @@ describe('trainer', () => {
     const results = JSON.parse(readFileSync(join(out, 'train_results.json'), 'utf8'));
     expect(results.log.map((x: { step: number }) => x.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(results.epochs.length).toBe(2);
+  });
+
+  test("fp16 on the GPU path: the first loss as on the software path; the packed-f16 GEMMs' kernel measured once per device, at the model's shapes", async () => {
+    const gpu = await nodeGpu();
+    const fp16 = config({ fp16: true, use_lora: true, max_steps: 1, save_steps: 0 });
+    const tuned = (events: TrainEvent[]) =>
+      events.flatMap((e) => (e.kind === 'info' && /^fp16 GEMM kernel/.test(e.message) ? [e.message] : []));
+    // software defaults (this machine): one kernel choice for every call, nothing measured
+    const soft = await train(fp16, mkdtempSync(join(tmpdir(), 'vembed-fp16-')));
+    expect(tuned(soft.events)).toEqual([]);
+    await withDefaults(gpu, 'gpu', async () => {
+      try {
+        const first = await train(fp16, mkdtempSync(join(tmpdir(), 'vembed-fp16-')));
+        const [msg] = tuned(first.events);
+        expect(msg).toMatch(/^fp16 GEMM kernel: \S+ \(measured on this adapter at this model's shapes in \d+ ms\)$/);
+        expect(gpu.variants.get('matmul-f16')).toBe(/kernel: (\S+)/.exec(msg)![1]);
+        // the GPU path trains with fp16 as the software path does (same seed, same batch)
+        expect(first.losses).toHaveLength(1);
+        console.log(`fp16 first loss: software path ${soft.losses[0]}, GPU path ${first.losses[0]}`);
+        expect(Math.abs(first.losses[0] - soft.losses[0])).toBeLessThanOrEqual(1e-3 + 1e-3 * Math.abs(soft.losses[0]));
+        const again = await train(fp16, mkdtempSync(join(tmpdir(), 'vembed-fp16-')));
+        expect(tuned(again.events)).toEqual([]); // kept for the device
+        expect(again.losses).toEqual(first.losses);
+      } finally {
+        gpu.variants.delete('matmul-f16');
+      }
+    });
   });
 
   test('LoRA checkpoints are PEFT adapters; results and the merged config are written', async () => {
