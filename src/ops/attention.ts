@@ -47,7 +47,7 @@ export function attentionLseSize(B: number, T: number, H: number): number {
 
 // ---------------------------------------------------------------- variant choice
 
-/** The preferred variant: `gpu.variants.get('attention')`, else by adapter kind. */
+/** The preferred variant: `gpu.variants.get('attention')`, else by `gpu.defaults`. */
 export function defaultAttentionVariant(gpu: Gpu): AttentionVariant {
   const v = gpu.variants.get('attention') ?? (gpu.defaults === 'software' ? 'matmul' : 'flash');
   if (v !== 'flash' && v !== 'matmul') {

@@ -7,7 +7,7 @@
  * Both may run in place: `softmaxForward(gpu, x, x, ...)` overwrites the logits with the
  * probabilities, `softmaxBackward(gpu, g, g, ...)` reads dout from `g` and writes dinp there
  * (with `accumulate = false`, the attention backward's dP -> dS step).
- * Kernel layout (`gpu.variants.get('softmax')`, chosen per adapter when unset):
+ * Kernel layout (`gpu.variants.get('softmax')`, else by `gpu.defaults`):
  *   'row': one invocation per row, 64 rows per workgroup, no workgroup memory: the fast choice
  *          on CPU backends (SwiftShader), where workgroups and barriers are expensive;
  *   'wg':  one workgroup of 64 invocations per row, tree reductions in workgroup memory: GPUs.

@@ -64,7 +64,7 @@ export type RowVariant = 'row' | 'wg';
 
 /**
  * Layout of a row-wise kernel (`TPR` invocations per row, `RPW` rows per workgroup) for the
- * variant `gpu.variants.get(op)`, chosen per adapter when unset:
+ * variant `gpu.variants.get(op)`, else by `gpu.defaults`:
  *   'row': one invocation per row, 64 rows per workgroup, no workgroup memory: the fast choice
  *          on CPU backends (SwiftShader), where workgroups and barriers are expensive;
  *   'wg':  one workgroup of 64 invocations per row, tree reductions in workgroup memory: GPUs.
