@@ -16,7 +16,7 @@
  * to T terms); gradients (sums of T products) atol * sqrt(T); with logits ~1e3 the f32 rounding
  * of the scores (~1e-4 absolute) shows up relatively in P: 1e-4 + 1e-3 |ref|.
  */
-import type { Gpu } from '../../src/gpu/device';
+import type { DispatchSpec, Gpu } from '../../src/gpu/device';
 import {
   attentionBackward,
   attentionForward,
@@ -143,24 +143,20 @@ async function attentionCase(
     const glse = gpu.zeros(attentionLseSize(B, T, H), 'lse');
     const vars: Record<string, string> = { attention: variant };
     if (c.tile) vars['attention.tile'] = String(c.tile);
-    const tiles = new Set<unknown>(); // the BC constant of each flash dispatch
-    const dispatch = gpu.dispatch.bind(gpu);
-    gpu.dispatch = (spec) => {
-      if (spec.constants && 'BC' in spec.constants) tiles.add(spec.constants.BC);
-      dispatch(spec);
-    };
-    const ran = await withVariants(gpu, vars, async () => {
-      try {
+    const { ran, specs } = await withVariants(gpu, vars, async () => {
+      const specs = specsOf(gpu, () => {
         attentionForward(gpu, gout, glse, gqkv, shape);
         attentionBackward(gpu, gdqkv, gdout, gout, glse, gqkv, shape);
-      } finally {
-        gpu.dispatch = dispatch;
-      }
-      return attentionVariant(gpu, shape);
+      });
+      return { ran: attentionVariant(gpu, shape), specs };
     });
     const what = `${caseName(c, [variant])} (ran ${ran})`;
     if (ran !== runs[n]) throw new Error(`${what}: expected variant ${runs[n]} to run`);
-    if (c.tile) expectEqual([...tiles], [c.tile], `${what}: tile sizes of the flash dispatches`);
+    if (c.tile) {
+      // the BC constant of each flash dispatch
+      const tiles = new Set(specs.flatMap((x) => (x.constants && 'BC' in x.constants ? [x.constants.BC] : [])));
+      expectEqual([...tiles], [c.tile], `${what}: tile sizes of the flash dispatches`);
+    }
     const got = {
       out: c.f16 ? await readF16(gpu, gout) : await gpu.read(gout),
       lse: await gpu.read(glse),
@@ -219,21 +215,27 @@ const CASES: [Case, readonly AttentionVariant[]][] = [
   [{ B: 1, T: 257, H: 1, Dh: 64, tile: 16 }, ['flash']],
 ];
 
-/** Counts the dispatches `fn` records and the bytes of buffers it leaves allocated. */
-async function footprint(gpu: Gpu, fn: () => void): Promise<{ dispatches: string[]; bytes: number }> {
-  await gpu.flush();
-  const dispatches: string[] = [];
+/** The dispatches `fn` records, as their specs (each still dispatched). */
+function specsOf(gpu: Gpu, fn: () => void): DispatchSpec[] {
+  const specs: DispatchSpec[] = [];
   const dispatch = gpu.dispatch.bind(gpu);
   gpu.dispatch = (spec) => {
-    dispatches.push(spec.op);
+    specs.push(spec);
     dispatch(spec);
   };
-  const live = gpu.memory.live;
   try {
     fn();
   } finally {
     gpu.dispatch = dispatch;
   }
+  return specs;
+}
+
+/** Counts the dispatches `fn` records and the bytes of buffers it leaves allocated. */
+async function footprint(gpu: Gpu, fn: () => void): Promise<{ dispatches: string[]; bytes: number }> {
+  await gpu.flush();
+  const live = gpu.memory.live;
+  const dispatches = specsOf(gpu, fn).map((x) => x.op);
   await gpu.flush();
   return { dispatches, bytes: gpu.memory.live - live };
 }
